@@ -1,0 +1,89 @@
+# Verbatim: `make serve` builds and serves the page; `make test` runs every test.
+# Everything either target needs is installed by the targets below (apt, rustup,
+# cargo, npm, pip); nothing is downloaded from any other host.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+PORT ?= 8080
+CARGO ?= cargo
+WASM_TARGET := wasm32-unknown-unknown
+WASM_OUT := target/$(WASM_TARGET)/release/verbatim.wasm
+# The wasm-bindgen CLI must match the wasm-bindgen crate in Cargo.lock exactly.
+WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/[" ]|version=/,""); print; exit}' Cargo.lock)
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+APT_PACKAGES := chromium chromium-driver mesa-vulkan-drivers
+DEFAULT_MODEL := smollm2-135m-instruct-q4_1
+
+.PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
+        lint fmt-check clippy test-rust test-python test-browser clean-wasm
+
+help:
+	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
+	@echo "make test    install test dependencies and run every test"
+	@echo "make models  fetch and verify all manifest models into models/cache"
+
+## ---- set-up ----------------------------------------------------------------
+
+setup-wasm:
+	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
+	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
+	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
+	  $(CARGO) install --locked wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	fi
+
+apt-deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing $$missing"; \
+	  $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; \
+	fi
+
+npm-deps:
+	@cd tests/browser && { [ -d node_modules ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund; }
+
+test-deps: apt-deps npm-deps setup-wasm
+
+models:
+	python3 models/fetch.py
+
+models-default:
+	python3 models/fetch.py $(DEFAULT_MODEL)
+
+## ---- build -----------------------------------------------------------------
+
+wasm: setup-wasm
+	$(CARGO) build --release --lib -p verbatim --target $(WASM_TARGET)
+	wasm-bindgen --target web --no-typescript --out-dir www/pkg $(WASM_OUT)
+
+native:
+	$(CARGO) build --release -p verbatim --bin verbatim
+
+## ---- main job --------------------------------------------------------------
+
+serve: models-default wasm
+	python3 tools/serve.py --port $(PORT) --root www --models models
+
+## ---- tests -----------------------------------------------------------------
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+clippy:
+	$(CARGO) clippy --all-targets -- -D warnings
+	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
+
+lint: fmt-check clippy
+
+test-rust: models
+	$(CARGO) test --workspace
+
+test-python:
+	python3 -m unittest discover -s models -v
+	python3 -m unittest discover -s tools -p 'test_*.py' -v
+
+test-browser: test-deps models wasm native
+	node --test --test-concurrency=1 tests/browser/
+
+test: test-deps models lint test-rust test-python test-browser
+	@echo "make test: all suites passed"

@@ -1,0 +1,101 @@
+//! The exact engine: a model of spec `exact-1` on an executor, producing integer
+//! logits, one position at a time or batched over a prompt.
+
+use crate::cpu::CpuExecutor;
+use crate::exec::Executor;
+use crate::gguf::GgufModel;
+use crate::model::llama::{LlamaState, LlamaWeights};
+use crate::model::ModelError;
+use std::sync::Arc;
+
+/// Which engine computes the logits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    /// Integer spec `exact-1`: identical bits everywhere.
+    Exact,
+    /// candle's float reference: the quality oracle, not reproducible across machines.
+    Float,
+}
+
+impl EngineKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Exact => "exact",
+            Self::Float => "float",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "exact" => Some(Self::Exact),
+            "float" => Some(Self::Float),
+            _ => None,
+        }
+    }
+}
+
+/// An exact model with its run state on executor `E`.
+pub struct ExactModel<E: Executor = CpuExecutor> {
+    pub executor: E,
+    weights: LlamaWeights<E>,
+    state: LlamaState<E>,
+}
+
+impl ExactModel<CpuExecutor> {
+    pub fn load_cpu(gguf: &GgufModel, file: &Arc<Vec<u8>>) -> Result<Self, ModelError> {
+        Self::load(CpuExecutor::new(), gguf, file)
+    }
+}
+
+impl<E: Executor> ExactModel<E> {
+    pub fn load(mut executor: E, gguf: &GgufModel, file: &Arc<Vec<u8>>) -> Result<Self, ModelError> {
+        let weights = LlamaWeights::load(&mut executor, gguf, file)?;
+        let state = weights.new_state(&mut executor);
+        Ok(Self {
+            executor,
+            weights,
+            state,
+        })
+    }
+
+    /// Forgets all positions.
+    pub fn reset(&mut self) {
+        self.state = self.weights.new_state(&mut self.executor);
+    }
+
+    /// Positions processed so far.
+    pub fn pos(&self) -> usize {
+        self.state.pos
+    }
+
+    /// Feeds `tokens` and returns the Q16 logits after the last one.
+    pub fn forward(&mut self, tokens: &[u32]) -> Result<Vec<i32>, ModelError> {
+        let mut rows = self
+            .weights
+            .forward(&mut self.executor, &mut self.state, tokens, false)?;
+        Ok(rows.pop().unwrap_or_default())
+    }
+
+    /// Feeds `tokens` and returns the logits after each of them (teacher forcing).
+    pub fn forward_all(&mut self, tokens: &[u32]) -> Result<Vec<Vec<i32>>, ModelError> {
+        self.weights
+            .forward(&mut self.executor, &mut self.state, tokens, true)
+    }
+}
+
+/// FNV-1a 64 of the little-endian bytes of `logits`: the per-step fingerprint
+/// the golden corpus pins.
+pub fn logits_hash(logits: &[i32]) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for v in logits {
+        for b in v.to_le_bytes() {
+            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    h
+}
+
+/// SHA-256 of the token ids as little-endian u32s, in hex: a run's fingerprint.
+pub fn tokens_hash(ids: &[u32]) -> String {
+    let bytes: Vec<u8> = ids.iter().flat_map(|t| t.to_le_bytes()).collect();
+    crate::hash::sha256_hex(&bytes)
+}

@@ -1,0 +1,19 @@
+//! The numeric spec `exact-1` in code: formats, rounding, tables and ops, with no
+//! floating-point arithmetic (docs/numerics.md is the normative text).
+//!
+//! Everything on the path from token ids to the sampled token id is computed from
+//! these functions. Float types appear only in tests (to compare with the float
+//! math the spec approximates).
+#![deny(clippy::float_arithmetic)]
+
+pub mod act;
+pub mod attention;
+pub mod fixed;
+pub mod ffn;
+pub mod math;
+pub mod norm;
+pub mod quant;
+pub mod rope;
+
+/// The name of this numeric spec; links record it and replay with it forever.
+pub const SPEC_VERSION: &str = "exact-1";

@@ -1,0 +1,22 @@
+//! Verbatim: language-model runs anyone can replay exactly, in a browser.
+//!
+//! The numeric spec is `docs/numerics.md` (version [`exact::SPEC_VERSION`]); the
+//! CPU executor ([`cpu`]) is its reference implementation.
+
+pub mod cpu;
+pub mod engine;
+pub mod error;
+pub mod exact;
+pub mod exec;
+pub mod gguf;
+pub mod hash;
+pub mod manifest;
+pub mod model;
+pub mod reference;
+pub mod sampler;
+pub mod session;
+pub mod tokenizer;
+#[cfg(target_arch = "wasm32")]
+pub mod web;
+
+pub use error::{Error, Result};

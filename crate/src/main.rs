@@ -1,0 +1,299 @@
+//! The `verbatim` command-line tool: generate, tokenize, list models.
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use serde_json::json;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+use verbatim::manifest::Manifest;
+use verbatim::engine::{tokens_hash, EngineKind};
+use verbatim::exact::SPEC_VERSION;
+use verbatim::sampler::{parse_fixed, SamplingParams};
+use verbatim::session::{GenerateRequest, LoadedModel, Session};
+
+#[derive(Parser)]
+#[command(name = "verbatim", version, about = "Language-model runs anyone can replay exactly")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(clap::Args)]
+struct ModelArgs {
+    /// Model id from the manifest (see `verbatim models`).
+    #[arg(long, default_value = "smollm2-135m-instruct-q4_1")]
+    model: String,
+    /// Any GGUF file instead of a manifest model.
+    #[arg(long, value_name = "PATH")]
+    model_file: Option<PathBuf>,
+}
+
+/// Sampling settings; decimals are parsed exactly (no floats).
+#[derive(clap::Args)]
+struct SamplingArgs {
+    /// 0 = greedy.
+    #[arg(long, default_value = "0")]
+    temperature: String,
+    /// 0 = off.
+    #[arg(long, default_value_t = 40)]
+    top_k: u32,
+    /// 1 = off.
+    #[arg(long, default_value = "0.95")]
+    top_p: String,
+    /// 0 = off.
+    #[arg(long, default_value = "0.05")]
+    min_p: String,
+    /// 1 = off.
+    #[arg(long, default_value = "1")]
+    repeat_penalty: String,
+    #[arg(long, default_value_t = 64)]
+    repeat_last_n: u32,
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Stop before this text (repeatable).
+    #[arg(long)]
+    stop: Vec<String>,
+}
+
+impl SamplingArgs {
+    fn params(&self) -> Result<SamplingParams> {
+        let narrow = |v: u64, what: &str| -> Result<u32> {
+            u32::try_from(v).with_context(|| format!("{what} is too large"))
+        };
+        let p = SamplingParams {
+            temperature_milli: narrow(parse_fixed(&self.temperature, 3)?, "temperature")?,
+            top_k: self.top_k,
+            top_p_micro: narrow(parse_fixed(&self.top_p, 6)?, "top-p")?,
+            min_p_micro: narrow(parse_fixed(&self.min_p, 6)?, "min-p")?,
+            repeat_penalty_milli: narrow(parse_fixed(&self.repeat_penalty, 3)?, "repeat penalty")?,
+            repeat_last_n: self.repeat_last_n,
+            seed: self.seed,
+        };
+        p.validate()?;
+        Ok(p)
+    }
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate text and stream it (exact engine by default).
+    Generate {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long, default_value_t = 64)]
+        max_tokens: u32,
+        /// Apply the model's chat template to the prompt (one user message).
+        #[arg(long)]
+        chat: bool,
+        /// `exact` (spec exact-1, reproducible) or `float` (candle reference).
+        #[arg(long, default_value = "exact")]
+        engine: String,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        /// Print {token_ids, text, tokens_hash, timings} as JSON instead of streaming text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the token ids of a text.
+    Tokenize {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        text: String,
+        /// Prepend BOS (if the model defines one).
+        #[arg(long)]
+        bos: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the manifest's models and which are cached.
+    Models {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn models_dir() -> PathBuf {
+    match std::env::var_os("VERBATIM_MODELS_DIR") {
+        Some(d) => PathBuf::from(d),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/cache"),
+    }
+}
+
+/// Reads the model's bytes; manifest models are checked against their sha256.
+fn read_model(args: &ModelArgs) -> Result<Vec<u8>> {
+    if let Some(path) = &args.model_file {
+        return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+    }
+    let manifest = Manifest::builtin()?;
+    let entry = manifest.get(&args.model)?;
+    let path = models_dir().join(&entry.file);
+    let bytes = std::fs::read(&path).with_context(|| {
+        format!(
+            "model '{}' is not in the cache ({}): run `make models`",
+            entry.id,
+            path.display()
+        )
+    })?;
+    let got = verbatim::hash::sha256_hex(&bytes);
+    if got != entry.sha256 {
+        bail!(
+            "{} fails verification: sha256 {got}, manifest says {} (run `make models` again)",
+            path.display(),
+            entry.sha256
+        );
+    }
+    Ok(bytes)
+}
+
+fn main() -> Result<()> {
+    match Cli::parse().command {
+        Command::Generate {
+            model,
+            prompt,
+            max_tokens,
+            chat,
+            engine,
+            sampling,
+            json,
+        } => {
+            let engine = EngineKind::parse(&engine)
+                .with_context(|| format!("unknown engine '{engine}' (use exact or float)"))?;
+            let req = GenerateRequest {
+                prompt,
+                chat,
+                max_tokens,
+                params: sampling.params()?,
+                stop: sampling.stop.clone(),
+            };
+            generate(&model, req, engine, json)
+        }
+        Command::Tokenize {
+            model,
+            text,
+            bos,
+            json,
+        } => {
+            let bytes = read_model(&model)?;
+            let gguf = verbatim::gguf::GgufModel::parse(&bytes)?;
+            let tok = verbatim::tokenizer::Tokenizer::from_gguf(&gguf.content)?;
+            let mut ids = tok.encode(&text, false)?;
+            if bos {
+                if let Some(b) = tok.bos_id() {
+                    ids.insert(0, b);
+                }
+            }
+            if json {
+                println!("{}", json!({ "token_ids": ids }));
+            } else {
+                let s: Vec<String> = ids.iter().map(u32::to_string).collect();
+                println!("{}", s.join(" "));
+            }
+            Ok(())
+        }
+        Command::Models { json } => list_models(json),
+    }
+}
+
+fn generate(model: &ModelArgs, req: GenerateRequest, engine: EngineKind, json: bool) -> Result<()> {
+    req.validate()?;
+    let t0 = Instant::now();
+    let bytes = read_model(model)?;
+    let loaded = LoadedModel::load(bytes, engine)?;
+    let load_ms = t0.elapsed().as_secs_f64() * 1e3;
+    let mut session = Session::new(loaded);
+    let t1 = Instant::now();
+    let prompt_tokens = session.begin(&req)?;
+    let prompt_ms = t1.elapsed().as_secs_f64() * 1e3;
+    let t2 = Instant::now();
+    let mut text = String::new();
+    let mut logits_hashes = Vec::new();
+    let mut stdout = std::io::stdout().lock();
+    let reason = loop {
+        let step = session.step()?;
+        if let Some(h) = step.logits_hash {
+            logits_hashes.push(format!("{h:016x}"));
+        }
+        if !json {
+            write!(stdout, "{}", step.text)?;
+            stdout.flush()?;
+        }
+        text.push_str(&step.text);
+        if let Some(r) = step.stop {
+            break r;
+        }
+    };
+    let decode_ms = t2.elapsed().as_secs_f64() * 1e3;
+    let ids = session.generated().to_vec();
+    if json {
+        let out = json!({
+            "token_ids": ids,
+            "text": text,
+            "prompt_tokens": prompt_tokens,
+            "stop_reason": reason.as_str(),
+            "engine": engine.as_str(),
+            "spec": if engine == EngineKind::Exact { Some(SPEC_VERSION) } else { None },
+            "tokens_hash": tokens_hash(&ids),
+            "logits_hashes": logits_hashes,
+            "timings": {
+                "load_ms": load_ms,
+                "prompt_ms": prompt_ms,
+                "decode_ms": decode_ms,
+                "prompt_tok_s": prompt_tokens as f64 / (prompt_ms / 1e3),
+                "decode_tok_s": ids.len() as f64 / (decode_ms / 1e3),
+            },
+        });
+        writeln!(stdout, "{out}")?;
+    } else {
+        writeln!(stdout)?;
+        eprintln!(
+            "[{} engine; {} prompt tokens in {prompt_ms:.0} ms; {} tokens in {decode_ms:.0} ms, {:.1} tok/s; stop: {}; tokens sha256 {}]",
+            engine.as_str(),
+            prompt_tokens,
+            ids.len(),
+            ids.len() as f64 / (decode_ms / 1e3),
+            reason.as_str(),
+            &tokens_hash(&ids)[..16]
+        );
+    }
+    Ok(())
+}
+
+fn list_models(json: bool) -> Result<()> {
+    let manifest = Manifest::builtin()?;
+    let dir = models_dir();
+    let rows: Vec<_> = manifest
+        .models
+        .iter()
+        .map(|m| {
+            let cached = dir.join(&m.file).metadata().map(|md| md.len() == m.size).unwrap_or(false);
+            (m, cached)
+        })
+        .collect();
+    if json {
+        let v: Vec<_> = rows
+            .iter()
+            .map(|(m, cached)| {
+                json!({"id": m.id, "name": m.name, "architecture": m.architecture,
+                       "quantization": m.quantization, "size": m.size, "sha256": m.sha256,
+                       "license": m.license, "cached": cached})
+            })
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for (m, cached) in rows {
+            println!(
+                "{:<28} {:>7.1} MB  {:<8} {:<16} {}",
+                m.id,
+                m.size as f64 / 1e6,
+                m.quantization,
+                m.license,
+                if cached { "cached" } else { "not cached (make models)" }
+            );
+        }
+    }
+    Ok(())
+}

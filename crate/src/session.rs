@@ -1,0 +1,330 @@
+//! A loaded model and one generation over it, stepped one token at a time so
+//! that callers (the CLI, the web worker) can stream text and stop at any point.
+
+use crate::engine::{logits_hash, EngineKind, ExactModel};
+use crate::error::{Error, Result};
+use crate::gguf::GgufModel;
+use crate::reference::FloatModel;
+use crate::sampler::{apply_repeat_penalty, sample, DrawStream, SamplingParams};
+use crate::tokenizer::{ChatMessage, Tokenizer};
+use std::sync::Arc;
+
+/// Largest number of new tokens one request may ask for.
+pub const MAX_NEW_TOKENS: u32 = 8192;
+/// Most stop strings, and longest stop string in bytes, a request may carry.
+pub const MAX_STOPS: usize = 16;
+pub const MAX_STOP_LEN: usize = 256;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct GenerateRequest {
+    pub prompt: String,
+    /// Wrap the prompt as a single user message in the model's chat template.
+    pub chat: bool,
+    pub max_tokens: u32,
+    pub params: SamplingParams,
+    /// Generation ends before the first occurrence of any of these.
+    pub stop: Vec<String>,
+}
+
+impl GenerateRequest {
+    /// A greedy request with default settings.
+    pub fn greedy(prompt: impl Into<String>, chat: bool, max_tokens: u32) -> Self {
+        Self {
+            prompt: prompt.into(),
+            chat,
+            max_tokens,
+            params: SamplingParams::default(),
+            stop: Vec::new(),
+        }
+    }
+
+    pub fn validate(&self) -> Result<()> {
+        if self.max_tokens == 0 || self.max_tokens > MAX_NEW_TOKENS {
+            return Err(Error::InvalidRequest(format!(
+                "max tokens must be between 1 and {MAX_NEW_TOKENS}, not {}",
+                self.max_tokens
+            )));
+        }
+        if self.stop.len() > MAX_STOPS || self.stop.iter().any(|s| s.is_empty() || s.len() > MAX_STOP_LEN) {
+            return Err(Error::InvalidRequest(format!(
+                "at most {MAX_STOPS} stop strings of 1 to {MAX_STOP_LEN} bytes each"
+            )));
+        }
+        self.params
+            .validate()
+            .map_err(|e| Error::InvalidRequest(e.to_string()))
+    }
+}
+
+/// Why a generation ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    Eos,
+    MaxTokens,
+    StopString,
+    ContextFull,
+}
+
+impl StopReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Eos => "eos",
+            Self::MaxTokens => "max_tokens",
+            Self::StopString => "stop_string",
+            Self::ContextFull => "context_full",
+        }
+    }
+}
+
+/// One generated token.
+#[derive(Debug, Clone)]
+pub struct Step {
+    pub token_id: u32,
+    /// Text that became final with this token (may be empty).
+    pub text: String,
+    /// Fingerprint of the logits the token was sampled from (exact engine only).
+    pub logits_hash: Option<u64>,
+    /// Set on the last step.
+    pub stop: Option<StopReason>,
+}
+
+enum Backend {
+    Float(Box<FloatModel>),
+    Exact(Box<ExactModel>),
+}
+
+/// A model file loaded for generation on one engine.
+pub struct LoadedModel {
+    pub gguf: GgufModel,
+    pub tokenizer: Tokenizer,
+    pub engine: EngineKind,
+    backend: Backend,
+}
+
+struct Running {
+    tokens: Vec<u32>,
+    prompt_len: usize,
+    max_tokens: usize,
+    params: SamplingParams,
+    draws: DrawStream,
+    stop: Vec<String>,
+    /// Logits for the next position (Q16), already computed.
+    next_logits: Vec<i32>,
+    /// Bytes of the generated text already handed out.
+    emitted: usize,
+    done: bool,
+}
+
+/// A model plus the state of the generation in progress, if any.
+pub struct Session {
+    pub model: LoadedModel,
+    running: Option<Running>,
+}
+
+impl LoadedModel {
+    /// Parses, validates and loads a whole GGUF file for `engine`.
+    pub fn load(bytes: Vec<u8>, engine: EngineKind) -> Result<Self> {
+        let gguf = GgufModel::parse(&bytes)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf.content)?;
+        let backend = match engine {
+            EngineKind::Float => Backend::Float(Box::new(FloatModel::load(&gguf, &bytes)?)),
+            EngineKind::Exact => {
+                let file = Arc::new(bytes);
+                Backend::Exact(Box::new(ExactModel::load_cpu(&gguf, &file)?))
+            }
+        };
+        Ok(Self {
+            gguf,
+            tokenizer,
+            engine,
+            backend,
+        })
+    }
+
+    /// The prompt's token ids: the chat template applied if asked, BOS as the
+    /// file's `tokenizer.ggml.add_bos_token` says.
+    pub fn prompt_tokens(&self, prompt: &str, chat: bool) -> Result<Vec<u32>> {
+        let text = if chat {
+            let template = self.tokenizer.chat_template().ok_or_else(|| {
+                Error::InvalidRequest(
+                    "this model has no chat template: use a raw prompt instead".into(),
+                )
+            })?;
+            template.render(
+                &[ChatMessage {
+                    role: "user".into(),
+                    content: prompt.to_string(),
+                }],
+                true,
+            )?
+        } else {
+            prompt.to_string()
+        };
+        Ok(self.tokenizer.encode(&text, true)?)
+    }
+
+    /// Runs `tokens` from position `pos` (0 starts over) and returns the next logits in Q16.
+    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<i32>> {
+        match &mut self.backend {
+            Backend::Exact(m) => {
+                if pos == 0 {
+                    m.reset();
+                }
+                Ok(m.forward(tokens)?)
+            }
+            Backend::Float(m) => {
+                let l = m.forward(tokens, pos)?;
+                Ok(crate::reference::logits_to_q16(&l))
+            }
+        }
+    }
+}
+
+impl Session {
+    pub fn new(model: LoadedModel) -> Self {
+        Self {
+            model,
+            running: None,
+        }
+    }
+
+    /// Tokenizes the prompt and runs it through the model; returns the prompt length.
+    pub fn begin(&mut self, req: &GenerateRequest) -> Result<usize> {
+        self.running = None;
+        req.validate()?;
+        let tokens = self.model.prompt_tokens(&req.prompt, req.chat)?;
+        self.begin_tokens(tokens, req)
+    }
+
+    /// Like [`Session::begin`] with the prompt already tokenized.
+    pub fn begin_tokens(&mut self, tokens: Vec<u32>, req: &GenerateRequest) -> Result<usize> {
+        self.running = None;
+        req.validate()?;
+        if tokens.is_empty() {
+            return Err(Error::InvalidRequest("the prompt is empty".into()));
+        }
+        let ctx = self.model.gguf.config.context_length();
+        if tokens.len() >= ctx {
+            return Err(Error::InvalidRequest(format!(
+                "the prompt has {} tokens; this model's context holds {ctx}",
+                tokens.len()
+            )));
+        }
+        let next_logits = self.model.forward(&tokens, 0)?;
+        let prompt_len = tokens.len();
+        self.running = Some(Running {
+            tokens,
+            prompt_len,
+            max_tokens: req.max_tokens as usize,
+            params: req.params.clone(),
+            draws: DrawStream::new(req.params.seed),
+            stop: req.stop.clone(),
+            next_logits,
+            emitted: 0,
+            done: false,
+        });
+        Ok(prompt_len)
+    }
+
+    /// Picks the next token, feeds it back, and returns it.
+    pub fn step(&mut self) -> Result<Step> {
+        let run = self.running.as_mut().ok_or(Error::NotStarted)?;
+        if run.done {
+            return Err(Error::InvalidRequest("the generation has finished".into()));
+        }
+        let k = (run.tokens.len() - run.prompt_len) as u64;
+        let hash = match self.model.engine {
+            EngineKind::Exact => Some(logits_hash(&run.next_logits)),
+            EngineKind::Float => None,
+        };
+        let mut logits = std::mem::take(&mut run.next_logits);
+        apply_repeat_penalty(&mut logits, &run.tokens, &run.params);
+        let token_id = sample(&logits, &run.params, run.draws.draw(k));
+        run.tokens.push(token_id);
+        let generated = run.tokens.len() - run.prompt_len;
+        let ctx = self.model.gguf.config.context_length();
+        let tok = &self.model.tokenizer;
+        let (text, hit_stop) = new_text(tok, run)?;
+        let stop = if hit_stop {
+            Some(StopReason::StopString)
+        } else if tok.is_eog(token_id) {
+            Some(StopReason::Eos)
+        } else if generated >= run.max_tokens {
+            Some(StopReason::MaxTokens)
+        } else if run.tokens.len() >= ctx {
+            Some(StopReason::ContextFull)
+        } else {
+            None
+        };
+        let text = if stop.is_some() && !hit_stop {
+            // flush whatever was held back for a possible stop string
+            let full = visible_text(tok, run)?;
+            let rest = full[run.emitted.min(full.len())..].to_string();
+            text + &rest
+        } else {
+            text
+        };
+        if stop.is_some() {
+            run.done = true;
+        } else {
+            let pos = run.tokens.len() - 1;
+            run.next_logits = self.model.forward(&[token_id], pos)?;
+        }
+        Ok(Step {
+            token_id,
+            text,
+            logits_hash: hash,
+            stop,
+        })
+    }
+
+    /// Generated token ids so far.
+    pub fn generated(&self) -> &[u32] {
+        match &self.running {
+            Some(r) => &r.tokens[r.prompt_len..],
+            None => &[],
+        }
+    }
+}
+
+/// The generated text, end-of-generation tokens left out.
+fn visible_text(tok: &Tokenizer, run: &Running) -> Result<String> {
+    let ids: Vec<u32> = run.tokens[run.prompt_len..]
+        .iter()
+        .copied()
+        .filter(|&t| !tok.is_eog(t))
+        .collect();
+    Ok(tok.decode(&ids)?)
+}
+
+/// The part of the generated text that is now final, and whether a stop string
+/// was hit. Text that might be the start of a stop string, or that ends in an
+/// incomplete UTF-8 sequence, is held back.
+fn new_text(tok: &Tokenizer, run: &mut Running) -> Result<(String, bool)> {
+    let full = visible_text(tok, run)?;
+    let stop_at = run.stop.iter().filter_map(|s| full.find(s.as_str())).min();
+    let (end, hit) = match stop_at {
+        Some(i) => (i, true),
+        None => {
+            let mut base = full.len();
+            if full.ends_with('\u{FFFD}') {
+                base -= '\u{FFFD}'.len_utf8();
+            }
+            let mut end = base;
+            for s in &run.stop {
+                for l in (1..s.len()).rev() {
+                    if s.is_char_boundary(l) && full[..base].ends_with(&s[..l]) {
+                        end = end.min(base - l);
+                        break;
+                    }
+                }
+            }
+            (end, false)
+        }
+    };
+    let start = run.emitted.min(end);
+    let text = full.get(start..end).unwrap_or_default().to_string();
+    run.emitted = run.emitted.max(end);
+    Ok((text, hit))
+}
