@@ -9,7 +9,7 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-unknown-unknown
 WASM_OUT := target/$(WASM_TARGET)/release/verbatim.wasm
 # The wasm-bindgen CLI must match the wasm-bindgen crate in Cargo.lock exactly.
-WASM_BINDGEN_VERSION = $(shell awk '/^name = "wasm-bindgen"$$/{getline; gsub(/[" ]|version=/,""); print; exit}' Cargo.lock)
+WASM_BINDGEN_VERSION = $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;q}' Cargo.lock)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 APT_PACKAGES := chromium chromium-driver mesa-vulkan-drivers
 DEFAULT_MODEL := smollm2-135m-instruct-q4_1
@@ -28,7 +28,7 @@ setup-wasm:
 	@rustup target list --installed | grep -qx $(WASM_TARGET) || rustup target add $(WASM_TARGET)
 	@if [ "$$(wasm-bindgen --version 2>/dev/null | awk '{print $$2}')" != "$(WASM_BINDGEN_VERSION)" ]; then \
 	  echo "installing wasm-bindgen-cli $(WASM_BINDGEN_VERSION)"; \
-	  $(CARGO) install --locked wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
+	  $(CARGO) install wasm-bindgen-cli --version $(WASM_BINDGEN_VERSION); \
 	fi
 
 apt-deps:

@@ -35,9 +35,11 @@ const ui = {
   generateButton: $('generate-button'),
   stopButton: $('stop-button'),
   engine: $('engine'),
+  engineLine: $('engine').parentElement,
   output: $('output'),
   stats: $('stats'),
   tokenIds: $('token-ids'),
+  tokensHash: $('tokens-hash'),
   version: $('version'),
 };
 
@@ -198,7 +200,6 @@ function startWorker() {
 function onWorkerMessage(message) {
   switch (message.status) {
     case 'ready':
-      ui.engine.textContent = message.engine;
       ui.version.textContent = message.version;
       if (state === 'starting' || state === 'failed') setState('idle'); // a restart may be loading already
       if (pendingAutoLoad) {
@@ -255,6 +256,7 @@ function beginLoad(text) {
   hideError();
   ui.notice.hidden = true;
   ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
   ui.progressArea.hidden = false;
   ui.progress.value = 0;
   ui.progressText.textContent = text;
@@ -296,6 +298,8 @@ function onLoaded({ info, sha256, source, label, bytes, cache_error }) {
       : `Local file ${label} (not one of the listed models).`;
   }
   ui.infoSource.dataset.source = source;
+  ui.engine.textContent = engineLabel(info);
+  ui.engineLine.hidden = false;
   ui.modelInfo.hidden = false;
   if (cache_error) showNotice(cache_error);
 
@@ -307,10 +311,11 @@ function onLoaded({ info, sha256, source, label, bytes, cache_error }) {
   refreshSavedBadges();
 }
 
-function onDone({ reason, token_ids, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s }) {
+function onDone({ reason, token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s }) {
   const why = {
     eos: 'the model ended its answer',
     max_tokens: 'reached the token limit',
+    stop_string: 'a stop string appeared',
     context_full: 'the context is full',
     aborted: 'stopped',
   }[reason] ?? reason;
@@ -318,6 +323,7 @@ function onDone({ reason, token_ids, prompt_tokens, first_token_ms, elapsed_ms, 
   const first = first_token_ms === null ? '' : `, first token after ${formatSeconds(first_token_ms)}`;
   ui.stats.textContent = `${plural(token_ids.length, 'token')} in ${formatSeconds(elapsed_ms)}${speed} (prompt of ${plural(prompt_tokens, 'token')}${first}); ${why}.`;
   ui.tokenIds.textContent = token_ids.join(' ');
+  ui.tokensHash.textContent = tokens_hash ?? 'not given (the run was stopped)';
   runs += 1;
   ui.app.dataset.runs = String(runs);
   setState('ready');
@@ -343,6 +349,7 @@ function onWorkerError({ phase, code, message, retry }) {
   }
   if (phase === 'load') {
     ui.modelInfo.hidden = true;
+    ui.engineLine.hidden = true;
     setState('idle');
     refreshSavedBadges();
   } else {
@@ -405,6 +412,7 @@ ui.form.addEventListener('submit', (event) => {
   hideError();
   ui.output.textContent = '';
   ui.tokenIds.textContent = '';
+  ui.tokensHash.textContent = '';
   ui.stats.textContent = '';
   setState('generating');
   worker.postMessage({
@@ -426,6 +434,13 @@ ui.stopButton.addEventListener('click', () => worker?.postMessage({ type: 'abort
 
 // ---------------------------------------------------------------------------------------------
 // Formatting
+
+/** Which engine computes the tokens, in words. */
+function engineLabel({ engine, spec }) {
+  if (engine === 'exact') return `exact integer engine (${spec}), CPU/wasm`;
+  if (engine === 'float') return 'float reference (candle), CPU/wasm';
+  return `${engine}, CPU/wasm`;
+}
 
 function formatMB(bytes) {
   return `${(bytes / 1e6).toFixed(1)} MB`;

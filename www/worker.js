@@ -7,20 +7,18 @@
 //   {type: 'generate', prompt, chat, max_tokens}
 //   {type: 'abort'}                                             stops a download or a generation
 // Messages to the page, each {status, ...}:
-//   ready     {version, engine}
+//   ready     {version}
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
 //   parsing   {}
 //   loaded    {info, sha256, source: 'network' | 'cache' | 'file', label, bytes, cache_error}
 //   begun     {prompt_tokens}
 //   token     {token_id, text, n, elapsed_ms}
-//   done      {reason: 'eos' | 'max_tokens' | 'context_full' | 'aborted', text, token_ids, prompt_tokens,
-//              first_token_ms, elapsed_ms, decode_tokens_per_s}
+//   done      {reason: 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'aborted', text,
+//              token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s}
 //   error     {phase: 'init' | 'load' | 'generate', code, message, retry}
 
 import { deleteModel, readModel, storeModel } from './model-cache.js';
 
-// Which engine computes the tokens; shown beside the output.
-const ENGINE = 'float reference (candle), CPU/wasm';
 const PROGRESS_INTERVAL_MS = 100;
 const HASH_SLICE = 8 << 20;
 // wasm32 has 4 GiB of memory; the file is held once in JS and once in the engine.
@@ -35,7 +33,7 @@ class UserError extends Error {
   }
 }
 
-let engine = null; // the wasm module's exports, once initialised
+let wasm = null; // the wasm module's exports, once initialised
 let model = null; // the loaded WasmModel
 let busy = false;
 let abortController = null; // set while a load or a generation runs
@@ -46,8 +44,8 @@ const engineReady = (async () => {
   try {
     const module = await import('./pkg/verbatim.js');
     await module.default();
-    engine = module;
-    post('ready', { version: module.version(), engine: ENGINE });
+    wasm = module;
+    post('ready', { version: module.version() });
   } catch (error) {
     post('error', {
       phase: 'init',
@@ -66,7 +64,7 @@ self.onmessage = async ({ data }) => {
     return;
   }
   await engineReady;
-  if (engine === null) return; // the init error was reported
+  if (wasm === null) return; // the init error was reported
   if (busy) {
     post('error', { phase: 'generate', code: 'busy', message: 'The engine is busy.', retry: false });
     return;
@@ -178,7 +176,7 @@ async function download(entry, signal) {
  */
 async function readStream(stream, expected, phase, signal) {
   const bytes = new Uint8Array(expected);
-  const hasher = new engine.Sha256Hasher();
+  const hasher = new wasm.Sha256Hasher();
   const reader = stream.getReader();
   const started = performance.now();
   let loaded = 0;
@@ -234,7 +232,7 @@ async function readStream(stream, expected, phase, signal) {
 
 /** The SHA-256 of bytes already in memory, reported as progress of `phase`. */
 function hashBytes(bytes, phase) {
-  const hasher = new engine.Sha256Hasher();
+  const hasher = new wasm.Sha256Hasher();
   try {
     for (let offset = 0; offset < bytes.length; offset += HASH_SLICE) {
       hasher.update(bytes.subarray(offset, offset + HASH_SLICE));
@@ -250,7 +248,7 @@ function loadModel(bytes, details) {
   post('parsing');
   const started = performance.now();
   try {
-    model = engine.WasmModel.load(bytes);
+    model = wasm.WasmModel.load(bytes); // the default engine: exact
   } catch (error) {
     throw new UserError('bad-model', `This file could not be opened as a model: ${describe(error)}`, false);
   }
@@ -277,6 +275,7 @@ async function generate({ prompt, chat, max_tokens }, signal) {
   const tokenIds = [];
   let text = '';
   let reason = 'aborted';
+  let tokensHash = null; // SHA-256 of the token ids, given with the last step
   let firstTokenAt = null;
   while (!signal.aborted) {
     const step = toPlain(model.step());
@@ -287,6 +286,7 @@ async function generate({ prompt, chat, max_tokens }, signal) {
     post('token', { token_id: step.token_id, text: step.text, n: tokenIds.length, elapsed_ms: now - started });
     if (step.done) {
       reason = step.reason;
+      tokensHash = step.tokens_hash ?? null;
       break;
     }
     await nextTask(); // lets an 'abort' message in between two steps
@@ -297,6 +297,7 @@ async function generate({ prompt, chat, max_tokens }, signal) {
     reason,
     text,
     token_ids: tokenIds,
+    tokens_hash: tokensHash,
     prompt_tokens: begun.prompt_tokens,
     first_token_ms: firstTokenAt === null ? null : firstTokenAt - started,
     elapsed_ms: finished - started,

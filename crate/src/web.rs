@@ -1,9 +1,12 @@
 //! The wasm-bindgen surface: the only module that knows about JavaScript.
 //! Errors become JS `Error`s here, once (as candle's wasm examples do).
 
+use crate::engine::{tokens_hash, EngineKind};
+use crate::exact::SPEC_VERSION;
 use crate::hash::Sha256Stream;
-use crate::session::{GenerateRequest, LoadedModel, Session};
-use serde::{Deserialize, Serialize};
+use crate::request::RunOptions;
+use crate::session::{LoadedModel, Session};
+use serde::Serialize;
 use wasm_bindgen::prelude::*;
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
@@ -61,20 +64,14 @@ impl Sha256Hasher {
 
 #[derive(Serialize)]
 struct Info {
+    engine: &'static str,
+    spec: Option<&'static str>,
     name: Option<String>,
     architecture: &'static str,
     n_layer: usize,
     n_vocab: usize,
     context_length: usize,
     has_chat_template: bool,
-}
-
-#[derive(Deserialize)]
-struct BeginOptions {
-    prompt: String,
-    #[serde(default)]
-    chat: bool,
-    max_tokens: u32,
 }
 
 #[derive(Serialize)]
@@ -86,8 +83,12 @@ struct Begun {
 struct StepOut {
     token_id: u32,
     text: String,
+    /// FNV-1a of the logits this token was sampled from (exact engine), hex.
+    logits_hash: Option<String>,
     done: bool,
     reason: Option<&'static str>,
+    /// SHA-256 of all generated token ids, on the last step.
+    tokens_hash: Option<String>,
 }
 
 /// A loaded model and its generation state.
@@ -98,9 +99,15 @@ pub struct WasmModel {
 
 #[wasm_bindgen]
 impl WasmModel {
-    /// Parses, validates and loads a GGUF file.
-    pub fn load(bytes: &[u8]) -> Result<WasmModel, JsError> {
-        let model = LoadedModel::load(bytes).map_err(js_err)?;
+    /// Parses, validates and loads a GGUF file on `engine` ("exact", the default,
+    /// or "float"). The bytes move into the model (no second copy).
+    pub fn load(bytes: Vec<u8>, engine: Option<String>) -> Result<WasmModel, JsError> {
+        let engine = match engine.as_deref() {
+            None | Some("") => EngineKind::Exact,
+            Some(e) => EngineKind::parse(e)
+                .ok_or_else(|| js_err(format!("unknown engine '{e}' (use exact or float)")))?,
+        };
+        let model = LoadedModel::load(bytes, engine).map_err(js_err)?;
         Ok(Self {
             session: Session::new(model),
         })
@@ -113,6 +120,8 @@ impl WasmModel {
             _ => None,
         };
         to_js(&Info {
+            engine: m.engine.as_str(),
+            spec: (m.engine == EngineKind::Exact).then_some(SPEC_VERSION),
             name,
             architecture: m.gguf.config.architecture().as_str(),
             n_layer: m.gguf.config.n_layer(),
@@ -122,29 +131,27 @@ impl WasmModel {
         })
     }
 
-    /// Starts a greedy generation: `{prompt, chat, max_tokens}`.
+    /// Starts a generation: `{prompt, chat, max_tokens, temperature?, top_k?, top_p?,
+    /// min_p?, repeat_penalty?, repeat_last_n?, seed?, stop?}`.
     pub fn begin(&mut self, options: JsValue) -> Result<JsValue, JsError> {
-        let o: BeginOptions = serde_wasm_bindgen::from_value(options)
+        let o: RunOptions = serde_wasm_bindgen::from_value(options)
             .map_err(|e| js_err(format!("invalid generation options: {e}")))?;
-        let prompt_tokens = self
-            .session
-            .begin(&GenerateRequest {
-                prompt: o.prompt,
-                chat: o.chat,
-                max_tokens: o.max_tokens,
-            })
-            .map_err(js_err)?;
+        let req = o.to_request().map_err(js_err)?;
+        let prompt_tokens = self.session.begin(&req).map_err(js_err)?;
         to_js(&Begun { prompt_tokens })
     }
 
     /// Generates one token.
     pub fn step(&mut self) -> Result<JsValue, JsError> {
         let s = self.session.step().map_err(js_err)?;
+        let done = s.stop.is_some();
         to_js(&StepOut {
             token_id: s.token_id,
             text: s.text,
-            done: s.stop.is_some(),
+            logits_hash: s.logits_hash.map(|h| format!("{h:016x}")),
+            done,
             reason: s.stop.map(|r| r.as_str()),
+            tokens_hash: done.then(|| tokens_hash(self.session.generated())),
         })
     }
 

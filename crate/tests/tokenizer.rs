@@ -66,7 +66,10 @@ fn check_against_llama_cpp(model: &str) {
     let (tok, golden) = load(model);
     assert!(golden.cases.len() >= 40, "{}", golden.generator);
     let round_trips = golden.cases.iter().filter(|c| c.decoded == c.text).count();
-    assert!(round_trips + 1 >= golden.cases.len(), "llama.cpp round-trips all but `▁`");
+    assert!(
+        round_trips + 1 >= golden.cases.len(),
+        "llama.cpp round-trips all but `▁`"
+    );
     let mut failures = Vec::new();
     for case in &golden.cases {
         let ids = tok.encode(&case.text, false).expect("encode");

@@ -59,6 +59,9 @@ for (const [i, c] of CASES.entries()) {
     const got = await generate(page, { prompt: c.prompt, chat: c.chat, maxTokens: MAX_TOKENS });
     assert.deepEqual(got.tokenIds, expected.token_ids);
     assert.equal(got.text, expected.text);
+    assert.equal(got.tokensHash, expected.tokens_hash);
+    const engine = await page.textContent(byTestId('engine'));
+    assert.ok(engine.startsWith(`${expected.engine} `) && engine.includes(`(${expected.spec})`), `page: ${engine}; CLI: ${expected.engine} ${expected.spec}`);
     assert.match(got.stats, new RegExp(`^${expected.token_ids.length} tokens? in [\\d.]+ s · [\\d.]+ tokens/s`));
     assert.deepEqual(problems, []);
   });

@@ -178,7 +178,6 @@ fn float_array(meta: &Meta, key: &'static str) -> Result<Option<Vec<f32>>, Token
         .map(|item| match item {
             Value::F32(v) => Ok(*v),
             // llama.cpp also accepts integer scores
-            #[allow(clippy::cast_precision_loss)]
             Value::I32(v) => Ok(*v as f32),
             _ => Err(TokenizerError::WrongType {
                 key,

@@ -70,7 +70,7 @@ export async function loadModel(page, id) {
   return waitForLoad(page);
 }
 
-/** Runs one greedy generation; resolves to {text, tokenIds, stats}. */
+/** Runs one greedy generation; resolves to {text, tokenIds, tokensHash, stats}. */
 export async function generate(page, { prompt, chat, maxTokens }) {
   await page.fill(byTestId('prompt'), prompt);
   await page.setChecked(byTestId('chat-toggle'), chat);
@@ -91,6 +91,7 @@ export async function generate(page, { prompt, chat, maxTokens }) {
   return {
     text: await page.textContent(byTestId('output')),
     tokenIds: ids === '' ? [] : ids.split(' ').map(Number),
+    tokensHash: await page.textContent(byTestId('tokens-hash')),
     stats: await page.textContent(byTestId('stats')),
   };
 }

@@ -1,0 +1,121 @@
+//! The golden corpus of spec exact-1 (tests/golden/exact-1): every case's token ids
+//! and per-step logits hashes must come out exactly as pinned. The same files are
+//! replayed in the browser (tests/browser/golden.test.mjs).
+//!
+//! New cases are added with `VERBATIM_BLESS=1 cargo test --test golden_exact`, which
+//! only fills in cases missing from expected.json; existing entries are never rewritten.
+
+mod common;
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use verbatim::engine::{tokens_hash, EngineKind};
+use verbatim::request::RunOptions;
+use verbatim::session::{LoadedModel, Session};
+
+#[derive(Deserialize)]
+struct Corpus {
+    spec: String,
+    cases: Vec<Case>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    id: String,
+    model: String,
+    options: RunOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Outcome {
+    prompt_tokens: usize,
+    token_ids: Vec<u32>,
+    logits_hashes: Vec<String>,
+    tokens_hash: String,
+    stop_reason: String,
+    text: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct Expected {
+    spec: String,
+    cases: BTreeMap<String, Outcome>,
+}
+
+fn run(session: &mut Session, opts: &RunOptions) -> Outcome {
+    let req = opts.to_request().expect("valid case");
+    let prompt_tokens = session.begin(&req).expect("begin");
+    let mut text = String::new();
+    let mut hashes = Vec::new();
+    let reason = loop {
+        let s = session.step().expect("step");
+        text.push_str(&s.text);
+        hashes.push(format!("{:016x}", s.logits_hash.expect("exact engine")));
+        if let Some(r) = s.stop {
+            break r;
+        }
+    };
+    let ids = session.generated().to_vec();
+    Outcome {
+        prompt_tokens,
+        tokens_hash: tokens_hash(&ids),
+        token_ids: ids,
+        logits_hashes: hashes,
+        stop_reason: reason.as_str().to_string(),
+        text,
+    }
+}
+
+#[test]
+fn golden_corpus_replays_exactly() {
+    let dir = common::repo_root().join("tests/golden/exact-1");
+    let corpus: Corpus =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    assert_eq!(corpus.spec, "exact-1");
+    assert!(corpus.cases.len() >= 20);
+    let exp_path = dir.join("expected.json");
+    let mut expected: Expected = match std::fs::read_to_string(&exp_path) {
+        Ok(s) => serde_json::from_str(&s).unwrap(),
+        Err(_) => Expected {
+            spec: corpus.spec.clone(),
+            cases: BTreeMap::new(),
+        },
+    };
+    let bless = std::env::var_os("VERBATIM_BLESS").is_some();
+    let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
+    let mut failures = Vec::new();
+    let mut added = 0;
+    for case in &corpus.cases {
+        let session = sessions.entry(case.model.clone()).or_insert_with(|| {
+            let bytes = common::model_bytes(&case.model);
+            Session::new(LoadedModel::load(bytes, EngineKind::Exact).unwrap())
+        });
+        let got = run(session, &case.options);
+        match expected.cases.get(&case.id) {
+            Some(want) if *want == got => {}
+            Some(want) => failures.push(format!(
+                "{}: expected tokens {:?}\n   got {:?}\n   first differing step: {:?}",
+                case.id,
+                want.token_ids,
+                got.token_ids,
+                want.logits_hashes
+                    .iter()
+                    .zip(&got.logits_hashes)
+                    .position(|(a, b)| a != b)
+            )),
+            None if bless => {
+                expected.cases.insert(case.id.clone(), got);
+                added += 1;
+            }
+            None => failures.push(format!(
+                "{}: no expected outcome (add it with VERBATIM_BLESS=1)",
+                case.id
+            )),
+        }
+    }
+    if added > 0 {
+        std::fs::write(&exp_path, serde_json::to_string_pretty(&expected).unwrap() + "\n").unwrap();
+        eprintln!("added {added} expected outcomes to {}", exp_path.display());
+    }
+    assert!(failures.is_empty(), "golden mismatches:\n{}", failures.join("\n"));
+}
