@@ -15,7 +15,8 @@ APT_PACKAGES := chromium chromium-driver mesa-vulkan-drivers
 DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
-        lint fmt-check clippy test-rust test-python test-browser clean-wasm
+        lint fmt-check clippy test-rust test-python test-browser golden-browser-full \
+        bench-data bench-quality bench-speed bench-browser
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -87,3 +88,22 @@ test-browser: test-deps models wasm native
 
 test: test-deps models lint test-rust test-python test-browser
 	@echo "make test: all suites passed"
+
+# The browser leg of the golden corpus runs a representative subset in `make test`;
+# this runs every case.
+golden-browser-full: test-deps models wasm
+	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden.test.mjs
+
+## ---- benchmarks (print figures; not tests) --------------------------------
+
+bench-data:
+	python3 bench/fetch_data.py
+
+bench-quality: models-default bench-data native
+	./target/release/verbatim bench quality --min-tokens 20000
+
+bench-speed: models-default native
+	./target/release/verbatim bench speed --prompt-tokens 256 --decode-tokens 64
+
+bench-browser: test-deps models-default wasm
+	node bench/speed.mjs

@@ -11,6 +11,7 @@ const ui = {
   app: $('app'),
   modelList: $('model-list'),
   modelListStatus: $('model-list-status'),
+  engineSelect: $('engine-select'),
   loadButton: $('load-button'),
   cancelButton: $('cancel-button'),
   fileInput: $('file-input'),
@@ -57,6 +58,7 @@ function setState(next) {
   ui.app.dataset.state = next;
   const busy = next === 'loading' || next === 'generating';
   ui.modelList.disabled = busy || models.length === 0;
+  ui.engineSelect.disabled = busy || next === 'starting' || next === 'failed';
   ui.loadButton.disabled = busy || next === 'starting' || next === 'failed' || selectedModel() === null;
   ui.cancelButton.hidden = next !== 'loading';
   ui.fileInput.disabled = busy || next === 'starting' || next === 'failed';
@@ -241,7 +243,8 @@ function loadManifestModel(model) {
   localStorage.setItem(LAST_MODEL_KEY, model.id);
   lastLoad = () => loadManifestModel(model);
   beginLoad(`Preparing ${model.name}…`);
-  worker.postMessage({ type: 'load-model', model: { id: model.id, name: model.name, file: model.file, size: model.size, sha256: model.sha256 } });
+  const { id, name, file, size, sha256 } = model;
+  worker.postMessage({ type: 'load-model', model: { id, name, file, size, sha256 }, engine: ui.engineSelect.value });
 }
 
 function loadFile(file) {
@@ -249,7 +252,7 @@ function loadFile(file) {
   if (!worker) startWorker();
   lastLoad = () => loadFile(file);
   beginLoad(`Opening ${file.name}…`);
-  worker.postMessage({ type: 'load-file', file });
+  worker.postMessage({ type: 'load-file', file, engine: ui.engineSelect.value });
 }
 
 function beginLoad(text) {
@@ -384,6 +387,11 @@ function showNotice(message) {
 ui.loadButton.addEventListener('click', () => {
   const model = selectedModel();
   if (model) loadManifestModel(model);
+});
+
+// Another engine: load the current model again on it.
+ui.engineSelect.addEventListener('change', () => {
+  if (state === 'ready') lastLoad?.();
 });
 
 ui.cancelButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));

@@ -2,8 +2,9 @@
 // engine and runs generations, so that the page stays responsive.
 //
 // Messages from the page, each {type, ...}:
-//   {type: 'load-model', model: {id, name, file, size, sha256}}  from the cache, else downloaded
-//   {type: 'load-file', file: File}                             a GGUF file the user opened
+//   {type: 'load-model', model: {id, name, file, size, sha256}, engine}  from the cache, else
+//                                                               downloaded; engine: 'exact' | 'float'
+//   {type: 'load-file', file: File, engine}                     a GGUF file the user opened
 //   {type: 'generate', prompt, chat, max_tokens}
 //   {type: 'abort'}                                             stops a download or a generation
 // Messages to the page, each {status, ...}:
@@ -74,8 +75,8 @@ self.onmessage = async ({ data }) => {
   const { signal } = abortController;
   const phase = data.type === 'generate' ? 'generate' : 'load';
   try {
-    if (data.type === 'load-model') await loadFromManifest(data.model, signal);
-    else if (data.type === 'load-file') await loadFromFile(data.file, signal);
+    if (data.type === 'load-model') await loadFromManifest(data.model, data.engine, signal);
+    else if (data.type === 'load-file') await loadFromFile(data.file, data.engine, signal);
     else if (data.type === 'generate') await generate(data, signal);
     else throw new Error(`unknown message type ${JSON.stringify(data.type)}`);
   } catch (error) {
@@ -84,7 +85,7 @@ self.onmessage = async ({ data }) => {
     } else if (error instanceof UserError) {
       post('error', { phase, code: error.code, message: error.message, retry: error.retry });
     } else {
-      post('error', { phase, code: 'internal', message: `The engine failed: ${describe(error)}.`, retry: true });
+      post('error', { phase, code: 'internal', message: sentence(`The engine failed: ${describe(error)}`), retry: true });
     }
   } finally {
     busy = false;
@@ -92,7 +93,7 @@ self.onmessage = async ({ data }) => {
   }
 };
 
-async function loadFromManifest(entry, signal) {
+async function loadFromManifest(entry, engine, signal) {
   unloadModel();
   let bytes = await readModel(entry.sha256);
   let source = 'cache';
@@ -113,10 +114,10 @@ async function loadFromManifest(entry, signal) {
       cacheError = `The model could not be saved for next time (${describe(error)}).`;
     }
   }
-  loadModel(bytes, { sha256: entry.sha256, source, label: entry.name, cache_error: cacheError });
+  loadModel(bytes, engine, { sha256: entry.sha256, source, label: entry.name, cache_error: cacheError });
 }
 
-async function loadFromFile(file, signal) {
+async function loadFromFile(file, engine, signal) {
   unloadModel();
   if (file.size > MAX_FILE_BYTES) {
     throw new UserError(
@@ -126,7 +127,7 @@ async function loadFromFile(file, signal) {
     );
   }
   const { bytes, digest } = await readStream(file.stream(), file.size, 'read', signal);
-  loadModel(bytes, { sha256: digest, source: 'file', label: file.name, cache_error: null });
+  loadModel(bytes, engine, { sha256: digest, source: 'file', label: file.name, cache_error: null });
 }
 
 /** Downloads a manifest entry's file from this site, hashing it as it arrives. */
@@ -244,13 +245,13 @@ function hashBytes(bytes, phase) {
   }
 }
 
-function loadModel(bytes, details) {
+function loadModel(bytes, engine, details) {
   post('parsing');
   const started = performance.now();
   try {
-    model = wasm.WasmModel.load(bytes); // the default engine: exact
+    model = wasm.WasmModel.load(bytes, engine);
   } catch (error) {
-    throw new UserError('bad-model', `This file could not be opened as a model: ${describe(error)}`, false);
+    throw new UserError('bad-model', sentence(`The model could not be loaded: ${describe(error)}`), false);
   }
   const info = toPlain(model.info());
   post('loaded', { info, bytes: bytes.length, load_ms: performance.now() - started, ...details });
@@ -321,6 +322,11 @@ function toPlain(value) {
 
 function describe(error) {
   return error instanceof Error ? error.message : String(error);
+}
+
+/** `text` ending with a full stop (messages from the engine may or may not have one). */
+function sentence(text) {
+  return /[.!?]$/.test(text) ? text : `${text}.`;
 }
 
 function formatMB(bytes) {

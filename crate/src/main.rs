@@ -12,6 +12,9 @@ use verbatim::exact::SPEC_VERSION;
 use verbatim::sampler::{parse_fixed, SamplingParams};
 use verbatim::session::{GenerateRequest, LoadedModel, Session};
 
+#[path = "cli/bench.rs"]
+mod bench;
+
 #[derive(Parser)]
 #[command(name = "verbatim", version, about = "Language-model runs anyone can replay exactly")]
 struct Cli {
@@ -114,6 +117,37 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Benchmarks (print figures; never part of the tests).
+    Bench {
+        #[command(subcommand)]
+        which: BenchCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Exact engine vs the candle float reference under teacher forcing on LAMBADA.
+    Quality {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value = "bench/data/lambada.jsonl")]
+        data: String,
+        #[arg(long, default_value_t = 20_000)]
+        min_tokens: u64,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Native prompt and decode speed, exact engine vs candle float.
+    Speed {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 256)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 64)]
+        decode_tokens: usize,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 fn models_dir() -> PathBuf {
@@ -195,6 +229,20 @@ fn main() -> Result<()> {
             Ok(())
         }
         Command::Models { json } => list_models(json),
+        Command::Bench { which } => match which {
+            BenchCommand::Quality {
+                model,
+                data,
+                min_tokens,
+                json,
+            } => bench::quality(read_model(&model)?, &data, min_tokens, json),
+            BenchCommand::Speed {
+                model,
+                prompt_tokens,
+                decode_tokens,
+                json,
+            } => bench::speed(read_model(&model)?, prompt_tokens, decode_tokens, json),
+        },
     }
 }
 

@@ -6,7 +6,7 @@ import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, generate, loadModel, openApp } from './lib/app.mjs';
+import { byTestId, generate, loadModel, openApp, waitForLoad } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireNativeBinary, requireWasm } from './lib/env.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -80,5 +80,15 @@ test('Stop ends a generation between two tokens', async () => {
   const ids = (await page.textContent(byTestId('token-ids'))).trim().split(' ');
   assert.ok(ids.length < 2000, `${ids.length} tokens`);
   assert.equal(await page.getAttribute(byTestId('app'), 'data-state'), 'ready');
+  assert.deepEqual(problems, []);
+});
+
+test('choosing the float engine loads the model again on it', async () => {
+  await page.selectOption(byTestId('engine-select'), 'float');
+  await page.waitForSelector(`${byTestId('app')}[data-state="loading"]`);
+  assert.equal(await waitForLoad(page), 'cache');
+  assert.equal(await page.textContent(byTestId('engine')), 'float reference (candle), CPU/wasm');
+  const got = await generate(page, { prompt: CASES[0].prompt, chat: false, maxTokens: 4 });
+  assert.equal(got.tokenIds.length, 4);
   assert.deepEqual(problems, []);
 });

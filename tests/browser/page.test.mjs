@@ -81,7 +81,7 @@ test('a dropped file that is not a GGUF model is refused in plain words', async 
   });
   await page.dispatchEvent(byTestId('drop-zone'), 'drop', { dataTransfer });
   const message = await waitForLoadError(page);
-  assert.match(message, /^This file could not be opened as a model: /);
+  assert.match(message, /^The model could not be loaded: /);
   assert.ok(await page.isHidden(byTestId('retry-button')), 'retrying the same file cannot help');
   assert.equal(await page.getAttribute(byTestId('app'), 'data-state'), 'idle');
   await page.close();

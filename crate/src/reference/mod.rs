@@ -5,6 +5,10 @@
 //! Its outputs are *not* reproducible across machines; it never decides a
 //! token in a replay link.
 
+mod llama_all;
+
+pub use llama_all::FloatLlamaAll;
+
 use crate::gguf::{Architecture, GgufModel};
 use candle_core::{Device, Tensor};
 use candle_transformers::models::{quantized_gemma3, quantized_llama};
