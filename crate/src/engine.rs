@@ -47,7 +47,11 @@ impl ExactModel<CpuExecutor> {
 }
 
 impl<E: Executor> ExactModel<E> {
-    pub fn load(mut executor: E, gguf: &GgufModel, file: &Arc<Vec<u8>>) -> Result<Self, ModelError> {
+    pub fn load(
+        mut executor: E,
+        gguf: &GgufModel,
+        file: &Arc<Vec<u8>>,
+    ) -> Result<Self, ModelError> {
         let weights = LlamaWeights::load(&mut executor, gguf, file)?;
         let state = weights.new_state(&mut executor);
         Ok(Self {

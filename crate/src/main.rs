@@ -6,9 +6,9 @@ use serde_json::json;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
-use verbatim::manifest::Manifest;
 use verbatim::engine::{tokens_hash, EngineKind};
 use verbatim::exact::SPEC_VERSION;
+use verbatim::manifest::Manifest;
 use verbatim::sampler::{parse_fixed, SamplingParams};
 use verbatim::session::{GenerateRequest, LoadedModel, Session};
 
@@ -16,7 +16,11 @@ use verbatim::session::{GenerateRequest, LoadedModel, Session};
 mod bench;
 
 #[derive(Parser)]
-#[command(name = "verbatim", version, about = "Language-model runs anyone can replay exactly")]
+#[command(
+    name = "verbatim",
+    version,
+    about = "Language-model runs anyone can replay exactly"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -317,7 +321,11 @@ fn list_models(json: bool) -> Result<()> {
         .models
         .iter()
         .map(|m| {
-            let cached = dir.join(&m.file).metadata().map(|md| md.len() == m.size).unwrap_or(false);
+            let cached = dir
+                .join(&m.file)
+                .metadata()
+                .map(|md| md.len() == m.size)
+                .unwrap_or(false);
             (m, cached)
         })
         .collect();
@@ -339,7 +347,11 @@ fn list_models(json: bool) -> Result<()> {
                 m.size as f64 / 1e6,
                 m.quantization,
                 m.license,
-                if cached { "cached" } else { "not cached (make models)" }
+                if cached {
+                    "cached"
+                } else {
+                    "not cached (make models)"
+                }
             );
         }
     }

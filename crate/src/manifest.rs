@@ -85,7 +85,10 @@ mod tests {
     fn builtin_manifest_parses_and_has_both_models() {
         let m = Manifest::builtin().unwrap();
         assert_eq!(m.version, 1);
-        assert_eq!(m.get("smollm2-135m-instruct-q4_1").unwrap().size, 98_362_432);
+        assert_eq!(
+            m.get("smollm2-135m-instruct-q4_1").unwrap().size,
+            98_362_432
+        );
         assert_eq!(m.get("gemma-3-270m-q4_k_m").unwrap().architecture, "gemma3");
         assert_eq!(m.default_model().unwrap().id, "smollm2-135m-instruct-q4_1");
         for e in &m.models {
@@ -98,6 +101,9 @@ mod tests {
     fn unknown_model_lists_known_ids() {
         let m = Manifest::builtin().unwrap();
         let err = m.get("gpt-5").unwrap_err().to_string();
-        assert!(err.contains("gpt-5") && err.contains("smollm2-135m-instruct-q4_1"), "{err}");
+        assert!(
+            err.contains("gpt-5") && err.contains("smollm2-135m-instruct-q4_1"),
+            "{err}"
+        );
     }
 }

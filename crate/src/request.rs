@@ -110,11 +110,26 @@ mod tests {
         assert_eq!(r.params.top_p_micro, 900_000);
         assert_eq!(r.params.seed, u64::MAX);
         for bad in [
-            RunOptions { max_tokens: 1_000_000_000, ..o.clone() },
-            RunOptions { temperature: Some("-1".into()), ..o.clone() },
-            RunOptions { top_p: Some("7".into()), ..o.clone() },
-            RunOptions { seed: Some("1e9".into()), ..o.clone() },
-            RunOptions { stop: vec![String::new()], ..o.clone() },
+            RunOptions {
+                max_tokens: 1_000_000_000,
+                ..o.clone()
+            },
+            RunOptions {
+                temperature: Some("-1".into()),
+                ..o.clone()
+            },
+            RunOptions {
+                top_p: Some("7".into()),
+                ..o.clone()
+            },
+            RunOptions {
+                seed: Some("1e9".into()),
+                ..o.clone()
+            },
+            RunOptions {
+                stop: vec![String::new()],
+                ..o.clone()
+            },
         ] {
             let e = bad.to_request().unwrap_err().to_string();
             assert!(e.starts_with("invalid request"), "{e}");

@@ -6,7 +6,7 @@ use crate::error::{Error, Result};
 use crate::gguf::GgufModel;
 use crate::reference::FloatModel;
 use crate::sampler::{apply_repeat_penalty, sample, DrawStream, SamplingParams};
-use crate::tokenizer::{ChatMessage, Tokenizer};
+use crate::tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
 use std::sync::Arc;
 
 /// Largest number of new tokens one request may ask for.
@@ -46,7 +46,12 @@ impl GenerateRequest {
                 self.max_tokens
             )));
         }
-        if self.stop.len() > MAX_STOPS || self.stop.iter().any(|s| s.is_empty() || s.len() > MAX_STOP_LEN) {
+        if self.stop.len() > MAX_STOPS
+            || self
+                .stop
+                .iter()
+                .any(|s| s.is_empty() || s.len() > MAX_STOP_LEN)
+        {
             return Err(Error::InvalidRequest(format!(
                 "at most {MAX_STOPS} stop strings of 1 to {MAX_STOP_LEN} bytes each"
             )));
@@ -111,7 +116,11 @@ struct Running {
     stop: Vec<String>,
     /// Logits for the next position (Q16), already computed.
     next_logits: Vec<i32>,
-    /// Bytes of the generated text already handed out.
+    /// Turns generated ids into text as they arrive.
+    decoder: StreamDecoder,
+    /// The generated text so far (complete characters; end-of-generation tokens left out).
+    text: String,
+    /// Bytes of `text` already handed out.
     emitted: usize,
     done: bool,
 }
@@ -221,6 +230,8 @@ impl Session {
             draws: DrawStream::new(req.params.seed),
             stop: req.stop.clone(),
             next_logits,
+            decoder: StreamDecoder::new(),
+            text: String::new(),
             emitted: 0,
             done: false,
         });
@@ -245,10 +256,15 @@ impl Session {
         let generated = run.tokens.len() - run.prompt_len;
         let ctx = self.model.gguf.config.context_length();
         let tok = &self.model.tokenizer;
-        let (text, hit_stop) = new_text(tok, run)?;
+        let eog = tok.is_eog(token_id);
+        if !eog {
+            let piece = run.decoder.push(tok, token_id)?;
+            run.text.push_str(&piece);
+        }
+        let hit_stop = find_stop(run).is_some();
         let stop = if hit_stop {
             Some(StopReason::StopString)
-        } else if tok.is_eog(token_id) {
+        } else if eog {
             Some(StopReason::Eos)
         } else if generated >= run.max_tokens {
             Some(StopReason::MaxTokens)
@@ -257,14 +273,11 @@ impl Session {
         } else {
             None
         };
-        let text = if stop.is_some() && !hit_stop {
-            // flush whatever was held back for a possible stop string
-            let full = visible_text(tok, run)?;
-            let rest = full[run.emitted.min(full.len())..].to_string();
-            text + &rest
-        } else {
-            text
-        };
+        if stop.is_some() && !hit_stop {
+            let rest = run.decoder.finish();
+            run.text.push_str(&rest);
+        }
+        let text = release_text(run, stop.is_some());
         if stop.is_some() {
             run.done = true;
         } else {
@@ -288,43 +301,37 @@ impl Session {
     }
 }
 
-/// The generated text, end-of-generation tokens left out.
-fn visible_text(tok: &Tokenizer, run: &Running) -> Result<String> {
-    let ids: Vec<u32> = run.tokens[run.prompt_len..]
+/// Byte offset of the first stop string in the generated text.
+fn find_stop(run: &Running) -> Option<usize> {
+    run.stop
         .iter()
-        .copied()
-        .filter(|&t| !tok.is_eog(t))
-        .collect();
-    Ok(tok.decode(&ids)?)
+        .filter_map(|s| run.text.find(s.as_str()))
+        .min()
 }
 
-/// The part of the generated text that is now final, and whether a stop string
-/// was hit. Text that might be the start of a stop string, or that ends in an
-/// incomplete UTF-8 sequence, is held back.
-fn new_text(tok: &Tokenizer, run: &mut Running) -> Result<(String, bool)> {
-    let full = visible_text(tok, run)?;
-    let stop_at = run.stop.iter().filter_map(|s| full.find(s.as_str())).min();
-    let (end, hit) = match stop_at {
-        Some(i) => (i, true),
+/// The part of the generated text that is now final. Text before a stop string
+/// is final; otherwise a tail that might be the start of a stop string is held
+/// back until the generation ends.
+fn release_text(run: &mut Running, last: bool) -> String {
+    let end = match find_stop(run) {
+        Some(i) => i,
+        None if last => run.text.len(),
         None => {
-            let mut base = full.len();
-            if full.ends_with('\u{FFFD}') {
-                base -= '\u{FFFD}'.len_utf8();
-            }
-            let mut end = base;
+            let full = run.text.as_str();
+            let mut end = full.len();
             for s in &run.stop {
                 for l in (1..s.len()).rev() {
-                    if s.is_char_boundary(l) && full[..base].ends_with(&s[..l]) {
-                        end = end.min(base - l);
+                    if s.is_char_boundary(l) && full.ends_with(&s[..l]) {
+                        end = end.min(full.len() - l);
                         break;
                     }
                 }
             }
-            (end, false)
+            end
         }
     };
     let start = run.emitted.min(end);
-    let text = full.get(start..end).unwrap_or_default().to_string();
+    let out = run.text[start..end].to_string();
     run.emitted = run.emitted.max(end);
-    Ok((text, hit))
+    out
 }

@@ -114,8 +114,16 @@ fn golden_corpus_replays_exactly() {
         }
     }
     if added > 0 {
-        std::fs::write(&exp_path, serde_json::to_string_pretty(&expected).unwrap() + "\n").unwrap();
+        std::fs::write(
+            &exp_path,
+            serde_json::to_string_pretty(&expected).unwrap() + "\n",
+        )
+        .unwrap();
         eprintln!("added {added} expected outcomes to {}", exp_path.display());
     }
-    assert!(failures.is_empty(), "golden mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "golden mismatches:\n{}",
+        failures.join("\n")
+    );
 }

@@ -72,7 +72,11 @@ pub fn quality(bytes: Vec<u8>, data: &str, min_tokens: u64, as_json: bool) -> Re
             let next = ids[i + 1] as usize;
             t.nll_float -= lf[next];
             t.nll_exact -= le[next];
-            t.kl += lf.iter().zip(&le).map(|(a, b)| a.exp() * (a - b)).sum::<f64>();
+            t.kl += lf
+                .iter()
+                .zip(&le)
+                .map(|(a, b)| a.exp() * (a - b))
+                .sum::<f64>();
             t.agree += (argmax(&lf) == argmax(&le)) as u64;
             t.tokens += 1;
         }
@@ -108,9 +112,15 @@ pub fn quality(bytes: Vec<u8>, data: &str, min_tokens: u64, as_json: bool) -> Re
         println!("{}", serde_json::to_string_pretty(&r)?);
     } else {
         println!("LAMBADA passages: {passages}, scored tokens: {}", t.tokens);
-        println!("perplexity   float {ppl_f:.4}   exact {ppl_e:.4}   ratio {:.4}", ppl_e / ppl_f);
-        println!("mean KL(float || exact) per token: {:.5} nats", t.kl / n);
-        println!("top-1 agreement (teacher forcing): {:.2}%", 100.0 * t.agree as f64 / n);
+        println!(
+            "perplexity   float {ppl_f:.4}   exact {ppl_e:.4}   ratio {:.4}",
+            ppl_e / ppl_f
+        );
+        println!("mean KL(float || exact) per token: {:.3e} nats", t.kl / n);
+        println!(
+            "top-1 agreement (teacher forcing): {:.2}%",
+            100.0 * t.agree as f64 / n
+        );
     }
     Ok(())
 }
@@ -146,7 +156,11 @@ pub fn speed(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Res
             logits = m.forward(&[next])?;
         }
         let d = t1.elapsed().as_secs_f64();
-        rows.push((format!("exact, {th} thread(s)"), prompt as f64 / p, decode as f64 / d));
+        rows.push((
+            format!("exact, {th} thread(s)"),
+            prompt as f64 / p,
+            decode as f64 / d,
+        ));
     }
     {
         let mut f = FloatModel::load(&gguf, &bytes)?;
@@ -159,7 +173,11 @@ pub fn speed(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Res
             logits = f.forward(&[next], prompt + i)?;
         }
         let d = t1.elapsed().as_secs_f64();
-        rows.push((format!("candle float, {threads} thread(s)"), prompt as f64 / p, decode as f64 / d));
+        rows.push((
+            format!("candle float, {threads} thread(s)"),
+            prompt as f64 / p,
+            decode as f64 / d,
+        ));
     }
     let float = rows.last().map(|r| (r.1, r.2)).unwrap_or((1.0, 1.0));
     if as_json {
@@ -168,12 +186,24 @@ pub fn speed(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Res
             .map(|(n, p, d)| json!({"engine": n, "prompt_tok_s": p, "decode_tok_s": d,
                                      "prompt_vs_float": p / float.0, "decode_vs_float": d / float.1}))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({"prompt_tokens": prompt, "decode_tokens": decode, "rows": v}))?);
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &json!({"prompt_tokens": prompt, "decode_tokens": decode, "rows": v})
+            )?
+        );
     } else {
         println!("prompt {prompt} tokens, decode {decode} tokens (greedy), native, this machine");
-        println!("{:<28} {:>12} {:>12} {:>10} {:>10}", "engine", "prompt tok/s", "decode tok/s", "prompt/x", "decode/x");
+        println!(
+            "{:<28} {:>12} {:>12} {:>10} {:>10}",
+            "engine", "prompt tok/s", "decode tok/s", "prompt/x", "decode/x"
+        );
         for (n, p, d) in &rows {
-            println!("{n:<28} {p:>12.1} {d:>12.1} {:>10.2} {:>10.2}", p / float.0, d / float.1);
+            println!(
+                "{n:<28} {p:>12.1} {d:>12.1} {:>10.2} {:>10.2}",
+                p / float.0,
+                d / float.1
+            );
         }
         println!("(x = candle float with all threads)");
     }

@@ -9,9 +9,9 @@ use crate::exact::ffn::silu_mul;
 use crate::exact::fixed::sat_i32;
 use crate::exact::norm::rms_norm;
 use crate::exact::quant::dequant_row_q16;
-use simd::row_dot;
 use crate::exact::rope::RopeTable;
 use crate::exec::{AttnShape, ExecError, Executor, WeightView};
+use simd::row_dot;
 
 pub mod simd;
 
@@ -159,7 +159,14 @@ impl Executor for CpuExecutor {
         }
     }
 
-    fn attention(&mut self, cache: &mut KvCache, q: &Rows, k: &Rows, v: &Rows, pos0: usize) -> Rows {
+    fn attention(
+        &mut self,
+        cache: &mut KvCache,
+        q: &Rows,
+        k: &Rows,
+        v: &Rows,
+        pos0: usize,
+    ) -> Rows {
         let sh = cache.shape;
         let hd = sh.head_dim;
         let group = sh.n_head / sh.n_head_kv;
@@ -168,7 +175,9 @@ impl Executor for CpuExecutor {
         let mut out = vec![0i32; q.n_rows() * sh.n_head * hd];
         for t in 0..q.n_rows() {
             let split = |r: &[i32]| -> Vec<CachedVec> {
-                r.chunks_exact(hd).map(|h| Act::from_q16(h).into()).collect()
+                r.chunks_exact(hd)
+                    .map(|h| Act::from_q16(h).into())
+                    .collect()
             };
             cache.keys.push(split(k.row(t)));
             cache.values.push(split(v.row(t)));
@@ -180,8 +189,10 @@ impl Executor for CpuExecutor {
             for h in 0..sh.n_head {
                 let kvh = h / group;
                 let qa = Act::from_q16(&q.row(t)[h * hd..(h + 1) * hd]);
-                let keys: Vec<&CachedVec> = cache.keys[first..=pos].iter().map(|p| &p[kvh]).collect();
-                let vals: Vec<&CachedVec> = cache.values[first..=pos].iter().map(|p| &p[kvh]).collect();
+                let keys: Vec<&CachedVec> =
+                    cache.keys[first..=pos].iter().map(|p| &p[kvh]).collect();
+                let vals: Vec<&CachedVec> =
+                    cache.values[first..=pos].iter().map(|p| &p[kvh]).collect();
                 let o = &mut out[(t * sh.n_head + h) * hd..(t * sh.n_head + h + 1) * hd];
                 attend(&qa, &keys, &vals, scale, o);
             }

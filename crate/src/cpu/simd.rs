@@ -30,7 +30,11 @@ fn row_acc(
     let e = act.exp;
     match format {
         WeightFormat::Q4_1 => {
-            for (b, (blk, a)) in row.chunks_exact(20).zip(act.q.chunks_exact(BLOCK)).enumerate() {
+            for (b, (blk, a)) in row
+                .chunks_exact(20)
+                .zip(act.q.chunks_exact(BLOCK))
+                .enumerate()
+            {
                 let (d, m) = (f16_at(blk, 0), f16_at(blk, 2));
                 acc = wadd(acc, term(d.mant, q4(&blk[4..20], a), d.exp, e));
                 acc = wadd(acc, term(m.mant, act.block_sums[b], m.exp, e));
@@ -66,7 +70,10 @@ mod avx2 {
         let hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q, 4), m));
         let a0 = _mm256_loadu_si256(a.as_ptr() as *const __m256i);
         let a1 = _mm256_loadu_si256(a.as_ptr().add(16) as *const __m256i);
-        hsum(_mm256_add_epi32(_mm256_madd_epi16(lo, a0), _mm256_madd_epi16(hi, a1)))
+        hsum(_mm256_add_epi32(
+            _mm256_madd_epi16(lo, a0),
+            _mm256_madd_epi16(hi, a1),
+        ))
     }
 
     #[inline(always)]
@@ -75,12 +82,21 @@ mod avx2 {
         let q1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(qs.as_ptr().add(16) as *const __m128i));
         let a0 = _mm256_loadu_si256(a.as_ptr() as *const __m256i);
         let a1 = _mm256_loadu_si256(a.as_ptr().add(16) as *const __m256i);
-        hsum(_mm256_add_epi32(_mm256_madd_epi16(q0, a0), _mm256_madd_epi16(q1, a1)))
+        hsum(_mm256_add_epi32(
+            _mm256_madd_epi16(q0, a0),
+            _mm256_madd_epi16(q1, a1),
+        ))
     }
 
     #[target_feature(enable = "avx2")]
     pub unsafe fn row_acc(format: super::WeightFormat, row: &[u8], act: &super::Act) -> i64 {
-        super::row_acc(format, row, act, |q, a| unsafe { q4(q, a) }, |q, a| unsafe { q8(q, a) })
+        super::row_acc(
+            format,
+            row,
+            act,
+            |q, a| unsafe { q4(q, a) },
+            |q, a| unsafe { q8(q, a) },
+        )
     }
 }
 
@@ -165,7 +181,10 @@ pub fn row_dot_acc(format: WeightFormat, row: &[u8], act: &Act) -> i64 {
 /// One Q16 output element (see [`crate::exact::quant::row_dot`]).
 #[inline]
 pub fn row_dot(format: WeightFormat, row: &[u8], act: &Act) -> i32 {
-    sat_i32(round_shift(row_dot_acc(format, row, act), ACC_FRAC - OUT_FRAC))
+    sat_i32(round_shift(
+        row_dot_acc(format, row, act),
+        ACC_FRAC - OUT_FRAC,
+    ))
 }
 
 #[cfg(test)]
@@ -185,7 +204,11 @@ mod tests {
         let mut s = 0x1234_5678_9abc_def1u64;
         for case in 0..400 {
             let blocks = 1 + (rng(&mut s) % 40) as usize;
-            let format = if case % 2 == 0 { WeightFormat::Q4_1 } else { WeightFormat::Q8_0 };
+            let format = if case % 2 == 0 {
+                WeightFormat::Q4_1
+            } else {
+                WeightFormat::Q8_0
+            };
             let row: Vec<u8> = (0..blocks * format.block_bytes())
                 .map(|i| {
                     let b = rng(&mut s) as u8;

@@ -50,7 +50,10 @@ pub fn attend(
         })
         .collect();
     let max = scores.iter().copied().max().unwrap_or(0);
-    let p: Vec<u64> = scores.iter().map(|&s| exp_neg_q16(s - max) as u64).collect();
+    let p: Vec<u64> = scores
+        .iter()
+        .map(|&s| exp_neg_q16(s - max) as u64)
+        .collect();
     let sum: u64 = p.iter().sum();
     let mut acc = vec![0i64; out.len()];
     for (pt, v) in p.iter().zip(values) {

@@ -55,7 +55,10 @@ pub fn round_shift_i128(v: i128, s: i32) -> i128 {
 /// debug builds check that the spec's bounds keep it from wrapping.
 #[inline(always)]
 pub fn wadd(a: i64, b: i64) -> i64 {
-    debug_assert!(a.checked_add(b).is_some(), "exact-1 accumulator overflow: {a} + {b}");
+    debug_assert!(
+        a.checked_add(b).is_some(),
+        "exact-1 accumulator overflow: {a} + {b}"
+    );
     a.wrapping_add(b)
 }
 
@@ -81,7 +84,7 @@ pub struct Scaled {
 /// Exact value of an IEEE 754 binary16 bit pattern as `mant * 2^exp`, `|mant| < 2^11`.
 /// Infinities and NaNs (exponent field 31) are not valid weight scales: they
 /// decode as the largest finite magnitude (65504) with their sign; model loading
-/// rejects them before this is used (see `quant::validate`).
+/// rejects them before this is used (`model::check_scales`).
 #[inline(always)]
 pub fn f16_bits(bits: u16) -> Scaled {
     let sign = if bits & 0x8000 != 0 { -1 } else { 1 };
@@ -150,6 +153,7 @@ pub fn isqrt_u128(v: u128) -> u128 {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_arithmetic, clippy::excessive_precision)]
 mod tests {
     use super::*;
 
@@ -180,7 +184,11 @@ mod tests {
             }
             let s = f16_bits(bits);
             let want = half_to_f64(bits);
-            assert_eq!(s.mant as f64 * f64::powi(2.0, s.exp), want, "bits {bits:#x}");
+            assert_eq!(
+                s.mant as f64 * f64::powi(2.0, s.exp),
+                want,
+                "bits {bits:#x}"
+            );
             assert!(s.mant.abs() < 2048);
         }
     }
@@ -198,7 +206,16 @@ mod tests {
 
     #[test]
     fn f32_decoding_is_exact() {
-        for x in [0.0f32, 1.0, -1.5, 1e-5, 9.999_999_7e-6, 100000.0, 1e-40, -3.4e38] {
+        for x in [
+            0.0f32,
+            1.0,
+            -1.5,
+            1e-5,
+            9.999_999_7e-6,
+            100000.0,
+            1e-40,
+            -3.4e38,
+        ] {
             let s = f32_bits(x.to_bits());
             assert_eq!(s.mant as f64 * f64::powi(2.0, s.exp), x as f64, "{x}");
         }

@@ -153,6 +153,7 @@ pub fn sigmoid_q30(x: i64) -> i64 {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_arithmetic, clippy::excessive_precision)]
 mod tests {
     use super::*;
 

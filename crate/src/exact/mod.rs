@@ -8,8 +8,8 @@
 
 pub mod act;
 pub mod attention;
-pub mod fixed;
 pub mod ffn;
+pub mod fixed;
 pub mod math;
 pub mod norm;
 pub mod quant;

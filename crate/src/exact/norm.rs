@@ -49,13 +49,16 @@ pub fn rms_norm_wide(x: &[i32], gamma: &[i32], eps_bits: u32) -> (Vec<i64>, i32)
 }
 
 #[cfg(test)]
+#[allow(clippy::float_arithmetic, clippy::excessive_precision)]
 mod tests {
     use super::*;
 
     #[test]
     fn matches_float_rmsnorm() {
         for scale in [0.01f64, 1.0, 37.0, 3000.0] {
-            let x: Vec<f64> = (0..576).map(|i| ((i * 7919 % 113) as f64 - 56.0) / 30.0 * scale).collect();
+            let x: Vec<f64> = (0..576)
+                .map(|i| ((i * 7919 % 113) as f64 - 56.0) / 30.0 * scale)
+                .collect();
             let g: Vec<f32> = (0..576).map(|i| 0.5 + (i % 13) as f32 * 0.3).collect();
             let xq: Vec<i32> = x.iter().map(|v| (v * 65536.0).round() as i32).collect();
             let gq = gamma_q16(&g.iter().map(|v| v.to_bits()).collect::<Vec<_>>());
@@ -65,11 +68,18 @@ mod tests {
             let g: Vec<f64> = gq.iter().map(|&v| v as f64 / 65536.0).collect();
             let ms: f64 = x.iter().map(|v| v * v).sum::<f64>() / 576.0;
             let r = 1.0 / (ms + eps as f64).sqrt();
-            let maxv = x.iter().zip(&g).map(|(a, b)| (a * b * r).abs()).fold(0.0, f64::max);
+            let maxv = x
+                .iter()
+                .zip(&g)
+                .map(|(a, b)| (a * b * r).abs())
+                .fold(0.0, f64::max);
             for i in 0..576 {
                 let want = x[i] * g[i] * r;
                 let got = act.q[i] as f64 * 2f64.powi(act.exp);
-                assert!((got - want).abs() <= maxv * 1e-4, "scale {scale} i {i}: {got} vs {want}");
+                assert!(
+                    (got - want).abs() <= maxv * 1e-4,
+                    "scale {scale} i {i}: {got} vs {want}"
+                );
             }
         }
     }

@@ -70,7 +70,11 @@ pub fn row_dot_acc(format: WeightFormat, row: &[u8], act: &Act) -> i64 {
     let e = act.exp;
     match format {
         WeightFormat::Q4_1 => {
-            for (b, (blk, a)) in row.chunks_exact(20).zip(act.q.chunks_exact(BLOCK)).enumerate() {
+            for (b, (blk, a)) in row
+                .chunks_exact(20)
+                .zip(act.q.chunks_exact(BLOCK))
+                .enumerate()
+            {
                 let d = f16_at(blk, 0);
                 let m = f16_at(blk, 2);
                 let s1 = q4_block_sum(&blk[4..20], a);
@@ -92,7 +96,10 @@ pub fn row_dot_acc(format: WeightFormat, row: &[u8], act: &Act) -> i64 {
 /// One output element in Q16: the row's accumulator rounded once and saturated.
 #[inline]
 pub fn row_dot(format: WeightFormat, row: &[u8], act: &Act) -> i32 {
-    sat_i32(round_shift(row_dot_acc(format, row, act), ACC_FRAC - OUT_FRAC))
+    sat_i32(round_shift(
+        row_dot_acc(format, row, act),
+        ACC_FRAC - OUT_FRAC,
+    ))
 }
 
 /// Row `r` of an embedding table as Q16 values (value = d * q), exactly rounded.
@@ -112,7 +119,11 @@ pub fn dequant_row_q16(format: WeightFormat, row: &[u8], out: &mut [i32]) {
                 let d = f16_at(blk, 0);
                 let m = f16_at(blk, 2);
                 for j in 0..BLOCK {
-                    let q = if j < 16 { blk[4 + j] & 15 } else { blk[4 + j - 16] >> 4 };
+                    let q = if j < 16 {
+                        blk[4 + j] & 15
+                    } else {
+                        blk[4 + j - 16] >> 4
+                    };
                     // d*q and m at a common exponent, then one rounding to Q16.
                     let lo = d.exp.min(m.exp);
                     let v = ((d.mant as i64 * q as i64) << (d.exp - lo))
@@ -125,6 +136,7 @@ pub fn dequant_row_q16(format: WeightFormat, row: &[u8], out: &mut [i32]) {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_arithmetic, clippy::excessive_precision)]
 mod tests {
     use super::*;
 

@@ -91,6 +91,7 @@ fn sat(v: i64) -> i32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_arithmetic, clippy::excessive_precision)]
 mod tests {
     use super::*;
 

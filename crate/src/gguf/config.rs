@@ -159,7 +159,10 @@ impl ModelConfig {
         };
         match arch {
             "llama" => {
-                let m = Meta { md, prefix: "llama" };
+                let m = Meta {
+                    md,
+                    prefix: "llama",
+                };
                 let n_embd = m.usize("embedding_length")?;
                 let n_head = m.usize("attention.head_count")?;
                 let n_head_kv = m.usize_or("attention.head_count_kv", n_head)?;

@@ -26,8 +26,8 @@ struct Layer<E: Executor> {
 /// Model weights, on the executor's device.
 pub struct LlamaWeights<E: Executor> {
     pub config: LlamaConfig,
-    tok_embd: E::Weight,  // [n_vocab, n_embd]
-    output: E::Weight,    // [n_vocab, n_embd]
+    tok_embd: E::Weight,   // [n_vocab, n_embd]
+    output: E::Weight,     // [n_vocab, n_embd]
     output_norm: Vec<i32>, // [n_embd], Q16
     eps_bits: u32,
     layers: Vec<Layer<E>>,
@@ -43,10 +43,18 @@ pub struct LlamaState<E: Executor> {
 impl<E: Executor> LlamaWeights<E> {
     pub fn load(ex: &mut E, gguf: &GgufModel, file: &Arc<Vec<u8>>) -> Result<Self, ModelError> {
         let ModelConfig::Llama(config) = &gguf.config else {
-            return Err(ModelError::Unsupported(
-                gguf.config.architecture().as_str().to_string(),
-            ));
+            return Err(ModelError::Unsupported(format!(
+                "the '{}' architecture",
+                gguf.config.architecture().as_str()
+            )));
         };
+        if config.n_embd > 1 << 16 || config.rope_dim % 2 != 0 || config.rope_dim > config.head_dim
+        {
+            return Err(ModelError::Unsupported(format!(
+                "llama with n_embd {} and rope dimension {} (head size {})",
+                config.n_embd, config.rope_dim, config.head_dim
+            )));
+        }
         let w = |ex: &mut E, name: &str| -> Result<E::Weight, ModelError> {
             Ok(ex.weight(weight_view(gguf, file, name)?)?)
         };

@@ -3,8 +3,8 @@
 
 pub mod llama;
 
-use crate::exec::{ExecError, WeightView};
 use crate::exact::quant::WeightFormat;
+use crate::exec::{ExecError, WeightView};
 use crate::gguf::{GgufError, GgufModel};
 use candle_core::quantized::GgmlDType;
 use std::sync::Arc;
@@ -16,12 +16,16 @@ pub enum ModelError {
     Gguf(#[from] GgufError),
     #[error(transparent)]
     Exec(#[from] ExecError),
-    #[error("the exact engine does not run the '{0}' architecture yet; use the float engine")]
+    #[error("the exact engine does not run {0} yet; use the float engine")]
     Unsupported(String),
     #[error("position {pos} is past the context length {max}")]
     ContextFull { pos: usize, max: usize },
     #[error("token id {id} is outside the vocabulary ({n_vocab} tokens)")]
     BadToken { id: u32, n_vocab: usize },
+    #[error("tensor '{name}' has a non-finite scale (infinity or NaN) in block {block}: the file is corrupt")]
+    NonFiniteScale { name: String, block: usize },
+    #[error("tensor '{name}' is not a whole number of 32-element blocks per row ({cols} columns)")]
+    RaggedRows { name: String, cols: usize },
 }
 
 /// A quantized matrix of the file as a [`WeightView`].
@@ -44,7 +48,14 @@ pub(crate) fn weight_view(
     };
     let dims = info.shape.dims();
     let (rows, cols) = (dims[0], dims[1]);
+    if cols % 32 != 0 {
+        return Err(ModelError::RaggedRows {
+            name: name.to_string(),
+            cols,
+        });
+    }
     let bytes = gguf.tensor_bytes(file, name)?;
+    check_scales(name, format, bytes)?;
     let offset = bytes.as_ptr() as usize - file.as_ptr() as usize;
     Ok(WeightView {
         name: name.to_string(),
@@ -54,6 +65,26 @@ pub(crate) fn weight_view(
         file: file.clone(),
         offset,
     })
+}
+
+/// Rejects blocks whose f16 scales are infinite or NaN (exponent field 31): spec
+/// exact-1 only defines finite scales.
+fn check_scales(name: &str, format: WeightFormat, bytes: &[u8]) -> Result<(), ModelError> {
+    let scale_offsets: &[usize] = match format {
+        WeightFormat::Q4_1 => &[0, 2],
+        WeightFormat::Q8_0 => &[0],
+    };
+    for (block, b) in bytes.chunks_exact(format.block_bytes()).enumerate() {
+        for &o in scale_offsets {
+            if (b[o + 1] >> 2) & 0x1f == 0x1f {
+                return Err(ModelError::NonFiniteScale {
+                    name: name.to_string(),
+                    block,
+                });
+            }
+        }
+    }
+    Ok(())
 }
 
 /// An f32 vector tensor (norm weights) as raw bit patterns.

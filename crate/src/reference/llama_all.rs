@@ -87,7 +87,7 @@ impl FloatLlamaAll {
         let eps = c.rms_eps;
         let ids = Tensor::new(tokens, &dev)?;
         let mut h = self.tok_embd.index_select(&ids, 0)?; // [T, E]
-        // RoPE tables as in quantized_llama's precomput_freqs_cis.
+                                                          // RoPE tables as in quantized_llama's precomput_freqs_cis.
         let theta: Vec<f32> = (0..c.rope_dim)
             .step_by(2)
             .map(|i| 1f32 / c.rope_freq_base.powf(i as f32 / c.rope_dim as f32))
@@ -105,9 +105,21 @@ impl FloatLlamaAll {
         let scale = 1.0 / (hd as f64).sqrt();
         for l in &self.layers {
             let x = candle_nn::ops::rms_norm(&h, &l.attn_norm, eps)?;
-            let q = x.matmul(&l.wq.t()?)?.reshape((n, nh, hd))?.transpose(0, 1)?.contiguous()?;
-            let k = x.matmul(&l.wk.t()?)?.reshape((n, nkv, hd))?.transpose(0, 1)?.contiguous()?;
-            let v = x.matmul(&l.wv.t()?)?.reshape((n, nkv, hd))?.transpose(0, 1)?.contiguous()?;
+            let q = x
+                .matmul(&l.wq.t()?)?
+                .reshape((n, nh, hd))?
+                .transpose(0, 1)?
+                .contiguous()?;
+            let k = x
+                .matmul(&l.wk.t()?)?
+                .reshape((n, nkv, hd))?
+                .transpose(0, 1)?
+                .contiguous()?;
+            let v = x
+                .matmul(&l.wv.t()?)?
+                .reshape((n, nkv, hd))?
+                .transpose(0, 1)?
+                .contiguous()?;
             let q = candle_nn::rotary_emb::rope_i(&q.unsqueeze(0)?, &cos, &sin)?.squeeze(0)?;
             let k = candle_nn::rotary_emb::rope_i(&k.unsqueeze(0)?, &cos, &sin)?.squeeze(0)?;
             let rep = nh / nkv;

@@ -40,8 +40,8 @@ impl FloatModel {
     pub fn load(model: &GgufModel, bytes: &[u8]) -> Result<Self, ReferenceError> {
         let device = Device::Cpu;
         // candle's loaders consume a `Content`; parsing the header again is cheap.
-        let content = crate::gguf::read_content(bytes)
-            .map_err(|e| candle_core::Error::Msg(e.to_string()))?;
+        let content =
+            crate::gguf::read_content(bytes).map_err(|e| candle_core::Error::Msg(e.to_string()))?;
         let mut reader = Cursor::new(bytes);
         let weights = match model.config.architecture() {
             Architecture::Llama => Weights::Llama(quantized_llama::ModelWeights::from_gguf(
@@ -94,6 +94,10 @@ impl FloatModel {
 pub fn logits_to_q16(logits: &[f32]) -> Vec<i32> {
     logits
         .iter()
-        .map(|&l| (l as f64 * 65536.0).round().clamp(i32::MIN as f64, i32::MAX as f64) as i32)
+        .map(|&l| {
+            (l as f64 * 65536.0)
+                .round()
+                .clamp(i32::MIN as f64, i32::MAX as f64) as i32
+        })
         .collect()
 }

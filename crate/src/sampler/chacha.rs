@@ -61,6 +61,7 @@ impl DrawStream {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_arithmetic, clippy::excessive_precision)]
 mod tests {
     use super::*;
 
@@ -68,7 +69,12 @@ mod tests {
     fn rfc8439_block_test_vector() {
         // RFC 8439 section 2.3.2
         let key: [u32; 8] = core::array::from_fn(|i| {
-            u32::from_le_bytes([4 * i as u8, 4 * i as u8 + 1, 4 * i as u8 + 2, 4 * i as u8 + 3])
+            u32::from_le_bytes([
+                4 * i as u8,
+                4 * i as u8 + 1,
+                4 * i as u8 + 2,
+                4 * i as u8 + 3,
+            ])
         });
         let nonce = [0x0900_0000, 0x4a00_0000, 0];
         let out = chacha20_block(&key, 1, &nonce);

@@ -77,7 +77,11 @@ pub fn parse_fixed(s: &str, digits: u32) -> Result<u64, ParamError> {
     {
         return Err(bad());
     }
-    let mut v: u64 = if int.is_empty() { 0 } else { int.parse().map_err(|_| bad())? };
+    let mut v: u64 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| bad())?
+    };
     for i in 0..digits as usize {
         let d = frac.as_bytes().get(i).map_or(0, |b| (b - b'0') as u64);
         v = v * 10 + d;
@@ -165,9 +169,17 @@ pub fn sample(logits: &[i32], p: &SamplingParams, draw: u64) -> u32 {
         return argmax(logits);
     }
     // Candidates in total order: logit descending, id ascending.
-    let mut cand: Vec<(i32, u32)> = logits.iter().enumerate().map(|(i, &l)| (l, i as u32)).collect();
+    let mut cand: Vec<(i32, u32)> = logits
+        .iter()
+        .enumerate()
+        .map(|(i, &l)| (l, i as u32))
+        .collect();
     let by_rank = |a: &(i32, u32), b: &(i32, u32)| b.0.cmp(&a.0).then(a.1.cmp(&b.1));
-    let k = if p.top_k == 0 { cand.len() } else { (p.top_k as usize).min(cand.len()) };
+    let k = if p.top_k == 0 {
+        cand.len()
+    } else {
+        (p.top_k as usize).min(cand.len())
+    };
     if k < cand.len() {
         cand.select_nth_unstable_by(k - 1, by_rank);
         cand.truncate(k);
@@ -175,7 +187,10 @@ pub fn sample(logits: &[i32], p: &SamplingParams, draw: u64) -> u32 {
     cand.sort_unstable_by(by_rank);
     let max = cand[0].0 as i64;
     // Temperature-1 probabilities (Q30) for top-p and min-p.
-    let p1: Vec<u64> = cand.iter().map(|&(l, _)| exp_neg_q16(l as i64 - max) as u64).collect();
+    let p1: Vec<u64> = cand
+        .iter()
+        .map(|&(l, _)| exp_neg_q16(l as i64 - max) as u64)
+        .collect();
     let mut keep = cand.len();
     if p.top_p_micro < 1_000_000 {
         let total: u128 = p1.iter().map(|&v| v as u128).sum();
@@ -216,6 +231,7 @@ pub fn sample(logits: &[i32], p: &SamplingParams, draw: u64) -> u32 {
 }
 
 #[cfg(test)]
+#[allow(clippy::float_arithmetic, clippy::excessive_precision)]
 mod tests {
     use super::*;
 
@@ -238,7 +254,10 @@ mod tests {
         assert!(p.validate().is_ok());
         p.top_p_micro = 7_000_000;
         assert!(matches!(p.validate(), Err(ParamError::TopP(_))));
-        p = SamplingParams { temperature_milli: 1_000_000, ..Default::default() };
+        p = SamplingParams {
+            temperature_milli: 1_000_000,
+            ..Default::default()
+        };
         assert!(p.validate().is_err());
     }
 
@@ -263,13 +282,19 @@ mod tests {
         };
         let s = DrawStream::new(7);
         let n = 4000;
-        let ones = (0..n).filter(|&k| sample(&logits, &p, s.draw(k)) == 1).count();
+        let ones = (0..n)
+            .filter(|&k| sample(&logits, &p, s.draw(k)) == 1)
+            .count();
         assert!((ones as f64 / n as f64 - 0.75).abs() < 0.03, "{ones}");
     }
 
     #[test]
     fn top_k_one_is_greedy() {
-        let p = SamplingParams { temperature_milli: 1500, top_k: 1, ..Default::default() };
+        let p = SamplingParams {
+            temperature_milli: 1500,
+            top_k: 1,
+            ..Default::default()
+        };
         for k in 0..50 {
             assert_eq!(sample(&[5, 9, 2, 9], &p, DrawStream::new(1).draw(k)), 1);
         }
@@ -278,7 +303,10 @@ mod tests {
     #[test]
     fn repeat_penalty_divides_positive_and_multiplies_negative() {
         let mut l = [1000, -1000, 500];
-        let p = SamplingParams { repeat_penalty_milli: 2000, ..Default::default() };
+        let p = SamplingParams {
+            repeat_penalty_milli: 2000,
+            ..Default::default()
+        };
         apply_repeat_penalty(&mut l, &[0, 1, 0], &p);
         assert_eq!(l, [500, -2000, 500]);
     }

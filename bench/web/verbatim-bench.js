@@ -1,0 +1,108 @@
+// Browser side of bench/speed.mjs for Verbatim's own engines (exact or float).
+//
+// Runs as a module worker (the way the page runs the engine) and can also be imported on a
+// page's main thread, where the CPU profiler of `speed.mjs --profile` can see it. Every call
+// returns plain data; timings are performance.now() around the wasm calls only.
+//
+// Worker messages: {id, cmd, args} -> {id, result} or {id, error}; cmd is one of the exports.
+
+import init, { WasmModel } from '/www/pkg/verbatim.js';
+
+let wasm = null; // the wasm module's exports (its memory among them)
+let model = null;
+let run = null; // {prompt_tokens, prompt_ms} between begin() and decode()
+
+const memoryBytes = () => wasm.memory.buffer.byteLength;
+
+/** Instantiates the wasm, fetches the GGUF and loads it; fetch time is reported apart. */
+export async function load({ modelUrl, engine }) {
+  const t0 = performance.now();
+  wasm = await init();
+  const t1 = performance.now();
+  const response = await fetch(modelUrl);
+  if (!response.ok) throw new Error(`${modelUrl}: HTTP ${response.status}`);
+  let bytes = new Uint8Array(await response.arrayBuffer());
+  const t2 = performance.now();
+  const memoryBefore = memoryBytes();
+  model = WasmModel.load(bytes, engine);
+  const t3 = performance.now();
+  const fileBytes = bytes.byteLength;
+  bytes = null; // the engine holds its own copy in wasm memory
+  return {
+    info: model.info(),
+    file_bytes: fileBytes,
+    init_ms: t1 - t0,
+    fetch_ms: t2 - t1,
+    load_ms: t3 - t2,
+    wasm_memory_before_load: memoryBefore,
+    wasm_memory: memoryBytes(),
+  };
+}
+
+/**
+ * The longest word prefix of `passage` (repeated as needed) that tokenizes to at most
+ * `maxTokens` tokens (without BOS), so that both engines get the same text of known length.
+ */
+export function makePrompt({ passage, maxTokens }) {
+  let text = passage;
+  while (model.tokenize(text, false).length < maxTokens) text += '\n\n' + passage;
+  const words = text.split(' ');
+  let lo = 1;
+  let hi = words.length;
+  while (lo < hi) {
+    const mid = Math.ceil((lo + hi) / 2);
+    if (model.tokenize(words.slice(0, mid).join(' '), false).length <= maxTokens) lo = mid;
+    else hi = mid - 1;
+  }
+  const prompt = words.slice(0, lo).join(' ');
+  return { prompt, tokens: model.tokenize(prompt, false).length };
+}
+
+/** Prompt processing: begin() runs the whole prompt as one batch. */
+export function begin({ prompt, decodeTokens }) {
+  const t0 = performance.now();
+  const { prompt_tokens } = model.begin({ prompt, chat: false, max_tokens: decodeTokens });
+  const t1 = performance.now();
+  run = { prompt_tokens, prompt_ms: t1 - t0 };
+  return { ...run, wasm_memory: memoryBytes() };
+}
+
+/** Greedy decoding until done: each step() samples a token and runs one decode forward. */
+export function decode() {
+  if (run === null) throw new Error('decode() before begin()');
+  const ids = [];
+  let text = '';
+  let s;
+  const t0 = performance.now();
+  do {
+    s = model.step();
+    ids.push(s.token_id);
+    text += s.text;
+  } while (!s.done);
+  const t1 = performance.now();
+  const out = {
+    ...run,
+    decode_ms: t1 - t0,
+    decoded: ids.length,
+    reason: s.reason,
+    token_ids: ids,
+    text,
+    wasm_memory: memoryBytes(),
+  };
+  run = null;
+  return out;
+}
+
+const COMMANDS = { load, makePrompt, begin, decode };
+
+if (typeof WorkerGlobalScope !== 'undefined' && self instanceof WorkerGlobalScope) {
+  self.onmessage = async ({ data: { id, cmd, args } }) => {
+    try {
+      const fn = COMMANDS[cmd];
+      if (!fn) throw new Error(`unknown command ${cmd}`);
+      self.postMessage({ id, result: await fn(args) });
+    } catch (e) {
+      self.postMessage({ id, error: String((e && e.stack) || e) });
+    }
+  };
+}
