@@ -15,6 +15,9 @@ use simd::row_dot;
 
 pub mod simd;
 
+/// Smallest matmul (multiply-accumulates) split over threads.
+const PARALLEL_MIN_MACS: usize = 4 << 20;
+
 /// Q16 rows `[T × cols]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rows {
@@ -124,7 +127,9 @@ impl Executor for CpuExecutor {
     fn matmul(&mut self, w: &WeightView, x: &Vec<Act>) -> Rows {
         let t_len = x.len();
         let n = w.rows;
-        let threads = self.threads.min(n.div_ceil(64)).max(1);
+        // Threads only pay for themselves on big products (a spawn costs ~10 us).
+        let work = t_len * n * w.cols;
+        let threads = if work < PARALLEL_MIN_MACS { 1 } else { self.threads.min(n.div_ceil(64)).max(1) };
         let mut data = vec![0i32; t_len * n];
         if threads == 1 {
             matmul_rows(w, x, &mut data, 0);
