@@ -83,8 +83,11 @@ test-python:
 	python3 -m unittest discover -s models -v
 	python3 -m unittest discover -s tools -p 'test_*.py' -v
 
-test-browser: test-deps models wasm native
-	node --test --test-concurrency=1 tests/browser/
+# The browser tests compare with the CLI; the test profile's binary (built by
+# `cargo test`) saves a second, release build of the native code.
+test-browser: test-deps models wasm
+	$(CARGO) build -p verbatim --bin verbatim
+	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=1 tests/browser/
 
 test: test-deps models lint test-rust test-python test-browser
 	@echo "make test: all suites passed"
