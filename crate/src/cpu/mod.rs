@@ -129,7 +129,11 @@ impl Executor for CpuExecutor {
         let n = w.rows;
         // Threads only pay for themselves on big products (a spawn costs ~10 us).
         let work = t_len * n * w.cols;
-        let threads = if work < PARALLEL_MIN_MACS { 1 } else { self.threads.min(n.div_ceil(64)).max(1) };
+        let threads = if work < PARALLEL_MIN_MACS {
+            1
+        } else {
+            self.threads.min(n.div_ceil(64)).max(1)
+        };
         let mut data = vec![0i32; t_len * n];
         if threads == 1 {
             matmul_rows(w, x, &mut data, 0);
