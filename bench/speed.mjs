@@ -824,6 +824,8 @@ async function main() {
         'prompt tok/s exact/wllama': ratio(s['verbatim-exact'].prompt_tok_s, s.wllama.prompt_tok_s),
         'decode tok/s exact/wllama': ratio(s['verbatim-exact'].decode_tok_s, s.wllama.decode_tok_s),
         'peak wasm memory exact/wllama': ratio(s['verbatim-exact'].peak_wasm_memory_mib, s.wllama.peak_wasm_memory_mib),
+        // the same work measured in CPU time, which a busy machine disturbs less than wall time
+        'renderer CPU s per run wllama/exact': ratio(s.wllama.renderer_cpu_s_per_run, s['verbatim-exact'].renderer_cpu_s_per_run),
       },
       engines: enginesOut,
       notes,
