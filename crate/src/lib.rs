@@ -13,6 +13,7 @@ pub mod hash;
 pub mod manifest;
 pub mod model;
 pub mod reference;
+pub mod replay;
 pub mod request;
 pub mod sampler;
 pub mod session;

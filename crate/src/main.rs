@@ -14,6 +14,8 @@ use verbatim::session::{GenerateRequest, LoadedModel, Session};
 
 #[path = "cli/bench.rs"]
 mod bench;
+#[path = "cli/links.rs"]
+mod links;
 
 #[derive(Parser)]
 #[command(
@@ -27,13 +29,13 @@ struct Cli {
 }
 
 #[derive(clap::Args)]
-struct ModelArgs {
+pub(crate) struct ModelArgs {
     /// Model id from the manifest (see `verbatim models`).
     #[arg(long, default_value = "smollm2-135m-instruct-q4_1")]
-    model: String,
+    pub(crate) model: String,
     /// Any GGUF file instead of a manifest model.
     #[arg(long, value_name = "PATH")]
-    model_file: Option<PathBuf>,
+    pub(crate) model_file: Option<PathBuf>,
 }
 
 /// Sampling settings; decimals are parsed exactly (no floats).
@@ -116,6 +118,30 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Generate with the exact engine and print the replay link of the run.
+    Link {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long)]
+        prompt: String,
+        #[arg(long, default_value_t = 64)]
+        max_tokens: u32,
+        #[arg(long)]
+        chat: bool,
+        #[command(flatten)]
+        sampling: SamplingArgs,
+        /// The page the link opens.
+        #[arg(long, default_value = "http://127.0.0.1:8080/")]
+        base: String,
+    },
+    /// Replay a link natively; exits with status 1 if the tokens differ.
+    Replay {
+        /// A link, its #fragment, or the fragment's payload.
+        link: String,
+        /// Use this GGUF file (its sha256 must match the link's).
+        #[arg(long, value_name = "PATH")]
+        model_file: Option<PathBuf>,
+    },
     /// List the manifest's models and which are cached.
     Models {
         #[arg(long)]
@@ -154,7 +180,7 @@ enum BenchCommand {
     },
 }
 
-fn models_dir() -> PathBuf {
+pub(crate) fn models_dir() -> PathBuf {
     match std::env::var_os("VERBATIM_MODELS_DIR") {
         Some(d) => PathBuf::from(d),
         None => Path::new(env!("CARGO_MANIFEST_DIR")).join("../models/cache"),
@@ -162,7 +188,7 @@ fn models_dir() -> PathBuf {
 }
 
 /// Reads the model's bytes; manifest models are checked against their sha256.
-fn read_model(args: &ModelArgs) -> Result<Vec<u8>> {
+pub(crate) fn read_model(args: &ModelArgs) -> Result<Vec<u8>> {
     if let Some(path) = &args.model_file {
         return std::fs::read(path).with_context(|| format!("cannot read {}", path.display()));
     }
@@ -213,6 +239,7 @@ fn run(cli: Cli) -> Result<()> {
             let req = GenerateRequest {
                 prompt,
                 chat,
+                messages: None,
                 max_tokens,
                 params: sampling.params()?,
                 stop: sampling.stop.clone(),
@@ -243,6 +270,25 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Models { json } => list_models(json),
+        Command::Link {
+            model,
+            prompt,
+            max_tokens,
+            chat,
+            sampling,
+            base,
+        } => {
+            let req = GenerateRequest {
+                prompt,
+                chat,
+                messages: None,
+                max_tokens,
+                params: sampling.params()?,
+                stop: sampling.stop.clone(),
+            };
+            links::make(&model, req, &base)
+        }
+        Command::Replay { link, model_file } => links::replay(&link, model_file.as_deref()),
         Command::Bench { which } => match which {
             BenchCommand::Quality {
                 model,

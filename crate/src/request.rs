@@ -82,6 +82,7 @@ impl RunOptions {
         let req = GenerateRequest {
             prompt: self.prompt.clone(),
             chat: self.chat,
+            messages: None,
             max_tokens: self.max_tokens,
             params: self.params()?,
             stop: self.stop.clone(),

@@ -19,8 +19,11 @@ pub const MAX_STOP_LEN: usize = 256;
 #[derive(Debug, Clone)]
 pub struct GenerateRequest {
     pub prompt: String,
-    /// Wrap the prompt as a single user message in the model's chat template.
+    /// Apply the model's chat template: to `messages` if given, else to the
+    /// prompt as a single user message.
     pub chat: bool,
+    /// A whole conversation (chat mode only).
+    pub messages: Option<Vec<ChatMessage>>,
     pub max_tokens: u32,
     pub params: SamplingParams,
     /// Generation ends before the first occurrence of any of these.
@@ -33,6 +36,7 @@ impl GenerateRequest {
         Self {
             prompt: prompt.into(),
             chat,
+            messages: None,
             max_tokens,
             params: SamplingParams::default(),
             stop: Vec::new(),
@@ -173,6 +177,17 @@ impl LoadedModel {
         Ok(self.tokenizer.encode(&text, true)?)
     }
 
+    /// The token ids of a conversation rendered with the chat template.
+    pub fn chat_tokens(&self, messages: &[ChatMessage]) -> Result<Vec<u32>> {
+        let template = self.tokenizer.chat_template().ok_or_else(|| {
+            Error::InvalidRequest(
+                "this model has no chat template: use a raw prompt instead".into(),
+            )
+        })?;
+        let text = template.render(messages, true)?;
+        Ok(self.tokenizer.encode(&text, true)?)
+    }
+
     /// Runs `tokens` from position `pos` (0 starts over) and returns the next logits in Q16.
     fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<i32>> {
         match &mut self.backend {
@@ -202,7 +217,10 @@ impl Session {
     pub fn begin(&mut self, req: &GenerateRequest) -> Result<usize> {
         self.running = None;
         req.validate()?;
-        let tokens = self.model.prompt_tokens(&req.prompt, req.chat)?;
+        let tokens = match (&req.messages, req.chat) {
+            (Some(m), true) => self.model.chat_tokens(m)?,
+            _ => self.model.prompt_tokens(&req.prompt, req.chat)?,
+        };
         self.begin_tokens(tokens, req)
     }
 

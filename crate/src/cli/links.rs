@@ -1,0 +1,146 @@
+//! `verbatim link` and `verbatim replay`: the CLI side of replay links (docs/links.md).
+
+use crate::{read_model, ModelArgs};
+use anyhow::{bail, Context, Result};
+use std::path::Path;
+use verbatim::engine::{tokens_hash, EngineKind};
+use verbatim::exact::SPEC_VERSION;
+use verbatim::hash::sha256_hex;
+use verbatim::manifest::Manifest;
+use verbatim::replay::{compare, parse_sha256, Expectation, Input, ModelRef, RunLink, Verdict};
+use verbatim::session::{GenerateRequest, LoadedModel, Session};
+use verbatim::tokenizer::ChatMessage;
+
+/// Runs `req` on the exact engine; returns the generated ids and text.
+fn run(session: &mut Session, req: &GenerateRequest) -> Result<(Vec<u32>, String)> {
+    session.begin(req)?;
+    let mut text = String::new();
+    loop {
+        let s = session.step()?;
+        text.push_str(&s.text);
+        if s.stop.is_some() {
+            return Ok((session.generated().to_vec(), text));
+        }
+    }
+}
+
+pub fn make(model: &ModelArgs, req: GenerateRequest, base: &str) -> Result<()> {
+    req.validate()?;
+    let bytes = read_model(model)?;
+    let sha = sha256_hex(&bytes);
+    let id = match &model.model_file {
+        Some(p) => p
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "model".into()),
+        None => model.model.clone(),
+    };
+    let mut session = Session::new(LoadedModel::load(bytes, EngineKind::Exact)?);
+    let (ids, text) = run(&mut session, &req)?;
+    let input = if req.chat {
+        Input::Chat(vec![ChatMessage {
+            role: "user".into(),
+            content: req.prompt.clone(),
+        }])
+    } else {
+        Input::Raw(req.prompt.clone())
+    };
+    let link = RunLink {
+        spec: SPEC_VERSION.into(),
+        model: ModelRef {
+            id,
+            sha256: parse_sha256(&sha).context("model hash")?,
+            url: None,
+        },
+        input,
+        max_tokens: req.max_tokens,
+        params: req.params.clone(),
+        stop: req.stop.clone(),
+        expect: Some(Expectation {
+            tokens_hash: parse_sha256(&tokens_hash(&ids)).context("token hash")?,
+            token_ids: ids.clone(),
+        }),
+    };
+    eprintln!("{text}");
+    eprintln!(
+        "[{} tokens, sha256 {}]",
+        ids.len(),
+        &tokens_hash(&ids)[..16]
+    );
+    println!("{base}#{}", link.encode());
+    Ok(())
+}
+
+pub fn replay(text: &str, model_file: Option<&Path>) -> Result<()> {
+    let link = RunLink::decode(text)?;
+    if link.spec != SPEC_VERSION {
+        bail!(
+            "the link was made with numeric spec '{}'; this Verbatim replays '{SPEC_VERSION}'",
+            link.spec
+        );
+    }
+    let want = verbatim::hash::hex(&link.model.sha256);
+    let bytes = match model_file {
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => {
+            let manifest = Manifest::builtin()?;
+            let entry = manifest.get(&link.model.id).with_context(|| {
+                format!("give the model file with --model-file (sha256 {want})")
+            })?;
+            if entry.sha256 != want {
+                bail!(
+                    "the link's model '{}' has sha256 {want}, but the manifest's file has {}",
+                    entry.id,
+                    entry.sha256
+                );
+            }
+            read_model(&ModelArgs {
+                model: entry.id.clone(),
+                model_file: None,
+            })?
+        }
+    };
+    let got_sha = sha256_hex(&bytes);
+    if got_sha != want {
+        bail!("the model file has sha256 {got_sha}; the link needs {want}");
+    }
+    let mut session = Session::new(LoadedModel::load(bytes, EngineKind::Exact)?);
+    let (ids, text) = run(&mut session, &link.request())?;
+    println!("{text}");
+    let Some(expect) = &link.expect else {
+        println!(
+            "No expectation in the link: generated {} tokens (sha256 {}).",
+            ids.len(),
+            tokens_hash(&ids)
+        );
+        return Ok(());
+    };
+    let tok = &session.model.tokenizer;
+    let piece = |t: Option<u32>| match t {
+        Some(t) => format!("{:?}", tok.decode(&[t]).unwrap_or_default()),
+        None => "(end)".into(),
+    };
+    match compare(expect, &ids) {
+        Verdict::Exact { tokens } => {
+            println!(
+                "Reproduced exactly: {tokens}/{} tokens (sha256 {})",
+                expect.token_ids.len(),
+                &tokens_hash(&ids)[..16]
+            );
+            Ok(())
+        }
+        Verdict::Diverged {
+            index,
+            expected,
+            got,
+        } => {
+            println!(
+                "Diverged at token {}: expected {}, got {} (executor: CPU, spec {SPEC_VERSION})",
+                index + 1,
+                piece(expected),
+                piece(got)
+            );
+            std::process::exit(1);
+        }
+    }
+}
