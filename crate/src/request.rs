@@ -5,6 +5,7 @@
 use crate::error::{Error, Result};
 use crate::sampler::{parse_fixed, SamplingParams};
 use crate::session::GenerateRequest;
+use crate::tokenizer::ChatMessage;
 use serde::{Deserialize, Serialize};
 
 /// A generation request in its external form.
@@ -14,6 +15,9 @@ pub struct RunOptions {
     pub prompt: String,
     #[serde(default)]
     pub chat: bool,
+    /// A whole conversation (with `chat`); `prompt` is then ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub messages: Option<Vec<ChatMessage>>,
     pub max_tokens: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub temperature: Option<String>,
@@ -82,13 +86,45 @@ impl RunOptions {
         let req = GenerateRequest {
             prompt: self.prompt.clone(),
             chat: self.chat,
-            messages: None,
+            messages: self.messages.clone(),
             max_tokens: self.max_tokens,
             params: self.params()?,
             stop: self.stop.clone(),
         };
         req.validate()?;
         Ok(req)
+    }
+}
+
+/// `v` in units of 10^-`digits` as a short decimal string ("0.7", "1", "0.05").
+pub fn format_fixed(v: u64, digits: u32) -> String {
+    let scale = 10u64.pow(digits);
+    let (int, frac) = (v / scale, v % scale);
+    if frac == 0 {
+        return int.to_string();
+    }
+    let f = format!("{frac:0width$}", width = digits as usize);
+    format!("{int}.{}", f.trim_end_matches('0'))
+}
+
+impl RunOptions {
+    /// The external form of a request (inverse of [`RunOptions::to_request`]).
+    pub fn from_request(r: &GenerateRequest) -> Self {
+        let p = &r.params;
+        Self {
+            prompt: r.prompt.clone(),
+            chat: r.chat,
+            messages: r.messages.clone(),
+            max_tokens: r.max_tokens,
+            temperature: Some(format_fixed(p.temperature_milli as u64, 3)),
+            top_k: Some(p.top_k),
+            top_p: Some(format_fixed(p.top_p_micro as u64, 6)),
+            min_p: Some(format_fixed(p.min_p_micro as u64, 6)),
+            repeat_penalty: Some(format_fixed(p.repeat_penalty_milli as u64, 3)),
+            repeat_last_n: Some(p.repeat_last_n),
+            seed: Some(p.seed.to_string()),
+            stop: r.stop.clone(),
+        }
     }
 }
 
@@ -110,6 +146,13 @@ mod tests {
         assert_eq!(r.params.temperature_milli, 700);
         assert_eq!(r.params.top_p_micro, 900_000);
         assert_eq!(r.params.seed, u64::MAX);
+        assert_eq!(
+            RunOptions::from_request(&r).to_request().unwrap().params,
+            r.params
+        );
+        assert_eq!(format_fixed(700, 3), "0.7");
+        assert_eq!(format_fixed(1000, 3), "1");
+        assert_eq!(format_fixed(50_000, 6), "0.05");
         for bad in [
             RunOptions {
                 max_tokens: 1_000_000_000,

@@ -4,6 +4,7 @@
 use crate::engine::{tokens_hash, EngineKind};
 use crate::exact::SPEC_VERSION;
 use crate::hash::Sha256Stream;
+use crate::replay::{LinkView, RunLink};
 use crate::request::RunOptions;
 use crate::session::{LoadedModel, Session};
 use serde::Serialize;
@@ -33,6 +34,29 @@ pub fn version() -> String {
 #[wasm_bindgen]
 pub fn manifest_json() -> String {
     crate::manifest::MANIFEST_JSON.to_string()
+}
+
+/// Encodes a run (`{spec, model: {id, sha256, url?}, run: <begin options>, expect?:
+/// {token_ids, tokens_hash}}`) as a link payload `v1.…` for the URL fragment.
+#[wasm_bindgen]
+pub fn link_encode(view: JsValue) -> Result<String, JsError> {
+    let v: LinkView = serde_wasm_bindgen::from_value(view)
+        .map_err(|e| js_err(format!("invalid run description: {e}")))?;
+    Ok(RunLink::try_from(&v).map_err(js_err)?.encode())
+}
+
+/// Decodes a link, `#fragment` or payload into the object `link_encode` takes;
+/// throws an Error with a readable message for any defect.
+#[wasm_bindgen]
+pub fn link_decode(text: &str) -> Result<JsValue, JsError> {
+    let link = RunLink::decode(text).map_err(js_err)?;
+    to_js(&LinkView::from(&link))
+}
+
+/// The numeric spec this build replays.
+#[wasm_bindgen]
+pub fn spec_version() -> String {
+    SPEC_VERSION.to_string()
 }
 
 /// Incremental SHA-256 for verifying downloads chunk by chunk.

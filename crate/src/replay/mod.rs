@@ -5,7 +5,10 @@
 //! order, followed by a 4-byte SHA-256 checksum of them). Everything in a link is untrusted: decoding bounds every length and
 //! value and fails with a [`LinkError`] a person can read.
 
+mod view;
 mod wire;
+
+pub use view::{ExpectView, LinkView, ModelView};
 
 use crate::sampler::SamplingParams;
 use crate::session::{GenerateRequest, MAX_NEW_TOKENS, MAX_STOPS, MAX_STOP_LEN};

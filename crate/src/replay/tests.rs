@@ -147,3 +147,14 @@ fn verdicts_name_the_first_divergence() {
         }
     );
 }
+
+#[test]
+fn the_json_view_round_trips() {
+    let link = sample(16);
+    let view = LinkView::from(&link);
+    assert_eq!(view.run.temperature.as_deref(), Some("0.7"));
+    assert_eq!(view.run.seed.as_deref(), Some("1234567890123"));
+    let json = serde_json::to_string(&view).unwrap();
+    let back: LinkView = serde_json::from_str(&json).unwrap();
+    assert_eq!(RunLink::try_from(&back).unwrap(), link);
+}
