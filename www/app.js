@@ -42,6 +42,45 @@ const ui = {
   tokenIds: $('token-ids'),
   tokensHash: $('tokens-hash'),
   version: $('version'),
+  temperature: $('temperature'),
+  topK: $('top-k'),
+  topP: $('top-p'),
+  minP: $('min-p'),
+  repeatPenalty: $('repeat-penalty'),
+  repeatLastN: $('repeat-last-n'),
+  seed: $('seed'),
+  newSeedButton: $('new-seed-button'),
+  stopStrings: $('stop-strings'),
+  share: $('share'),
+  shareNote: $('share-note'),
+  linkText: $('link-text'),
+  copyLinkButton: $('copy-link-button'),
+  copyStatus: $('copy-status'),
+  cite: $('cite'),
+  linkPanel: $('link-panel'),
+  linkError: $('link-error'),
+  linkErrorMessage: $('link-error-message'),
+  linkDetails: $('link-details'),
+  linkModel: $('link-model'),
+  linkSha256: $('link-sha256'),
+  linkLicense: $('link-license'),
+  linkInput: $('link-input'),
+  linkSettings: $('link-settings'),
+  linkStops: $('link-stops'),
+  linkSpec: $('link-spec'),
+  linkExpected: $('link-expected'),
+  linkModelMissing: $('link-model-missing'),
+  linkModelMissingMessage: $('link-model-missing-message'),
+  linkModelUrlBox: $('link-model-url-box'),
+  linkModelUrl: $('link-model-url'),
+  linkModelHost: $('link-model-host'),
+  linkFetchButton: $('link-fetch-button'),
+  replayButton: $('replay-button'),
+  replayResult: $('replay-result'),
+  replayExecutor: $('replay-executor'),
+  replayOutput: $('replay-output'),
+  replayDetail: $('replay-detail'),
+  replayCite: $('replay-cite'),
 };
 
 // 'starting' | 'idle' (no model) | 'loading' | 'ready' | 'generating' | 'failed' (no engine)
@@ -51,6 +90,17 @@ let worker = null;
 let lastLoad = null; // repeats the last load, for Retry
 let pendingAutoLoad = null; // a cached model to load once the engine is up
 let runs = 0;
+let engineVersion = '';
+let engineSpec = null; // the numeric spec this engine implements, e.g. 'exact-1'
+let loaded = null; // {sha256, engine, source, label} of the loaded model
+let currentRun = null; // {kind: 'generate' | 'replay', run, model, link?}
+let link = null; // the decoded link being shown: {view, url}
+let pendingReplay = false; // replay once the model now loading is ready
+let linksHandled = 0;
+let requestId = 0;
+const pendingRequests = new Map(); // id -> {resolve, reject}
+let engineReadyResolve;
+let engineReadyPromise = new Promise((resolve) => (engineReadyResolve = resolve));
 const savedIds = new Set(); // models with a verified copy in this browser
 
 function setState(next) {
@@ -64,6 +114,7 @@ function setState(next) {
   ui.fileInput.disabled = busy || next === 'starting' || next === 'failed';
   ui.dropZone.classList.toggle('disabled', ui.fileInput.disabled);
   ui.generateButton.disabled = next !== 'ready';
+  updateReplayButton();
   ui.stopButton.disabled = next !== 'generating';
   ui.app.setAttribute('aria-busy', String(busy));
 }
@@ -184,6 +235,8 @@ function selectedModel() {
 
 function startWorker() {
   worker?.terminate();
+  for (const { reject } of pendingRequests.values()) reject(new Error('the engine was restarted'));
+  pendingRequests.clear();
   worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module', name: 'verbatim-engine' });
   worker.addEventListener('message', ({ data }) => onWorkerMessage(data));
   worker.addEventListener('error', (event) => {
@@ -201,8 +254,18 @@ function startWorker() {
 
 function onWorkerMessage(message) {
   switch (message.status) {
+    case 'reply': {
+      const request = pendingRequests.get(message.id);
+      pendingRequests.delete(message.id);
+      if (request && 'error' in message) request.reject(new Error(message.error));
+      else request?.resolve(message.result);
+      break;
+    }
     case 'ready':
       ui.version.textContent = message.version;
+      engineVersion = message.version;
+      engineSpec = message.spec;
+      engineReadyResolve();
       if (state === 'starting' || state === 'failed') setState('idle'); // a restart may be loading already
       if (pendingAutoLoad) {
         const model = pendingAutoLoad;
@@ -221,9 +284,16 @@ function onWorkerMessage(message) {
       onLoaded(message);
       break;
     case 'begun':
+      if (currentRun?.kind === 'replay') break;
       ui.stats.textContent = `Prompt: ${plural(message.prompt_tokens, 'token')}. Computing…`;
       break;
     case 'token':
+      if (currentRun?.kind === 'replay') {
+        currentRun.texts.push(message.text);
+        ui.replayOutput.append(message.text);
+        ui.replayResult.textContent = `Replaying: ${plural(message.n, 'token')}…`;
+        break;
+      }
       ui.output.append(message.text);
       ui.stats.textContent = `${plural(message.n, 'token')} · ${formatSeconds(message.elapsed_ms)}`;
       break;
@@ -286,6 +356,7 @@ function hideProgress() {
 
 function onLoaded({ info, sha256, source, label, bytes, cache_error }) {
   hideProgress();
+  loaded = { sha256, engine: info.engine, source, label };
   ui.infoName.textContent = info.name || label;
   ui.infoArchitecture.textContent = info.architecture;
   ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens`;
@@ -294,6 +365,8 @@ function onLoaded({ info, sha256, source, label, bytes, cache_error }) {
     ui.infoSource.textContent = 'Downloaded from this site, SHA-256 verified, saved in this browser.';
   } else if (source === 'cache') {
     ui.infoSource.textContent = 'Saved copy in this browser, SHA-256 verified: nothing was downloaded.';
+  } else if (source === 'url') {
+    ui.infoSource.textContent = `Downloaded from the address in the link, SHA-256 verified (not saved).`;
   } else {
     const known = models.find((m) => m.sha256 === sha256);
     ui.infoSource.textContent = known
@@ -312,9 +385,25 @@ function onLoaded({ info, sha256, source, label, bytes, cache_error }) {
   ui.maxTokens.max = String(info.context_length);
   setState('ready');
   refreshSavedBadges();
+  if (link) showLinkModelStatus();
+  if (pendingReplay) {
+    pendingReplay = false;
+    if (link && loadedMatchesLink()) startReplay();
+  }
 }
 
-function onDone({ reason, token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s }) {
+function onDone(message) {
+  const finished = currentRun;
+  currentRun = null;
+  if (finished?.kind === 'replay') {
+    onReplayDone(finished, message);
+    return;
+  }
+  onGenerateDone(message);
+  if (finished && message.tokens_hash) makeRunLink(finished, message);
+}
+
+function onGenerateDone({ reason, token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s }) {
   const why = {
     eos: 'the model ended its answer',
     max_tokens: 'reached the token limit',
@@ -334,6 +423,11 @@ function onDone({ reason, token_ids, tokens_hash, prompt_tokens, first_token_ms,
 
 function onWorkerError({ phase, code, message, retry }) {
   hideProgress();
+  pendingReplay = false;
+  if (phase === 'generate' && currentRun?.kind === 'replay') {
+    ui.replayResult.textContent = `The replay failed: ${message}`;
+  }
+  if (phase === 'generate') currentRun = null;
   if (phase === 'init') {
     showError(message, null);
     setState('failed');
@@ -422,13 +516,42 @@ ui.form.addEventListener('submit', (event) => {
   ui.tokenIds.textContent = '';
   ui.tokensHash.textContent = '';
   ui.stats.textContent = '';
+  ui.share.hidden = true;
+  ui.shareNote.hidden = true;
+  ui.cite.hidden = true;
+  const run = runFromForm();
+  currentRun = { kind: 'generate', run, model: loaded };
   setState('generating');
-  worker.postMessage({
-    type: 'generate',
+  worker.postMessage({ type: 'generate', run });
+});
+
+/** The engine's begin() options from the form; decimals stay strings (the engine parses them exactly). */
+function runFromForm() {
+  const decimal = (input) => input.value.trim();
+  const integer = (input) => Number(input.value);
+  return {
     prompt: ui.prompt.value,
     chat: ui.chatToggle.checked,
-    max_tokens: Number(ui.maxTokens.value),
-  });
+    max_tokens: integer(ui.maxTokens),
+    temperature: decimal(ui.temperature),
+    top_k: integer(ui.topK),
+    top_p: decimal(ui.topP),
+    min_p: decimal(ui.minP),
+    repeat_penalty: decimal(ui.repeatPenalty),
+    repeat_last_n: integer(ui.repeatLastN),
+    seed: ui.seed.value.trim(),
+    stop: ui.stopStrings.value.split('\n').map((line) => line.replace(/\r$/, '')).filter((line) => line !== ''),
+  };
+}
+
+/** A random u64 as a decimal string. */
+function randomSeed() {
+  const words = crypto.getRandomValues(new Uint32Array(2));
+  return ((BigInt(words[0]) << 32n) | BigInt(words[1])).toString();
+}
+
+ui.newSeedButton.addEventListener('click', () => {
+  ui.seed.value = randomSeed();
 });
 
 ui.prompt.addEventListener('keydown', (event) => {
@@ -439,6 +562,315 @@ ui.prompt.addEventListener('keydown', (event) => {
 });
 
 ui.stopButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));
+
+// ---------------------------------------------------------------------------------------------
+// Links
+
+/** Asks the worker's wasm module (link_encode / link_decode). */
+async function engineRequest(type, fields) {
+  await engineReadyPromise;
+  if (!worker) throw new Error('the engine is not running');
+  const id = ++requestId;
+  return new Promise((resolve, reject) => {
+    pendingRequests.set(id, { resolve, reject });
+    worker.postMessage({ type, id, ...fields });
+  });
+}
+
+/** After a finished run on the exact engine: the link, in the address bar and ready to copy. */
+async function makeRunLink(finished, { token_ids, tokens_hash, reason }) {
+  if (reason === 'aborted' || !tokens_hash) return;
+  const model = finished.model;
+  if (!model || model.engine !== 'exact') {
+    ui.shareNote.textContent = 'Links are made for runs on the exact engine, which gives the same tokens on every machine.';
+    ui.shareNote.hidden = false;
+    return;
+  }
+  const known = models.find((m) => m.sha256 === model.sha256);
+  const view = {
+    spec: engineSpec,
+    model: { id: known ? known.id : model.label, sha256: model.sha256 },
+    run: finished.run,
+    expect: { token_ids, tokens_hash },
+  };
+  let payload;
+  try {
+    payload = await engineRequest('link-encode', { view });
+  } catch (error) {
+    ui.shareNote.textContent = `No link could be made for this run: ${error.message}`;
+    ui.shareNote.hidden = false;
+    return;
+  }
+  history.replaceState(null, '', `#${payload}`);
+  const url = location.href;
+  ui.linkText.value = url;
+  ui.copyStatus.textContent = '';
+  ui.share.hidden = false;
+  renderCite(ui.cite, {
+    url,
+    modelId: view.model.id,
+    modelName: known?.name ?? model.label,
+    sha256: model.sha256,
+    spec: engineSpec,
+    tokens: token_ids.length,
+    tokensHash: tokens_hash,
+  });
+  ui.app.dataset.linkMade = String(Number(ui.app.dataset.linkMade ?? 0) + 1);
+}
+
+ui.copyLinkButton.addEventListener('click', async () => {
+  try {
+    await navigator.clipboard.writeText(ui.linkText.value);
+    ui.copyStatus.textContent = 'Copied.';
+  } catch {
+    ui.linkText.focus();
+    ui.linkText.select();
+    ui.copyStatus.textContent = 'The browser did not allow copying: the link is selected, copy it with Ctrl+C.';
+  }
+});
+
+ui.linkText.addEventListener('focus', () => ui.linkText.select());
+
+/** A "Cite this run" block: plain text and a BibTeX @misc entry, all set as text. */
+function renderCite(container, { url, modelId, modelName, sha256, spec, tokens, tokensHash }) {
+  const date = new Date().toISOString().slice(0, 10);
+  const plainText =
+    `${modelName} (${modelId}, GGUF SHA-256 ${sha256}), ${plural(tokens, 'token')} generated with ` +
+    `Verbatim ${engineVersion}, numeric spec ${spec}; token ids SHA-256 ${tokensHash}. ` +
+    `Replay: ${url} (accessed ${date}).`;
+  const clean = (text) => String(text).replace(/[{}\\]/g, '');
+  const bibtex = [
+    `@misc{verbatim-${tokensHash.slice(0, 16)},`,
+    `  title        = {Verbatim run of ${clean(modelId)}},`,
+    `  howpublished = {\\url{${clean(url)}}},`,
+    `  note         = {Model ${clean(modelId)}, GGUF SHA-256 ${sha256}; numeric spec ${clean(spec)}; ` +
+      `${tokens} tokens, token ids SHA-256 ${tokensHash}; Verbatim ${clean(engineVersion)}},`,
+    `  year         = {${date.slice(0, 4)}},`,
+    `  urldate      = {${date}}`,
+    '}',
+  ].join('\n');
+  const heading = document.createElement('h3');
+  heading.textContent = 'Cite this run';
+  const plain = document.createElement('pre');
+  plain.dataset.testid = 'cite-text';
+  plain.textContent = plainText;
+  const bib = document.createElement('pre');
+  bib.dataset.testid = 'cite-bibtex';
+  bib.textContent = bibtex;
+  container.replaceChildren(heading, plain, bib);
+  container.hidden = false;
+}
+
+/** Reads the address's #v… fragment, if any, and shows what it would run. */
+async function handleLocationHash() {
+  const fragment = location.hash.slice(1);
+  if (!/^v\d/.test(fragment)) return;
+  ui.linkPanel.hidden = false;
+  ui.linkError.hidden = true;
+  ui.app.dataset.link = 'decoding';
+  let view;
+  try {
+    view = await engineRequest('link-decode', { text: fragment });
+  } catch (error) {
+    showLinkError(`This link cannot be opened: ${error.message}`);
+    return;
+  }
+  if (location.hash.slice(1) !== fragment) return; // another link arrived meanwhile
+  if (view.spec !== engineSpec) {
+    showLinkError(
+      `This link was made with numeric spec ${view.spec}; this page implements ${engineSpec}, so it cannot replay ` +
+        'the run exactly. Open the link with a Verbatim version that implements that spec.',
+    );
+    return;
+  }
+  link = { view, url: location.href };
+  showLink(view);
+  linkDone('ready');
+}
+
+function showLinkError(message) {
+  link = null;
+  ui.linkDetails.hidden = true;
+  ui.linkErrorMessage.textContent = message;
+  ui.linkError.hidden = false;
+  linkDone('error');
+}
+
+function linkDone(result) {
+  linksHandled += 1;
+  ui.app.dataset.link = result;
+  ui.app.dataset.linksHandled = String(linksHandled);
+  updateReplayButton();
+}
+
+function showLink(view) {
+  const { model, run, expect } = view;
+  const entry = models.find((m) => m.sha256 === model.sha256);
+  ui.linkModel.textContent = entry ? `${entry.name} (${entry.id}) · ${formatMB(entry.size)}` : `${model.id} (not in the list of models)`;
+  ui.linkSha256.textContent = model.sha256;
+  const licence = entry ? licenceElement(entry) : document.createTextNode('unknown (not in the list of models)');
+  if (entry) {
+    licence.dataset.testid = 'link-license-text';
+    licence.textContent = entry.license || 'not stated';
+  }
+  ui.linkLicense.replaceChildren(licence);
+  if (run.chat && Array.isArray(run.messages) && run.messages.length > 0) {
+    ui.linkInput.textContent = run.messages.map((m) => `${m.role}: ${m.content}`).join('\n\n');
+  } else {
+    ui.linkInput.textContent = run.prompt;
+  }
+  const template = run.chat ? 'chat template on' : 'raw prompt (no chat template)';
+  ui.linkSettings.textContent =
+    `${template} · max ${plural(run.max_tokens, 'token')} · temperature ${run.temperature}` +
+    `${run.temperature === '0' ? ' (greedy)' : ''} · top-k ${run.top_k} · top-p ${run.top_p} · min-p ${run.min_p} · ` +
+    `repetition penalty ${run.repeat_penalty} over ${run.repeat_last_n} · seed ${run.seed}`;
+  const stops = run.stop ?? [];
+  ui.linkStops.textContent = stops.length === 0 ? '(none)' : stops.join('\n');
+  ui.linkSpec.textContent = view.spec;
+  ui.linkExpected.textContent = expect
+    ? `${plural(expect.token_ids.length, 'token')}, token ids SHA-256 ${expect.tokens_hash.slice(0, 16)}…`
+    : 'no recorded output: a replay just runs it';
+  ui.replayResult.textContent = '';
+  ui.replayExecutor.textContent = '';
+  ui.replayOutput.textContent = '';
+  ui.replayDetail.textContent = '';
+  ui.replayCite.hidden = true;
+  ui.linkDetails.hidden = false;
+  showLinkModelStatus();
+}
+
+function linkManifestEntry() {
+  return link ? models.find((m) => m.sha256 === link.view.model.sha256) ?? null : null;
+}
+
+function loadedMatchesLink() {
+  return link !== null && loaded !== null && loaded.sha256 === link.view.model.sha256 && state !== 'loading';
+}
+
+/** Whether the link's model can be had: loaded, in the list, or only by a file or an address. */
+function showLinkModelStatus() {
+  if (!link) return;
+  const { model } = link.view;
+  const missing = !linkManifestEntry() && !(loaded && loaded.sha256 === model.sha256);
+  ui.linkModelMissing.hidden = !missing;
+  if (missing) {
+    ui.linkModelMissingMessage.textContent =
+      `This link needs model ${model.id} with SHA-256 ${model.sha256}, which is not in the list; ` +
+      "open the file with “Choose a file…” under “Or open a GGUF file” in the Model section.";
+    let url = null;
+    try {
+      url = model.url ? new URL(model.url) : null;
+    } catch {
+      url = null;
+    }
+    const fetchable = url !== null && (url.protocol === 'https:' || url.protocol === 'http:');
+    ui.linkModelUrlBox.hidden = !model.url;
+    ui.linkModelUrl.textContent = model.url ?? '';
+    ui.linkModelHost.textContent = fetchable ? url.host : 'that address';
+    ui.linkFetchButton.disabled = !fetchable;
+  }
+  updateReplayButton();
+}
+
+function updateReplayButton() {
+  const busy = state === 'loading' || state === 'generating' || state === 'starting' || state === 'failed';
+  const available = link !== null && (linkManifestEntry() !== null || (loaded !== null && loaded.sha256 === link.view.model.sha256));
+  ui.replayButton.disabled = busy || !available;
+  const ready = link !== null && loaded !== null && loaded.sha256 === link.view.model.sha256 && loaded.engine === 'exact';
+  ui.replayButton.textContent = ready || !available ? 'Replay' : 'Load the model and replay';
+}
+
+ui.replayButton.addEventListener('click', () => {
+  if (!link || ui.replayButton.disabled) return;
+  hideError();
+  if (loadedMatchesLink() && loaded.engine === 'exact') {
+    startReplay();
+    return;
+  }
+  ui.engineSelect.value = 'exact';
+  pendingReplay = true;
+  const entry = linkManifestEntry();
+  if (loaded && loaded.sha256 === link.view.model.sha256 && lastLoad) {
+    lastLoad(); // the same file again, on the exact engine
+  } else if (entry) {
+    const radio = ui.modelList.querySelector(`input[value="${CSS.escape(entry.id)}"]`);
+    if (radio) radio.checked = true;
+    updateLoadLabel();
+    ui.replayResult.textContent = `Loading ${entry.name}…`;
+    loadManifestModel(entry);
+  } else {
+    pendingReplay = false;
+  }
+});
+
+ui.linkFetchButton.addEventListener('click', () => {
+  if (!link?.view.model.url || state === 'loading' || state === 'generating') return;
+  const { id, sha256, url } = link.view.model;
+  if (!worker) startWorker();
+  ui.engineSelect.value = 'exact';
+  pendingReplay = true;
+  lastLoad = () => {
+    beginLoad(`Downloading ${id} from ${url}…`);
+    worker.postMessage({ type: 'load-url', url, sha256, name: id, engine: 'exact' });
+  };
+  lastLoad();
+});
+
+function startReplay() {
+  if (!link || state !== 'ready') return;
+  const { run } = link.view;
+  ui.replayOutput.textContent = '';
+  ui.replayDetail.textContent = '';
+  ui.replayCite.hidden = true;
+  ui.replayResult.textContent = 'Replaying…';
+  ui.replayExecutor.textContent = 'executor: CPU (wasm)';
+  currentRun = { kind: 'replay', run, model: loaded, link, texts: [] };
+  setState('generating');
+  worker.postMessage({ type: 'generate', run });
+}
+
+function onReplayDone(finished, { reason, token_ids, tokens_hash }) {
+  runs += 1;
+  ui.app.dataset.runs = String(runs);
+  setState('ready');
+  const expect = finished.link.view.expect;
+  const got = token_ids;
+  let result;
+  if (reason === 'aborted') {
+    result = `The replay was stopped after ${plural(got.length, 'token')}.`;
+  } else if (!expect) {
+    result = `Ran ${plural(got.length, 'token')} (sha256 ${String(tokens_hash).slice(0, 16)}); the link records no output to compare with.`;
+  } else {
+    const want = expect.token_ids;
+    let k = 0;
+    while (k < want.length && k < got.length && want[k] === got[k]) k += 1;
+    if (k === want.length && k === got.length && tokens_hash === expect.tokens_hash) {
+      result = `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokens_hash.slice(0, 16)})`;
+    } else {
+      const expected = k < want.length ? `token id ${want[k]}` : 'the end of the output';
+      const produced = k < got.length ? `token id ${got[k]} (${JSON.stringify(finished.texts[k] ?? '')})` : 'the end of the output';
+      result = `Diverged at token ${k + 1}: expected ${expected}, got ${produced}`;
+      const same = finished.texts.slice(0, k).join('');
+      ui.replayDetail.textContent = `Same text up to the divergence (${plural(k, 'token')}): ${JSON.stringify(same)}`;
+    }
+  }
+  ui.replayResult.textContent = result;
+  ui.app.dataset.replays = String(Number(ui.app.dataset.replays ?? 0) + 1);
+  const entry = models.find((m) => m.sha256 === finished.link.view.model.sha256);
+  if (tokens_hash) {
+    renderCite(ui.replayCite, {
+      url: finished.link.url,
+      modelId: finished.link.view.model.id,
+      modelName: entry?.name ?? finished.link.view.model.id,
+      sha256: finished.link.view.model.sha256,
+      spec: finished.link.view.spec,
+      tokens: got.length,
+      tokensHash: tokens_hash,
+    });
+  }
+}
+
+window.addEventListener('hashchange', () => handleLocationHash());
 
 // ---------------------------------------------------------------------------------------------
 // Formatting
@@ -466,6 +898,7 @@ function plural(n, word) {
 // Start: the engine and the manifest load side by side; a model saved in this browser loads at once.
 
 setState('starting');
+ui.seed.value = randomSeed();
 startWorker();
 try {
   models = await readManifest();
@@ -481,3 +914,4 @@ try {
   ui.modelListStatus.textContent = `The list of models could not be read (${error.message}). You can still open a GGUF file from your computer.`;
 }
 setState(state);
+handleLocationHash();

@@ -5,10 +5,14 @@
 //   {type: 'load-model', model: {id, name, file, size, sha256}, engine}  from the cache, else
 //                                                               downloaded; engine: 'exact' | 'float'
 //   {type: 'load-file', file: File, engine}                     a GGUF file the user opened
-//   {type: 'generate', prompt, chat, max_tokens}
+//   {type: 'load-url', url, sha256, name, engine}                 a file named by a link, fetched only
+//                                                               after the user agreed
+//   {type: 'generate', run}                                     run: the engine's begin() options
+//   {type: 'link-encode', id, view} / {type: 'link-decode', id, text}   answered at once with
+//                                                               reply {id, result} or {id, error}
 //   {type: 'abort'}                                             stops a download or a generation
 // Messages to the page, each {status, ...}:
-//   ready     {version}
+//   ready     {version, spec}
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
 //   parsing   {}
 //   loaded    {info, sha256, source: 'network' | 'cache' | 'file', label, bytes, cache_error}
@@ -16,6 +20,7 @@
 //   token     {token_id, text, n, elapsed_ms}
 //   done      {reason: 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'aborted', text,
 //              token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s}
+//   reply     {id, result} | {id, error}
 //   error     {phase: 'init' | 'load' | 'generate', code, message, retry}
 
 import { deleteModel, readModel, storeModel } from './model-cache.js';
@@ -46,7 +51,7 @@ const engineReady = (async () => {
     const module = await import('./pkg/verbatim.js');
     await module.default();
     wasm = module;
-    post('ready', { version: module.version() });
+    post('ready', { version: module.version(), spec: module.spec_version() });
   } catch (error) {
     post('error', {
       phase: 'init',
@@ -66,6 +71,16 @@ self.onmessage = async ({ data }) => {
   }
   await engineReady;
   if (wasm === null) return; // the init error was reported
+  if (data.type === 'link-encode' || data.type === 'link-decode') {
+    // Small and synchronous: answered even while a generation runs.
+    try {
+      const result = data.type === 'link-encode' ? wasm.link_encode(data.view) : deepPlain(wasm.link_decode(data.text));
+      post('reply', { id: data.id, result });
+    } catch (error) {
+      post('reply', { id: data.id, error: describe(error) });
+    }
+    return;
+  }
   if (busy) {
     post('error', { phase: 'generate', code: 'busy', message: 'The engine is busy.', retry: false });
     return;
@@ -77,6 +92,7 @@ self.onmessage = async ({ data }) => {
   try {
     if (data.type === 'load-model') await loadFromManifest(data.model, data.engine, signal);
     else if (data.type === 'load-file') await loadFromFile(data.file, data.engine, signal);
+    else if (data.type === 'load-url') await loadFromUrl(data, signal);
     else if (data.type === 'generate') await generate(data, signal);
     else throw new Error(`unknown message type ${JSON.stringify(data.type)}`);
   } catch (error) {
@@ -128,6 +144,33 @@ async function loadFromFile(file, engine, signal) {
   }
   const { bytes, digest } = await readStream(file.stream(), file.size, 'read', signal);
   loadModel(bytes, engine, { sha256: digest, source: 'file', label: file.name, cache_error: null });
+}
+
+/** Fetches a file from the address a link names (the user agreed), checking it against the link's hash. */
+async function loadFromUrl({ url, sha256, name, engine }, signal) {
+  unloadModel();
+  let response;
+  try {
+    response = await fetch(url, { signal, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
+  } catch (error) {
+    if (signal.aborted) throw error;
+    throw new UserError('network', `The download from ${url} failed before it started (${describe(error)}).`);
+  }
+  if (!response.ok) throw new UserError('http', `The download from ${url} failed: HTTP ${response.status}.`);
+  const size = Number(response.headers.get('Content-Length'));
+  if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_FILE_BYTES) {
+    response.body?.cancel();
+    throw new UserError('size', `The server at ${url} does not state a usable file size; nothing was loaded.`, false);
+  }
+  const { bytes, digest } = await readStream(response.body, size, 'download', signal);
+  if (digest !== sha256) {
+    throw new UserError(
+      'checksum',
+      `Checksum mismatch: the file from ${url} has SHA-256 ${digest}, the link expects ${sha256}. It was not loaded.`,
+      false,
+    );
+  }
+  loadModel(bytes, engine, { sha256, source: 'url', label: name, cache_error: null });
 }
 
 /** Downloads a manifest entry's file from this site, hashing it as it arrives. */
@@ -262,12 +305,12 @@ function unloadModel() {
   model = null;
 }
 
-async function generate({ prompt, chat, max_tokens }, signal) {
+async function generate({ run }, signal) {
   if (model === null) throw new UserError('no-model', 'Load a model first.', false);
   const started = performance.now();
   let begun;
   try {
-    begun = toPlain(model.begin({ prompt, chat, max_tokens }));
+    begun = toPlain(model.begin(run));
   } catch (error) {
     throw new UserError('bad-request', describe(error), false);
   }
@@ -318,6 +361,16 @@ function nextTask() {
 /** The engine returns plain objects or Maps (serde-wasm-bindgen); the page wants plain objects. */
 function toPlain(value) {
   return value instanceof Map ? Object.fromEntries(value) : value;
+}
+
+/** A decoded link as plain objects and arrays all the way down. */
+function deepPlain(value) {
+  if (value instanceof Map) value = Object.fromEntries(value);
+  if (Array.isArray(value)) return value.map(deepPlain);
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepPlain(v)]));
+  }
+  return value;
 }
 
 function describe(error) {
