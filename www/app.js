@@ -826,10 +826,10 @@ function startReplay() {
   ui.replayExecutor.textContent = 'executor: CPU (wasm)';
   currentRun = { kind: 'replay', run, model: loaded, link, texts: [] };
   setState('generating');
-  worker.postMessage({ type: 'generate', run });
+  worker.postMessage({ type: 'generate', run, expect: link.view.expect?.token_ids });
 }
 
-function onReplayDone(finished, { reason, token_ids, tokens_hash }) {
+function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) {
   runs += 1;
   ui.app.dataset.runs = String(runs);
   setState('ready');
@@ -847,7 +847,8 @@ function onReplayDone(finished, { reason, token_ids, tokens_hash }) {
     if (k === want.length && k === got.length && tokens_hash === expect.tokens_hash) {
       result = `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokens_hash.slice(0, 16)})`;
     } else {
-      const expected = k < want.length ? `token id ${want[k]}` : 'the end of the output';
+      const expectedText = divergence?.index === k ? ` (${JSON.stringify(divergence.expected_text)})` : '';
+      const expected = k < want.length ? `token id ${want[k]}${expectedText}` : 'the end of the output';
       const produced = k < got.length ? `token id ${got[k]} (${JSON.stringify(finished.texts[k] ?? '')})` : 'the end of the output';
       result = `Diverged at token ${k + 1}: expected ${expected}, got ${produced}`;
       const same = finished.texts.slice(0, k).join('');

@@ -305,7 +305,7 @@ function unloadModel() {
   model = null;
 }
 
-async function generate({ run }, signal) {
+async function generate({ run, expect }, signal) {
   if (model === null) throw new UserError('no-model', 'Load a model first.', false);
   const started = performance.now();
   let begun;
@@ -335,6 +335,15 @@ async function generate({ run }, signal) {
     }
     await nextTask(); // lets an 'abort' message in between two steps
   }
+  // For a replay: the text of the expected token at the first divergence, if any.
+  let divergence = null;
+  if (Array.isArray(expect)) {
+    let k = 0;
+    while (k < expect.length && k < tokenIds.length && expect[k] === tokenIds[k]) k += 1;
+    if (k < expect.length && (k < tokenIds.length || reason !== 'aborted')) {
+      divergence = { index: k, expected_text: model.token_text(expect[k]) };
+    }
+  }
   const finished = performance.now();
   const decodeSeconds = (finished - (firstTokenAt ?? finished)) / 1000;
   post('done', {
@@ -342,6 +351,7 @@ async function generate({ run }, signal) {
     text,
     token_ids: tokenIds,
     tokens_hash: tokensHash,
+    divergence,
     prompt_tokens: begun.prompt_tokens,
     first_token_ms: firstTokenAt === null ? null : firstTokenAt - started,
     elapsed_ms: finished - started,

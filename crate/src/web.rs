@@ -179,6 +179,11 @@ impl WasmModel {
         })
     }
 
+    /// The text of one token id (as the model's decoder writes it alone).
+    pub fn token_text(&self, id: u32) -> Result<String, JsError> {
+        self.session.model.tokenizer.decode(&[id]).map_err(js_err)
+    }
+
     /// Token ids of `text` (without BOS unless `add_bos`).
     pub fn tokenize(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, JsError> {
         let tok = &self.session.model.tokenizer;
