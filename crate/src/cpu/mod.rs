@@ -11,7 +11,7 @@ use crate::exact::norm::rms_norm;
 use crate::exact::quant::dequant_row_q16;
 use crate::exact::rope::RopeTable;
 use crate::exec::{AttnShape, ExecError, Executor, WeightView};
-use simd::row_dot;
+use simd::{rows_dot, Prepared};
 
 pub mod simd;
 
@@ -70,15 +70,19 @@ impl CpuExecutor {
 }
 
 /// Rows `row0..row0 + out.len() / x.len()` of `w` times each input; `out` is laid
-/// out `[T × rows]`.
+/// out `[T × rows]`. Rows go in chunks small enough to stay in cache while every
+/// input passes over them; each output element is still its own row's exact result.
 fn matmul_rows(w: &WeightView, x: &[Act], out: &mut [i32], row0: usize) {
+    const CHUNK_ROWS: usize = 64;
     let rb = w.row_bytes();
-    let bytes = w.bytes();
+    let bytes = &w.bytes()[row0 * rb..];
     let n_rows = out.len() / x.len().max(1);
-    for r in 0..n_rows {
-        let row = &bytes[(row0 + r) * rb..(row0 + r + 1) * rb];
-        for (t, act) in x.iter().enumerate() {
-            out[t * n_rows + r] = row_dot(w.format, row, act);
+    let inputs: Vec<Prepared> = x.iter().map(Prepared::new).collect();
+    for c0 in (0..n_rows).step_by(CHUNK_ROWS) {
+        let c1 = (c0 + CHUNK_ROWS).min(n_rows);
+        for (t, input) in inputs.iter().enumerate() {
+            let o = &mut out[t * n_rows + c0..t * n_rows + c1];
+            rows_dot(w.format, &bytes[c0 * rb..c1 * rb], rb, input, o);
         }
     }
 }
