@@ -4,7 +4,7 @@
 //! so the thread count cannot change a bit).
 
 use crate::exact::act::Act;
-use crate::exact::attention::{attend, score_scale_q30, CachedVec};
+use crate::exact::attention::{attend_with, score_scale_q30, CachedVec};
 use crate::exact::ffn::silu_mul;
 use crate::exact::fixed::sat_i32;
 use crate::exact::norm::rms_norm;
@@ -13,6 +13,7 @@ use crate::exact::rope::RopeTable;
 use crate::exec::{AttnShape, ExecError, Executor, WeightView};
 use simd::{rows_dot, Prepared};
 
+pub mod dot;
 pub mod simd;
 
 /// Smallest matmul (multiply-accumulates) split over threads.
@@ -207,7 +208,7 @@ impl Executor for CpuExecutor {
                 let vals: Vec<&CachedVec> =
                     cache.values[first..=pos].iter().map(|p| &p[kvh]).collect();
                 let o = &mut out[(t * sh.n_head + h) * hd..(t * sh.n_head + h + 1) * hd];
-                attend(&qa, &keys, &vals, scale, o);
+                attend_with(&qa, &keys, &vals, scale, o, dot::dot_i16);
             }
         }
         Rows {

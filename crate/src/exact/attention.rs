@@ -41,11 +41,22 @@ pub fn attend(
     scale_q30: i64,
     out: &mut [i32],
 ) {
+    attend_with(q, keys, values, scale_q30, out, dot_i16)
+}
+
+/// [`attend`] with the exact dot product `dot` (a SIMD twin of [`dot_i16`]).
+pub fn attend_with(
+    q: &Act,
+    keys: &[&CachedVec],
+    values: &[&CachedVec],
+    scale_q30: i64,
+    out: &mut [i32],
+    dot: impl Fn(&[i16], &[i16]) -> i64,
+) {
     let scores: Vec<i64> = keys
         .iter()
         .map(|k| {
-            let dot = dot_i16(&q.q, &k.q);
-            let s16 = round_shift(dot, -(q.exp + k.exp + 16));
+            let s16 = round_shift(dot(&q.q, &k.q), -(q.exp + k.exp + 16));
             round_shift(s16.wrapping_mul(scale_q30), 30)
         })
         .collect();
@@ -62,8 +73,16 @@ pub fn attend(
             continue;
         }
         let sh = -(v.exp + 16);
-        for (a, &x) in acc.iter_mut().zip(&v.q) {
-            *a = wadd(*a, w * round_shift(x as i64, sh));
+        if (-63..=0).contains(&sh) {
+            // V = x * 2^-sh exactly (|x| < 2^15, so no bits are lost below 2^48).
+            let up = (-sh) as u32;
+            for (a, &x) in acc.iter_mut().zip(&v.q) {
+                *a = wadd(*a, w * ((x as i64) << up));
+            }
+        } else {
+            for (a, &x) in acc.iter_mut().zip(&v.q) {
+                *a = wadd(*a, w * round_shift(x as i64, sh));
+            }
         }
     }
     for (o, a) in out.iter_mut().zip(acc) {
