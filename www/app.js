@@ -38,6 +38,8 @@ const ui = {
   engine: $('engine'),
   engineLine: $('engine').parentElement,
   output: $('output'),
+  genProgress: $('gen-progress'),
+  replayProgress: $('replay-progress'),
   stats: $('stats'),
   tokenIds: $('token-ids'),
   tokensHash: $('tokens-hash'),
@@ -283,11 +285,19 @@ function onWorkerMessage(message) {
     case 'loaded':
       onLoaded(message);
       break;
-    case 'begun':
+    case 'begun': {
+      // Progress toward the run's token limit (or, for a replay, the expected count).
+      const bar = currentRun?.kind === 'replay' ? ui.replayProgress : ui.genProgress;
+      const expected = currentRun?.link?.view?.expect?.token_ids?.length;
+      bar.max = Math.max(1, expected ?? currentRun?.run?.max_tokens ?? 1);
+      bar.value = 0;
+      bar.hidden = false;
       if (currentRun?.kind === 'replay') break;
       ui.stats.textContent = `Prompt: ${plural(message.prompt_tokens, 'token')}. Computing…`;
       break;
+    }
     case 'token':
+      (currentRun?.kind === 'replay' ? ui.replayProgress : ui.genProgress).value = message.n;
       if (currentRun?.kind === 'replay') {
         currentRun.texts.push(message.text);
         ui.replayOutput.append(message.text);
@@ -298,9 +308,13 @@ function onWorkerMessage(message) {
       ui.stats.textContent = `${plural(message.n, 'token')} · ${formatSeconds(message.elapsed_ms)}`;
       break;
     case 'done':
+      ui.genProgress.hidden = true;
+      ui.replayProgress.hidden = true;
       onDone(message);
       break;
     case 'error':
+      ui.genProgress.hidden = true;
+      ui.replayProgress.hidden = true;
       onWorkerError(message);
       break;
     default:
