@@ -38,9 +38,16 @@ pub(crate) struct ModelArgs {
     pub(crate) model_file: Option<PathBuf>,
 }
 
-/// Sampling settings; decimals are parsed exactly (no floats).
+/// What to run: prompt and sampling settings; decimals are parsed exactly (no floats).
 #[derive(clap::Args)]
-struct SamplingArgs {
+struct RunArgs {
+    #[arg(long)]
+    prompt: String,
+    #[arg(long, default_value_t = 64)]
+    max_tokens: u32,
+    /// Apply the model's chat template to the prompt (one user message).
+    #[arg(long)]
+    chat: bool,
     /// 0 = greedy.
     #[arg(long, default_value = "0")]
     temperature: String,
@@ -65,7 +72,21 @@ struct SamplingArgs {
     stop: Vec<String>,
 }
 
-impl SamplingArgs {
+impl RunArgs {
+    /// The validated request.
+    fn request(&self) -> Result<GenerateRequest> {
+        let req = GenerateRequest {
+            prompt: self.prompt.clone(),
+            chat: self.chat,
+            messages: None,
+            max_tokens: self.max_tokens,
+            params: self.params()?,
+            stop: self.stop.clone(),
+        };
+        req.validate()?;
+        Ok(req)
+    }
+
     fn params(&self) -> Result<SamplingParams> {
         let narrow = |v: u64, what: &str| -> Result<u32> {
             u32::try_from(v).with_context(|| format!("{what} is too large"))
@@ -90,18 +111,11 @@ enum Command {
     Generate {
         #[command(flatten)]
         model: ModelArgs,
-        #[arg(long)]
-        prompt: String,
-        #[arg(long, default_value_t = 64)]
-        max_tokens: u32,
-        /// Apply the model's chat template to the prompt (one user message).
-        #[arg(long)]
-        chat: bool,
+        #[command(flatten)]
+        run: RunArgs,
         /// `exact` (spec exact-1, reproducible) or `float` (candle reference).
         #[arg(long, default_value = "exact")]
         engine: String,
-        #[command(flatten)]
-        sampling: SamplingArgs,
         /// Print {token_ids, text, tokens_hash, timings} as JSON instead of streaming text.
         #[arg(long)]
         json: bool,
@@ -122,14 +136,8 @@ enum Command {
     Link {
         #[command(flatten)]
         model: ModelArgs,
-        #[arg(long)]
-        prompt: String,
-        #[arg(long, default_value_t = 64)]
-        max_tokens: u32,
-        #[arg(long)]
-        chat: bool,
         #[command(flatten)]
-        sampling: SamplingArgs,
+        run: RunArgs,
         /// The page the link opens.
         #[arg(long, default_value = "http://127.0.0.1:8080/")]
         base: String,
@@ -227,24 +235,13 @@ fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Generate {
             model,
-            prompt,
-            max_tokens,
-            chat,
+            run,
             engine,
-            sampling,
             json,
         } => {
             let engine = EngineKind::parse(&engine)
                 .with_context(|| format!("unknown engine '{engine}' (use exact or float)"))?;
-            let req = GenerateRequest {
-                prompt,
-                chat,
-                messages: None,
-                max_tokens,
-                params: sampling.params()?,
-                stop: sampling.stop.clone(),
-            };
-            generate(&model, req, engine, json)
+            generate(&model, run.request()?, engine, json)
         }
         Command::Tokenize {
             model,
@@ -270,24 +267,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Models { json } => list_models(json),
-        Command::Link {
-            model,
-            prompt,
-            max_tokens,
-            chat,
-            sampling,
-            base,
-        } => {
-            let req = GenerateRequest {
-                prompt,
-                chat,
-                messages: None,
-                max_tokens,
-                params: sampling.params()?,
-                stop: sampling.stop.clone(),
-            };
-            links::make(&model, req, &base)
-        }
+        Command::Link { model, run, base } => links::make(&model, run.request()?, &base),
         Command::Replay { link, model_file } => links::replay(&link, model_file.as_deref()),
         Command::Bench { which } => match which {
             BenchCommand::Quality {
