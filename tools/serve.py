@@ -25,9 +25,12 @@ import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
 
+# connect-src allows https: so that a model URL named in a link (outside the
+# manifest) can be downloaded after the user agrees; the page never fetches it
+# before that click, and verifies it against the link's sha256.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'wasm-unsafe-eval'; worker-src 'self'; "
-    "style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; "
+    "style-src 'self'; img-src 'self' data:; connect-src 'self' https:; object-src 'none'; "
     "base-uri 'none'"
 )
 
