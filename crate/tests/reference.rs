@@ -22,13 +22,22 @@ fn batched_float_reference_matches_quantized_llama() {
                 .enumerate()
                 .fold(0, |b, (j, &x)| if x > v[b] { j } else { b })
         };
-        // quantized_llama quantizes activations to 8 bits; the f32 model does not.
-        let max_diff = row
-            .iter()
-            .zip(&last)
-            .map(|(a, b)| (a - b).abs())
-            .fold(0f32, f32::max);
-        assert!(max_diff < 1.5, "position {i}: logits differ by {max_diff}");
+        // quantized_llama quantizes activations to 8 bits; the f32 model does not, so
+        // the distributions differ slightly: compare them by KL divergence.
+        let kl = kl_divergence(&last, row);
+        eprintln!("position {i}: KL(quantized_llama || f32) = {kl:.5}");
+        assert!(kl < 0.05, "position {i}: KL {kl}");
         assert_eq!(argmax(row), argmax(&last), "position {i}");
     }
+}
+
+/// KL(p || q) in nats between the softmax distributions of two logit vectors.
+fn kl_divergence(p: &[f32], q: &[f32]) -> f64 {
+    let log_softmax = |v: &[f32]| -> Vec<f64> {
+        let m = v.iter().fold(f64::NEG_INFINITY, |a, &x| a.max(x as f64));
+        let lse = m + v.iter().map(|&x| (x as f64 - m).exp()).sum::<f64>().ln();
+        v.iter().map(|&x| x as f64 - lse).collect()
+    };
+    let (lp, lq) = (log_softmax(p), log_softmax(q));
+    lp.iter().zip(&lq).map(|(a, b)| a.exp() * (a - b)).sum()
 }
