@@ -10,7 +10,7 @@
 
 use crate::gguf::{GgufModel, LlamaConfig, ModelConfig};
 use crate::reference::ReferenceError;
-use candle_core::{DType, Device, IndexOp, Tensor, D};
+use candle_core::{DType, Device, IndexOp, Tensor};
 use std::io::Cursor;
 
 struct Layer {
@@ -136,7 +136,6 @@ impl FloatLlamaAll {
         }
         let x = candle_nn::ops::rms_norm(&h, &self.output_norm, eps)?;
         let logits = x.matmul(&self.output.t()?)?;
-        let _ = D::Minus1;
         Ok((0..n)
             .map(|i| logits.i(i).and_then(|r| r.to_vec1::<f32>()))
             .collect::<Result<_, _>>()?)

@@ -79,14 +79,6 @@ impl FloatModel {
         };
         Ok(logits.squeeze(0)?.to_vec1::<f32>()?)
     }
-
-    /// All-position logits under teacher forcing, one forward call per token
-    /// (candle's models return only the last position's logits).
-    pub fn forward_each(&mut self, tokens: &[u32]) -> Result<Vec<Vec<f32>>, ReferenceError> {
-        (0..tokens.len())
-            .map(|i| self.forward(&tokens[i..=i], i))
-            .collect()
-    }
 }
 
 /// Float logits rounded to Q16 so the integer sampler can run on them too
