@@ -89,11 +89,15 @@ impl<E: Executor> ExactModel<E> {
 /// FNV-1a 64 of the little-endian bytes of `logits`: the per-step fingerprint
 /// the golden corpus pins.
 pub fn logits_hash(logits: &[i32]) -> u64 {
+    let bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
+    fnv1a64(&bytes)
+}
+
+/// FNV-1a 64 of `bytes`.
+pub fn fnv1a64(bytes: &[u8]) -> u64 {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for v in logits {
-        for b in v.to_le_bytes() {
-            h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
-        }
+    for &b in bytes {
+        h = (h ^ b as u64).wrapping_mul(0x0100_0000_01b3);
     }
     h
 }

@@ -84,5 +84,5 @@ pub trait Executor {
     /// Keeps only the last row.
     fn last_row(&mut self, x: &Self::Rows) -> Self::Rows;
     /// Copies rows back to the host.
-    fn read(&mut self, x: &Self::Rows) -> Vec<Vec<i32>>;
+    fn read(&mut self, x: &Self::Rows) -> Result<Vec<Vec<i32>>, ExecError>;
 }

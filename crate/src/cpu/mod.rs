@@ -241,7 +241,7 @@ impl Executor for CpuExecutor {
         }
     }
 
-    fn read(&mut self, x: &Rows) -> Vec<Vec<i32>> {
-        (0..x.n_rows()).map(|t| x.row(t).to_vec()).collect()
+    fn read(&mut self, x: &Rows) -> Result<Vec<Vec<i32>>, ExecError> {
+        Ok((0..x.n_rows()).map(|t| x.row(t).to_vec()).collect())
     }
 }

@@ -16,7 +16,7 @@ pub const ACC_FRAC: i32 = 32;
 pub const OUT_FRAC: i32 = 16;
 
 /// A quantized weight format the exact engine reads.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WeightFormat {
     Q4_1,
     Q8_0,

@@ -6,7 +6,7 @@ use super::fixed::round_shift_i128;
 use super::math::{exp2_neg_q60, log2_f32_q60, sin_cos_q60};
 
 /// How the pairs of a head are formed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RopeStyle {
     /// Pairs (2i, 2i+1): llama.cpp's `LLAMA_ROPE_TYPE_NORM` (llama).
     Interleaved,
@@ -19,6 +19,7 @@ pub enum RopeStyle {
 pub struct RopeTable {
     dim: usize,
     style: RopeStyle,
+    base_bits: u32,
     /// freq_i in Q60, i < dim/2.
     freqs: Vec<i128>,
     /// rows[p] = (cos, sin) in Q30 for each i.
@@ -42,12 +43,28 @@ impl RopeTable {
         Self {
             dim,
             style,
+            base_bits,
             freqs,
             rows: Vec::new(),
         }
     }
 
-    fn row(&mut self, pos: usize) -> &[(i32, i32)] {
+    /// What identifies the table's contents: rotated dimensions, pair style, base bits.
+    pub fn key(&self) -> (usize, RopeStyle, u32) {
+        (self.dim, self.style, self.base_bits)
+    }
+
+    /// Rotated dimensions per head.
+    pub fn dim(&self) -> usize {
+        self.dim
+    }
+
+    pub fn style(&self) -> RopeStyle {
+        self.style
+    }
+
+    /// `(cos, sin)` in Q30 of each pair for position `pos`.
+    pub fn row(&mut self, pos: usize) -> &[(i32, i32)] {
         while self.rows.len() <= pos {
             let p = self.rows.len() as i128;
             let row = self

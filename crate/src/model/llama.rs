@@ -123,6 +123,19 @@ impl<E: Executor> LlamaWeights<E> {
         tokens: &[u32],
         all_logits: bool,
     ) -> Result<Vec<Vec<i32>>, ModelError> {
+        let logits = self.forward_rows(ex, state, tokens, all_logits)?;
+        Ok(ex.read(&logits)?)
+    }
+
+    /// [`LlamaWeights::forward`] without the read-back: the logits stay on the
+    /// executor's device (a GPU executor reads them asynchronously in the browser).
+    pub fn forward_rows(
+        &self,
+        ex: &mut E,
+        state: &mut LlamaState<E>,
+        tokens: &[u32],
+        all_logits: bool,
+    ) -> Result<E::Rows, ModelError> {
         let c = &self.config;
         let pos0 = state.pos;
         if pos0 + tokens.len() > c.context_length {
@@ -160,7 +173,6 @@ impl<E: Executor> LlamaWeights<E> {
         state.pos = pos0 + tokens.len();
         let h = if all_logits { h } else { ex.last_row(&h) };
         let x = ex.rms_norm(&h, &self.output_norm, self.eps_bits);
-        let logits = ex.matmul(&self.output, &x);
-        Ok(ex.read(&logits))
+        Ok(ex.matmul(&self.output, &x))
     }
 }

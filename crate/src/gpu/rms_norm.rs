@@ -1,0 +1,39 @@
+//! RMSNorm (docs/numerics.md section 4): `wgsl/rms_norm.wgsl` with the shared
+//! writer `wgsl/act_write.wgsl`. Epsilon is decoded on the CPU into fixed point
+//! for each of the ten possible pre-shifts `k` (0..=9 for i32 inputs).
+
+use super::shader::Kernel;
+use super::{act_stride, GpuExecutor, GpuInput, GpuRows};
+use crate::exact::fixed::f32_to_fixed;
+
+pub(super) const SOURCE: &str = include_str!("wgsl/rms_norm.wgsl");
+
+pub(super) fn encode(ex: &mut GpuExecutor, x: &GpuRows, gamma: &[i32], eps_bits: u32) -> GpuInput {
+    let n = x.cols;
+    assert!(n % 32 == 0 && n <= 1 << 16 && gamma.len() == n);
+    let gamma = ex.constant_i32(gamma);
+    let mut params = vec![n as u32, x.rows as u32, 0, 0];
+    for k in 0..10 {
+        let eps = f32_to_fixed(eps_bits, 48 - 2 * k).max(0) as u64;
+        params.push(eps as u32);
+        params.push((eps >> 32) as u32);
+    }
+    let scratch = ex.alloc(x.rows * n * 8);
+    let out = ex.alloc(x.rows * act_stride(n) * 4);
+    ex.dispatch(
+        Kernel::RmsNorm,
+        &params,
+        vec![
+            x.buf.get().into(),
+            (&gamma).into(),
+            scratch.get().into(),
+            out.get().into(),
+        ],
+        [x.rows as u32, 1, 1],
+    );
+    GpuInput {
+        buf: out,
+        rows: x.rows,
+        cols: n,
+    }
+}

@@ -1,0 +1,344 @@
+//! Each GPU kernel against the CPU executor (the reference), bit for bit, over
+//! many shapes including awkward ones, with and without `dot4I8Packed`, and with
+//! weights split across bindings. Runs on whatever Vulkan driver the loader
+//! picks: `make test` runs it on Mesa lavapipe and on SwiftShader
+//! (`VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json`).
+
+use std::sync::Arc;
+use verbatim::cpu::{CpuExecutor, Rows};
+use verbatim::exact::quant::WeightFormat;
+use verbatim::exact::rope::{RopeStyle, RopeTable};
+use verbatim::exec::{AttnShape, Executor, WeightView};
+use verbatim::gpu::{GpuExecutor, GpuOptions};
+
+/// xorshift64*: deterministic test data.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+    /// Q16 values of mixed magnitude: mostly modest, some large, a few extreme.
+    fn q16(&mut self, n: usize) -> Vec<i32> {
+        let scale = [1i64 << 10, 1 << 16, 1 << 20, 1 << 26, 1 << 31][self.below(5) as usize];
+        (0..n)
+            .map(|_| match self.below(50) {
+                0 => i32::MAX,
+                1 => i32::MIN,
+                2 => 0,
+                _ => self
+                    .range(-scale, scale - 1)
+                    .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            })
+            .collect()
+    }
+    /// Q16 values inside the spec's matmul bounds (activation exponent <= -4).
+    fn q16_bounded(&mut self, n: usize) -> Vec<i32> {
+        let scale = [1i64 << 8, 1 << 16, 1 << 22, 1 << 27][self.below(4) as usize];
+        (0..n)
+            .map(|_| self.range(-scale, scale - 1) as i32)
+            .collect()
+    }
+}
+
+fn f16_bits(rng: &mut Rng) -> [u8; 2] {
+    // Finite halves of realistic weight-scale magnitude, some subnormal.
+    // Exponent field <= 15 (|scale| < 2): the spec's bounds assume de <= -10.
+    let e = if rng.below(20) == 0 {
+        0
+    } else {
+        rng.range(1, 15) as u16
+    };
+    let bits = ((rng.below(2) as u16) << 15) | (e << 10) | rng.below(1024) as u16;
+    bits.to_le_bytes()
+}
+
+fn weight(rng: &mut Rng, format: WeightFormat, rows: usize, cols: usize) -> WeightView {
+    let mut bytes = Vec::new();
+    for _ in 0..rows * cols / 32 {
+        bytes.extend_from_slice(&f16_bits(rng));
+        match format {
+            WeightFormat::Q4_1 => {
+                bytes.extend_from_slice(&f16_bits(rng));
+                bytes.extend((0..16).map(|_| rng.below(256) as u8));
+            }
+            WeightFormat::Q8_0 => bytes.extend((0..32).map(|_| rng.below(256) as u8)),
+        }
+    }
+    WeightView {
+        name: format!("test {format:?} {rows}x{cols}"),
+        format,
+        rows,
+        cols,
+        file: Arc::new(bytes),
+        offset: 0,
+    }
+}
+
+fn executors() -> Vec<(String, GpuExecutor)> {
+    let mk = |opts: GpuOptions| {
+        GpuExecutor::new_blocking(opts).unwrap_or_else(|e| {
+            panic!("no Vulkan device ({e}); `make apt-deps` installs mesa-vulkan-drivers")
+        })
+    };
+    let dot4 = mk(GpuOptions::default());
+    let fallback = mk(GpuOptions {
+        no_dot4: true,
+        max_binding: Some(128 << 10),
+    });
+    eprintln!("GPU: {}", dot4.summary());
+    vec![
+        (format!("dot4={}", dot4.uses_dot4()), dot4),
+        ("fallback, 128 KiB bindings".into(), fallback),
+    ]
+}
+
+/// Equality with the first difference named instead of two huge vectors.
+#[track_caller]
+fn same<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        panic!(
+            "{what}: first difference at {i} of {}: got {:?}, want {:?}",
+            got.len(),
+            got[i],
+            want[i]
+        );
+    }
+}
+
+fn cpu_rows(data: Vec<i32>, cols: usize) -> Rows {
+    Rows { data, cols }
+}
+
+#[test]
+fn matmul_and_quantize_match_cpu() {
+    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        let mut split = 0;
+        for case in 0..24 {
+            let format = if case % 2 == 0 {
+                WeightFormat::Q4_1
+            } else {
+                WeightFormat::Q8_0
+            };
+            // The first two cases are larger than a 128 KiB binding.
+            let rows = if case < 2 {
+                700
+            } else {
+                [1, 7, 8, 13, 64, 70, 200][rng.below(7) as usize]
+            };
+            let cols = 32 * rng.range(1, 40) as usize;
+            let t = [1, 2, 5, 8, 9, 17][rng.below(6) as usize];
+            let view = weight(&mut rng, format, rows, cols);
+            let x = rng.q16_bounded(t * cols);
+            let wc = cpu.weight(view.clone()).unwrap();
+            let ic = cpu.quantize(&cpu_rows(x.clone(), cols));
+            let want = cpu.matmul(&wc, &ic);
+
+            let wg = gpu.weight(view).unwrap();
+            split += usize::from(wg.parts() > 1);
+            let xg = gpu.rows_from_host(&x, cols);
+            let ig = gpu.quantize(&xg);
+            same(
+                &gpu.read_input(&ig).unwrap(),
+                &ic,
+                &format!("{name}: quantize {t}x{cols}"),
+            );
+            let got = gpu.matmul(&wg, &ig);
+            let got = gpu.read(&got).unwrap().concat();
+            same(
+                &got,
+                &want.data,
+                &format!("{name}: {format:?} {rows}x{cols} times {t} rows"),
+            );
+        }
+        if gpu.max_binding() < 1 << 20 {
+            assert!(split > 0, "{name}: no weight was split");
+        }
+    }
+}
+
+#[test]
+fn embed_matches_cpu() {
+    let mut rng = Rng(42);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for format in [WeightFormat::Q4_1, WeightFormat::Q8_0] {
+            let (rows, cols) = (4000, 96);
+            let view = weight(&mut rng, format, rows, cols);
+            let tokens: Vec<u32> = (0..20).map(|_| rng.below(rows as u64 + 5) as u32).collect();
+            let want = {
+                let w = cpu.weight(view.clone()).unwrap();
+                cpu.embed(&w, &tokens)
+            };
+            let w = gpu.weight(view).unwrap();
+            assert!(
+                gpu.max_binding() > 1 << 20 || w.parts() > 1,
+                "{name}: not split"
+            );
+            let got = gpu.embed(&w, &tokens);
+            same(
+                &gpu.read(&got).unwrap().concat(),
+                &want.data,
+                &format!("{name}: {format:?}"),
+            );
+        }
+    }
+}
+
+#[test]
+fn rms_norm_silu_add_match_cpu() {
+    let mut rng = Rng(7);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for _ in 0..16 {
+            let cols = 32 * rng.range(1, 50) as usize;
+            let t = rng.range(1, 6) as usize;
+            let x = rng.q16(t * cols);
+            let y = rng.q16(t * cols);
+            let gamma: Vec<i32> = (0..cols)
+                .map(|_| rng.range(-(1 << 23) + 1, (1 << 23) - 1) as i32)
+                .collect();
+            let eps = [1e-5f32, 1e-6, 0.0, 3.5][rng.below(4) as usize].to_bits();
+            let (xc, yc) = (cpu_rows(x.clone(), cols), cpu_rows(y.clone(), cols));
+            let (xg, yg) = (gpu.rows_from_host(&x, cols), gpu.rows_from_host(&y, cols));
+
+            let want = cpu.rms_norm(&xc, &gamma, eps);
+            let got = gpu.rms_norm(&xg, &gamma, eps);
+            same(
+                &gpu.read_input(&got).unwrap(),
+                &want,
+                &format!("{name}: rms_norm {t}x{cols}"),
+            );
+
+            let want = cpu.silu_mul(&xc, &yc);
+            let got = gpu.silu_mul(&xg, &yg);
+            same(
+                &gpu.read_input(&got).unwrap(),
+                &want,
+                &format!("{name}: silu_mul {t}x{cols}"),
+            );
+
+            let mut xc = xc;
+            let mut xg = xg;
+            cpu.add(&mut xc, &yc);
+            gpu.add(&mut xg, &yg);
+            same(
+                &gpu.read(&xg).unwrap().concat(),
+                &xc.data,
+                &format!("{name}: add"),
+            );
+            let last = gpu.last_row(&xg);
+            same(
+                &gpu.read(&last).unwrap().concat(),
+                &cpu.last_row(&xc).data,
+                "last_row",
+            );
+        }
+    }
+}
+
+#[test]
+fn rope_matches_cpu() {
+    let mut rng = Rng(99);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for style in [RopeStyle::Interleaved, RopeStyle::Neox] {
+            for _ in 0..6 {
+                let head_dim = 2 * rng.range(1, 64) as usize;
+                let dim = 2 * rng.range(1, head_dim as i64 / 2) as usize;
+                let heads = rng.range(1, 5) as usize;
+                let t = rng.range(1, 9) as usize;
+                let pos0 = rng.range(0, 3000) as usize;
+                let base = [10000f32, 100000.0, 1e6][rng.below(3) as usize].to_bits();
+                let x = rng.q16(t * heads * head_dim);
+                let mut xc = cpu_rows(x.clone(), heads * head_dim);
+                cpu.rope(
+                    &mut xc,
+                    &mut RopeTable::new(dim, base, style),
+                    head_dim,
+                    pos0,
+                );
+                let mut xg = gpu.rows_from_host(&x, heads * head_dim);
+                gpu.rope(
+                    &mut xg,
+                    &mut RopeTable::new(dim, base, style),
+                    head_dim,
+                    pos0,
+                );
+                same(
+                    &gpu.read(&xg).unwrap().concat(),
+                    &xc.data,
+                    &format!("{name}: {style:?} dim {dim} of {head_dim}, pos {pos0}"),
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn attention_matches_cpu() {
+    let mut rng = Rng(2024);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for case in 0..10 {
+            let n_head_kv = rng.range(1, 3) as usize;
+            let n_head = n_head_kv * rng.range(1, 3) as usize;
+            let head_dim = [2, 8, 64, 96, 256][rng.below(5) as usize];
+            let window = if case % 3 == 2 {
+                Some(rng.range(1, 20) as usize)
+            } else {
+                None
+            };
+            let shape = AttnShape {
+                n_head,
+                n_head_kv,
+                head_dim,
+                window,
+            };
+            let mut cc = cpu.new_cache(shape);
+            let mut gc = gpu.new_cache(shape);
+            // A prompt, a few decode steps, then a rewind and a different continuation.
+            let mut pos = 0;
+            for (step, t) in [rng.range(1, 70) as usize, 1, 1, 3, 1]
+                .into_iter()
+                .enumerate()
+            {
+                if step == 4 {
+                    pos -= 2;
+                }
+                let qd = rng.q16(t * n_head * head_dim);
+                let kd = rng.q16(t * n_head_kv * head_dim);
+                let vd = rng.q16(t * n_head_kv * head_dim);
+                let want = cpu.attention(
+                    &mut cc,
+                    &cpu_rows(qd.clone(), n_head * head_dim),
+                    &cpu_rows(kd.clone(), n_head_kv * head_dim),
+                    &cpu_rows(vd.clone(), n_head_kv * head_dim),
+                    pos,
+                );
+                let q = gpu.rows_from_host(&qd, n_head * head_dim);
+                let k = gpu.rows_from_host(&kd, n_head_kv * head_dim);
+                let v = gpu.rows_from_host(&vd, n_head_kv * head_dim);
+                let got = gpu.attention(&mut gc, &q, &k, &v, pos);
+                same(
+                    &gpu.read(&got).unwrap().concat(),
+                    &want.data,
+                    &format!("{name}: heads {n_head}/{n_head_kv} x {head_dim}, window {window:?}, {t} rows at {pos}"),
+                );
+                pos += t;
+            }
+        }
+    }
+}
