@@ -79,6 +79,13 @@ impl<E: Executor> ExactModel<E> {
         Ok(rows.pop().unwrap_or_default())
     }
 
+    /// Feeds `tokens` and leaves the logits after the last one on the executor's
+    /// device (read them with the executor).
+    pub fn forward_rows(&mut self, tokens: &[u32]) -> Result<E::Rows, ModelError> {
+        self.weights
+            .forward_rows(&mut self.executor, &mut self.state, tokens, false)
+    }
+
     /// Feeds `tokens` and returns the logits after each of them (teacher forcing).
     pub fn forward_all(&mut self, tokens: &[u32]) -> Result<Vec<Vec<i32>>, ModelError> {
         self.weights

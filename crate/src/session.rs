@@ -4,6 +4,7 @@
 use crate::engine::{logits_hash, EngineKind, ExactModel};
 use crate::error::{Error, Result};
 use crate::gguf::GgufModel;
+use crate::gpu::{GpuExecutor, GpuRows};
 use crate::reference::FloatModel;
 use crate::sampler::{apply_repeat_penalty, sample, DrawStream, SamplingParams};
 use crate::tokenizer::{ChatMessage, StreamDecoder, Tokenizer};
@@ -101,6 +102,26 @@ pub struct Step {
 enum Backend {
     Float(Box<FloatModel>),
     Exact(Box<ExactModel>),
+    Gpu(Box<ExactModel<GpuExecutor>>),
+}
+
+/// The logits of the next position: on the host, or (WebGPU) still on the GPU
+/// until [`Session::resolve`] reads them.
+enum NextLogits {
+    Ready(Vec<i32>),
+    #[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+    Pending(GpuRows),
+}
+
+impl NextLogits {
+    fn take(&mut self) -> Result<Vec<i32>> {
+        match self {
+            NextLogits::Ready(l) => Ok(std::mem::take(l)),
+            NextLogits::Pending(_) => Err(Error::InvalidRequest(
+                "the next logits are still on the GPU: await resolve() first".into(),
+            )),
+        }
+    }
 }
 
 /// A model file loaded for generation on one engine.
@@ -118,8 +139,8 @@ struct Running {
     params: SamplingParams,
     draws: DrawStream,
     stop: Vec<String>,
-    /// Logits for the next position (Q16), already computed.
-    next_logits: Vec<i32>,
+    /// Logits for the next position (Q16).
+    next_logits: NextLogits,
     /// Turns generated ids into text as they arrive.
     decoder: StreamDecoder,
     /// The generated text so far (complete characters; end-of-generation tokens left out).
@@ -153,6 +174,37 @@ impl LoadedModel {
             engine,
             backend,
         })
+    }
+
+    /// Parses, validates and loads a whole GGUF file for the exact engine on `gpu`.
+    pub fn load_gpu(bytes: Vec<u8>, gpu: GpuExecutor) -> Result<Self> {
+        let gguf = GgufModel::parse(&bytes)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf.content)?;
+        let file = Arc::new(bytes);
+        let model = ExactModel::load(gpu, &gguf, &file)?;
+        Ok(Self {
+            gguf,
+            tokenizer,
+            engine: EngineKind::Exact,
+            backend: Backend::Gpu(Box::new(model)),
+        })
+    }
+
+    /// Which executor computes the logits: "cpu", or "gpu" and the adapter.
+    pub fn executor(&self) -> String {
+        match &self.backend {
+            Backend::Float(_) => "cpu (float reference)".into(),
+            Backend::Exact(_) => "cpu".into(),
+            Backend::Gpu(m) => format!("gpu: {}", m.executor.summary()),
+        }
+    }
+
+    /// The GPU executor's counters, when the model runs on one.
+    pub fn gpu_stats(&self) -> Option<crate::gpu::GpuStats> {
+        match &self.backend {
+            Backend::Gpu(m) => Some(m.executor.stats),
+            _ => None,
+        }
     }
 
     /// The prompt's token ids: the chat template applied if asked, BOS as the
@@ -189,17 +241,30 @@ impl LoadedModel {
     }
 
     /// Runs `tokens` from position `pos` (0 starts over) and returns the next logits in Q16.
-    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<Vec<i32>> {
+    fn forward(&mut self, tokens: &[u32], pos: usize) -> Result<NextLogits> {
         match &mut self.backend {
             Backend::Exact(m) => {
                 if pos == 0 {
                     m.reset();
                 }
-                Ok(m.forward(tokens)?)
+                Ok(NextLogits::Ready(m.forward(tokens)?))
+            }
+            Backend::Gpu(m) => {
+                if pos == 0 {
+                    m.reset();
+                }
+                #[cfg(not(target_arch = "wasm32"))]
+                {
+                    Ok(NextLogits::Ready(m.forward(tokens)?))
+                }
+                #[cfg(target_arch = "wasm32")]
+                {
+                    Ok(NextLogits::Pending(m.forward_rows(tokens)?))
+                }
             }
             Backend::Float(m) => {
                 let l = m.forward(tokens, pos)?;
-                Ok(crate::reference::logits_to_q16(&l))
+                Ok(NextLogits::Ready(crate::reference::logits_to_q16(&l)))
             }
         }
     }
@@ -263,11 +328,11 @@ impl Session {
             return Err(Error::InvalidRequest("the generation has finished".into()));
         }
         let k = (run.tokens.len() - run.prompt_len) as u64;
+        let mut logits = run.next_logits.take()?;
         let hash = match self.model.engine {
-            EngineKind::Exact => Some(logits_hash(&run.next_logits)),
+            EngineKind::Exact => Some(logits_hash(&logits)),
             EngineKind::Float => None,
         };
-        let mut logits = std::mem::take(&mut run.next_logits);
         apply_repeat_penalty(&mut logits, &run.tokens, &run.params);
         let token_id = sample(&logits, &run.params, run.draws.draw(k));
         run.tokens.push(token_id);
@@ -308,6 +373,23 @@ impl Session {
             logits_hash: hash,
             stop,
         })
+    }
+
+    /// Reads logits still on the GPU (WebGPU); call before [`Session::step`].
+    #[cfg(target_arch = "wasm32")]
+    pub async fn resolve(&mut self) -> Result<()> {
+        let Some(run) = self.running.as_mut() else {
+            return Ok(());
+        };
+        if let NextLogits::Pending(rows) = &run.next_logits {
+            let Backend::Gpu(m) = &mut self.model.backend else {
+                unreachable!("only the GPU backend leaves logits pending");
+            };
+            let read = m.executor.read_async(rows).await;
+            let mut rows = read.map_err(crate::model::ModelError::from)?;
+            run.next_logits = NextLogits::Ready(rows.pop().unwrap_or_default());
+        }
+        Ok(())
     }
 
     /// Generated token ids so far.

@@ -4,12 +4,18 @@
 //!
 //! New cases are added with `VERBATIM_BLESS=1 cargo test --test golden_exact`, which
 //! only fills in cases missing from expected.json; existing entries are never rewritten.
+//!
+//! `VERBATIM_EXECUTOR=gpu` runs the corpus on the GPU executor (the Vulkan driver
+//! the loader picks; `VK_ICD_FILENAMES` selects one) and `VERBATIM_GOLDEN_CASES`
+//! (comma-separated ids) a subset: software Vulkan is slow, so `make test` runs a
+//! representative subset there and `make golden-gpu-full` all of it.
 
 mod common;
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use verbatim::engine::{tokens_hash, EngineKind};
+use verbatim::gpu::{GpuExecutor, GpuOptions};
 use verbatim::request::RunOptions;
 use verbatim::session::{LoadedModel, Session};
 
@@ -81,16 +87,53 @@ fn golden_corpus_replays_exactly() {
             cases: BTreeMap::new(),
         },
     };
-    let bless = std::env::var_os("VERBATIM_BLESS").is_some();
+    let gpu = match std::env::var("VERBATIM_EXECUTOR").as_deref() {
+        Ok("gpu") => true,
+        Ok("cpu") | Err(_) => false,
+        Ok(other) => panic!("VERBATIM_EXECUTOR={other}: use cpu or gpu"),
+    };
+    let only: Option<Vec<String>> = std::env::var("VERBATIM_GOLDEN_CASES")
+        .ok()
+        .map(|s| s.split(',').map(|c| c.trim().to_string()).collect());
+    if let Some(ids) = &only {
+        for id in ids {
+            assert!(
+                corpus.cases.iter().any(|c| &c.id == id),
+                "VERBATIM_GOLDEN_CASES names unknown case '{id}'"
+            );
+        }
+    }
+    let bless = std::env::var_os("VERBATIM_BLESS").is_some() && !gpu && only.is_none();
     let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut added = 0;
+    let mut ran = 0;
     for case in &corpus.cases {
+        if only.as_ref().is_some_and(|ids| !ids.contains(&case.id)) {
+            continue;
+        }
+        ran += 1;
         let session = sessions.entry(case.model.clone()).or_insert_with(|| {
             let bytes = common::model_bytes(&case.model);
-            Session::new(LoadedModel::load(bytes, EngineKind::Exact).unwrap())
+            let model = if gpu {
+                let ex = GpuExecutor::new_blocking(GpuOptions::default())
+                    .expect("a Vulkan device (make apt-deps installs mesa-vulkan-drivers)");
+                LoadedModel::load_gpu(bytes, ex).unwrap()
+            } else {
+                LoadedModel::load(bytes, EngineKind::Exact).unwrap()
+            };
+            eprintln!("executor: {}", model.executor());
+            Session::new(model)
         });
+        let started = std::time::Instant::now();
         let got = run(session, &case.options);
+        eprintln!(
+            "{}: {} + {} tokens in {:.1} s",
+            case.id,
+            got.prompt_tokens,
+            got.token_ids.len(),
+            started.elapsed().as_secs_f64()
+        );
         match expected.cases.get(&case.id) {
             Some(want) if *want == got => {}
             Some(want) => failures.push(format!(
@@ -121,6 +164,7 @@ fn golden_corpus_replays_exactly() {
         .unwrap();
         eprintln!("added {added} expected outcomes to {}", exp_path.display());
     }
+    eprintln!("{ran} cases ran");
     assert!(
         failures.is_empty(),
         "golden mismatches:\n{}",

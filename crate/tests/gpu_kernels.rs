@@ -9,7 +9,7 @@ use verbatim::cpu::{CpuExecutor, Rows};
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exact::rope::{RopeStyle, RopeTable};
 use verbatim::exec::{AttnShape, Executor, WeightView};
-use verbatim::gpu::{GpuExecutor, GpuOptions};
+use verbatim::gpu::{GpuExecutor, GpuOptions, MatmulKernel};
 
 /// xorshift64*: deterministic test data.
 struct Rng(u64);
@@ -94,11 +94,17 @@ fn executors() -> Vec<(String, GpuExecutor)> {
     let fallback = mk(GpuOptions {
         no_dot4: true,
         max_binding: Some(128 << 10),
+        matmul: MatmulKernel::PerRow,
+    });
+    let tiled = mk(GpuOptions {
+        matmul: MatmulKernel::Tiled,
+        ..Default::default()
     });
     eprintln!("GPU: {}", dot4.summary());
     vec![
-        (format!("dot4={}", dot4.uses_dot4()), dot4),
-        ("fallback, 128 KiB bindings".into(), fallback),
+        (format!("{}", dot4.summary()), dot4),
+        (format!("{}", fallback.summary()), fallback),
+        (format!("{}", tiled.summary()), tiled),
     ]
 }
 

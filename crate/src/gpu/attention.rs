@@ -69,6 +69,7 @@ pub(super) fn encode(
     let per_row = (sh.n_head * span * 8) as u64;
     let chunk = ((ex.max_binding() / per_row).max(1) as usize).min(n);
     let scratch = ex.alloc(chunk * per_row as usize);
+    let exp2 = ex.exp2_table();
     for t0 in (0..n).step_by(chunk) {
         let rows = chunk.min(n - t0);
         let params = [
@@ -94,6 +95,7 @@ pub(super) fn encode(
                 (&ve).into(),
                 scratch.get().into(),
                 result.buf.get().into(),
+                (&exp2).into(),
             ],
             [sh.n_head as u32, rows as u32, 1],
         );

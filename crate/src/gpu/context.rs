@@ -16,6 +16,20 @@ pub struct GpuOptions {
     /// Bind at most this many bytes per storage buffer (tests lower it to force
     /// weight splitting); the device's own limit applies anyway.
     pub max_binding: Option<u64>,
+    /// Which matmul kernel to use.
+    pub matmul: MatmulKernel,
+}
+
+/// The two matmul kernels (equal results; they differ in speed by device).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MatmulKernel {
+    /// Per row on GPUs emulated by the CPU, tiled on real GPUs.
+    #[default]
+    Auto,
+    /// 8 rows x 8 lanes per workgroup, partial sums meeting in workgroup memory.
+    Tiled,
+    /// One invocation per output row (and 8 tokens), no workgroup memory.
+    PerRow,
 }
 
 /// What ran the kernels.
@@ -27,6 +41,8 @@ pub struct AdapterSummary {
     pub device_type: String,
     /// Whether `dot4I8Packed` / `dot4U8Packed` are used.
     pub dot4: bool,
+    /// Whether matmuls use the per-row kernel (else the tiled one).
+    pub matmul_per_row: bool,
     pub max_binding: u64,
 }
 
@@ -38,8 +54,13 @@ impl std::fmt::Display for AdapterSummary {
         }
         write!(
             f,
-            ", {}, max binding {} MiB)",
+            ", {}, {} matmul, max binding {} MiB)",
             if self.dot4 { "dot4I8Packed" } else { "no dot4" },
+            if self.matmul_per_row {
+                "per-row"
+            } else {
+                "tiled"
+            },
             self.max_binding >> 20
         )
     }
@@ -70,9 +91,9 @@ impl GpuExecutor {
         limits.max_buffer_size = have.max_buffer_size;
         limits.max_storage_buffers_per_shader_stage =
             have.max_storage_buffers_per_shader_stage.min(10);
-        if have.max_storage_buffers_per_shader_stage < 7 {
+        if have.max_storage_buffers_per_shader_stage < 8 {
             return Err(ExecError::Device(format!(
-                "{} binds {} storage buffers per shader; Verbatim's kernels need 7",
+                "{} binds {} storage buffers per shader; Verbatim's kernels need 8",
                 info.name, have.max_storage_buffers_per_shader_stage
             )));
         }
@@ -98,7 +119,8 @@ impl GpuExecutor {
                 s.get_or_insert_with(|| format!("GPU error: {e}"));
             }
         }));
-        let max_binding = (limits.max_storage_buffer_binding_size as u64)
+        let max_binding = limits
+            .max_storage_buffer_binding_size
             .min(limits.max_buffer_size)
             .min(opts.max_binding.unwrap_or(u64::MAX))
             / 256
@@ -114,6 +136,11 @@ impl GpuExecutor {
                 .join(" "),
             device_type: format!("{:?}", info.device_type),
             dot4,
+            matmul_per_row: match opts.matmul {
+                MatmulKernel::Auto => info.device_type == wgpu::DeviceType::Cpu,
+                MatmulKernel::Tiled => false,
+                MatmulKernel::PerRow => true,
+            },
             max_binding,
         };
         Ok(GpuExecutor {

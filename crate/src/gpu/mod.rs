@@ -22,7 +22,7 @@ mod rope;
 mod shader;
 mod silu_mul;
 
-pub use context::{AdapterSummary, GpuOptions};
+pub use context::{AdapterSummary, GpuOptions, MatmulKernel};
 
 use crate::exact::quant::WeightFormat;
 use crate::exact::rope::RopeTable;
@@ -184,6 +184,9 @@ enum Command {
     },
 }
 
+/// An uploaded weight and the file it came from.
+type WeightEntry = (Arc<Vec<u8>>, GpuWeight);
+
 /// The wgpu executor.
 pub struct GpuExecutor {
     device: wgpu::Device,
@@ -199,7 +202,7 @@ pub struct GpuExecutor {
     ropes: HashMap<(usize, crate::exact::rope::RopeStyle, u32), RopeGpu>,
     /// Uploaded weights by (file, offset); holding the file keeps its address
     /// from being reused by another file while the entry exists.
-    weights: HashMap<(usize, usize), (Arc<Vec<u8>>, GpuWeight)>,
+    weights: HashMap<(usize, usize), WeightEntry>,
     constants: HashMap<(u64, usize), wgpu::Buffer>,
     lost: Arc<Mutex<Option<String>>>,
     pub stats: GpuStats,
@@ -219,6 +222,11 @@ impl GpuExecutor {
         self.pipelines.dot4()
     }
 
+    /// Whether matmuls use the per-row kernel.
+    pub fn matmul_per_row(&self) -> bool {
+        self.summary.matmul_per_row
+    }
+
     /// Largest storage binding the executor uses (weights above it are split).
     pub fn max_binding(&self) -> u64 {
         self.max_binding
@@ -229,6 +237,12 @@ impl GpuExecutor {
             Some(why) => Err(ExecError::Device(why)),
             None => Ok(()),
         }
+    }
+
+    /// The exp2 table of spec exact-1 section 6 on the device.
+    fn exp2_table(&mut self) -> wgpu::Buffer {
+        let t = crate::exact::math::exp2_table();
+        self.constant_i32(&t.map(|v| v as i32))
     }
 
     /// Records a failure that the next read-back reports (executor operations
@@ -620,7 +634,7 @@ impl GpuExecutor {
         if new_cap < need {
             return Err(ExecError::Device(format!(
                 "a KV cache of {need} positions needs {} KiB per layer, more than this GPU binds ({} KiB)",
-                need as u64 * vec_bytes >> 10,
+                (need as u64 * vec_bytes) >> 10,
                 self.max_binding >> 10
             )));
         }

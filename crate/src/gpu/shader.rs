@@ -21,6 +21,8 @@ const DOT4_FALLBACK: &str = include_str!("wgsl/dot4_fallback.wgsl");
 pub enum Kernel {
     Embed(WeightFormat),
     Matmul(WeightFormat),
+    /// Matmul with one invocation per output element (no workgroup memory).
+    MatmulRows(WeightFormat),
     RmsNorm,
     Rope,
     KvStore,
@@ -32,11 +34,13 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, for tests and pre-compilation.
-    pub const ALL: [Kernel; 11] = [
+    pub const ALL: [Kernel; 13] = [
         Kernel::Embed(WeightFormat::Q4_1),
         Kernel::Embed(WeightFormat::Q8_0),
         Kernel::Matmul(WeightFormat::Q4_1),
         Kernel::Matmul(WeightFormat::Q8_0),
+        Kernel::MatmulRows(WeightFormat::Q4_1),
+        Kernel::MatmulRows(WeightFormat::Q8_0),
         Kernel::RmsNorm,
         Kernel::Rope,
         Kernel::KvStore,
@@ -50,6 +54,7 @@ impl Kernel {
         match self {
             Kernel::Embed(_) => super::embed::SOURCE,
             Kernel::Matmul(_) => super::matmul::SOURCE,
+            Kernel::MatmulRows(_) => super::matmul::ROWS_SOURCE,
             Kernel::RmsNorm => super::rms_norm::SOURCE,
             Kernel::Rope => super::rope::SOURCE,
             Kernel::KvStore => super::attention::KV_STORE_SOURCE,
@@ -62,7 +67,7 @@ impl Kernel {
 
     fn format(self) -> Option<WeightFormat> {
         match self {
-            Kernel::Embed(f) | Kernel::Matmul(f) => Some(f),
+            Kernel::Embed(f) | Kernel::Matmul(f) | Kernel::MatmulRows(f) => Some(f),
             _ => None,
         }
     }
@@ -80,20 +85,23 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     };
     let _ = writeln!(s, "const FORMAT: u32 = {format};");
     if matches!(kernel, Kernel::SiluMul | Kernel::Attention) {
-        s.push_str("const EXP2 = array<u32, 257>(");
-        for (i, v) in exp2_table().iter().enumerate() {
-            if i > 0 {
-                s.push_str(", ");
-            }
-            let _ = write!(s, "{v}u");
-        }
-        s.push_str(");\n");
+        // The table is a storage binding (the kernel's last), not a WGSL const:
+        // dynamically indexing a const array makes compilers copy it per call.
+        let binding = match kernel {
+            Kernel::SiluMul => 5,
+            _ => 8,
+        };
+        let _ = writeln!(
+            s,
+            "@group(0) @binding({binding}) var<storage, read> EXP2: array<u32, {}>;",
+            exp2_table().len()
+        );
         s.push_str(EXP);
     }
     if matches!(kernel, Kernel::SiluMul | Kernel::RmsNorm | Kernel::Quantize) {
         s.push_str(ACT_WRITE);
     }
-    if matches!(kernel, Kernel::Matmul(_)) {
+    if matches!(kernel, Kernel::Matmul(_) | Kernel::MatmulRows(_)) {
         s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
     }
     s.push_str(kernel.body());
@@ -135,5 +143,102 @@ impl Pipelines {
                 cache: None,
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use naga::{Expression, Literal, ScalarKind, TypeInner};
+
+    fn parse(kernel: Kernel, dot4: bool) -> naga::Module {
+        let src = source(kernel, dot4);
+        let module = naga::front::wgsl::parse_str(&src)
+            .unwrap_or_else(|e| panic!("{kernel:?}: {}", e.emit_to_string(&src)));
+        naga::valid::Validator::new(
+            naga::valid::ValidationFlags::all(),
+            naga::valid::Capabilities::all(),
+        )
+        .validate(&module)
+        .unwrap_or_else(|e| panic!("{kernel:?} does not validate: {e:?}"));
+        module
+    }
+
+    fn is_float(inner: &TypeInner) -> bool {
+        match inner {
+            TypeInner::Scalar(s) | TypeInner::Vector { scalar: s, .. } | TypeInner::Atomic(s) => {
+                s.kind == ScalarKind::Float
+            }
+            TypeInner::Matrix { .. } => true,
+            _ => false,
+        }
+    }
+
+    fn float_literal(e: &Expression) -> bool {
+        matches!(
+            e,
+            Expression::Literal(
+                Literal::F16(_) | Literal::F32(_) | Literal::F64(_) | Literal::AbstractFloat(_)
+            )
+        )
+    }
+
+    /// Every float type, float literal and conversion to float in `m`.
+    fn float_uses(m: &naga::Module) -> Vec<String> {
+        let mut found = Vec::new();
+        for (_, ty) in m.types.iter() {
+            if is_float(&ty.inner) {
+                found.push(format!("type {:?}", ty.inner));
+            }
+        }
+        let mut exprs: Vec<&naga::Arena<Expression>> = vec![&m.global_expressions];
+        exprs.extend(m.functions.iter().map(|(_, f)| &f.expressions));
+        exprs.extend(m.entry_points.iter().map(|ep| &ep.function.expressions));
+        for arena in exprs {
+            for (_, e) in arena.iter() {
+                let conv = matches!(
+                    e,
+                    Expression::As {
+                        kind: ScalarKind::Float,
+                        ..
+                    }
+                );
+                if float_literal(e) || conv {
+                    found.push(format!("{e:?}"));
+                }
+            }
+        }
+        found
+    }
+
+    /// The exact path may not touch floats: no float type, float literal or
+    /// conversion anywhere in any kernel, in either dot4 flavour.
+    #[test]
+    fn kernels_are_integer_only_and_valid() {
+        for dot4 in [true, false] {
+            for kernel in Kernel::ALL {
+                let uses = float_uses(&parse(kernel, dot4));
+                assert!(uses.is_empty(), "{kernel:?} uses floats: {uses:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_float_check_sees_floats() {
+        for src in [
+            "fn f(x: u32) -> u32 { return u32(f32(x) * 0.5); }",
+            "fn f(x: u32) -> u32 { let y = 2.0; return x; }",
+            "var<private> v: vec2<f32>;",
+        ] {
+            let m = naga::front::wgsl::parse_str(src).unwrap();
+            assert!(!float_uses(&m).is_empty(), "missed the float in {src}");
+        }
+    }
+
+    #[test]
+    fn dot4_flavours_differ_only_in_the_builtins() {
+        let with = source(Kernel::Matmul(WeightFormat::Q4_1), true);
+        let without = source(Kernel::Matmul(WeightFormat::Q4_1), false);
+        assert!(with.contains("dot4I8Packed(") && !without.contains("dot4I8Packed("));
     }
 }

@@ -15,6 +15,7 @@ pub(super) fn encode(ex: &mut GpuExecutor, gate: &GpuRows, up: &GpuRows) -> GpuI
     );
     let scratch = ex.alloc(gate.rows * gate.cols * 8);
     let out = ex.alloc(gate.rows * act_stride(gate.cols) * 4);
+    let exp2 = ex.exp2_table();
     ex.dispatch(
         Kernel::SiluMul,
         &[gate.cols as u32, gate.rows as u32],
@@ -23,6 +24,7 @@ pub(super) fn encode(ex: &mut GpuExecutor, gate: &GpuRows, up: &GpuRows) -> GpuI
             up.buf.get().into(),
             scratch.get().into(),
             out.get().into(),
+            (&exp2).into(),
         ],
         [gate.rows as u32, 1, 1],
     );

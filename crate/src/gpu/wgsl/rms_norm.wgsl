@@ -23,16 +23,15 @@ struct Params {
 alias U128 = vec4<u32>; // x = least significant limb
 
 fn u128_add(a: U128, b: U128) -> U128 {
-    var r: U128;
-    var c = 0u;
-    for (var i = 0; i < 4; i = i + 1) {
-        let s = a[i] + b[i];
-        let c1 = select(0u, 1u, s < a[i]);
-        r[i] = s + c;
-        let c2 = select(0u, 1u, r[i] < s);
-        c = c1 + c2;
-    }
-    return r;
+    let x = a.x + b.x;
+    let c0 = select(0u, 1u, x < a.x);
+    let y0 = a.y + b.y;
+    let y = y0 + c0;
+    let c1 = select(0u, 1u, y0 < a.y) + select(0u, 1u, y < y0);
+    let z0 = a.z + b.z;
+    let z = z0 + c1;
+    let c2 = select(0u, 1u, z0 < a.z) + select(0u, 1u, z < z0);
+    return U128(x, y, z, a.w + b.w + c2);
 }
 
 fn u128_sub(a: U128, b: U128) -> U128 {
@@ -40,12 +39,16 @@ fn u128_sub(a: U128, b: U128) -> U128 {
 }
 
 fn u128_lt(a: U128, b: U128) -> bool {
-    for (var i = 3; i >= 0; i = i - 1) {
-        if (a[i] != b[i]) {
-            return a[i] < b[i];
-        }
+    if (a.w != b.w) {
+        return a.w < b.w;
     }
-    return false;
+    if (a.z != b.z) {
+        return a.z < b.z;
+    }
+    if (a.y != b.y) {
+        return a.y < b.y;
+    }
+    return a.x < b.x;
 }
 
 fn u128_shl1(a: U128) -> U128 {
@@ -56,43 +59,32 @@ fn u128_shr1(a: U128) -> U128 {
     return U128((a.x >> 1u) | (a.y << 31u), (a.y >> 1u) | (a.z << 31u), (a.z >> 1u) | (a.w << 31u), a.w >> 1u);
 }
 
-fn u128_bit(i: u32) -> U128 {
-    var r = U128(0u, 0u, 0u, 0u);
-    r[i / 32u] = 1u << (i % 32u);
-    return r;
-}
-
 fn u128_is_zero(a: U128) -> bool {
     return (a.x | a.y | a.z | a.w) == 0u;
 }
 
-// floor(2^124 / v) for v >= 1.
+// floor(2^124 / v) for v >= 1: restoring division, quotient bits shifted in.
 fn recip124(v: U128) -> U128 {
     var q = U128(0u, 0u, 0u, 0u);
-    var r = U128(0u, 0u, 0u, 0u);
-    for (var i = 124; i >= 0; i = i - 1) {
-        r = u128_shl1(r);
-        if (i == 124) {
-            r.x = r.x | 1u;
-        }
+    var r = U128(1u, 0u, 0u, 0u); // the numerator's one bit, 2^124, brought down first
+    for (var i = 0; i <= 124; i = i + 1) {
+        q = u128_shl1(q);
         if (!u128_lt(r, v)) {
             r = u128_sub(r, v);
-            q = u128_add(q, u128_bit(u32(i)));
+            q.x = q.x | 1u;
         }
+        r = u128_shl1(r);
     }
     return q;
 }
 
-// floor(sqrt(a)) for a < 2^126, digit by digit.
+// floor(sqrt(a)) for a <= 2^124, digit by digit.
 fn isqrt128(a: U128) -> U128 {
     var rem = a;
     var res = U128(0u, 0u, 0u, 0u);
-    var bit = u128_bit(124u);
-    while (u128_lt(rem, bit)) {
+    var bit = U128(0u, 0u, 0u, 1u << 28u); // 2^124
+    while (u128_lt(rem, bit) && !u128_is_zero(bit)) {
         bit = u128_shr1(u128_shr1(bit));
-        if (u128_is_zero(bit)) {
-            break;
-        }
     }
     while (!u128_is_zero(bit)) {
         let rb = u128_add(res, bit);
