@@ -348,3 +348,19 @@ fn attention_matches_cpu() {
         }
     }
 }
+
+#[test]
+fn self_test_passes_on_this_device() {
+    for (name, mut gpu) in executors() {
+        let started = std::time::Instant::now();
+        gpu.precompile();
+        let compiled = started.elapsed();
+        let failed = verbatim::gpu::selftest::run(&mut gpu).unwrap();
+        assert!(failed.is_empty(), "{name}: self-test failed: {failed:?}");
+        eprintln!(
+            "{name}: pipelines {:.0} ms, self-test {:.0} ms",
+            compiled.as_secs_f64() * 1e3,
+            (started.elapsed() - compiled).as_secs_f64() * 1e3
+        );
+    }
+}

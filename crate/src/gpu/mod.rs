@@ -19,6 +19,7 @@ mod quantize;
 mod rms_norm;
 mod rope;
 
+pub mod selftest;
 mod shader;
 mod silu_mul;
 
@@ -220,6 +221,13 @@ impl GpuExecutor {
     /// Whether kernels use the `packed_4x8_integer_dot_product` builtins.
     pub fn uses_dot4(&self) -> bool {
         self.pipelines.dot4()
+    }
+
+    /// Compiles every kernel's pipeline now (otherwise each compiles on first use).
+    pub fn precompile(&mut self) {
+        for kernel in shader::Kernel::ALL {
+            self.pipelines.get(&self.device, kernel);
+        }
     }
 
     /// Whether matmuls use the per-row kernel.
