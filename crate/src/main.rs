@@ -116,6 +116,9 @@ enum Command {
         /// `exact` (spec exact-1, reproducible) or `float` (candle reference).
         #[arg(long, default_value = "exact")]
         engine: String,
+        /// Where the exact engine runs: `cpu`, or `gpu` (Vulkan; same tokens).
+        #[arg(long, value_enum, default_value_t = ExecutorArg::Cpu)]
+        executor: ExecutorArg,
         /// Print {token_ids, text, tokens_hash, timings} as JSON instead of streaming text.
         #[arg(long)]
         json: bool,
@@ -141,6 +144,8 @@ enum Command {
         /// The page the link opens.
         #[arg(long, default_value = "http://127.0.0.1:8080/")]
         base: String,
+        #[arg(long, value_enum, default_value_t = ExecutorArg::Cpu)]
+        executor: ExecutorArg,
     },
     /// Replay a link natively; exits with status 1 if the tokens differ.
     Replay {
@@ -149,6 +154,8 @@ enum Command {
         /// Use this GGUF file (its sha256 must match the link's).
         #[arg(long, value_name = "PATH")]
         model_file: Option<PathBuf>,
+        #[arg(long, value_enum, default_value_t = ExecutorArg::Cpu)]
+        executor: ExecutorArg,
     },
     /// List the manifest's models and which are cached.
     Models {
@@ -175,6 +182,19 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// The GPU executor on this machine's Vulkan driver vs the CPU executor:
+    /// speed and, per decoded token, dispatches, weight bytes read, bytes read
+    /// back and sync points.
+    Gpu {
+        #[command(flatten)]
+        model: ModelArgs,
+        #[arg(long, default_value_t = 64)]
+        prompt_tokens: usize,
+        #[arg(long, default_value_t = 16)]
+        decode_tokens: usize,
+        #[arg(long)]
+        json: bool,
+    },
     /// Native prompt and decode speed, exact engine vs candle float.
     Speed {
         #[command(flatten)]
@@ -186,6 +206,36 @@ enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// Where the exact engine runs.
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ExecutorArg {
+    Cpu,
+    Gpu,
+}
+
+/// Opens the GPU executor and checks it with the start-up self-test.
+pub(crate) fn open_gpu() -> Result<verbatim::gpu::GpuExecutor> {
+    use verbatim::gpu::{selftest, GpuExecutor, GpuOptions};
+    let mut gpu = GpuExecutor::new_blocking(GpuOptions::default())?;
+    let failed = selftest::run(&mut gpu)?;
+    if !failed.is_empty() {
+        bail!(
+            "{} failed the self-test ({}); use --executor cpu",
+            gpu.summary().name,
+            failed.join("; ")
+        );
+    }
+    Ok(gpu)
+}
+
+/// Loads `bytes` for the exact engine on `executor`.
+pub(crate) fn load_exact(bytes: Vec<u8>, executor: ExecutorArg) -> Result<LoadedModel> {
+    Ok(match executor {
+        ExecutorArg::Cpu => LoadedModel::load(bytes, EngineKind::Exact)?,
+        ExecutorArg::Gpu => LoadedModel::load_gpu(bytes, open_gpu()?)?,
+    })
 }
 
 pub(crate) fn models_dir() -> PathBuf {
@@ -237,11 +287,15 @@ fn run(cli: Cli) -> Result<()> {
             model,
             run,
             engine,
+            executor,
             json,
         } => {
             let engine = EngineKind::parse(&engine)
                 .with_context(|| format!("unknown engine '{engine}' (use exact or float)"))?;
-            generate(&model, run.request()?, engine, json)
+            if engine == EngineKind::Float && executor == ExecutorArg::Gpu {
+                bail!("the float reference runs on the CPU only (--executor gpu needs --engine exact)");
+            }
+            generate(&model, run.request()?, engine, executor, json)
         }
         Command::Tokenize {
             model,
@@ -267,8 +321,17 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Models { json } => list_models(json),
-        Command::Link { model, run, base } => links::make(&model, run.request()?, &base),
-        Command::Replay { link, model_file } => links::replay(&link, model_file.as_deref()),
+        Command::Link {
+            model,
+            run,
+            base,
+            executor,
+        } => links::make(&model, run.request()?, &base, executor),
+        Command::Replay {
+            link,
+            model_file,
+            executor,
+        } => links::replay(&link, model_file.as_deref(), executor),
         Command::Bench { which } => match which {
             BenchCommand::Quality {
                 model,
@@ -282,15 +345,31 @@ fn run(cli: Cli) -> Result<()> {
                 decode_tokens,
                 json,
             } => bench::speed(read_model(&model)?, prompt_tokens, decode_tokens, json),
+            BenchCommand::Gpu {
+                model,
+                prompt_tokens,
+                decode_tokens,
+                json,
+            } => bench::gpu(read_model(&model)?, prompt_tokens, decode_tokens, json),
         },
     }
 }
 
-fn generate(model: &ModelArgs, req: GenerateRequest, engine: EngineKind, json: bool) -> Result<()> {
+fn generate(
+    model: &ModelArgs,
+    req: GenerateRequest,
+    engine: EngineKind,
+    executor: ExecutorArg,
+    json: bool,
+) -> Result<()> {
     req.validate()?;
     let t0 = Instant::now();
     let bytes = read_model(model)?;
-    let loaded = LoadedModel::load(bytes, engine)?;
+    let loaded = match engine {
+        EngineKind::Exact => load_exact(bytes, executor)?,
+        EngineKind::Float => LoadedModel::load(bytes, engine)?,
+    };
+    let executor_name = loaded.executor();
     let load_ms = t0.elapsed().as_secs_f64() * 1e3;
     let mut session = Session::new(loaded);
     let t1 = Instant::now();
@@ -323,6 +402,7 @@ fn generate(model: &ModelArgs, req: GenerateRequest, engine: EngineKind, json: b
             "prompt_tokens": prompt_tokens,
             "stop_reason": reason.as_str(),
             "engine": engine.as_str(),
+            "executor": executor_name,
             "spec": if engine == EngineKind::Exact { Some(SPEC_VERSION) } else { None },
             "tokens_hash": tokens_hash(&ids),
             "logits_hashes": logits_hashes,
@@ -338,7 +418,7 @@ fn generate(model: &ModelArgs, req: GenerateRequest, engine: EngineKind, json: b
     } else {
         writeln!(stdout)?;
         eprintln!(
-            "[{} engine; {} prompt tokens in {prompt_ms:.0} ms; {} tokens in {decode_ms:.0} ms, {:.1} tok/s; stop: {}; tokens sha256 {}]",
+            "[{} engine on {executor_name}; {} prompt tokens in {prompt_ms:.0} ms; {} tokens in {decode_ms:.0} ms, {:.1} tok/s; stop: {}; tokens sha256 {}]",
             engine.as_str(),
             prompt_tokens,
             ids.len(),

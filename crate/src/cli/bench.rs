@@ -209,3 +209,135 @@ pub fn speed(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Res
     }
     Ok(())
 }
+
+/// Bytes of the model's weight tensors as stored in the file.
+fn weight_bytes(gguf: &GgufModel) -> u64 {
+    gguf.content
+        .tensor_infos
+        .values()
+        .map(|t| {
+            let n = t.shape.elem_count();
+            (n / t.ggml_dtype.block_size() * t.ggml_dtype.type_size()) as u64
+        })
+        .sum()
+}
+
+/// The GPU executor vs the CPU executor in the same run, with the GPU's work
+/// counters per decoded token.
+pub fn gpu(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Result<()> {
+    let gguf = GgufModel::parse(&bytes)?;
+    let tok = Tokenizer::from_gguf(&gguf.content)?;
+    let ids = prompt_ids(&tok, prompt)?;
+    let model_bytes = weight_bytes(&gguf);
+    let file = Arc::new(bytes);
+
+    let t = Instant::now();
+    let gpu = crate::open_gpu()?;
+    let adapter = gpu.summary().clone();
+    let mut g = ExactModel::load(gpu, &gguf, &file)?;
+    g.executor.precompile();
+    let setup_s = t.elapsed().as_secs_f64();
+    let before = g.executor.stats;
+    let t0 = Instant::now();
+    let mut logits = g.forward(&ids)?;
+    let gp = t0.elapsed().as_secs_f64();
+    let prompt_stats = g.executor.stats;
+    let prompt_dispatches = prompt_stats.dispatches - before.dispatches;
+    let prompt_submits = prompt_stats.submits - before.submits;
+    let mut tokens = Vec::new();
+    let t1 = Instant::now();
+    for _ in 0..decode {
+        let next = verbatim::sampler::argmax(&logits);
+        tokens.push(next);
+        logits = g.forward(&[next])?;
+    }
+    let gd = t1.elapsed().as_secs_f64();
+    let s = g.executor.stats;
+    let per = |a: u64, b: u64| (a - b) as f64 / decode.max(1) as f64;
+    let dispatches = per(s.dispatches, prompt_stats.dispatches);
+    let weight = per(s.weight_bytes, prompt_stats.weight_bytes);
+    let readback = per(s.readback_bytes, prompt_stats.readback_bytes);
+    let syncs = per(s.syncs, prompt_stats.syncs);
+    let submits = per(s.submits, prompt_stats.submits);
+    let upload = per(s.upload_bytes, prompt_stats.upload_bytes);
+
+    let mut c = ExactModel::load(CpuExecutor::with_threads(1), &gguf, &file)?;
+    let t0 = Instant::now();
+    let mut cl = c.forward(&ids)?;
+    let cp = t0.elapsed().as_secs_f64();
+    let mut cpu_tokens = Vec::new();
+    let t1 = Instant::now();
+    for _ in 0..decode {
+        let next = verbatim::sampler::argmax(&cl);
+        cpu_tokens.push(next);
+        cl = c.forward(&[next])?;
+    }
+    let cd = t1.elapsed().as_secs_f64();
+    let same = cpu_tokens == tokens && cl == logits;
+
+    let rows = [
+        ("gpu", prompt as f64 / gp, decode as f64 / gd),
+        ("cpu, 1 thread", prompt as f64 / cp, decode as f64 / cd),
+    ];
+    if as_json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({
+                "adapter": adapter.to_string(),
+                "prompt_tokens": prompt,
+                "decode_tokens": decode,
+                "setup_s": setup_s,
+                "gpu": {"prompt_tok_s": rows[0].1, "decode_tok_s": rows[0].2},
+                "cpu_1_thread": {"prompt_tok_s": rows[1].1, "decode_tok_s": rows[1].2},
+                "prompt_dispatches": prompt_dispatches,
+                "prompt_submits": prompt_submits,
+                "per_decoded_token": {
+                    "dispatches": dispatches,
+                    "weight_bytes": weight,
+                    "weight_bytes_vs_model": weight / model_bytes as f64,
+                    "readback_bytes": readback,
+                    "upload_bytes": upload,
+                    "sync_points": syncs,
+                    "submits": submits,
+                },
+                "model_weight_bytes": model_bytes,
+                "same_tokens_and_logits_as_cpu": same,
+            }))?
+        );
+    } else {
+        println!("GPU executor on {adapter}");
+        println!("prompt {prompt} tokens (one batch), decode {decode} tokens (greedy); setup {setup_s:.1} s");
+        println!(
+            "{:<16} {:>12} {:>12}",
+            "executor", "prompt tok/s", "decode tok/s"
+        );
+        for (n, p, d) in &rows {
+            println!("{n:<16} {p:>12.2} {d:>12.2}");
+        }
+        println!(
+            "gpu/cpu: prompt {:.2}x, decode {:.2}x",
+            rows[0].1 / rows[1].1,
+            rows[0].2 / rows[1].2
+        );
+        println!("per decoded token:");
+        println!("  dispatches         {dispatches:.0}");
+        println!(
+            "  weight bytes read  {:.1} MB = {:.3}x the model's weights ({:.1} MB)",
+            weight / 1e6,
+            weight / model_bytes as f64,
+            model_bytes as f64 / 1e6
+        );
+        println!("  bytes read back    {readback:.0} (the logits)");
+        println!("  bytes uploaded     {upload:.0}");
+        println!("  sync points        {syncs:.1} ({submits:.1} submits)");
+        println!("prompt: {prompt_dispatches} dispatches in {prompt_submits} submit(s)");
+        println!(
+            "same tokens and logits as the CPU executor: {}",
+            if same { "yes" } else { "NO" }
+        );
+    }
+    if !same {
+        bail!("the GPU executor's tokens differ from the CPU executor's");
+    }
+    Ok(())
+}

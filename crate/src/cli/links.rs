@@ -1,14 +1,14 @@
 //! `verbatim link` and `verbatim replay`: the CLI side of replay links (docs/links.md).
 
-use crate::{read_model, ModelArgs};
+use crate::{load_exact, read_model, ExecutorArg, ModelArgs};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
-use verbatim::engine::{tokens_hash, EngineKind};
+use verbatim::engine::tokens_hash;
 use verbatim::exact::SPEC_VERSION;
 use verbatim::hash::sha256_hex;
 use verbatim::manifest::Manifest;
 use verbatim::replay::{compare, parse_sha256, Expectation, Input, ModelRef, RunLink, Verdict};
-use verbatim::session::{GenerateRequest, LoadedModel, Session};
+use verbatim::session::{GenerateRequest, Session};
 use verbatim::tokenizer::ChatMessage;
 
 /// Runs `req` on the exact engine; returns the generated ids and text.
@@ -24,7 +24,12 @@ fn run(session: &mut Session, req: &GenerateRequest) -> Result<(Vec<u32>, String
     }
 }
 
-pub fn make(model: &ModelArgs, req: GenerateRequest, base: &str) -> Result<()> {
+pub fn make(
+    model: &ModelArgs,
+    req: GenerateRequest,
+    base: &str,
+    executor: ExecutorArg,
+) -> Result<()> {
     req.validate()?;
     let bytes = read_model(model)?;
     let sha = sha256_hex(&bytes);
@@ -35,7 +40,7 @@ pub fn make(model: &ModelArgs, req: GenerateRequest, base: &str) -> Result<()> {
             .unwrap_or_else(|| "model".into()),
         None => model.model.clone(),
     };
-    let mut session = Session::new(LoadedModel::load(bytes, EngineKind::Exact)?);
+    let mut session = Session::new(load_exact(bytes, executor)?);
     let (ids, text) = run(&mut session, &req)?;
     let input = if req.chat {
         Input::Chat(vec![ChatMessage {
@@ -71,7 +76,7 @@ pub fn make(model: &ModelArgs, req: GenerateRequest, base: &str) -> Result<()> {
     Ok(())
 }
 
-pub fn replay(text: &str, model_file: Option<&Path>) -> Result<()> {
+pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> Result<()> {
     let link = RunLink::decode(text)?;
     if link.spec != SPEC_VERSION {
         bail!(
@@ -104,7 +109,8 @@ pub fn replay(text: &str, model_file: Option<&Path>) -> Result<()> {
     if got_sha != want {
         bail!("the model file has sha256 {got_sha}; the link needs {want}");
     }
-    let mut session = Session::new(LoadedModel::load(bytes, EngineKind::Exact)?);
+    let mut session = Session::new(load_exact(bytes, executor)?);
+    let on = session.model.executor();
     let (ids, text) = run(&mut session, &link.request())?;
     println!("{text}");
     let Some(expect) = &link.expect else {
@@ -123,7 +129,7 @@ pub fn replay(text: &str, model_file: Option<&Path>) -> Result<()> {
     match compare(expect, &ids) {
         Verdict::Exact { tokens } => {
             println!(
-                "Reproduced exactly: {tokens}/{} tokens (sha256 {})",
+                "Reproduced exactly: {tokens}/{} tokens (sha256 {}) on {on}",
                 expect.token_ids.len(),
                 &tokens_hash(&ids)[..16]
             );
@@ -135,7 +141,7 @@ pub fn replay(text: &str, model_file: Option<&Path>) -> Result<()> {
             got,
         } => {
             println!(
-                "Diverged at token {}: expected {}, got {} (executor: CPU, spec {SPEC_VERSION})",
+                "Diverged at token {}: expected {}, got {} (executor: {on}, spec {SPEC_VERSION})",
                 index + 1,
                 piece(expected),
                 piece(got)

@@ -54,14 +54,18 @@ impl std::fmt::Display for AdapterSummary {
         }
         write!(
             f,
-            ", {}, {} matmul, max binding {} MiB)",
+            ", {}, {} matmul, max binding {})",
             if self.dot4 { "dot4I8Packed" } else { "no dot4" },
             if self.matmul_per_row {
                 "per-row"
             } else {
                 "tiled"
             },
-            self.max_binding >> 20
+            if self.max_binding >= 1 << 20 {
+                format!("{} MiB", self.max_binding >> 20)
+            } else {
+                format!("{} KiB", self.max_binding >> 10)
+            }
         )
     }
 }
