@@ -1,6 +1,10 @@
 //! The wasm-bindgen surface: the only module that knows about JavaScript.
 //! Errors become JS `Error`s here, once (as candle's wasm examples do).
 
+// The asynchronous methods hold the session across awaits on purpose: a second
+// call meanwhile gets `busy()` from `try_borrow_mut`, never a panic.
+#![allow(clippy::await_holding_refcell_ref)]
+
 use crate::engine::{tokens_hash, EngineKind};
 use crate::exact::SPEC_VERSION;
 use crate::hash::Sha256Stream;
@@ -8,7 +12,10 @@ use crate::replay::{LinkView, RunLink};
 use crate::request::RunOptions;
 use crate::session::{LoadedModel, Session};
 use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
@@ -89,6 +96,11 @@ impl Sha256Hasher {
 #[derive(Serialize)]
 struct Info {
     engine: &'static str,
+    /// "cpu", or "gpu: <adapter>".
+    executor: String,
+    /// GPU start-up: pipeline compilation and self-test, in milliseconds.
+    gpu_compile_ms: Option<f64>,
+    gpu_selftest_ms: Option<f64>,
     spec: Option<&'static str>,
     name: Option<String>,
     architecture: &'static str,
@@ -115,10 +127,42 @@ struct StepOut {
     tokens_hash: Option<String>,
 }
 
-/// A loaded model and its generation state.
+/// A loaded model and its generation state. The session is shared with the
+/// futures of the asynchronous methods; overlapping calls get a clear error.
 #[wasm_bindgen]
 pub struct WasmModel {
-    session: Session,
+    session: Rc<RefCell<Session>>,
+    gpu_compile_ms: Option<f64>,
+    gpu_selftest_ms: Option<f64>,
+}
+
+fn busy() -> JsError {
+    js_err("the model is busy with another call: await it first")
+}
+
+fn step_out(session: &mut Session) -> Result<JsValue, JsError> {
+    let s = session.step().map_err(js_err)?;
+    let done = s.stop.is_some();
+    to_js(&StepOut {
+        token_id: s.token_id,
+        text: s.text,
+        logits_hash: s.logits_hash.map(|h| format!("{h:016x}")),
+        done,
+        reason: s.stop.map(|r| r.as_str()),
+        tokens_hash: done.then(|| tokens_hash(session.generated())),
+    })
+}
+
+fn elapsed_ms(since: web_time::Instant) -> f64 {
+    since.elapsed().as_secs_f64() * 1e3
+}
+
+/// Whether this browser exposes WebGPU at all (`navigator.gpu`).
+#[wasm_bindgen]
+pub fn webgpu_available() -> bool {
+    let gpu = js_sys::Reflect::get(&js_sys::global(), &"navigator".into())
+        .and_then(|nav| js_sys::Reflect::get(&nav, &"gpu".into()));
+    matches!(gpu, Ok(v) if !v.is_undefined() && !v.is_null())
 }
 
 #[wasm_bindgen]
@@ -133,18 +177,57 @@ impl WasmModel {
         };
         let model = LoadedModel::load(bytes, engine).map_err(js_err)?;
         Ok(Self {
-            session: Session::new(model),
+            session: Rc::new(RefCell::new(Session::new(model))),
+            gpu_compile_ms: None,
+            gpu_selftest_ms: None,
+        })
+    }
+
+    /// Loads a GGUF file for the exact engine on WebGPU. Compiles every kernel
+    /// and runs the start-up self-test first; rejects with a readable message if
+    /// there is no usable adapter or the device fails the self-test (the caller
+    /// then loads on the CPU: the tokens are the same).
+    pub async fn load_gpu(bytes: Vec<u8>) -> Result<WasmModel, JsError> {
+        use crate::gpu::{selftest, GpuExecutor, GpuOptions};
+        if !webgpu_available() {
+            return Err(js_err("this browser has no WebGPU"));
+        }
+        let t0 = web_time::Instant::now();
+        let mut gpu = GpuExecutor::new(GpuOptions::default())
+            .await
+            .map_err(js_err)?;
+        gpu.precompile();
+        let compile_ms = elapsed_ms(t0);
+        let t1 = web_time::Instant::now();
+        let failed = selftest::run_async(&mut gpu).await.map_err(js_err)?;
+        let selftest_ms = elapsed_ms(t1);
+        if !failed.is_empty() {
+            return Err(js_err(format!(
+                "{} failed the self-test: {}",
+                gpu.summary(),
+                failed.join("; ")
+            )));
+        }
+        let model = LoadedModel::load_gpu(bytes, gpu).map_err(js_err)?;
+        Ok(Self {
+            session: Rc::new(RefCell::new(Session::new(model))),
+            gpu_compile_ms: Some(compile_ms),
+            gpu_selftest_ms: Some(selftest_ms),
         })
     }
 
     pub fn info(&self) -> Result<JsValue, JsError> {
-        let m = &self.session.model;
+        let session = self.session.try_borrow().map_err(|_| busy())?;
+        let m = &session.model;
         let name = match m.gguf.metadata("general.name") {
             Some(candle_core::quantized::gguf_file::Value::String(s)) => Some(s.clone()),
             _ => None,
         };
         to_js(&Info {
             engine: m.engine.as_str(),
+            executor: m.executor(),
+            gpu_compile_ms: self.gpu_compile_ms,
+            gpu_selftest_ms: self.gpu_selftest_ms,
             spec: (m.engine == EngineKind::Exact).then_some(SPEC_VERSION),
             name,
             architecture: m.gguf.config.architecture().as_str(),
@@ -161,32 +244,55 @@ impl WasmModel {
         let o: RunOptions = serde_wasm_bindgen::from_value(options)
             .map_err(|e| js_err(format!("invalid generation options: {e}")))?;
         let req = o.to_request().map_err(js_err)?;
-        let prompt_tokens = self.session.begin(&req).map_err(js_err)?;
+        let mut session = self.session.try_borrow_mut().map_err(|_| busy())?;
+        let prompt_tokens = session.begin(&req).map_err(js_err)?;
         to_js(&Begun { prompt_tokens })
     }
 
-    /// Generates one token.
+    /// Generates one token (CPU executor; use `step_async` on the GPU).
     pub fn step(&mut self) -> Result<JsValue, JsError> {
-        let s = self.session.step().map_err(js_err)?;
-        let done = s.stop.is_some();
-        to_js(&StepOut {
-            token_id: s.token_id,
-            text: s.text,
-            logits_hash: s.logits_hash.map(|h| format!("{h:016x}")),
-            done,
-            reason: s.stop.map(|r| r.as_str()),
-            tokens_hash: done.then(|| tokens_hash(self.session.generated())),
+        let mut session = self.session.try_borrow_mut().map_err(|_| busy())?;
+        step_out(&mut session)
+    }
+
+    /// [`WasmModel::begin`] on any executor: resolves once the prompt's logits
+    /// are on the host.
+    pub fn begin_async(&self, options: JsValue) -> Result<js_sys::Promise, JsError> {
+        let o: RunOptions = serde_wasm_bindgen::from_value(options)
+            .map_err(|e| js_err(format!("invalid generation options: {e}")))?;
+        let req = o.to_request().map_err(js_err)?;
+        let session = self.session.clone();
+        Ok(future_to_promise(async move {
+            let mut s = session.try_borrow_mut().map_err(|_| busy())?;
+            let prompt_tokens = s.begin(&req).map_err(js_err)?;
+            s.resolve().await.map_err(js_err)?;
+            Ok(to_js(&Begun { prompt_tokens })?)
+        }))
+    }
+
+    /// [`WasmModel::step`] on any executor: samples the next token, then waits
+    /// for the logits after it.
+    pub fn step_async(&self) -> js_sys::Promise {
+        let session = self.session.clone();
+        future_to_promise(async move {
+            let mut s = session.try_borrow_mut().map_err(|_| busy())?;
+            s.resolve().await.map_err(js_err)?;
+            let out = step_out(&mut s)?;
+            s.resolve().await.map_err(js_err)?;
+            Ok(out)
         })
     }
 
     /// The text of one token id (as the model's decoder writes it alone).
     pub fn token_text(&self, id: u32) -> Result<String, JsError> {
-        self.session.model.tokenizer.decode(&[id]).map_err(js_err)
+        let session = self.session.try_borrow().map_err(|_| busy())?;
+        session.model.tokenizer.decode(&[id]).map_err(js_err)
     }
 
     /// Token ids of `text` (without BOS unless `add_bos`).
     pub fn tokenize(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, JsError> {
-        let tok = &self.session.model.tokenizer;
+        let session = self.session.try_borrow().map_err(|_| busy())?;
+        let tok = &session.model.tokenizer;
         let mut ids = tok.encode(text, false).map_err(js_err)?;
         if add_bos {
             if let Some(b) = tok.bos_id() {

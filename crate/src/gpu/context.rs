@@ -2,6 +2,8 @@
 //! WGSL language extension `packed_4x8_integer_dot_product` when present
 //! (<https://www.w3.org/TR/WGSL/#language_extension-packed_4x8_integer_dot_product>).
 
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+
 use super::shader::Pipelines;
 use super::{GpuExecutor, GpuStats, Pool};
 use crate::exec::ExecError;
@@ -48,7 +50,12 @@ pub struct AdapterSummary {
 
 impl std::fmt::Display for AdapterSummary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({}", self.name, self.backend)?;
+        let name = if self.name.is_empty() {
+            "WebGPU adapter"
+        } else {
+            &self.name
+        };
+        write!(f, "{name} ({}", self.backend)?;
         if !self.driver.is_empty() {
             write!(f, ", {}", self.driver)?;
         }

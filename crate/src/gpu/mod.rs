@@ -10,6 +10,10 @@
 //! CPU-GPU synchronisation (the logits read-back); weights and the KV cache stay
 //! on the device.
 
+// wgpu's WebGPU types are not Send; `Arc` keeps one code path for native
+// (where they are) and the browser (single-threaded).
+#![cfg_attr(target_arch = "wasm32", allow(clippy::arc_with_non_send_sync))]
+
 mod add;
 mod attention;
 mod context;
