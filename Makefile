@@ -11,12 +11,22 @@ WASM_OUT := target/$(WASM_TARGET)/release/verbatim.wasm
 # The wasm-bindgen CLI must match the wasm-bindgen crate in Cargo.lock exactly.
 WASM_BINDGEN_VERSION = $(shell sed -n '/^name = "wasm-bindgen"$$/{n;s/^version = "\(.*\)"$$/\1/p;q}' Cargo.lock)
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-APT_PACKAGES := chromium chromium-driver mesa-vulkan-drivers
+APT_PACKAGES := chromium chromium-driver mesa-vulkan-drivers libvulkan1
+# Two independent Vulkan implementations run the GPU executor natively: Mesa's
+# lavapipe and Chromium's SwiftShader (the one Chromium's WebGPU uses here).
+LAVAPIPE_ICD = $(firstword $(wildcard /usr/share/vulkan/icd.d/lvp_icd.*.json))
+SWIFTSHADER_ICD := /usr/lib/chromium/vk_swiftshader_icd.json
+# Mesa's Vulkan loader complains without it (nothing is written there).
+export XDG_RUNTIME_DIR ?= /tmp
+# Golden cases the software GPUs replay in `make test` (all: make golden-gpu-full):
+# chat, raw, sampled with top-k, repetition penalty, stop string, a 670-token context.
+GPU_GOLDEN_LAVAPIPE := raw-one-token,chat-capital,sample-topk5,sample-penalty,stop-string,long-greedy
+GPU_GOLDEN_SWIFTSHADER := raw-one-token,chat-capital,sample-topk5
 DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
-        lint fmt-check clippy test-rust test-python test-browser golden-browser-full \
-        bench-data bench-quality bench-speed bench-browser
+        lint fmt-check clippy test-rust test-gpu test-python test-browser golden-browser-full \
+        golden-gpu-full bench-data bench-quality bench-speed bench-browser bench-gpu
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -77,7 +87,21 @@ clippy:
 lint: fmt-check clippy
 
 test-rust: models
-	$(CARGO) test --workspace
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) $(CARGO) test --workspace
+
+# The GPU executor on both Vulkan drivers: every kernel against the CPU executor
+# (lavapipe's run is part of test-rust) and the golden corpus's representative subset.
+test-gpu: apt-deps models
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
+	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) $(CARGO) test -p verbatim --test gpu_kernels
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
+	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+
+# Every golden case on both Vulkan drivers (slow: software GPUs).
+golden-gpu-full: apt-deps models
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
 test-python:
 	python3 -m unittest discover -s models -v
@@ -89,7 +113,7 @@ test-browser: test-deps models wasm
 	$(CARGO) build -p verbatim --bin verbatim
 	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=1 tests/browser/
 
-test: test-deps models lint test-rust test-python test-browser
+test: test-deps models lint test-rust test-gpu test-python test-browser
 	@echo "make test: all suites passed"
 
 # The browser leg of the golden corpus runs a representative subset in `make test`;
@@ -110,3 +134,8 @@ bench-speed: models-default native
 
 bench-browser: test-deps models-default wasm
 	node bench/speed.mjs
+
+# The GPU executor on each Vulkan implementation here vs the CPU executor.
+bench-gpu: apt-deps models-default native
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) ./target/release/verbatim bench gpu --prompt-tokens 64 --decode-tokens 16
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) ./target/release/verbatim bench gpu --prompt-tokens 64 --decode-tokens 8

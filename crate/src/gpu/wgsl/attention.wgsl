@@ -30,6 +30,49 @@ struct Params {
 
 var<workgroup> qa: array<i32, 256>;
 
+// floor(2^93 / s) for 2^30 <= s < 2^63 (fits 64 bits), by restoring division.
+fn recip93(s: I64) -> I64 {
+    var q = I64(0u, 0u);
+    var r = I64(0u, 0u);
+    for (var i = 93; i >= 0; i = i - 1) {
+        r = I64((r.x << 1u) | select(0u, 1u, i == 93), (r.y << 1u) | (r.x >> 31u));
+        q = I64(q.x << 1u, (q.y << 1u) | (q.x >> 31u));
+        if (!u64_lt(r, s)) {
+            r = i64_sub(r, s);
+            q.x = q.x | 1u;
+        }
+    }
+    return q;
+}
+
+// floor(n / s) for n < 2^61 and s >= 2^30 with r = recip93(s): q0 = floor(n r / 2^93)
+// is q or q - 1 (the error of r is below n / 2^93 < 1), so one correction is exact.
+fn div_by_recip(n: I64, s: I64, r: I64) -> u32 {
+    // The 128-bit product n * r as four 32-bit limbs.
+    let p00 = mul_u32_wide(n.x, r.x);
+    let p01 = mul_u32_wide(n.x, r.y);
+    let p10 = mul_u32_wide(n.y, r.x);
+    let p11 = mul_u32_wide(n.y, r.y);
+    let l1a = p00.y + p01.x;
+    let c1a = select(0u, 1u, l1a < p00.y);
+    let l1 = l1a + p10.x;
+    let c1 = c1a + select(0u, 1u, l1 < l1a);
+    let l2a = p01.y + p10.y;
+    let c2a = select(0u, 1u, l2a < p01.y);
+    let l2b = l2a + p11.x;
+    let c2b = c2a + select(0u, 1u, l2b < l2a);
+    let l2 = l2b + c1;
+    let c2 = c2b + select(0u, 1u, l2 < l2b);
+    let l3 = p11.y + c2;
+    // Bits 93.. of the product: limb 2 from bit 29 on, limb 3 above.
+    var q = (l2 >> 29u) | (l3 << 3u);
+    let rem = i64_sub(n, i64_mul(I64(q, 0u), s));
+    if (!u64_lt(rem, s)) {
+        q = q + 1u;
+    }
+    return q;
+}
+
 fn cached(word: u32, i: u32) -> i32 {
     return extractBits(bitcast<i32>(word), 16u * (i & 1u), 16u);
 }
@@ -91,11 +134,13 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     }
     let total = wg_sum_i64(lid, sum);
 
-    // Step 5: weights.
+    // Step 5: weights w_t = floor(p_t 2^30 / S), by a reciprocal of S and one
+    // correction step (exact: see div_by_recip).
+    let recip = recip93(total);
     for (var pp = first + lid; pp <= pos; pp = pp + WG) {
         let e = scratch[sbase + pp - first].x;
         let num = I64(e << 30u, e >> 2u);
-        scratch[sbase + pp - first] = udiv64(num, total);
+        scratch[sbase + pp - first] = I64(div_by_recip(num, total, recip), 0u);
     }
     storageBarrier();
 

@@ -192,23 +192,3 @@ fn udiv64_u31(n: I64, d: u32) -> I64 {
     }
     return q;
 }
-
-// floor(n / d) for u64 n and 0 < d < 2^63, by restoring division.
-fn udiv64(n: I64, d: I64) -> I64 {
-    var q = I64(0u, 0u);
-    var r = I64(0u, 0u);
-    for (var i = bit_len64(n) - 1; i >= 0; i = i - 1) {
-        let word = select(n.x, n.y, i >= 32);
-        let bit = (word >> u32(i & 31)) & 1u;
-        r = I64((r.x << 1u) | bit, (r.y << 1u) | (r.x >> 31u));
-        if (!u64_lt(r, d)) {
-            r = i64_sub(r, d);
-            if (i >= 32) {
-                q.y = q.y | (1u << u32(i - 32));
-            } else {
-                q.x = q.x | (1u << u32(i));
-            }
-        }
-    }
-    return q;
-}
