@@ -26,7 +26,7 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint fmt-check clippy test-rust test-gpu test-python test-browser golden-browser-full \
-        golden-gpu-full bench-data bench-quality bench-speed bench-browser bench-gpu
+        golden-gpu-full bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -134,6 +134,10 @@ bench-speed: models-default native
 
 bench-browser: test-deps models-default wasm
 	node bench/speed.mjs
+
+# The exact engine on WebGPU in headless Chromium (SwiftShader here) beside the wasm CPU and wllama.
+bench-browser-gpu: test-deps models-default wasm
+	node bench/speed.mjs --with-webgpu --prompt-tokens 32 --decode-tokens 8 --repeat 1 --budget 900
 
 # The GPU executor on each Vulkan implementation here vs the CPU executor.
 bench-gpu: apt-deps models-default native

@@ -17,7 +17,7 @@
 // Usage (from the repository root; needs `make wasm`, `make models-default` and the npm
 // packages of tests/browser):
 //   node bench/speed.mjs [--model smollm2-135m-instruct-q4_1] [--prompt-tokens 256]
-//                        [--decode-tokens 64] [--repeat 3] [--with-float] [--no-warmup]
+//                        [--decode-tokens 64] [--repeat 3] [--with-float] [--with-webgpu] [--no-warmup]
 //                        [--profile] [--profile-dir DIR] [--budget 570] [--json out.json]
 // --profile runs the exact engine once more on a page's main thread under the DevTools CPU
 // profiler and prints the functions with most self time (names from the wasm name section);
@@ -101,7 +101,7 @@ function usage(message) {
   if (message) console.error(`speed.mjs: ${message}`);
   console.error(
     'usage: node bench/speed.mjs [--model ID] [--prompt-tokens N] [--decode-tokens N] [--repeat N]\n' +
-      '                            [--with-float] [--no-warmup] [--profile] [--profile-dir DIR]\n' +
+      '                            [--with-float] [--with-webgpu] [--no-warmup] [--profile] [--profile-dir DIR]\n' +
       '                            [--budget SECONDS] [--json FILE]',
   );
   process.exit(2);
@@ -114,6 +114,7 @@ function parseArgs(argv) {
     decodeTokens: 64,
     repeat: 3,
     withFloat: false,
+    withWebgpu: false,
     warmup: true,
     profile: false,
     profileDir: null,
@@ -134,6 +135,7 @@ function parseArgs(argv) {
     } else if (a === '--model') opts.model = value();
     else if (a === '--json') opts.json = value();
     else if (a === '--with-float') opts.withFloat = true;
+    else if (a === '--with-webgpu') opts.withWebgpu = true;
     else if (a === '--no-warmup') opts.warmup = false;
     else if (a === '--profile') opts.profile = true;
     else if (a === '--profile-dir') {
@@ -687,7 +689,8 @@ function printReport(report) {
     if (i === 0) console.log(widths.map((w) => '-'.repeat(w)).join('  '));
   }
   console.log('');
-  console.log(`model ${report.model} (${(report.gguf_bytes / MiB).toFixed(1)} MiB GGUF); median of ${report.repeat} run(s); one thread each, CPU only`);
+  const gpu = Object.keys(report.engines ?? {}).some((n) => n.endsWith('-webgpu'));
+  console.log(`model ${report.model} (${(report.gguf_bytes / MiB).toFixed(1)} MiB GGUF); median of ${report.repeat} run(s); one thread each, CPU only${gpu ? ' (but verbatim-exact-webgpu: WebGPU)' : ''}`);
   console.log('tok/s: Verbatim = tokens / time of begin() or of the step() calls; wllama = llama.cpp timings (prompt_ms, predicted_ms)');
   console.log('load s: wasm instantiation + model load from bytes already in memory; wasm MiB: peak WebAssembly.Memory size;');
   console.log('RSS MiB: peak resident memory (VmHWM) of the renderer process; CPU/wall: renderer CPU time / wall time while generating');
@@ -728,6 +731,7 @@ async function main() {
   try {
     const engines = [new VerbatimEngine('exact'), new WllamaEngine()];
     if (opts.withFloat) engines.push(new VerbatimEngine('float'));
+    if (opts.withWebgpu) engines.push(new VerbatimEngine('exact-webgpu'));
     const state = new Map();
     for (const eng of engines) {
       bench.pages.add(await eng.open(bench));
@@ -802,7 +806,9 @@ async function main() {
       enginesOut[eng.name] = { ...eng.result, runs: eng.result.runs.map(({ text, ...r }) => ({ ...r, text: text.slice(0, 400) })) };
     }
     for (const [name, sm] of Object.entries(summary)) {
-      if (sm.renderer_cpu_per_wall !== null && sm.renderer_cpu_per_wall < 0.9) {
+      if (name.endsWith('-webgpu')) {
+        notes.push(`${name}: WebGPU work runs in Chromium's GPU process (SwiftShader here: a GPU emulated on the CPU), not in the renderer`);
+      } else if (sm.renderer_cpu_per_wall !== null && sm.renderer_cpu_per_wall < 0.9) {
         notes.push(`${name}: its renderer got ${(100 * sm.renderer_cpu_per_wall).toFixed(0)}% of a core while generating (a busy machine): speeds are low by about as much`);
       }
     }

@@ -1,4 +1,5 @@
-// Browser side of bench/speed.mjs for Verbatim's own engines (exact or float).
+// Browser side of bench/speed.mjs for Verbatim's own engines (exact on the CPU, exact on WebGPU
+// as 'exact-webgpu', or float).
 //
 // Runs as a module worker (the way the page runs the engine) and can also be imported on a
 // page's main thread, where the CPU profiler of `speed.mjs --profile` can see it. Every call
@@ -24,7 +25,7 @@ export async function load({ modelUrl, engine }) {
   let bytes = new Uint8Array(await response.arrayBuffer());
   const t2 = performance.now();
   const memoryBefore = memoryBytes();
-  model = WasmModel.load(bytes, engine);
+  model = engine === 'exact-webgpu' ? await WasmModel.load_gpu(bytes) : WasmModel.load(bytes, engine);
   const t3 = performance.now();
   const fileBytes = bytes.byteLength;
   bytes = null; // the engine holds its own copy in wasm memory
@@ -58,24 +59,30 @@ export function makePrompt({ passage, maxTokens }) {
   return { prompt, tokens: model.tokenize(prompt, false).length };
 }
 
+/** Whether the model runs on WebGPU (its logits are read back asynchronously). */
+const onGpu = () => String(model.info().executor).startsWith('gpu');
+
 /** Prompt processing: begin() runs the whole prompt as one batch. */
-export function begin({ prompt, decodeTokens }) {
+export async function begin({ prompt, decodeTokens }) {
+  const options = { prompt, chat: false, max_tokens: decodeTokens };
+  const gpu = onGpu();
   const t0 = performance.now();
-  const { prompt_tokens } = model.begin({ prompt, chat: false, max_tokens: decodeTokens });
+  const { prompt_tokens } = gpu ? await model.begin_async(options) : model.begin(options);
   const t1 = performance.now();
   run = { prompt_tokens, prompt_ms: t1 - t0 };
   return { ...run, wasm_memory: memoryBytes() };
 }
 
 /** Greedy decoding until done: each step() samples a token and runs one decode forward. */
-export function decode() {
+export async function decode() {
   if (run === null) throw new Error('decode() before begin()');
   const ids = [];
   let text = '';
   let s;
+  const gpu = onGpu();
   const t0 = performance.now();
   do {
-    s = model.step();
+    s = gpu ? await model.step_async() : model.step();
     ids.push(s.token_id);
     text += s.text;
   } while (!s.done);
