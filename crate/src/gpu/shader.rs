@@ -1,6 +1,6 @@
 //! WGSL assembly and the compiled-pipeline cache. A kernel's module is the
 //! shared integer library (`int64`, `f16`, `reduce`, and where needed `exp`,
-//! `act_write`, a `dot4` flavour) followed by the kernel itself; pipelines are
+//! `act_write`, a `dot4` flavour and `matmul_block`) followed by the kernel itself; pipelines are
 //! compiled once per (kernel, weight format) and kept.
 
 use crate::exact::math::exp2_table;
@@ -15,6 +15,7 @@ const EXP: &str = include_str!("wgsl/exp.wgsl");
 const ACT_WRITE: &str = include_str!("wgsl/act_write.wgsl");
 const DOT4_BUILTIN: &str = include_str!("wgsl/dot4_builtin.wgsl");
 const DOT4_FALLBACK: &str = include_str!("wgsl/dot4_fallback.wgsl");
+const MATMUL_BLOCK: &str = include_str!("wgsl/matmul_block.wgsl");
 
 /// A compute kernel (and its weight format where it reads weights).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -103,6 +104,7 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     }
     if matches!(kernel, Kernel::Matmul(_) | Kernel::MatmulRows(_)) {
         s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
+        s.push_str(MATMUL_BLOCK);
     }
     s.push_str(kernel.body());
     s

@@ -7,54 +7,9 @@
 //
 // A workgroup of 64 = 8 rows x 8 lanes computes 8 output rows for up to 8 tokens:
 // lane l sums blocks l, l + 8, ...; the 8 partial sums of a row meet in workgroup
-// memory. `FORMAT` selects the block layout (see embed.wgsl).
-
-struct Params {
-    rows: u32,      // rows in this dispatch (one split of the weight)
-    cols: u32,
-    n_tokens: u32,
-    row0: u32,      // first output column of this split
-    out_stride: u32,
-}
-
-@group(0) @binding(0) var<uniform> p: Params;
-@group(0) @binding(1) var<storage, read> w: array<u32>;
-@group(0) @binding(2) var<storage, read> act: array<u32>;
-@group(0) @binding(3) var<storage, read_write> out: array<i32>;
-
-const TT: u32 = 8u;
+// memory. Bindings and the block term are in matmul_block.wgsl.
 
 var<workgroup> part: array<I64, 512>;
-
-// Exact sum_j q_j a_j of one block with the activation words of one token.
-fn block_s1(wbase: u32, abase: u32, n: u32, b: u32) -> i32 {
-    var s = 0;
-    if (FORMAT == FORMAT_Q4_1) {
-        for (var i = 0u; i < 4u; i = i + 1u) {
-            let q = w[wbase + 1u + i];
-            let ql = q & 0x0f0f0f0fu;
-            let qh = (q >> 4u) & 0x0f0f0f0fu;
-            let lo_l = act[abase + b * 8u + i];
-            let hi_l = act[abase + n / 4u + b * 8u + i];
-            let lo_h = act[abase + b * 8u + 4u + i];
-            let hi_h = act[abase + n / 4u + b * 8u + 4u + i];
-            s = s + i32(dot4u8(ql, lo_l)) + 256 * dot4i8(ql, hi_l)
-                  + i32(dot4u8(qh, lo_h)) + 256 * dot4i8(qh, hi_h);
-        }
-    } else {
-        var qsum = 0;
-        for (var i = 0u; i < 8u; i = i + 1u) {
-            let q = w[wbase + 1u + i];
-            let lo = act[abase + b * 8u + i];
-            let hi = act[abase + n / 4u + b * 8u + i];
-            // q * lo with lo unsigned: q * (lo - 128) + 128 * q.
-            s = s + dot4i8(q, lo ^ 0x80808080u) + 256 * dot4i8(q, hi);
-            qsum = qsum + dot4i8(q, 0x01010101u);
-        }
-        s = s + 128 * qsum;
-    }
-    return s;
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
@@ -81,13 +36,7 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
                 if (t < p.n_tokens) {
                     let abase = t * astride;
                     let e = bitcast<i32>(act[abase + n / 2u]);
-                    let s1 = block_s1(wbase, abase, n, b);
-                    var term = round_shift(mul_i32_wide(d.x, s1), -(d.y + e + 32));
-                    if (FORMAT == FORMAT_Q4_1) {
-                        let s0 = bitcast<i32>(act[abase + n / 2u + 1u + b]);
-                        term = i64_add(term, round_shift(mul_i32_wide(m.x, s0), -(m.y + e + 32)));
-                    }
-                    acc[k] = i64_add(acc[k], term);
+                    acc[k] = i64_add(acc[k], block_term(wbase, abase, n, b, d, m, e));
                 }
             }
         }
