@@ -181,7 +181,10 @@ impl LoadedModel {
         let gguf = GgufModel::parse(&bytes)?;
         let tokenizer = Tokenizer::from_gguf(&gguf.content)?;
         let file = Arc::new(bytes);
-        let model = ExactModel::load(gpu, &gguf, &file)?;
+        let mut model = ExactModel::load(gpu, &gguf, &file)?;
+        // The weights live on the GPU: let the file's bytes go.
+        model.executor.release_host_files();
+        drop(file);
         Ok(Self {
             gguf,
             tokenizer,

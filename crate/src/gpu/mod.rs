@@ -227,6 +227,12 @@ impl GpuExecutor {
         self.pipelines.dot4()
     }
 
+    /// Forgets which files were uploaded (they are on the device now), so that the
+    /// host copy of a model file can be freed once its weights are loaded.
+    pub fn release_host_files(&mut self) {
+        self.weights.clear();
+    }
+
     /// Compiles every kernel's pipeline now (otherwise each compiles on first use).
     pub fn precompile(&mut self) {
         for kernel in shader::Kernel::ALL {
