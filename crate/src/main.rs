@@ -272,12 +272,37 @@ pub(crate) fn read_model(args: &ModelArgs) -> Result<Vec<u8>> {
 }
 
 fn main() -> std::process::ExitCode {
-    match run(Cli::parse()) {
+    let cli = Cli::parse();
+    let on_gpu = cli.on_gpu();
+    match run(cli) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
+            if on_gpu {
+                eprintln!(
+                    "(the CPU executor gives the same tokens: run again with --executor cpu)"
+                );
+            }
             std::process::ExitCode::FAILURE
         }
+    }
+}
+
+impl Cli {
+    fn on_gpu(&self) -> bool {
+        matches!(
+            self.command,
+            Command::Generate {
+                executor: ExecutorArg::Gpu,
+                ..
+            } | Command::Link {
+                executor: ExecutorArg::Gpu,
+                ..
+            } | Command::Replay {
+                executor: ExecutorArg::Gpu,
+                ..
+            }
+        )
     }
 }
 

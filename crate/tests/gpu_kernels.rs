@@ -364,3 +364,24 @@ fn self_test_passes_on_this_device() {
         );
     }
 }
+
+#[test]
+fn a_lost_device_is_reported_not_hidden() {
+    let mut rng = Rng(5);
+    let mut gpu = GpuExecutor::new_blocking(GpuOptions::default()).unwrap();
+    let x = rng.q16(4 * 64);
+    let rows = gpu.rows_from_host(&x, 64);
+    assert_eq!(gpu.read(&rows).unwrap().concat(), x);
+    gpu.lose_device();
+    let mut y = gpu.rows_from_host(&x, 64);
+    gpu.add(&mut y, &rows);
+    let err = gpu
+        .read(&y)
+        .expect_err("a read after the device is gone must fail");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("GPU device was lost"),
+        "unclear message: {msg}"
+    );
+    eprintln!("reported: {msg}");
+}

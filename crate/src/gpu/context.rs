@@ -121,10 +121,18 @@ impl GpuExecutor {
         let l = lost.clone();
         device.set_device_lost_callback(move |reason, msg| {
             if let Ok(mut s) = l.lock() {
-                s.get_or_insert_with(|| format!("the GPU device was lost ({reason:?}): {msg}"));
+                s.get_or_insert_with(|| {
+                    let detail = if msg.is_empty() {
+                        String::new()
+                    } else {
+                        format!(": {msg}")
+                    };
+                    format!("the GPU device was lost ({reason:?}){detail}")
+                });
             }
         });
-        let l = lost.clone();
+        let failed: Arc<Mutex<Option<String>>> = Arc::default();
+        let l = failed.clone();
         device.on_uncaptured_error(Arc::new(move |e: wgpu::Error| {
             if let Ok(mut s) = l.lock() {
                 s.get_or_insert_with(|| format!("GPU error: {e}"));
@@ -169,6 +177,7 @@ impl GpuExecutor {
             weights: HashMap::new(),
             constants: HashMap::new(),
             lost,
+            failed,
             stats: GpuStats::default(),
         })
     }

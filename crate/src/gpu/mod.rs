@@ -209,7 +209,10 @@ pub struct GpuExecutor {
     /// from being reused by another file while the entry exists.
     weights: HashMap<(usize, usize), WeightEntry>,
     constants: HashMap<(u64, usize), wgpu::Buffer>,
+    /// Set by the device-lost callback.
     lost: Arc<Mutex<Option<String>>>,
+    /// Set by the uncaptured-error handler and by operations that cannot go on.
+    failed: Arc<Mutex<Option<String>>>,
     pub stats: GpuStats,
 }
 
@@ -225,6 +228,12 @@ impl GpuExecutor {
     /// Whether kernels use the `packed_4x8_integer_dot_product` builtins.
     pub fn uses_dot4(&self) -> bool {
         self.pipelines.dot4()
+    }
+
+    /// Destroys the device, as a driver reset or an unplugged GPU would: every
+    /// later read-back reports the loss (tests of the failure path use this).
+    pub fn lose_device(&mut self) {
+        self.device.destroy();
     }
 
     /// Forgets which files were uploaded (they are on the device now), so that the
@@ -250,8 +259,14 @@ impl GpuExecutor {
         self.max_binding
     }
 
+    /// The first failure recorded since the device opened: a lost device (its
+    /// callback) before any error it caused.
     fn check_lost(&self) -> Result<(), ExecError> {
-        match self.lost.lock().ok().and_then(|l| l.clone()) {
+        #[cfg(not(target_arch = "wasm32"))]
+        let _ = self.device.poll(wgpu::PollType::Poll); // runs pending callbacks
+        let lost = self.lost.lock().ok().and_then(|l| l.clone());
+        let failed = self.failed.lock().ok().and_then(|l| l.clone());
+        match lost.or(failed) {
             Some(why) => Err(ExecError::Device(why)),
             None => Ok(()),
         }
@@ -266,7 +281,7 @@ impl GpuExecutor {
     /// Records a failure that the next read-back reports (executor operations
     /// themselves cannot fail).
     fn fail(&mut self, why: String) {
-        if let Ok(mut l) = self.lost.lock() {
+        if let Ok(mut l) = self.failed.lock() {
             l.get_or_insert(why);
         }
     }
