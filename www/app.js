@@ -5,6 +5,8 @@ import { hasModel } from './model-cache.js';
 
 const MANIFEST_URL = 'models/manifest.json';
 const LAST_MODEL_KEY = 'verbatim.model';
+// 'cpu' while "Use the CPU only" is on; absent: WebGPU when it works, else the CPU.
+const EXECUTOR_KEY = 'verbatim.executor';
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 const ui = {
@@ -12,6 +14,7 @@ const ui = {
   modelList: $('model-list'),
   modelListStatus: $('model-list-status'),
   engineSelect: $('engine-select'),
+  cpuOnly: $('cpu-only'),
   loadButton: $('load-button'),
   cancelButton: $('cancel-button'),
   fileInput: $('file-input'),
@@ -29,6 +32,7 @@ const ui = {
   infoShape: $('info-shape'),
   infoSource: $('info-source'),
   infoSha256: $('info-sha256'),
+  infoExecutor: $('info-executor'),
   form: $('generate-form'),
   prompt: $('prompt'),
   chatToggle: $('chat-toggle'),
@@ -37,6 +41,11 @@ const ui = {
   stopButton: $('stop-button'),
   engine: $('engine'),
   engineLine: $('engine').parentElement,
+  executor: $('executor'),
+  runExecutor: $('run-executor'),
+  gpuFailure: $('gpu-failure'),
+  gpuFailureMessage: $('gpu-failure-message'),
+  retryCpuButton: $('retry-cpu-button'),
   output: $('output'),
   genProgress: $('gen-progress'),
   replayProgress: $('replay-progress'),
@@ -80,6 +89,9 @@ const ui = {
   replayButton: $('replay-button'),
   replayResult: $('replay-result'),
   replayExecutor: $('replay-executor'),
+  replayGpuFailure: $('replay-gpu-failure'),
+  replayGpuFailureMessage: $('replay-gpu-failure-message'),
+  replayRetryCpuButton: $('replay-retry-cpu-button'),
   replayOutput: $('replay-output'),
   replayDetail: $('replay-detail'),
   replayCite: $('replay-cite'),
@@ -89,13 +101,16 @@ const ui = {
 let state = 'starting';
 let models = []; // validated manifest entries
 let worker = null;
-let lastLoad = null; // repeats the last load, for Retry
+let lastLoad = null; // repeats the last load, for Retry; lastLoad({cpuRetry}) loads it on the CPU
+let loadingWith = null; // {cpuRetry}: how the load under way was asked for
 let pendingAutoLoad = null; // a cached model to load once the engine is up
 let runs = 0;
 let engineVersion = '';
 let engineSpec = null; // the numeric spec this engine implements, e.g. 'exact-1'
-let loaded = null; // {sha256, engine, source, label} of the loaded model
+let loaded = null; // {sha256, engine, source, label, executor} of the loaded model
 let currentRun = null; // {kind: 'generate' | 'replay', run, model, link?}
+let failedRun = null; // the run the GPU failed in, with the message: "Retry on CPU" runs it again
+let pendingRerun = null; // that run, once the model is loaded on the CPU
 let link = null; // the decoded link being shown: {view, url}
 let pendingReplay = false; // replay once the model now loading is ready
 let linksHandled = 0;
@@ -111,6 +126,9 @@ function setState(next) {
   const busy = next === 'loading' || next === 'generating';
   ui.modelList.disabled = busy || models.length === 0;
   ui.engineSelect.disabled = busy || next === 'starting' || next === 'failed';
+  ui.cpuOnly.disabled = busy || next === 'starting' || next === 'failed';
+  ui.retryCpuButton.disabled = busy;
+  ui.replayRetryCpuButton.disabled = busy;
   ui.loadButton.disabled = busy || next === 'starting' || next === 'failed' || selectedModel() === null;
   ui.cancelButton.hidden = next !== 'loading';
   ui.fileInput.disabled = busy || next === 'starting' || next === 'failed';
@@ -280,7 +298,13 @@ function onWorkerMessage(message) {
       break;
     case 'parsing':
       ui.progress.removeAttribute('value'); // indeterminate
-      ui.progressText.textContent = 'Loading the model into the engine…';
+      if (message.step === 'gpu') {
+        ui.progressText.textContent = 'Starting WebGPU: compiling the GPU kernels and running their self-test…';
+      } else if (message.fallback) {
+        ui.progressText.textContent = `Loading the model on the CPU (${message.fallback})…`;
+      } else {
+        ui.progressText.textContent = 'Loading the model into the engine…';
+      }
       break;
     case 'loaded':
       onLoaded(message);
@@ -322,25 +346,37 @@ function onWorkerMessage(message) {
   }
 }
 
-function loadManifestModel(model) {
+function loadManifestModel(model, options) {
   if (!worker) startWorker();
   localStorage.setItem(LAST_MODEL_KEY, model.id);
-  lastLoad = () => loadManifestModel(model);
+  lastLoad = (again) => loadManifestModel(model, again);
   beginLoad(`Preparing ${model.name}…`);
   const { id, name, file, size, sha256 } = model;
-  worker.postMessage({ type: 'load-model', model: { id, name, file, size, sha256 }, engine: ui.engineSelect.value });
+  const executor = executorFor(options);
+  worker.postMessage({ type: 'load-model', model: { id, name, file, size, sha256 }, engine: ui.engineSelect.value, executor });
 }
 
-function loadFile(file) {
+function loadFile(file, options) {
   if (!file) return;
   if (!worker) startWorker();
-  lastLoad = () => loadFile(file);
+  lastLoad = (again) => loadFile(file, again);
   beginLoad(`Opening ${file.name}…`);
-  worker.postMessage({ type: 'load-file', file, engine: ui.engineSelect.value });
+  worker.postMessage({ type: 'load-file', file, engine: ui.engineSelect.value, executor: executorFor(options) });
+}
+
+/**
+ * The executor a load asks the worker for: the CPU when "Use the CPU only" is on or when the load
+ * retries a run the GPU failed in ({cpuRetry: the failure}), else 'auto' (WebGPU if it works).
+ */
+function executorFor({ cpuRetry = null } = {}) {
+  loadingWith = { cpuRetry };
+  return cpuRetry !== null || ui.cpuOnly.checked ? 'cpu' : 'auto';
 }
 
 function beginLoad(text) {
   hideError();
+  hideGpuFailure();
+  failedRun = null;
   ui.notice.hidden = true;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
@@ -368,9 +404,10 @@ function hideProgress() {
   ui.progressArea.hidden = true;
 }
 
-function onLoaded({ info, sha256, source, label, bytes, cache_error }) {
+function onLoaded({ info, executor, sha256, source, label, bytes, cache_error }) {
   hideProgress();
-  loaded = { sha256, engine: info.engine, source, label };
+  loaded = { sha256, engine: info.engine, source, label, executor: { ...executor, cpuRetry: loadingWith?.cpuRetry ?? null } };
+  loadingWith = null;
   ui.infoName.textContent = info.name || label;
   ui.infoArchitecture.textContent = info.architecture;
   ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens`;
@@ -389,6 +426,10 @@ function onLoaded({ info, sha256, source, label, bytes, cache_error }) {
   }
   ui.infoSource.dataset.source = source;
   ui.engine.textContent = engineLabel(info);
+  ui.executor.textContent = executorLabel(loaded);
+  ui.executor.dataset.executor = loaded.executor.kind;
+  ui.infoExecutor.textContent = executorDetail(loaded);
+  ui.infoExecutor.dataset.executor = loaded.executor.kind;
   ui.engineLine.hidden = false;
   ui.modelInfo.hidden = false;
   if (cache_error) showNotice(cache_error);
@@ -403,6 +444,15 @@ function onLoaded({ info, sha256, source, label, bytes, cache_error }) {
   if (pendingReplay) {
     pendingReplay = false;
     if (link && loadedMatchesLink()) startReplay();
+  } else if (pendingRerun) {
+    // "Retry on CPU": the same request again, now on the CPU.
+    const rerun = pendingRerun;
+    pendingRerun = null;
+    if (rerun.kind === 'replay') {
+      if (link && link.url === rerun.link.url && loadedMatchesLink()) startReplay();
+    } else {
+      startGenerate(rerun.run);
+    }
   }
 }
 
@@ -413,11 +463,11 @@ function onDone(message) {
     onReplayDone(finished, message);
     return;
   }
-  onGenerateDone(message);
+  onGenerateDone(finished, message);
   if (finished && message.tokens_hash) makeRunLink(finished, message);
 }
 
-function onGenerateDone({ reason, token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s }) {
+function onGenerateDone(finished, { reason, token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s }) {
   const why = {
     eos: 'the model ended its answer',
     max_tokens: 'reached the token limit',
@@ -428,6 +478,7 @@ function onGenerateDone({ reason, token_ids, tokens_hash, prompt_tokens, first_t
   const speed = decode_tokens_per_s === null ? '' : ` · ${decode_tokens_per_s.toFixed(1)} tokens/s`;
   const first = first_token_ms === null ? '' : `, first token after ${formatSeconds(first_token_ms)}`;
   ui.stats.textContent = `${plural(token_ids.length, 'token')} in ${formatSeconds(elapsed_ms)}${speed} (prompt of ${plural(prompt_tokens, 'token')}${first}); ${why}.`;
+  if (finished?.model) ui.runExecutor.textContent = `Ran on the ${executorShort(finished.model)}.`;
   ui.tokenIds.textContent = token_ids.join(' ');
   ui.tokensHash.textContent = tokens_hash ?? 'not given (the run was stopped)';
   runs += 1;
@@ -435,9 +486,15 @@ function onGenerateDone({ reason, token_ids, tokens_hash, prompt_tokens, first_t
   setState('ready');
 }
 
-function onWorkerError({ phase, code, message, retry }) {
+function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   hideProgress();
   pendingReplay = false;
+  pendingRerun = null;
+  loadingWith = null;
+  if (phase === 'generate' && cpu_retry) {
+    onGpuFailure(message, gpu_error);
+    return;
+  }
   if (phase === 'generate' && currentRun?.kind === 'replay') {
     ui.replayResult.textContent = `The replay failed: ${message}`;
   }
@@ -467,6 +524,50 @@ function onWorkerError({ phase, code, message, retry }) {
     setState('ready'); // the model stays loaded after a failed generation
   }
 }
+
+/**
+ * The GPU failed during a run (a lost device, a GPU error): the worker unloaded the model. Says so
+ * where the run was shown, with "Retry on CPU", which loads the model on the CPU and runs the same
+ * request again.
+ */
+function onGpuFailure(message, gpuError) {
+  failedRun = currentRun ? { ...currentRun, gpuError: gpuError ?? message } : null;
+  currentRun = null;
+  loaded = null;
+  ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
+  const box = failedRun?.kind === 'replay' ? ui.replayGpuFailure : ui.gpuFailure;
+  const text = failedRun?.kind === 'replay' ? ui.replayGpuFailureMessage : ui.gpuFailureMessage;
+  if (failedRun?.kind === 'replay') {
+    ui.replayResult.textContent = 'The replay stopped: the GPU failed.';
+  } else {
+    ui.stats.textContent = 'The run stopped: the GPU failed.';
+    if (failedRun) ui.runExecutor.textContent = `Ran on the ${executorShort(failedRun.model)} until it failed.`;
+  }
+  text.textContent = message;
+  box.hidden = false;
+  showNotice('The model was unloaded because the GPU failed during a run.');
+  setState('idle');
+  refreshSavedBadges();
+  if (link) showLinkModelStatus();
+}
+
+function hideGpuFailure() {
+  ui.gpuFailure.hidden = true;
+  ui.replayGpuFailure.hidden = true;
+}
+
+function retryOnCpu() {
+  if (!failedRun || !lastLoad || state === 'loading' || state === 'generating') return;
+  const rerun = failedRun;
+  lastLoad({ cpuRetry: rerun.gpuError }); // clears failedRun and the failure boxes
+  pendingRerun = rerun;
+  if (rerun.kind === 'replay') ui.replayResult.textContent = 'Loading the model on the CPU to replay again…';
+  else ui.stats.textContent = 'Loading the model on the CPU to run again…';
+}
+
+ui.retryCpuButton.addEventListener('click', retryOnCpu);
+ui.replayRetryCpuButton.addEventListener('click', retryOnCpu);
 
 function showError(message, retryAction) {
   ui.errorMessage.textContent = message;
@@ -502,6 +603,15 @@ ui.engineSelect.addEventListener('change', () => {
   if (state === 'ready') lastLoad?.();
 });
 
+// "Use the CPU only": remembered in this browser; the loaded model moves to the other executor.
+ui.cpuOnly.checked = localStorage.getItem(EXECUTOR_KEY) === 'cpu';
+ui.cpuOnly.addEventListener('change', () => {
+  if (ui.cpuOnly.checked) localStorage.setItem(EXECUTOR_KEY, 'cpu');
+  else localStorage.removeItem(EXECUTOR_KEY);
+  const onExact = state === 'ready' && loaded?.engine === 'exact';
+  if ((onExact || (state === 'idle' && failedRun !== null)) && lastLoad) lastLoad();
+});
+
 ui.cancelButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));
 
 ui.fileInput.addEventListener('change', () => {
@@ -525,7 +635,13 @@ ui.dropZone.addEventListener('drop', (event) => {
 ui.form.addEventListener('submit', (event) => {
   event.preventDefault();
   if (state !== 'ready') return;
+  startGenerate(runFromForm());
+});
+
+/** Runs `run` (begin() options) and streams it into the output. */
+function startGenerate(run) {
   hideError();
+  hideGpuFailure();
   ui.output.textContent = '';
   ui.tokenIds.textContent = '';
   ui.tokensHash.textContent = '';
@@ -533,11 +649,12 @@ ui.form.addEventListener('submit', (event) => {
   ui.share.hidden = true;
   ui.shareNote.hidden = true;
   ui.cite.hidden = true;
-  const run = runFromForm();
+  ui.runExecutor.textContent = `Running on the ${executorShort(loaded)}…`;
+  ui.runExecutor.dataset.executor = loaded.executor.kind;
   currentRun = { kind: 'generate', run, model: loaded };
   setState('generating');
   worker.postMessage({ type: 'generate', run });
-});
+}
 
 /** The engine's begin() options from the form; decimals stay strings (the engine parses them exactly). */
 function runFromForm() {
@@ -823,9 +940,9 @@ ui.linkFetchButton.addEventListener('click', () => {
   if (!worker) startWorker();
   ui.engineSelect.value = 'exact';
   pendingReplay = true;
-  lastLoad = () => {
+  lastLoad = (options) => {
     beginLoad(`Downloading ${id} from ${url}…`);
-    worker.postMessage({ type: 'load-url', url, sha256, name: id, engine: 'exact' });
+    worker.postMessage({ type: 'load-url', url, sha256, name: id, engine: 'exact', executor: executorFor(options) });
   };
   lastLoad();
 });
@@ -837,7 +954,9 @@ function startReplay() {
   ui.replayDetail.textContent = '';
   ui.replayCite.hidden = true;
   ui.replayResult.textContent = 'Replaying…';
-  ui.replayExecutor.textContent = 'executor: CPU (wasm)';
+  hideGpuFailure();
+  ui.replayExecutor.textContent = `Executor: ${executorLabel(loaded)}`;
+  ui.replayExecutor.dataset.executor = loaded.executor.kind;
   currentRun = { kind: 'replay', run, model: loaded, link, texts: [] };
   setState('generating');
   worker.postMessage({ type: 'generate', run, expect: link.view.expect?.token_ids });
@@ -849,6 +968,7 @@ function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) 
   setState('ready');
   const expect = finished.link.view.expect;
   const got = token_ids;
+  const where = finished.model.executor.kind === 'gpu' ? 'GPU' : 'CPU';
   let result;
   if (reason === 'aborted') {
     result = `The replay was stopped after ${plural(got.length, 'token')}.`;
@@ -859,7 +979,7 @@ function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) 
     let k = 0;
     while (k < want.length && k < got.length && want[k] === got[k]) k += 1;
     if (k === want.length && k === got.length && tokens_hash === expect.tokens_hash) {
-      result = `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokens_hash.slice(0, 16)})`;
+      result = `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokens_hash.slice(0, 16)}) on the ${where}`;
     } else {
       const expectedText = divergence?.index === k ? ` (${JSON.stringify(divergence.expected_text)})` : '';
       const expected = k < want.length ? `token id ${want[k]}${expectedText}` : 'the end of the output';
@@ -892,13 +1012,59 @@ window.addEventListener('hashchange', () => handleLocationHash());
 
 /** Which engine computes the tokens, in words. */
 function engineLabel({ engine, spec }) {
-  if (engine === 'exact') return `exact integer engine (${spec}), CPU/wasm`;
-  if (engine === 'float') return 'float reference (candle), CPU/wasm';
-  return `${engine}, CPU/wasm`;
+  if (engine === 'exact') return `exact integer engine (${spec})`;
+  if (engine === 'float') return 'float reference (candle)';
+  return engine;
+}
+
+/** Which executor runs the loaded model, and why, in a line. */
+function executorLabel({ engine, executor }) {
+  if (executor.kind === 'gpu') {
+    const selftest = executor.selftest_ms === null ? '' : `, self-test passed in ${formatSeconds(executor.selftest_ms)}`;
+    return `GPU (WebGPU adapter ${executor.adapter ?? 'with no name'}${selftest})`;
+  }
+  if (engine !== 'exact') return 'CPU (wasm; the float reference runs on the CPU only)';
+  if (executor.cpuRetry !== null) return 'CPU (wasm; loaded on the CPU after the GPU failed)';
+  if (executor.requested === 'cpu') return 'CPU (wasm; “Use the CPU only” is on)';
+  if (executor.fallback) return `CPU (${executor.fallback})`;
+  return 'CPU (wasm)';
+}
+
+/** The executor of a run, in a few words. */
+function executorShort({ executor }) {
+  if (executor.kind === 'gpu') return `GPU (WebGPU adapter ${executor.adapter ?? 'with no name'})`;
+  return 'CPU (wasm)';
+}
+
+/** The executor in full, for the model's details. */
+function executorDetail({ engine, executor }) {
+  if (executor.kind === 'gpu') {
+    const times = [
+      executor.compile_ms === null ? null : `kernels compiled in ${formatDuration(executor.compile_ms)}`,
+      executor.selftest_ms === null ? null : `self-test passed in ${formatSeconds(executor.selftest_ms)}`,
+    ].filter(Boolean);
+    return `GPU via WebGPU: ${executor.adapter ?? 'adapter with no name'}${executor.summary ? ` ${executor.summary}` : ''}${times.length ? `; ${times.join(', ')}` : ''}.`;
+  }
+  if (engine !== 'exact') return 'CPU (wasm). The float reference runs on the CPU only.';
+  if (executor.cpuRetry !== null) return `CPU (wasm), loaded again after the GPU failed during a run (${executor.cpuRetry.replace(/\.$/, '')}).`;
+  if (executor.requested === 'cpu') return 'CPU (wasm), because “Use the CPU only” is on. The tokens are the same on the GPU.';
+  if (executor.fallback) {
+    return `CPU (wasm): ${sentenceOf(executor.fallback_detail ?? executor.fallback)} The tokens are the same as on a GPU.`;
+  }
+  return 'CPU (wasm).';
+}
+
+function sentenceOf(text) {
+  const capital = text.charAt(0).toUpperCase() + text.slice(1);
+  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
 }
 
 function formatMB(bytes) {
   return `${(bytes / 1e6).toFixed(1)} MB`;
+}
+
+function formatDuration(ms) {
+  return ms < 1000 ? `${Math.round(ms)} ms` : formatSeconds(ms);
 }
 
 function formatSeconds(ms) {

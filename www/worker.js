@@ -1,12 +1,18 @@
 // The engine's web worker: fetches, verifies and caches model files, loads them into the wasm
 // engine and runs generations, so that the page stays responsive.
 //
+// The exact engine runs on WebGPU when the browser has a GPU that passes the start-up self-test,
+// else (or when the page asks for the CPU) on the wasm CPU executor: the tokens are the same.
+//
 // Messages from the page, each {type, ...}:
-//   {type: 'load-model', model: {id, name, file, size, sha256}, engine}  from the cache, else
-//                                                               downloaded; engine: 'exact' | 'float'
-//   {type: 'load-file', file: File, engine}                     a GGUF file the user opened
-//   {type: 'load-url', url, sha256, name, engine}                 a file named by a link, fetched only
-//                                                               after the user agreed
+//   {type: 'load-model', model: {id, name, file, size, sha256}, engine, executor}  from the
+//                                                               cache, else downloaded;
+//                                                               engine: 'exact' | 'float';
+//                                                               executor: 'auto' (WebGPU if it
+//                                                               works, else the CPU) | 'cpu'
+//   {type: 'load-file', file: File, engine, executor}           a GGUF file the user opened
+//   {type: 'load-url', url, sha256, name, engine, executor}     a file named by a link, fetched
+//                                                               only after the user agreed
 //   {type: 'generate', run}                                     run: the engine's begin() options
 //   {type: 'link-encode', id, view} / {type: 'link-decode', id, text}   answered at once with
 //                                                               reply {id, result} or {id, error}
@@ -14,14 +20,21 @@
 // Messages to the page, each {status, ...}:
 //   ready     {version, spec}
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
-//   parsing   {}
-//   loaded    {info, sha256, source: 'network' | 'cache' | 'file', label, bytes, cache_error}
+//   parsing   {step: 'gpu' | 'cpu', fallback}   loading into the engine: starting WebGPU (kernels
+//             and self-test), or on the CPU (fallback: why not on the GPU, when it was wanted)
+//   loaded    {info, sha256, source: 'network' | 'cache' | 'file' | 'url', label, bytes, cache_error,
+//              load_ms, executor: {kind: 'gpu' | 'cpu', requested: 'auto' | 'cpu', adapter,
+//              summary, compile_ms, selftest_ms, fallback, fallback_detail}}   fallback: why the
+//              CPU runs although the GPU was wanted (no WebGPU, the self-test failed, …) in a few
+//              words, else null; fallback_detail: the same with the engine's full message
 //   begun     {prompt_tokens}
 //   token     {token_id, text, n, elapsed_ms}
 //   done      {reason: 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'aborted', text,
 //              token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s}
 //   reply     {id, result} | {id, error}
-//   error     {phase: 'init' | 'load' | 'generate', code, message, retry}
+//   error     {phase: 'init' | 'load' | 'generate', code, message, retry, cpu_retry, gpu_error}
+//             cpu_retry: the GPU failed during the run (code 'gpu-failed'; gpu_error: the engine's
+//             words); the model was unloaded, and it can be loaded on the CPU to run the request
 
 import { deleteModel, readModel, storeModel } from './model-cache.js';
 
@@ -32,15 +45,17 @@ const MAX_FILE_BYTES = 2 ** 31;
 
 /** A failure the user can act on: `message` is shown as it is. */
 class UserError extends Error {
-  constructor(code, message, retry = true) {
+  constructor(code, message, retry = true, gpuError = null) {
     super(message);
     this.code = code;
     this.retry = retry;
+    this.gpuError = gpuError; // the GPU's failure, when the run may be retried on the CPU
   }
 }
 
 let wasm = null; // the wasm module's exports, once initialised
 let model = null; // the loaded WasmModel
+let onGpu = false; // whether `model` runs on the WebGPU executor
 let busy = false;
 let abortController = null; // set while a load or a generation runs
 
@@ -90,8 +105,8 @@ self.onmessage = async ({ data }) => {
   const { signal } = abortController;
   const phase = data.type === 'generate' ? 'generate' : 'load';
   try {
-    if (data.type === 'load-model') await loadFromManifest(data.model, data.engine, signal);
-    else if (data.type === 'load-file') await loadFromFile(data.file, data.engine, signal);
+    if (data.type === 'load-model') await loadFromManifest(data.model, data.engine, data.executor, signal);
+    else if (data.type === 'load-file') await loadFromFile(data.file, data.engine, data.executor, signal);
     else if (data.type === 'load-url') await loadFromUrl(data, signal);
     else if (data.type === 'generate') await generate(data, signal);
     else throw new Error(`unknown message type ${JSON.stringify(data.type)}`);
@@ -99,7 +114,8 @@ self.onmessage = async ({ data }) => {
     if (signal.aborted && phase === 'load') {
       post('error', { phase, code: 'aborted', message: 'Loading was cancelled; nothing was saved.', retry: true });
     } else if (error instanceof UserError) {
-      post('error', { phase, code: error.code, message: error.message, retry: error.retry });
+      const cpuRetry = error.gpuError !== null;
+      post('error', { phase, code: error.code, message: error.message, retry: error.retry, cpu_retry: cpuRetry, gpu_error: error.gpuError });
     } else {
       post('error', { phase, code: 'internal', message: sentence(`The engine failed: ${describe(error)}`), retry: true });
     }
@@ -109,7 +125,7 @@ self.onmessage = async ({ data }) => {
   }
 };
 
-async function loadFromManifest(entry, engine, signal) {
+async function loadFromManifest(entry, engine, executor, signal) {
   unloadModel();
   let bytes = await readModel(entry.sha256);
   let source = 'cache';
@@ -130,10 +146,10 @@ async function loadFromManifest(entry, engine, signal) {
       cacheError = `The model could not be saved for next time (${describe(error)}).`;
     }
   }
-  loadModel(bytes, engine, { sha256: entry.sha256, source, label: entry.name, cache_error: cacheError });
+  await loadModel(bytes, engine, executor, signal, { sha256: entry.sha256, source, label: entry.name, cache_error: cacheError });
 }
 
-async function loadFromFile(file, engine, signal) {
+async function loadFromFile(file, engine, executor, signal) {
   unloadModel();
   if (file.size > MAX_FILE_BYTES) {
     throw new UserError(
@@ -143,11 +159,11 @@ async function loadFromFile(file, engine, signal) {
     );
   }
   const { bytes, digest } = await readStream(file.stream(), file.size, 'read', signal);
-  loadModel(bytes, engine, { sha256: digest, source: 'file', label: file.name, cache_error: null });
+  await loadModel(bytes, engine, executor, signal, { sha256: digest, source: 'file', label: file.name, cache_error: null });
 }
 
 /** Fetches a file from the address a link names (the user agreed), checking it against the link's hash. */
-async function loadFromUrl({ url, sha256, name, engine }, signal) {
+async function loadFromUrl({ url, sha256, name, engine, executor }, signal) {
   unloadModel();
   let response;
   try {
@@ -170,7 +186,7 @@ async function loadFromUrl({ url, sha256, name, engine }, signal) {
       false,
     );
   }
-  loadModel(bytes, engine, { sha256, source: 'url', label: name, cache_error: null });
+  await loadModel(bytes, engine, executor, signal, { sha256, source: 'url', label: name, cache_error: null });
 }
 
 /** Downloads a manifest entry's file from this site, hashing it as it arrives. */
@@ -288,21 +304,111 @@ function hashBytes(bytes, phase) {
   }
 }
 
-function loadModel(bytes, engine, details) {
-  post('parsing');
+/**
+ * Loads the model: on WebGPU when the exact engine runs and the page did not ask for the CPU,
+ * falling back to the CPU executor (with the reason) when WebGPU is missing, has no adapter,
+ * fails the self-test or cannot hold the model.
+ */
+async function loadModel(bytes, engine, requested, signal, details) {
+  requested = requested === 'cpu' ? 'cpu' : 'auto';
   const started = performance.now();
-  try {
-    model = wasm.WasmModel.load(bytes, engine);
-  } catch (error) {
-    throw new UserError('bad-model', sentence(`The model could not be loaded: ${describe(error)}`), false);
+  let fallback = null; // {short, detail}
+  let adapter = null;
+  if (engine === 'exact' && requested === 'auto') {
+    if (!wasm.webgpu_available()) {
+      fallback = { short: 'WebGPU unavailable: this browser has no WebGPU', detail: null };
+    } else {
+      post('parsing', { step: 'gpu', fallback: null });
+      try {
+        model = await wasm.WasmModel.load_gpu(bytes);
+        onGpu = true;
+        adapter = await adapterName();
+      } catch (error) {
+        fallback = gpuLoadFailure(describe(error));
+      }
+      if (signal.aborted) {
+        unloadModel();
+        throw new UserError('aborted', 'Loading was cancelled.', true);
+      }
+    }
+  }
+  if (model === null) {
+    post('parsing', { step: 'cpu', fallback: fallback?.short ?? null });
+    try {
+      model = wasm.WasmModel.load(bytes, engine);
+    } catch (error) {
+      throw new UserError('bad-model', sentence(`The model could not be loaded: ${describe(error)}`), false);
+    }
   }
   const info = toPlain(model.info());
-  post('loaded', { info, bytes: bytes.length, load_ms: performance.now() - started, ...details });
+  const executor = {
+    kind: onGpu ? 'gpu' : 'cpu',
+    requested,
+    adapter,
+    summary: onGpu ? String(info.executor ?? '').replace(/^gpu:\s*(WebGPU adapter)?/, '').trim() : null,
+    compile_ms: info.gpu_compile_ms ?? null,
+    selftest_ms: info.gpu_selftest_ms ?? null,
+    fallback: fallback?.short ?? null,
+    fallback_detail: fallback?.detail ?? null,
+  };
+  post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, ...details });
+}
+
+/** Why the GPU was not used, from load_gpu's error: {short: a few words, detail: all of it}. */
+function gpuLoadFailure(message) {
+  const text = message.replace(/^the executor failed:\s*/, '');
+  const selftest = /failed the self-test:\s*(.*)$/s.exec(text);
+  if (selftest) {
+    // "<kernel>: got …, want …; …": the kernels' names are the short story.
+    const kernels = selftest[1].split('; ').map((failure) => failure.split(':')[0]);
+    return { short: `GPU failed the self-test: ${kernels.join(', ')}`, detail: `GPU failed the self-test: ${selftest[1]}` };
+  }
+  for (const [pattern, words] of [
+    [/no WebGPU/i, 'this browser has no WebGPU'],
+    [/no GPU adapter/i, 'no GPU adapter is available'],
+    [/refused a device/i, 'the GPU refused a device'],
+    [/storage buffers/i, 'the GPU binds too few storage buffers'],
+  ]) {
+    if (pattern.test(text)) return { short: `WebGPU unavailable: ${words}`, detail: `WebGPU unavailable: ${text}` };
+  }
+  return { short: 'the GPU could not load the model', detail: `the GPU could not load the model: ${text}` };
+}
+
+/** The WebGPU adapter's name as the browser gives it (vendor, architecture, device), or null. */
+async function adapterName() {
+  try {
+    const info = (await navigator.gpu.requestAdapter())?.info;
+    const words = [info?.vendor, info?.architecture, info?.device, info?.description].filter((w) => w);
+    return words.length > 0 ? [...new Set(words)].join(' ') : null;
+  } catch {
+    return null;
+  }
 }
 
 function unloadModel() {
   model?.free();
   model = null;
+  onGpu = false;
+}
+
+/**
+ * A failed begin/step. On the GPU, an executor failure (a lost device, a GPU error) unloads the
+ * model, and the page may run the same request on the CPU. A failed begin is otherwise a bad
+ * request; anything else is the engine's fault.
+ */
+function runFailure(error, phase) {
+  const message = describe(error);
+  if (onGpu && /^the executor failed:/.test(message)) {
+    unloadModel();
+    return new UserError(
+      'gpu-failed',
+      `${sentence(`The GPU failed during the run: ${message}`)} The run can be retried on the CPU, which gives the same tokens.`,
+      true,
+      message,
+    );
+  }
+  if (phase === 'begin') return new UserError('bad-request', message, false);
+  return error;
 }
 
 async function generate({ run, expect }, signal) {
@@ -310,9 +416,9 @@ async function generate({ run, expect }, signal) {
   const started = performance.now();
   let begun;
   try {
-    begun = toPlain(model.begin(run));
+    begun = toPlain(await model.begin_async(run));
   } catch (error) {
-    throw new UserError('bad-request', describe(error), false);
+    throw runFailure(error, 'begin');
   }
   post('begun', { prompt_tokens: begun.prompt_tokens });
 
@@ -322,7 +428,12 @@ async function generate({ run, expect }, signal) {
   let tokensHash = null; // SHA-256 of the token ids, given with the last step
   let firstTokenAt = null;
   while (!signal.aborted) {
-    const step = toPlain(model.step());
+    let step;
+    try {
+      step = toPlain(await model.step_async());
+    } catch (error) {
+      throw runFailure(error, 'step');
+    }
     const now = performance.now();
     firstTokenAt ??= now;
     tokenIds.push(step.token_id);

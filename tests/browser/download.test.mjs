@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, cachedModelKeys, loadModel, openApp, waitForLoad, waitForLoadError } from './lib/app.mjs';
+import { byTestId, cachedModelKeys, loadModel, openApp, preferCpu, waitForLoad, waitForLoadError } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, readManifest, requireModel, requireWasm } from './lib/env.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -66,6 +66,7 @@ function recordProgress(context) {
 test('the default model downloads with progress, is verified and cached, and a reload needs no download', async () => {
   const server = await startServer();
   const browser = await launchBrowser();
+  await preferCpu(browser.context); // downloads do not depend on the executor
   try {
     await recordProgress(browser.context);
     const ggufRequests = [];
@@ -115,6 +116,7 @@ test('a corrupted download is a checksum mismatch, is not cached, and Retry down
   await flipByte(served, offset);
   const server = await startServer({ models: folder });
   const browser = await launchBrowser();
+  await preferCpu(browser.context); // downloads do not depend on the executor
   try {
     const { page } = await openApp(browser.context, server.url);
     await page.click(byTestId('load-button'));
@@ -142,6 +144,7 @@ test('a corrupted download is a checksum mismatch, is not cached, and Retry down
 test('a missing file (HTTP 404) is reported in plain words and not cached', async () => {
   const server = await startServer({ models: await modelsFolder('missing', null) });
   const browser = await launchBrowser();
+  await preferCpu(browser.context); // downloads do not depend on the executor
   try {
     const { page } = await openApp(browser.context, server.url);
     await page.click(byTestId('load-button'));
@@ -158,6 +161,7 @@ test('a missing file (HTTP 404) is reported in plain words and not cached', asyn
 test('a network error is reported in plain words, not cached, and Retry tries again', async () => {
   const server = await startServer();
   const browser = await launchBrowser();
+  await preferCpu(browser.context); // downloads do not depend on the executor
   try {
     let attempts = 0;
     await browser.context.route(`**${GGUF_PREFIX}*`, (route) => {
@@ -182,6 +186,7 @@ test('a network error is reported in plain words, not cached, and Retry tries ag
 test('Cancel stops a download; nothing is cached and the page says so', async () => {
   const server = await startServer();
   const browser = await launchBrowser();
+  await preferCpu(browser.context); // downloads do not depend on the executor
   try {
     // Hold the request so that the download is still under way when Cancel is clicked.
     await browser.context.route(`**${GGUF_PREFIX}*`, async (route) => {
@@ -205,6 +210,7 @@ test('Cancel stops a download; nothing is cached and the page says so', async ()
 test('a download cut short is reported in plain words and not cached', async () => {
   const server = await startServer();
   const browser = await launchBrowser();
+  await preferCpu(browser.context); // downloads do not depend on the executor
   try {
     // The response promises the whole file but the connection ends after 1 MiB.
     await browser.context.route(`**${GGUF_PREFIX}*`, (route) =>

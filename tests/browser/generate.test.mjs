@@ -1,12 +1,13 @@
 // Greedy generation in the browser (wasm engine in the worker) must give exactly the native CLI's
 // tokens and text for the same model and prompt, raw and through the chat template. Also: Stop.
+// These run on the CPU executor ("Use the CPU only"); executor.test.mjs covers WebGPU.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, generate, loadModel, openApp, waitForLoad } from './lib/app.mjs';
+import { byTestId, generate, loadModel, openApp, preferCpu, waitForLoad } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireNativeBinary, requireWasm } from './lib/env.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -42,6 +43,7 @@ before(async () => {
   })();
   server = await startServer();
   browser = await launchBrowser();
+  await preferCpu(browser.context);
   ({ page, problems } = await openApp(browser.context, server.url));
   await loadModel(page, DEFAULT_MODEL_ID);
   native = await nativeRuns;
@@ -62,6 +64,8 @@ for (const [i, c] of CASES.entries()) {
     assert.equal(got.tokensHash, expected.tokens_hash);
     const engine = await page.textContent(byTestId('engine'));
     assert.ok(engine.startsWith(`${expected.engine} `) && engine.includes(`(${expected.spec})`), `page: ${engine}; CLI: ${expected.engine} ${expected.spec}`);
+    assert.equal(await page.textContent(byTestId('executor')), 'CPU (wasm; “Use the CPU only” is on)');
+    assert.equal(await page.textContent(byTestId('run-executor')), 'Ran on the CPU (wasm).');
     assert.match(got.stats, new RegExp(`^${expected.token_ids.length} tokens? in [\\d.]+ s · [\\d.]+ tokens/s`));
     assert.deepEqual(problems, []);
   });
@@ -87,7 +91,8 @@ test('choosing the float engine loads the model again on it', async () => {
   await page.selectOption(byTestId('engine-select'), 'float');
   await page.waitForSelector(`${byTestId('app')}[data-state="loading"]`);
   assert.equal(await waitForLoad(page), 'cache');
-  assert.equal(await page.textContent(byTestId('engine')), 'float reference (candle), CPU/wasm');
+  assert.equal(await page.textContent(byTestId('engine')), 'float reference (candle)');
+  assert.equal(await page.textContent(byTestId('executor')), 'CPU (wasm; the float reference runs on the CPU only)');
   const got = await generate(page, { prompt: CASES[0].prompt, chat: false, maxTokens: 4 });
   assert.equal(got.tokenIds.length, 4);
   assert.deepEqual(problems, []);

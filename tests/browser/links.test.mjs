@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, generate, loadModel, openApp } from './lib/app.mjs';
+import { byTestId, generate, loadModel, openApp, preferCpu } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireNativeBinary, requireWasm } from './lib/env.mjs';
 import { rawLinkPayload, wasmLinks } from './lib/links.mjs';
 import { startServer } from './lib/server.mjs';
@@ -57,6 +57,13 @@ async function waitForLinks(page, count) {
   });
 }
 
+/** A fresh browser with "Use the CPU only" on (executor.test.mjs replays on WebGPU). */
+async function launchCpuBrowser() {
+  const browser = await launchBrowser();
+  await preferCpu(browser.context);
+  return browser;
+}
+
 /** Clicks Replay and resolves to the replay's result line. */
 async function replay(page) {
   const before = Number((await page.getAttribute(byTestId('app'), 'data-replays')) ?? 0);
@@ -80,7 +87,7 @@ async function openLink(browser, url) {
 }
 
 test('a sampled run gets a link that replays exactly in a fresh browser, downloading the model', async () => {
-  first = await launchBrowser();
+  first = await launchCpuBrowser();
   const { page, problems } = await openApp(first.context, server.url);
   await loadModel(page, DEFAULT_MODEL_ID);
   await setSampling(page, { temperature: '0.8', seed: '123456789012345678' });
@@ -104,7 +111,7 @@ test('a sampled run gets a link that replays exactly in a fresh browser, downloa
   assert.deepEqual(decoded.expect.token_ids, result.tokenIds);
   assert.deepEqual(problems, []);
 
-  second = await launchBrowser();
+  second = await launchCpuBrowser();
   const downloadsBefore = server.requestsTo('/models/cache/').length;
   ({ page: replayPage, problems: replayProblems } = await openLink(second, pageLink));
   assert.equal(await replayPage.getAttribute(byTestId('app'), 'data-link'), 'ready');
@@ -116,8 +123,8 @@ test('a sampled run gets a link that replays exactly in a fresh browser, downloa
   assert.match(await replayPage.textContent(byTestId('link-expected')), new RegExp(`^${result.tokenIds.length} tokens?`));
   const outcome = await replay(replayPage);
   const n = result.tokenIds.length;
-  assert.equal(outcome, `Reproduced exactly: ${n}/${n} tokens (sha256 ${result.tokensHash.slice(0, 16)})`);
-  assert.equal(await replayPage.textContent(byTestId('replay-executor')), 'executor: CPU (wasm)');
+  assert.equal(outcome, `Reproduced exactly: ${n}/${n} tokens (sha256 ${result.tokensHash.slice(0, 16)}) on the CPU`);
+  assert.equal(await replayPage.textContent(byTestId('replay-executor')), 'Executor: CPU (wasm; “Use the CPU only” is on)');
   assert.equal(await replayPage.textContent(byTestId('replay-output')), result.text);
   assert.ok(server.requestsTo('/models/cache/').length > downloadsBefore, 'the fresh browser downloaded the model');
   assert.match(await replayPage.textContent(byTestId('cite-text')), /Replay: http/);
@@ -137,7 +144,7 @@ test('links are interchangeable with the native CLI, both ways', async () => {
   assert.ok(cliLink?.includes('#v1.'), stdout);
   const { page, problems } = await openLink(second, cliLink);
   assert.equal(await page.textContent(byTestId('link-input')), 'The sea is');
-  assert.match(await replay(page), /^Reproduced exactly: 10\/10 tokens \(sha256 [0-9a-f]{16}\)$/);
+  assert.match(await replay(page), /^Reproduced exactly: 10\/10 tokens \(sha256 [0-9a-f]{16}\) on the CPU$/);
   assert.deepEqual(problems, []);
   await page.close();
 
@@ -275,7 +282,7 @@ test('a link for a model not in the list replays from a local file, or from its 
   // A site whose manifest lists no model: every link's model is "not in the list" there.
   const scratch = await mkdtemp(join(tmpdir(), 'verbatim-links-'));
   const other = await startServer({ models: scratch });
-  const browser = await launchBrowser();
+  const browser = await launchCpuBrowser();
   try {
     await mkdir(join(scratch, 'cache'));
     await writeFile(join(scratch, 'manifest.json'), JSON.stringify({ version: 1, models: [] }));
@@ -283,7 +290,7 @@ test('a link for a model not in the list replays from a local file, or from its 
     const wasm = await wasmLinks();
     const valid = wasm.link_decode(new URL(pageLink).hash.slice(1));
     const n = valid.expect.token_ids.length;
-    const exactly = new RegExp(`^Reproduced exactly: ${n}/${n} tokens \\(sha256 ${valid.expect.tokens_hash.slice(0, 16)}\\)$`);
+    const exactly = new RegExp(`^Reproduced exactly: ${n}/${n} tokens \\(sha256 ${valid.expect.tokens_hash.slice(0, 16)}\\) on the CPU$`);
 
     // 1. The user opens the file.
     const { page, problems } = await openLink(browser, `${other.url}#${new URL(pageLink).hash.slice(1)}`);

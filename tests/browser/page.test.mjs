@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, errorText, openApp, waitForLoad, waitForLoadError } from './lib/app.mjs';
+import { byTestId, errorText, openApp, preferCpu, waitForLoad, waitForLoadError } from './lib/app.mjs';
 import { readManifest, requireModel, requireWasm } from './lib/env.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -15,6 +15,7 @@ before(async () => {
   requireWasm();
   server = await startServer();
   browser = await launchBrowser();
+  await preferCpu(browser.context); // executor.test.mjs covers WebGPU
 });
 
 after(async () => {
@@ -95,7 +96,8 @@ test('a local GGUF opened with the file picker loads and is recognised by its ha
   assert.equal(await page.textContent(byTestId('info-sha256')), entry.sha256);
   assert.match(await page.textContent(byTestId('info-source')), new RegExp(`identical to ${entry.name.replace(/[()]/g, '\\$&')}`));
   assert.equal(server.requestsTo('/models/cache/').length, 0, 'a local file needs no download');
-  assert.match(await page.textContent(byTestId('engine')), /^exact integer engine \(exact-\d+\), CPU\/wasm$/);
+  assert.match(await page.textContent(byTestId('engine')), /^exact integer engine \(exact-\d+\)$/);
+  assert.equal(await page.textContent(byTestId('executor')), 'CPU (wasm; “Use the CPU only” is on)');
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -21,6 +21,21 @@ export async function openApp(context, url) {
   return { page, problems };
 }
 
+/**
+ * Turns "Use the CPU only" on for every page of `context` whose profile has no choice stored yet,
+ * as if the user had switched it on before: for tests about something other than the executor,
+ * which then run at CPU speed. (The switch stores 'cpu' under this key in localStorage.)
+ */
+export function preferCpu(context) {
+  return context.addInitScript(() => {
+    try {
+      if (localStorage.getItem('verbatim.executor') === null) localStorage.setItem('verbatim.executor', 'cpu');
+    } catch {
+      // a document without storage (about:blank)
+    }
+  });
+}
+
 /** Waits until the engine worker has started (or failed to, which throws with the page's words). */
 export async function waitForEngine(page) {
   await page.waitForSelector(`${byTestId('app')}:not([data-state="starting"])`, { timeout: 60_000 });
