@@ -111,7 +111,7 @@ self.onmessage = async ({ data }) => {
     else if (data.type === 'generate') await generate(data, signal);
     else throw new Error(`unknown message type ${JSON.stringify(data.type)}`);
   } catch (error) {
-    if (signal.aborted && phase === 'load') {
+    if (signal.aborted && phase === 'load' && !(error instanceof UserError && error.code === 'aborted')) {
       post('error', { phase, code: 'aborted', message: 'Loading was cancelled; nothing was saved.', retry: true });
     } else if (error instanceof UserError) {
       const cpuRetry = error.gpuError !== null;
@@ -328,7 +328,7 @@ async function loadModel(bytes, engine, requested, signal, details) {
       }
       if (signal.aborted) {
         unloadModel();
-        throw new UserError('aborted', 'Loading was cancelled.', true);
+        throw new UserError('aborted', 'Loading was cancelled before the model was ready.', true);
       }
     }
   }
