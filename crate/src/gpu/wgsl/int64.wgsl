@@ -89,33 +89,25 @@ fn i64_mul(a: I64, b: I64) -> I64 {
     return p;
 }
 
-// a << s for 0 <= s (wrapping; 0 for s >= 64).
+// a << s for 0 <= s (wrapping; 0 for s >= 64). Branch-free: invocations of a
+// workgroup with different shifts stay in step.
 fn i64_shl(a: I64, s: u32) -> I64 {
-    if (s == 0u) {
-        return a;
-    }
-    if (s >= 64u) {
-        return I64(0u, 0u);
-    }
-    if (s >= 32u) {
-        return I64(0u, a.x << (s - 32u));
-    }
-    return I64(a.x << s, (a.y << s) | (a.x >> (32u - s)));
+    let k = s & 31u;
+    // a.x >> (32 - k), 0 for k = 0 (a shift by 32 would be masked to 0).
+    let carry = (a.x >> 1u) >> (31u - k);
+    let small = I64(a.x << k, (a.y << k) | carry);
+    let big = I64(0u, a.x << k);
+    return select(select(small, big, s >= 32u), I64(0u, 0u), s >= 64u);
 }
 
-// Arithmetic a >> s for 0 <= s (sign fill for s >= 64).
+// Arithmetic a >> s for 0 <= s (sign fill for s >= 64). Branch-free.
 fn i64_sar(a: I64, s: u32) -> I64 {
     let sign = bitcast<u32>(bitcast<i32>(a.y) >> 31u);
-    if (s == 0u) {
-        return a;
-    }
-    if (s >= 64u) {
-        return I64(sign, sign);
-    }
-    if (s >= 32u) {
-        return I64(bitcast<u32>(bitcast<i32>(a.y) >> (s - 32u)), sign);
-    }
-    return I64((a.x >> s) | (a.y << (32u - s)), bitcast<u32>(bitcast<i32>(a.y) >> s));
+    let k = s & 31u;
+    let carry = (a.y << 1u) << (31u - k);
+    let small = I64((a.x >> k) | carry, bitcast<u32>(bitcast<i32>(a.y) >> k));
+    let big = I64(bitcast<u32>(bitcast<i32>(a.y) >> k), sign);
+    return select(select(small, big, s >= 32u), I64(sign, sign), s >= 64u);
 }
 
 // Logical a >> s.
@@ -133,15 +125,13 @@ fn u64_shr(a: I64, s: u32) -> I64 {
 }
 
 // round_shift(v, s): floor(v / 2^s + 1/2) for s > 0, v * 2^-s (wrapping) for s <= 0.
+// Branch-free (both directions computed, one selected).
 fn round_shift(v: I64, s: i32) -> I64 {
-    if (s <= 0) {
-        return i64_shl(v, u32(-s));
-    }
-    if (s >= 64) {
-        return I64(0u, 0u);
-    }
-    let half = i64_sar(v, u32(s - 1)).x & 1u;
-    return i64_add(i64_sar(v, u32(s)), I64(half, 0u));
+    let left = i64_shl(v, u32(max(-s, 0)));
+    let r = u32(clamp(s, 1, 64));
+    let half = i64_sar(v, r - 1u).x & 1u;
+    let right = select(i64_add(i64_sar(v, r), I64(half, 0u)), I64(0u, 0u), s >= 64);
+    return select(right, left, s <= 0);
 }
 
 // round_shift on an i32 (exact for any s; the result always fits i64).
