@@ -26,7 +26,7 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint fmt-check clippy test-rust test-gpu test-python test-browser golden-browser-full \
-        golden-gpu-full bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
+        golden-gpu-full golden-webgpu-full bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -120,6 +120,10 @@ test: test-deps models lint test-rust test-gpu test-python test-browser
 # this runs every case.
 golden-browser-full: test-deps models wasm
 	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden.test.mjs
+
+# Every golden case on WebGPU in headless Chromium (slow: software WebGPU here).
+golden-webgpu-full: test-deps models wasm
+	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden-gpu.test.mjs
 
 ## ---- benchmarks (print figures; not tests) --------------------------------
 
