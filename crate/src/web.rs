@@ -192,6 +192,8 @@ impl WasmModel {
         if !webgpu_available() {
             return Err(js_err("this browser has no WebGPU"));
         }
+        // A bad file is refused before seconds of kernel compilation and self-test.
+        crate::gguf::GgufModel::parse(&bytes).map_err(js_err)?;
         let t0 = web_time::Instant::now();
         let mut gpu = GpuExecutor::new(GpuOptions::default())
             .await
