@@ -25,7 +25,7 @@ GPU_GOLDEN_SWIFTSHADER := raw-one-token,chat-capital,sample-topk5
 DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
-        lint fmt-check clippy test-rust test-gpu test-python test-browser golden-browser-full \
+        lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-python test-browser golden-browser-full \
         golden-gpu-full golden-webgpu-full bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
@@ -82,9 +82,16 @@ fmt-check:
 
 clippy:
 	$(CARGO) clippy --all-targets -- -D warnings
+
+# The wasm32 build's own lints (web.rs, the WebGPU paths). Not in `make test`: it
+# checks every dependency again for wasm32 (minutes in a fresh clone), and the
+# wasm release build that the browser tests need compiles the same code.
+clippy-wasm: setup-wasm
 	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
 
 lint: fmt-check clippy
+
+lint-all: lint clippy-wasm
 
 test-rust: models
 	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) $(CARGO) test --workspace
