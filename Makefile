@@ -97,9 +97,12 @@ test-rust: models
 	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) $(CARGO) test --workspace
 
 # The GPU executor on both Vulkan drivers: every kernel against the CPU executor
-# (lavapipe's run is part of test-rust) and the golden corpus's representative subset.
+# (lavapipe's run is part of test-rust) and the golden corpus's representative subset,
+# plus one case with the tiled matmul that real GPUs get.
 test-gpu: apt-deps models
 	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
+	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) $(CARGO) test -p verbatim --test gpu_kernels
 	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \

@@ -15,7 +15,7 @@ mod common;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use verbatim::engine::{tokens_hash, EngineKind};
-use verbatim::gpu::{GpuExecutor, GpuOptions};
+use verbatim::gpu::{GpuExecutor, GpuOptions, MatmulKernel};
 use verbatim::request::RunOptions;
 use verbatim::session::{LoadedModel, Session};
 
@@ -116,7 +116,18 @@ fn golden_corpus_replays_exactly() {
         let session = sessions.entry(case.model.clone()).or_insert_with(|| {
             let bytes = common::model_bytes(&case.model);
             let model = if gpu {
-                let ex = GpuExecutor::new_blocking(GpuOptions::default())
+                // VERBATIM_GPU_MATMUL=tiled runs the kernel real GPUs get on a software one.
+                let matmul = match std::env::var("VERBATIM_GPU_MATMUL").as_deref() {
+                    Ok("tiled") => MatmulKernel::Tiled,
+                    Ok("per-row") => MatmulKernel::PerRow,
+                    Ok(other) => panic!("VERBATIM_GPU_MATMUL={other}: use tiled or per-row"),
+                    Err(_) => MatmulKernel::Auto,
+                };
+                let opts = GpuOptions {
+                    matmul,
+                    ..Default::default()
+                };
+                let ex = GpuExecutor::new_blocking(opts)
                     .expect("a Vulkan device (make apt-deps installs mesa-vulkan-drivers)");
                 LoadedModel::load_gpu(bytes, ex).unwrap()
             } else {
