@@ -176,6 +176,7 @@ impl GpuExecutor {
             ropes: HashMap::new(),
             weights: HashMap::new(),
             constants: HashMap::new(),
+            exp2: None,
             lost,
             failed,
             stats: GpuStats::default(),

@@ -209,6 +209,8 @@ pub struct GpuExecutor {
     /// from being reused by another file while the entry exists.
     weights: HashMap<(usize, usize), WeightEntry>,
     constants: HashMap<(u64, usize), wgpu::Buffer>,
+    /// The exp2 table, uploaded once (silu and attention bind it on every token).
+    exp2: Option<wgpu::Buffer>,
     /// Set by the device-lost callback.
     lost: Arc<Mutex<Option<String>>>,
     /// Set by the uncaptured-error handler and by operations that cannot go on.
@@ -274,8 +276,13 @@ impl GpuExecutor {
 
     /// The exp2 table of spec exact-1 section 6 on the device.
     fn exp2_table(&mut self) -> wgpu::Buffer {
+        if let Some(b) = &self.exp2 {
+            return b.clone();
+        }
         let t = crate::exact::math::exp2_table();
-        self.constant_i32(&t.map(|v| v as i32))
+        let b = self.constant_i32(&t.map(|v| v as i32));
+        self.exp2 = Some(b.clone());
+        b
     }
 
     /// Records a failure that the next read-back reports (executor operations
@@ -423,7 +430,7 @@ impl GpuExecutor {
                     bindings,
                     groups,
                 } => {
-                    let pipeline = self.pipelines.get(&self.device, kernel);
+                    let (pipeline, layout) = self.pipelines.get(&self.device, kernel);
                     let mut entries = vec![wgpu::BindGroupEntry {
                         binding: 0,
                         resource: wgpu::BindingResource::Buffer(wgpu::BufferBinding {
@@ -444,7 +451,7 @@ impl GpuExecutor {
                     }
                     let group = self.device.create_bind_group(&wgpu::BindGroupDescriptor {
                         label: None,
-                        layout: &pipeline.get_bind_group_layout(0),
+                        layout,
                         entries: &entries,
                     });
                     let mut pass = enc.begin_compute_pass(&wgpu::ComputePassDescriptor::default());

@@ -113,7 +113,8 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
 /// Compiled pipelines by kernel.
 pub struct Pipelines {
     dot4: bool,
-    compiled: HashMap<Kernel, wgpu::ComputePipeline>,
+    /// Each pipeline with its bind group layout (fetched once, not per dispatch).
+    compiled: HashMap<Kernel, (wgpu::ComputePipeline, wgpu::BindGroupLayout)>,
 }
 
 impl Pipelines {
@@ -128,23 +129,30 @@ impl Pipelines {
         self.dot4
     }
 
-    pub fn get(&mut self, device: &wgpu::Device, kernel: Kernel) -> &wgpu::ComputePipeline {
+    pub fn get(
+        &mut self,
+        device: &wgpu::Device,
+        kernel: Kernel,
+    ) -> (&wgpu::ComputePipeline, &wgpu::BindGroupLayout) {
         let dot4 = self.dot4;
-        self.compiled.entry(kernel).or_insert_with(|| {
+        let (p, l) = self.compiled.entry(kernel).or_insert_with(|| {
             let label = format!("{kernel:?}");
             let module = device.create_shader_module(wgpu::ShaderModuleDescriptor {
                 label: Some(&label),
                 source: wgpu::ShaderSource::Wgsl(source(kernel, dot4).into()),
             });
-            device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
+            let pipeline = device.create_compute_pipeline(&wgpu::ComputePipelineDescriptor {
                 label: Some(&label),
                 layout: None,
                 module: &module,
                 entry_point: Some("main"),
                 compilation_options: Default::default(),
                 cache: None,
-            })
-        })
+            });
+            let layout = pipeline.get_bind_group_layout(0);
+            (pipeline, layout)
+        });
+        (p, l)
     }
 }
 
