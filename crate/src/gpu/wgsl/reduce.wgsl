@@ -6,46 +6,43 @@ const WG: u32 = 64u;
 
 var<workgroup> red: array<I64, 64>;
 
-fn wg_max_u64(lid: u32, v: I64) -> I64 {
+const RED_MAX_U64: u32 = 0u;
+const RED_MAX_I64: u32 = 1u;
+const RED_SUM: u32 = 2u;
+
+fn red_combine(a: I64, b: I64, op: u32) -> I64 {
+    switch op {
+        case 0u: { return u64_max(a, b); }
+        case 1u: { return i64_max(a, b); }
+        default: { return i64_add(a, b); }
+    }
+}
+
+// Tree reduction of one value per invocation; every invocation gets the result.
+fn wg_reduce(lid: u32, v: I64, op: u32) -> I64 {
     red[lid] = v;
     workgroupBarrier();
     for (var step = WG / 2u; step > 0u; step = step / 2u) {
         if (lid < step) {
-            red[lid] = u64_max(red[lid], red[lid + step]);
+            red[lid] = red_combine(red[lid], red[lid + step], op);
         }
         workgroupBarrier();
     }
     let r = red[0];
     workgroupBarrier();
     return r;
+}
+
+fn wg_max_u64(lid: u32, v: I64) -> I64 {
+    return wg_reduce(lid, v, RED_MAX_U64);
 }
 
 fn wg_max_i64(lid: u32, v: I64) -> I64 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step = step / 2u) {
-        if (lid < step) {
-            red[lid] = i64_max(red[lid], red[lid + step]);
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
+    return wg_reduce(lid, v, RED_MAX_I64);
 }
 
 fn wg_sum_i64(lid: u32, v: I64) -> I64 {
-    red[lid] = v;
-    workgroupBarrier();
-    for (var step = WG / 2u; step > 0u; step = step / 2u) {
-        if (lid < step) {
-            red[lid] = i64_add(red[lid], red[lid + step]);
-        }
-        workgroupBarrier();
-    }
-    let r = red[0];
-    workgroupBarrier();
-    return r;
+    return wg_reduce(lid, v, RED_SUM);
 }
 
 // Activation quantization of docs/numerics.md section 2: the shift s >= 0 that
