@@ -49,7 +49,10 @@ pub fn manifest_json() -> String {
 pub fn link_encode(view: JsValue) -> Result<String, JsError> {
     let v: LinkView = serde_wasm_bindgen::from_value(view)
         .map_err(|e| js_err(format!("invalid run description: {e}")))?;
-    Ok(RunLink::try_from(&v).map_err(js_err)?.encode())
+    RunLink::try_from(&v)
+        .map_err(js_err)?
+        .encode()
+        .map_err(js_err)
 }
 
 /// Decodes a link, `#fragment` or payload into the object `link_encode` takes;
