@@ -28,7 +28,9 @@ mod vocab;
 use candle_core::quantized::gguf_file::Content;
 
 pub use chat::{ChatMessage, ChatTemplate, ChatTemplateError};
+pub use chat::{CHAT_TEMPLATE_FUEL, MAX_CHAT_OUTPUT};
 pub use error::TokenizerError;
+pub use metadata::MAX_TOKEN_LEN;
 pub use stream::StreamDecoder;
 
 use special::{Fragment, SpecialTokens};
