@@ -26,7 +26,7 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-python test-browser golden-browser-full \
-        golden-gpu-full golden-webgpu-full bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
+        golden-gpu-full golden-webgpu-full fuzz bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -134,6 +134,23 @@ golden-browser-full: test-deps models wasm
 # Every golden case on WebGPU in headless Chromium (slow: software WebGPU here).
 golden-webgpu-full: test-deps models wasm
 	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden-gpu.test.mjs
+
+## ---- fuzzing (nightly toolchain; not part of `make test`) --------------------
+
+# Runs each cargo-fuzz target for FUZZ_SECONDS in turn (fuzz/fuzz_targets, checks in
+# fuzz/checks.rs), from the committed corpus; new inputs go to fuzz/corpus-work,
+# crashes to fuzz/artifacts/<target>/ (copy each to fuzz/regressions/<target>/: the
+# stable test crate/tests/fuzz_regressions.rs replays them in `make test`).
+FUZZ_SECONDS ?= 900
+FUZZ_TARGETS := link_decode gguf_load tokenizer_gguf chat_template
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus-work/$$t && \
+	  cargo +nightly fuzz run -s none $$t corpus-work/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 || exit 1; \
+	done
 
 ## ---- benchmarks (print figures; not tests) --------------------------------
 

@@ -1,0 +1,76 @@
+//! What each fuzz target checks, shared by the cargo-fuzz targets (nightly) and by
+//! `crate/tests/fuzz_regressions.rs`, which replays the committed corpus and every
+//! input that once failed on the stable toolchain.
+
+use std::sync::Arc;
+use verbatim::engine::ExactModel;
+use verbatim::gguf::{read_content, GgufModel};
+use verbatim::replay::{pack_payload, RunLink};
+use verbatim::tokenizer::{ChatMessage, ChatTemplate, Tokenizer};
+
+/// Replay links (docs/links.md): decoding never panics, and whatever decodes
+/// re-encodes (the encoder accepts it) and decodes back to the same run. The
+/// input is used twice: as link text, and as the decompressed payload (wrapped
+/// with a valid checksum, DEFLATE and base64url) so the field parser is reached
+/// without the fuzzer having to forge checksums.
+pub fn link_decode(data: &[u8]) {
+    fn check(text: &str) {
+        if let Ok(link) = RunLink::decode(text) {
+            let again = link.encode().expect("a decoded link must re-encode");
+            assert_eq!(
+                RunLink::decode(&again).expect("re-encoded link decodes"),
+                link
+            );
+        }
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        check(text);
+    }
+    check(&pack_payload(data));
+}
+
+/// GGUF model files: parsing, validation, the tokenizer and loading into the
+/// exact engine never panic, and a model that loads runs one token.
+pub fn gguf_load(data: &[u8]) {
+    let Ok(g) = GgufModel::parse(data) else {
+        return;
+    };
+    let _ = Tokenizer::from_gguf(&g.content);
+    if let Ok(mut m) = ExactModel::load_cpu(&g, &Arc::new(data.to_vec())) {
+        let _ = m.forward(&[0]);
+    }
+}
+
+/// The tokenizer built from a GGUF file's metadata: construction never panics,
+/// and a tokenizer that builds encodes, decodes and renders its chat template
+/// without panicking.
+pub fn tokenizer_gguf(data: &[u8]) {
+    let Ok(content) = read_content(data) else {
+        return;
+    };
+    let Ok(tok) = Tokenizer::from_gguf(&content) else {
+        return;
+    };
+    if let Ok(ids) = tok.encode("Hello <|im_start|>wörld 🦀 \n\n  x", true) {
+        let _ = tok.decode(&ids);
+    }
+    let _ = tok.decode(&[0, 1, 2, u32::MAX]);
+    if let Some(t) = tok.chat_template() {
+        let _ = t.render(&[ChatMessage::new("user", "hi")], true);
+    }
+}
+
+/// Chat templates: any source renders or fails with an error, within the fuel
+/// and output limits. Input: template source, a NUL byte, then the user message.
+pub fn chat_template(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let (source, message) = text.split_once('\0').unwrap_or((text, "hello"));
+    let t = ChatTemplate::new(source, "<s>", "</s>");
+    let msgs = [
+        ChatMessage::new("system", "be brief"),
+        ChatMessage::new("user", message),
+    ];
+    let _ = t.render(&msgs, true);
+}
