@@ -58,7 +58,7 @@ fn link_then_replay_reproduces_and_tampering_diverges() {
     assert_eq!(code, 1, "{err}");
     assert!(
         out.contains(
-            "Diverged at token 2: expected token id 4000000000 (not in this model's vocabulary)"
+            "Diverged at token 2: expected (token id 4000000000, not in this model's vocabulary)"
         ),
         "{out}"
     );

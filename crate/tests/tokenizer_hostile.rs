@@ -95,3 +95,13 @@ fn a_runaway_chat_template_from_a_file_is_stopped() {
         "{err}"
     );
 }
+
+#[test]
+fn an_out_of_vocabulary_id_is_described_not_an_error() {
+    let tok = spm(base_tokens(), None).unwrap();
+    assert_eq!(
+        tok.describe_token(4_000_000_000),
+        "(token id 4000000000, not in this model's vocabulary)"
+    );
+    assert_eq!(tok.describe_token(3), "a");
+}

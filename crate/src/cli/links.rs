@@ -132,10 +132,8 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
     };
     let tok = &session.model.tokenizer;
     let piece = |t: Option<u32>| match t {
-        Some(t) => match tok.decode(&[t]) {
-            Ok(text) => format!("{text:?}"),
-            Err(_) => format!("token id {t} (not in this model's vocabulary)"),
-        },
+        Some(t) if (t as usize) < tok.vocab_size() => format!("{:?}", tok.describe_token(t)),
+        Some(t) => tok.describe_token(t),
         None => "(end)".into(),
     };
     match compare(expect, &ids) {

@@ -126,6 +126,15 @@ impl Tokenizer {
         stream::decode(self, ids)
     }
 
+    /// The text of one token for a person to read, never an error: an id outside the
+    /// vocabulary (an expected token in a hostile link) is described as such.
+    pub fn describe_token(&self, id: u32) -> String {
+        match self.decode(&[id]) {
+            Ok(text) => text,
+            Err(_) => format!("(token id {id}, not in this model's vocabulary)"),
+        }
+    }
+
     /// A decoder for streamed generation; see [`StreamDecoder`].
     pub fn stream_decoder(&self) -> StreamDecoder {
         StreamDecoder::new()
