@@ -268,3 +268,17 @@ fn model_dimensions_name_their_limit() {
         .unwrap();
     assert_eq!(limit_name(&e), "MAX_VOCAB");
 }
+
+#[test]
+fn the_total_number_of_metadata_values_is_bounded() {
+    // Three arrays of MAX_ARRAY_LEN bytes: each within its limit, together over
+    // MAX_METADATA_VALUES.
+    let n = MAX_ARRAY_LEN;
+    let mut g = G::new(3, 0, 3);
+    for key in ["a", "b", "c"] {
+        g.str(key).u32(9).u32(0).u64(n);
+        g.0.resize(g.0.len() + n as usize, 1);
+    }
+    assert!(3 * n > MAX_METADATA_VALUES);
+    assert_eq!(limit_name(&err(g.bytes())), "MAX_METADATA_VALUES");
+}
