@@ -1,12 +1,17 @@
 // The page: lists the manifest's models, drives the engine worker (worker.js) and shows what it
 // reports. All text that comes from a file, the manifest or the model is set with textContent.
 
+import { checkModelUrl, displayUrl, tidyLink } from './links.js';
 import { hasModel } from './model-cache.js';
 
 const MANIFEST_URL = 'models/manifest.json';
 const LAST_MODEL_KEY = 'verbatim.model';
 // 'cpu' while "Use the CPU only" is on; absent: WebGPU when it works, else the CPU.
 const EXECUTOR_KEY = 'verbatim.executor';
+// Stop and Cancel wait this long for the engine to answer, then end its worker.
+const STOP_GRACE_MS = 3000;
+// ?test-hooks=1: the browser tests may make the engine panic or hang (window.verbatimTestHooks).
+const TEST_HOOKS = new URLSearchParams(location.search).get('test-hooks') === '1';
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 const ui = {
@@ -85,6 +90,7 @@ const ui = {
   linkModelUrlBox: $('link-model-url-box'),
   linkModelUrl: $('link-model-url'),
   linkModelHost: $('link-model-host'),
+  linkModelUrlRefused: $('link-model-url-refused'),
   linkFetchButton: $('link-fetch-button'),
   replayButton: $('replay-button'),
   replayResult: $('replay-result'),
@@ -118,6 +124,8 @@ let requestId = 0;
 const pendingRequests = new Map(); // id -> {resolve, reject}
 let engineReadyResolve;
 let engineReadyPromise = new Promise((resolve) => (engineReadyResolve = resolve));
+let stopTimer = null; // set after Stop or Cancel until the engine answers
+let engineRestarts = 0;
 const savedIds = new Set(); // models with a verified copy in this browser
 
 function setState(next) {
@@ -255,21 +263,104 @@ function selectedModel() {
 
 function startWorker() {
   worker?.terminate();
+  clearStopTimer();
   for (const { reject } of pendingRequests.values()) reject(new Error('the engine was restarted'));
   pendingRequests.clear();
-  worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module', name: 'verbatim-engine' });
-  worker.addEventListener('message', ({ data }) => onWorkerMessage(data));
-  worker.addEventListener('error', (event) => {
-    event.preventDefault();
-    worker.terminate();
-    worker = null;
-    hideProgress();
-    showError(`The engine stopped unexpectedly${event.message ? ` (${event.message})` : ''}.`, () => {
-      startWorker();
-      lastLoad?.();
-    });
-    setState('failed');
+  engineReadyPromise = new Promise((resolve) => (engineReadyResolve = resolve));
+  const url = new URL('worker.js', import.meta.url);
+  if (TEST_HOOKS) url.searchParams.set('test-hooks', '1');
+  const current = new Worker(url, { type: 'module', name: 'verbatim-engine' });
+  worker = current;
+  current.addEventListener('message', ({ data }) => {
+    if (worker === current) onWorkerMessage(data);
   });
+  current.addEventListener('error', (event) => {
+    event.preventDefault();
+    if (worker !== current) return;
+    if (state === 'starting') {
+      // The module itself did not start (a missing build): nothing to restart into.
+      current.terminate();
+      worker = null;
+      showError(`The engine could not be started${event.message ? ` (${event.message})` : ''}. From a source checkout, build it with \`make wasm\`.`, null);
+      setState('failed');
+      return;
+    }
+    engineStopped(event.message || 'its worker ended unexpectedly', { gpu: loaded?.executor.kind === 'gpu' });
+  });
+}
+
+/**
+ * The engine stopped (a panic, a trap, a dead or stuck worker): a fresh worker starts at once; the
+ * prompt, the output and the saved models stay; Retry loads the model again, on the CPU when the
+ * GPU was in use.
+ */
+function engineStopped(reason, { gpu = false, phase = null } = {}) {
+  const during = currentRun;
+  const wasLoading = state === 'loading' || phase === 'load';
+  currentRun = null;
+  pendingReplay = false;
+  pendingRerun = null;
+  loadingWith = null;
+  loaded = null;
+  engineRestarts += 1;
+  ui.app.dataset.engineRestarts = String(engineRestarts);
+  hideProgress();
+  hideGpuFailure();
+  ui.genProgress.hidden = true;
+  ui.replayProgress.hidden = true;
+  ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
+  const text = sentenceOf(/^the engine stopped/i.test(reason) ? reason : `The engine stopped: ${reason}`);
+  if (during?.kind === 'replay') ui.replayResult.textContent = 'The replay stopped: the engine stopped.';
+  else if (during) {
+    ui.stats.textContent = `The run stopped after ${plural(during.tokens ?? 0, 'token')}: the engine stopped.`;
+    ui.runExecutor.textContent = '';
+  }
+  setState('starting');
+  startWorker();
+  // A file that stops the engine on the CPU would stop it again: no Retry for that.
+  const retryable = lastLoad !== null && (gpu || !wasLoading);
+  const how = gpu ? ' on the CPU' : '';
+  showError(
+    `${text} Your prompt and output are kept.${retryable ? ` Retry loads the model again${how} in a fresh engine.` : ' A fresh engine has started.'}`,
+    retryable ? () => lastLoad(gpu ? { cpuRetry: text } : undefined) : null,
+  );
+  ui.error.dataset.code = 'engine-stopped';
+  focusLater(retryable ? ui.retryButton : ui.prompt);
+}
+
+function clearStopTimer() {
+  clearTimeout(stopTimer);
+  stopTimer = null;
+}
+
+/** Stop and Cancel: asks the engine to stop; ends its worker if it does not answer in time. */
+function requestStop() {
+  if (!worker || (state !== 'generating' && state !== 'loading')) return;
+  worker.postMessage({ type: 'abort' });
+  if (stopTimer !== null) return;
+  stopTimer = setTimeout(() => {
+    stopTimer = null;
+    if (state === 'generating' || state === 'loading') {
+      engineStopped(`it did not answer ${state === 'loading' ? 'Cancel' : 'Stop'} within ${STOP_GRACE_MS / 1000} s, so it was ended`, {
+        gpu: loaded?.executor.kind === 'gpu',
+      });
+    }
+  }, STOP_GRACE_MS);
+}
+
+function focusLater(element) {
+  requestAnimationFrame(() => {
+    if (element && !element.disabled && !element.hidden && element.offsetParent !== null) element.focus();
+  });
+}
+
+if (TEST_HOOKS) {
+  window.verbatimTestHooks = {
+    panic: (what = 'test') => worker?.postMessage({ type: 'test-panic', what }),
+    hang: (ms = 60_000) => worker?.postMessage({ type: 'test-hang', ms }),
+    post: (message) => worker?.postMessage(message),
+  };
 }
 
 function onWorkerMessage(message) {
@@ -307,6 +398,7 @@ function onWorkerMessage(message) {
       }
       break;
     case 'loaded':
+      clearStopTimer();
       onLoaded(message);
       break;
     case 'begun': {
@@ -321,6 +413,7 @@ function onWorkerMessage(message) {
       break;
     }
     case 'token':
+      if (currentRun) currentRun.tokens = message.n;
       (currentRun?.kind === 'replay' ? ui.replayProgress : ui.genProgress).value = message.n;
       if (currentRun?.kind === 'replay') {
         currentRun.texts.push(message.text);
@@ -332,11 +425,17 @@ function onWorkerMessage(message) {
       ui.stats.textContent = `${plural(message.n, 'token')} · ${formatSeconds(message.elapsed_ms)}`;
       break;
     case 'done':
+      clearStopTimer();
       ui.genProgress.hidden = true;
       ui.replayProgress.hidden = true;
       onDone(message);
       break;
     case 'error':
+      clearStopTimer();
+      if (message.fatal) {
+        engineStopped(message.message, { gpu: message.gpu, phase: message.phase });
+        break;
+      }
       ui.genProgress.hidden = true;
       ui.replayProgress.hidden = true;
       onWorkerError(message);
@@ -500,6 +599,8 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   }
   if (phase === 'generate') currentRun = null;
   if (phase === 'init') {
+    worker?.terminate();
+    worker = null;
     showError(message, null);
     setState('failed');
     return;
@@ -612,7 +713,7 @@ ui.cpuOnly.addEventListener('change', () => {
   if ((onExact || (state === 'idle' && failedRun !== null)) && lastLoad) lastLoad();
 });
 
-ui.cancelButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));
+ui.cancelButton.addEventListener('click', requestStop);
 
 ui.fileInput.addEventListener('change', () => {
   loadFile(ui.fileInput.files[0]);
@@ -692,7 +793,7 @@ ui.prompt.addEventListener('keydown', (event) => {
   }
 });
 
-ui.stopButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));
+ui.stopButton.addEventListener('click', requestStop);
 
 // ---------------------------------------------------------------------------------------------
 // Links
@@ -888,17 +989,16 @@ function showLinkModelStatus() {
     ui.linkModelMissingMessage.textContent =
       `This link needs model ${model.id} with SHA-256 ${model.sha256}, which is not in the list; ` +
       "open the file with “Choose a file…” under “Or open a GGUF file” in the Model section.";
-    let url = null;
-    try {
-      url = model.url ? new URL(model.url) : null;
-    } catch {
-      url = null;
-    }
-    const fetchable = url !== null && (url.protocol === 'https:' || url.protocol === 'http:');
+    // Only https: (or this site) is fetched; the address is shown normalised, invisible characters escaped.
+    const allowed = model.url ? checkModelUrl(model.url, location.origin) : { ok: false, why: '' };
+    const shown = displayUrl(model.url ?? '');
     ui.linkModelUrlBox.hidden = !model.url;
-    ui.linkModelUrl.textContent = model.url ?? '';
-    ui.linkModelHost.textContent = fetchable ? url.host : 'that address';
-    ui.linkFetchButton.disabled = !fetchable;
+    ui.linkModelUrl.textContent = shown.text;
+    ui.linkModelHost.textContent = allowed.ok ? shown.host : 'that address';
+    ui.linkFetchButton.disabled = !allowed.ok;
+    ui.linkFetchButton.hidden = !allowed.ok;
+    ui.linkModelUrlRefused.textContent = allowed.ok ? '' : `It is not fetched: ${allowed.why}.`;
+    ui.linkModelUrlRefused.hidden = allowed.ok;
   }
   updateReplayButton();
 }
@@ -936,7 +1036,10 @@ ui.replayButton.addEventListener('click', () => {
 
 ui.linkFetchButton.addEventListener('click', () => {
   if (!link?.view.model.url || state === 'loading' || state === 'generating') return;
-  const { id, sha256, url } = link.view.model;
+  const { id, sha256 } = link.view.model;
+  const allowed = checkModelUrl(link.view.model.url, location.origin);
+  if (!allowed.ok) return;
+  const url = allowed.url.href;
   if (!worker) startWorker();
   ui.engineSelect.value = 'exact';
   pendingReplay = true;
