@@ -7,6 +7,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from './lib/browser.mjs';
+import { axeViolations } from './lib/axe.mjs';
 import { byTestId, errorText, generate, loadModel, openApp, preferCpu, waitForLoad, waitForLoadError } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, requireModel, requireWasm } from './lib/env.mjs';
 import { wasmLinks } from './lib/links.mjs';
@@ -109,6 +110,7 @@ test('a panic, a stuck engine and a file that used to panic: the engine restarts
   assert.equal(await page.evaluate(() => document.activeElement?.dataset.testid), 'retry-button');
   await page.click(byTestId('retry-button'));
   assert.equal(await waitForLoad(page), 'cache', 'the saved model is kept');
+  assert.deepEqual(await axeViolations(page), [], 'loaded');
   const again = await generate(page, { prompt: 'The capital of France is', chat: false, maxTokens: 3 });
   assert.deepEqual(again.tokenIds, first.tokenIds);
 
