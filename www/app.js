@@ -1,12 +1,25 @@
-// The page: lists the manifest's models, drives the engine worker (worker.js) and shows what it
-// reports. All text that comes from a file, the manifest or the model is set with textContent.
+// The page: keeps the state and wires the controls; lists the manifest's models, drives the engine
+// worker (worker.js) and shows what it reports. All text that comes from a file, the manifest, a
+// link or the model is set with textContent. Helpers live in modules: format.js (words and
+// numbers), links.js (pasted links, model addresses), manifest.js (the list of models),
+// settings.js (the Generate form), history.js (this browser's runs), model-cache.js.
 
+import { engineLabel, executorDetail, executorLabel, executorShort, formatMB, formatSeconds, plural, sentenceOf } from './format.js';
+import { addRun, deleteRun, listRuns } from './history.js';
+import { checkModelUrl, displayUrl, isLocalAddress, tidyLink } from './links.js';
+import { engineRuns, licenceElement, readManifest } from './manifest.js';
 import { hasModel } from './model-cache.js';
+import { fillForm, randomSeed, restoreForm, runFromForm, saveForm, settingsSummary, validateForm } from './settings.js';
 
-const MANIFEST_URL = 'models/manifest.json';
 const LAST_MODEL_KEY = 'verbatim.model';
 // 'cpu' while "Use the CPU only" is on; absent: WebGPU when it works, else the CPU.
 const EXECUTOR_KEY = 'verbatim.executor';
+// Stop and Cancel wait this long for the engine to answer, then end its worker.
+const STOP_GRACE_MS = 3000;
+// ?test-hooks=1: the browser tests may make the engine panic or hang (window.verbatimTestHooks).
+const TEST_HOOKS = new URLSearchParams(location.search).get('test-hooks') === '1';
+// Downloads larger than this ask first on a metered or slow connection.
+const ASK_ABOVE_BYTES = 100e6;
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 const ui = {
@@ -85,6 +98,38 @@ const ui = {
   linkModelUrlBox: $('link-model-url-box'),
   linkModelUrl: $('link-model-url'),
   linkModelHost: $('link-model-host'),
+  linkModelUrlRefused: $('link-model-url-refused'),
+  linkHeading: $('link-heading'),
+  linkErrorKept: $('link-error-kept'),
+  replayStopButton: $('replay-stop-button'),
+  editRunButton: $('edit-run-button'),
+  infoExecutorShort: $('info-executor-short'),
+  consent: $('consent'),
+  consentMessage: $('consent-message'),
+  consentYes: $('consent-yes'),
+  consentNo: $('consent-no'),
+  conversation: $('conversation'),
+  conversationTurns: $('conversation-turns'),
+  newConversationButton: $('new-conversation-button'),
+  generateWhy: $('generate-why'),
+  escHint: $('esc-hint'),
+  formError: $('form-error'),
+  formErrorMessage: $('form-error-message'),
+  settings: $('settings'),
+  settingsSummary: $('settings-summary'),
+  greedyNote: $('greedy-note'),
+  announce: $('announce'),
+  runAfter: $('run-after'),
+  copyOutputButton: $('copy-output-button'),
+  copyOutputStatus: $('copy-output-status'),
+  replyButton: $('reply-button'),
+  shareLabel: $('share-label'),
+  shareLocalWarning: $('share-local-warning'),
+  openLinkForm: $('open-link-form'),
+  openLinkInput: $('open-link-input'),
+  openLinkError: $('open-link-error'),
+  historyEmpty: $('history-empty'),
+  historyList: $('history-list'),
   linkFetchButton: $('link-fetch-button'),
   replayButton: $('replay-button'),
   replayResult: $('replay-result'),
@@ -118,7 +163,30 @@ let requestId = 0;
 const pendingRequests = new Map(); // id -> {resolve, reject}
 let engineReadyResolve;
 let engineReadyPromise = new Promise((resolve) => (engineReadyResolve = resolve));
+let stopTimer = null; // set after Stop or Cancel until the engine answers
+let conversation = []; // earlier turns of a multi-turn chat: [{role, content}]
+let pendingGenerate = null; // a run to start once the model now loading is ready
+let lastGenerated = null; // {run, text} of the last finished generation, for "Reply"
+let engineRestarts = 0;
 const savedIds = new Set(); // models with a verified copy in this browser
+
+/** Generate works without a loaded model too: it loads the selected one first, and says so. */
+function updateGenerateButton() {
+  const model = selectedModel();
+  const canLoad = state === 'idle' && model !== null && engineRuns(ui.engineSelect.value, model);
+  ui.generateButton.disabled = !(state === 'ready' || canLoad);
+  let why = '';
+  if (state === 'idle' && canLoad) {
+    why = savedIds.has(model.id)
+      ? `Generate first loads ${model.name}, saved in this browser.`
+      : `Generate first downloads ${model.name} (${formatMB(model.size)}) once; it is then saved in this browser.`;
+  } else if (state === 'idle') why = 'Choose a model under “Model” (or open a GGUF file) to generate.';
+  else if (state === 'loading') why = 'The model is loading…';
+  else if (state === 'starting') why = 'The engine is starting…';
+  else if (state === 'failed') why = 'The engine could not start: see the message under “Model”.';
+  ui.generateWhy.textContent = why;
+  ui.generateWhy.hidden = why === '';
+}
 
 function setState(next) {
   state = next;
@@ -133,37 +201,13 @@ function setState(next) {
   ui.cancelButton.hidden = next !== 'loading';
   ui.fileInput.disabled = busy || next === 'starting' || next === 'failed';
   ui.dropZone.classList.toggle('disabled', ui.fileInput.disabled);
-  ui.generateButton.disabled = next !== 'ready';
+  updateGenerateButton();
   updateReplayButton();
-  ui.stopButton.disabled = next !== 'generating';
+  const replaying = next === 'generating' && currentRun?.kind === 'replay';
+  ui.stopButton.hidden = next !== 'generating' || replaying;
+  ui.replayStopButton.hidden = !replaying;
+  ui.escHint.hidden = next !== 'generating' || replaying;
   ui.app.setAttribute('aria-busy', String(busy));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Manifest
-
-async function readManifest() {
-  let response;
-  try {
-    response = await fetch(MANIFEST_URL, { cache: 'no-cache' });
-  } catch (error) {
-    throw new Error(`the server could not be reached (${error.message})`);
-  }
-  if (!response.ok) throw new Error(`the server answered HTTP ${response.status} for ${MANIFEST_URL}`);
-  const manifest = await response.json();
-  if (!Array.isArray(manifest?.models)) throw new Error(`${MANIFEST_URL} has no "models" list`);
-  return manifest.models.filter((entry) => {
-    const ok =
-      typeof entry?.id === 'string' &&
-      typeof entry.name === 'string' &&
-      typeof entry.file === 'string' &&
-      /^[A-Za-z0-9._-]+$/.test(entry.file) &&
-      Number.isSafeInteger(entry.size) &&
-      entry.size > 0 &&
-      /^[0-9a-f]{64}$/.test(entry.sha256 ?? '');
-    if (!ok) console.warn('Skipping a malformed manifest entry', entry);
-    return ok;
-  });
 }
 
 function renderModels() {
@@ -202,32 +246,15 @@ function renderModels() {
     saved.dataset.testid = 'model-saved';
     saved.textContent = 'saved in this browser';
     saved.hidden = true;
-    label.append(name, meta, saved);
+    const unsupported = document.createElement('span');
+    unsupported.className = 'badge warning';
+    unsupported.dataset.testid = 'model-unsupported';
+    unsupported.hidden = true;
+    label.append(name, meta, saved, unsupported);
 
     row.append(radio, label, licenceElement(model));
     ui.modelList.append(row);
   }
-}
-
-/** The licence as a link when the manifest gives an http(s) address, else as plain text. */
-function licenceElement(model) {
-  const text = model.license ? `Licence: ${model.license}` : 'Licence not stated';
-  let url = null;
-  try {
-    url = model.license_url ? new URL(model.license_url) : null;
-  } catch {
-    url = null;
-  }
-  const element = url && (url.protocol === 'https:' || url.protocol === 'http:') ? document.createElement('a') : document.createElement('span');
-  element.className = 'licence';
-  element.dataset.testid = 'model-license';
-  element.textContent = text;
-  if (element instanceof HTMLAnchorElement) {
-    element.href = url.href;
-    element.rel = 'noopener noreferrer';
-    element.target = '_blank';
-  }
-  return element;
 }
 
 async function refreshSavedBadges() {
@@ -241,8 +268,32 @@ async function refreshSavedBadges() {
   updateLoadLabel();
 }
 
+/** Marks the models the selected engine cannot run; they cannot be chosen for it. */
+function markSupported() {
+  const engine = ui.engineSelect.value;
+  for (const model of models) {
+    const row = document.querySelector(`[data-testid="model-${CSS.escape(model.id)}"]`);
+    if (!row) continue;
+    const runs = engineRuns(engine, model);
+    const radio = row.querySelector('input[type="radio"]');
+    const badge = row.querySelector('[data-testid="model-unsupported"]');
+    badge.textContent = runs ? '' : `the ${engine} engine does not run ${model.architecture} yet: choose the float reference to use it`;
+    badge.hidden = runs;
+    radio.disabled = !runs;
+    row.classList.toggle('unsupported', !runs);
+    if (!runs && radio.checked) {
+      radio.checked = false;
+      const fallback = models.find((m) => m.default && engineRuns(engine, m)) ?? models.find((m) => engineRuns(engine, m));
+      const other = fallback && document.querySelector(`[data-testid="model-option-${CSS.escape(fallback.id)}"]`);
+      if (other) other.checked = true;
+    }
+  }
+  updateLoadLabel();
+}
+
 function updateLoadLabel() {
   ui.loadButton.textContent = savedIds.has(selectedModel()?.id) ? 'Load' : 'Download and load';
+  updateGenerateButton();
 }
 
 function selectedModel() {
@@ -255,21 +306,104 @@ function selectedModel() {
 
 function startWorker() {
   worker?.terminate();
+  clearStopTimer();
   for (const { reject } of pendingRequests.values()) reject(new Error('the engine was restarted'));
   pendingRequests.clear();
-  worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module', name: 'verbatim-engine' });
-  worker.addEventListener('message', ({ data }) => onWorkerMessage(data));
-  worker.addEventListener('error', (event) => {
-    event.preventDefault();
-    worker.terminate();
-    worker = null;
-    hideProgress();
-    showError(`The engine stopped unexpectedly${event.message ? ` (${event.message})` : ''}.`, () => {
-      startWorker();
-      lastLoad?.();
-    });
-    setState('failed');
+  engineReadyPromise = new Promise((resolve) => (engineReadyResolve = resolve));
+  const url = new URL('worker.js', import.meta.url);
+  if (TEST_HOOKS) url.searchParams.set('test-hooks', '1');
+  const current = new Worker(url, { type: 'module', name: 'verbatim-engine' });
+  worker = current;
+  current.addEventListener('message', ({ data }) => {
+    if (worker === current) onWorkerMessage(data);
   });
+  current.addEventListener('error', (event) => {
+    event.preventDefault();
+    if (worker !== current) return;
+    if (state === 'starting') {
+      // The module itself did not start (a missing build): nothing to restart into.
+      current.terminate();
+      worker = null;
+      showError(`The engine could not be started${event.message ? ` (${event.message})` : ''}. From a source checkout, build it with \`make wasm\`.`, null);
+      setState('failed');
+      return;
+    }
+    engineStopped(event.message || 'its worker ended unexpectedly', { gpu: loaded?.executor.kind === 'gpu' });
+  });
+}
+
+/**
+ * The engine stopped (a panic, a trap, a dead or stuck worker): a fresh worker starts at once; the
+ * prompt, the output and the saved models stay; Retry loads the model again, on the CPU when the
+ * GPU was in use.
+ */
+function engineStopped(reason, { gpu = false, phase = null } = {}) {
+  const during = currentRun;
+  const wasLoading = state === 'loading' || phase === 'load';
+  currentRun = null;
+  pendingReplay = false;
+  pendingRerun = null;
+  loadingWith = null;
+  loaded = null;
+  engineRestarts += 1;
+  ui.app.dataset.engineRestarts = String(engineRestarts);
+  hideProgress();
+  hideGpuFailure();
+  ui.genProgress.hidden = true;
+  ui.replayProgress.hidden = true;
+  ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
+  const text = sentenceOf(/^the engine stopped/i.test(reason) ? reason : `The engine stopped: ${reason}`);
+  if (during?.kind === 'replay') ui.replayResult.textContent = 'The replay stopped: the engine stopped.';
+  else if (during) {
+    ui.stats.textContent = `The run stopped after ${plural(during.tokens ?? 0, 'token')}: the engine stopped.`;
+    ui.runExecutor.textContent = '';
+  }
+  setState('starting');
+  startWorker();
+  // A file that stops the engine on the CPU would stop it again: no Retry for that.
+  const retryable = lastLoad !== null && (gpu || !wasLoading);
+  const how = gpu ? ' on the CPU' : '';
+  showError(
+    `${text} Your prompt and output are kept.${retryable ? ` Retry loads the model again${how} in a fresh engine.` : ' A fresh engine has started.'}`,
+    retryable ? () => lastLoad(gpu ? { cpuRetry: text } : undefined) : null,
+  );
+  ui.error.dataset.code = 'engine-stopped';
+  focusLater(retryable ? ui.retryButton : ui.prompt);
+}
+
+function clearStopTimer() {
+  clearTimeout(stopTimer);
+  stopTimer = null;
+}
+
+/** Stop and Cancel: asks the engine to stop; ends its worker if it does not answer in time. */
+function requestStop() {
+  if (!worker || (state !== 'generating' && state !== 'loading')) return;
+  worker.postMessage({ type: 'abort' });
+  if (stopTimer !== null) return;
+  stopTimer = setTimeout(() => {
+    stopTimer = null;
+    if (state === 'generating' || state === 'loading') {
+      engineStopped(`it did not answer ${state === 'loading' ? 'Cancel' : 'Stop'} within ${STOP_GRACE_MS / 1000} s, so it was ended`, {
+        gpu: loaded?.executor.kind === 'gpu',
+      });
+    }
+  }, STOP_GRACE_MS);
+}
+
+function focusLater(element) {
+  requestAnimationFrame(() => {
+    if (element && !element.disabled && !element.hidden && element.offsetParent !== null) element.focus();
+  });
+}
+
+if (TEST_HOOKS) {
+  window.verbatimTestHooks = {
+    panic: (what = 'test') => worker?.postMessage({ type: 'test-panic', what }),
+    hang: (ms = 60_000) => worker?.postMessage({ type: 'test-hang', ms }),
+    post: (message) => worker?.postMessage(message),
+  };
 }
 
 function onWorkerMessage(message) {
@@ -307,6 +441,7 @@ function onWorkerMessage(message) {
       }
       break;
     case 'loaded':
+      clearStopTimer();
       onLoaded(message);
       break;
     case 'begun': {
@@ -321,6 +456,7 @@ function onWorkerMessage(message) {
       break;
     }
     case 'token':
+      if (currentRun) currentRun.tokens = message.n;
       (currentRun?.kind === 'replay' ? ui.replayProgress : ui.genProgress).value = message.n;
       if (currentRun?.kind === 'replay') {
         currentRun.texts.push(message.text);
@@ -332,11 +468,17 @@ function onWorkerMessage(message) {
       ui.stats.textContent = `${plural(message.n, 'token')} · ${formatSeconds(message.elapsed_ms)}`;
       break;
     case 'done':
+      clearStopTimer();
       ui.genProgress.hidden = true;
       ui.replayProgress.hidden = true;
       onDone(message);
       break;
     case 'error':
+      clearStopTimer();
+      if (message.fatal) {
+        engineStopped(message.message, { gpu: message.gpu, phase: message.phase });
+        break;
+      }
       ui.genProgress.hidden = true;
       ui.replayProgress.hidden = true;
       onWorkerError(message);
@@ -346,7 +488,33 @@ function onWorkerMessage(message) {
   }
 }
 
+/** Whether this connection asks to save data or is slow (Network Information API, where there is one). */
+function meteredConnection() {
+  const connection = navigator.connection;
+  return Boolean(connection && (connection.saveData || /^(slow-2g|2g|3g)$/.test(connection.effectiveType ?? '')));
+}
+
+/** Loads a listed model; a download over 100 MB on a metered or slow connection asks first. */
 function loadManifestModel(model, options) {
+  if (!engineRuns(ui.engineSelect.value, model)) return;
+  if (!savedIds.has(model.id) && model.size > ASK_ABOVE_BYTES && meteredConnection() && !options?.consented) {
+    ui.consentMessage.textContent =
+      `${model.name} is a download of ${formatMB(model.size)}, and this browser says the connection is metered or slow. Download it now?`;
+    ui.consent.hidden = false;
+    ui.consentYes.onclick = () => {
+      ui.consent.hidden = true;
+      loadManifestModel(model, { ...options, consented: true });
+    };
+    ui.consentNo.onclick = () => {
+      ui.consent.hidden = true;
+      pendingGenerate = null;
+      pendingReplay = false;
+      ui.loadButton.focus();
+    };
+    focusLater(ui.consentYes);
+    return;
+  }
+  ui.consent.hidden = true;
   if (!worker) startWorker();
   localStorage.setItem(LAST_MODEL_KEY, model.id);
   lastLoad = (again) => loadManifestModel(model, again);
@@ -408,7 +576,8 @@ function onLoaded({ info, executor, sha256, source, label, bytes, cache_error })
   hideProgress();
   loaded = { sha256, engine: info.engine, source, label, executor: { ...executor, cpuRetry: loadingWith?.cpuRetry ?? null } };
   loadingWith = null;
-  ui.infoName.textContent = info.name || label;
+  const listed = models.find((m) => m.sha256 === sha256);
+  ui.infoName.textContent = listed ? listed.name : info.name || label;
   ui.infoArchitecture.textContent = info.architecture;
   ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens`;
   ui.infoSha256.textContent = sha256;
@@ -429,6 +598,7 @@ function onLoaded({ info, executor, sha256, source, label, bytes, cache_error })
   ui.executor.textContent = executorLabel(loaded);
   ui.executor.dataset.executor = loaded.executor.kind;
   ui.infoExecutor.textContent = executorDetail(loaded);
+  ui.infoExecutorShort.textContent = executorLabel(loaded);
   ui.infoExecutor.dataset.executor = loaded.executor.kind;
   ui.engineLine.hidden = false;
   ui.modelInfo.hidden = false;
@@ -444,6 +614,10 @@ function onLoaded({ info, executor, sha256, source, label, bytes, cache_error })
   if (pendingReplay) {
     pendingReplay = false;
     if (link && loadedMatchesLink()) startReplay();
+  } else if (pendingGenerate) {
+    const run = pendingGenerate;
+    pendingGenerate = null;
+    startGenerate(run);
   } else if (pendingRerun) {
     // "Retry on CPU": the same request again, now on the CPU.
     const rerun = pendingRerun;
@@ -453,6 +627,8 @@ function onLoaded({ info, executor, sha256, source, label, bytes, cache_error })
     } else {
       startGenerate(rerun.run);
     }
+  } else {
+    focusLater(ui.prompt);
   }
 }
 
@@ -464,7 +640,7 @@ function onDone(message) {
     return;
   }
   onGenerateDone(finished, message);
-  if (finished && message.tokens_hash) makeRunLink(finished, message);
+  if (finished) makeRunLink(finished, message);
 }
 
 function onGenerateDone(finished, { reason, token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s }) {
@@ -481,9 +657,20 @@ function onGenerateDone(finished, { reason, token_ids, tokens_hash, prompt_token
   if (finished?.model) ui.runExecutor.textContent = `Ran on the ${executorShort(finished.model)}.`;
   ui.tokenIds.textContent = token_ids.join(' ');
   ui.tokensHash.textContent = tokens_hash ?? 'not given (the run was stopped)';
+  lastGenerated = finished ? { run: finished.run, text: ui.output.textContent } : null;
+  ui.runAfter.hidden = false;
+  ui.copyOutputStatus.textContent = '';
+  ui.replyButton.hidden = !(finished?.run.chat && token_ids.length > 0);
+  announce(`Run finished: ${plural(token_ids.length, 'token')}; ${why}.`);
   runs += 1;
   ui.app.dataset.runs = String(runs);
   setState('ready');
+  focusLater(reason === 'aborted' ? ui.generateButton : ui.copyOutputButton);
+}
+
+/** One announcement for assistive technology (the status region), once per finished run. */
+function announce(text) {
+  ui.announce.textContent = text;
 }
 
 function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
@@ -498,8 +685,22 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   if (phase === 'generate' && currentRun?.kind === 'replay') {
     ui.replayResult.textContent = `The replay failed: ${message}`;
   }
-  if (phase === 'generate') currentRun = null;
+  if (phase === 'generate') {
+    ui.runExecutor.textContent = '';
+    if (code === 'bad-request' && currentRun?.kind === 'generate') {
+      // The engine refused the request: said at the form, where it can be fixed.
+      currentRun = null;
+      ui.stats.textContent = '';
+      showFormError(`Nothing ran: ${sentenceOf(message)}`);
+      setState('ready');
+      return;
+    }
+    currentRun = null;
+  }
+  pendingGenerate = null;
   if (phase === 'init') {
+    worker?.terminate();
+    worker = null;
     showError(message, null);
     setState('failed');
     return;
@@ -600,6 +801,8 @@ ui.loadButton.addEventListener('click', () => {
 
 // Another engine: load the current model again on it.
 ui.engineSelect.addEventListener('change', () => {
+  markSupported();
+  updateGenerateButton();
   if (state === 'ready') lastLoad?.();
 });
 
@@ -612,7 +815,7 @@ ui.cpuOnly.addEventListener('change', () => {
   if ((onExact || (state === 'idle' && failedRun !== null)) && lastLoad) lastLoad();
 });
 
-ui.cancelButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));
+ui.cancelButton.addEventListener('click', requestStop);
 
 ui.fileInput.addEventListener('change', () => {
   loadFile(ui.fileInput.files[0]);
@@ -634,14 +837,47 @@ ui.dropZone.addEventListener('drop', (event) => {
 
 ui.form.addEventListener('submit', (event) => {
   event.preventDefault();
-  if (state !== 'ready') return;
-  startGenerate(runFromForm());
+  if (state !== 'ready' && !(state === 'idle' && !ui.generateButton.disabled)) return;
+  const failures = validateForm(ui);
+  if (failures.length > 0) {
+    ui.settings.open = true;
+    showFormError(`Nothing ran: ${failures.map((f) => `${f.label}: ${f.message}`).join('; ')}.`);
+    failures[0].input.focus();
+    return;
+  }
+  if (ui.prompt.value.trim() === '' && conversation.length === 0) {
+    showFormError('Nothing ran: write a prompt first.');
+    ui.prompt.focus();
+    return;
+  }
+  hideFormError();
+  const run = runFromForm(ui, conversation);
+  if (state === 'idle') {
+    // No model yet: load the selected one, then run.
+    pendingGenerate = run;
+    loadManifestModel(selectedModel());
+    return;
+  }
+  startGenerate(run);
 });
+
+function showFormError(message) {
+  ui.formErrorMessage.textContent = message;
+  ui.formError.hidden = false;
+}
+
+function hideFormError() {
+  ui.formError.hidden = true;
+}
 
 /** Runs `run` (begin() options) and streams it into the output. */
 function startGenerate(run) {
   hideError();
   hideGpuFailure();
+  hideFormError();
+  clearAddressLink();
+  ui.runAfter.hidden = true;
+  ui.shareLocalWarning.hidden = true;
   ui.output.textContent = '';
   ui.tokenIds.textContent = '';
   ui.tokensHash.textContent = '';
@@ -656,43 +892,98 @@ function startGenerate(run) {
   worker.postMessage({ type: 'generate', run });
 }
 
-/** The engine's begin() options from the form; decimals stay strings (the engine parses them exactly). */
-function runFromForm() {
-  const decimal = (input) => input.value.trim();
-  const integer = (input) => Number(input.value);
-  return {
-    prompt: ui.prompt.value,
-    chat: ui.chatToggle.checked,
-    max_tokens: integer(ui.maxTokens),
-    temperature: decimal(ui.temperature),
-    top_k: integer(ui.topK),
-    top_p: decimal(ui.topP),
-    min_p: decimal(ui.minP),
-    repeat_penalty: decimal(ui.repeatPenalty),
-    repeat_last_n: integer(ui.repeatLastN),
-    seed: ui.seed.value.trim(),
-    stop: ui.stopStrings.value.split('\n').map((line) => line.replace(/\r$/, '')).filter((line) => line !== ''),
-  };
-}
-
-/** A random u64 as a decimal string. */
-function randomSeed() {
-  const words = crypto.getRandomValues(new Uint32Array(2));
-  return ((BigInt(words[0]) << 32n) | BigInt(words[1])).toString();
-}
-
 ui.newSeedButton.addEventListener('click', () => {
   ui.seed.value = randomSeed();
+  formChanged();
 });
 
-ui.prompt.addEventListener('keydown', (event) => {
+// Ctrl/Cmd+Enter anywhere in the form generates.
+ui.form.addEventListener('keydown', (event) => {
   if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
     event.preventDefault();
-    if (state === 'ready') ui.form.requestSubmit();
+    if (!ui.generateButton.disabled) ui.form.requestSubmit();
   }
 });
 
-ui.stopButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));
+// Esc stops a run, wherever the focus is.
+document.addEventListener('keydown', (event) => {
+  if (event.key === 'Escape' && state === 'generating') {
+    event.preventDefault();
+    requestStop();
+  }
+});
+
+/** The form changed: keep it, update the settings' summary and what is not used at temperature 0. */
+function formChanged() {
+  saveForm(ui, conversation);
+  const { text, greedy } = settingsSummary(ui);
+  ui.settingsSummary.textContent = text;
+  ui.greedyNote.hidden = !greedy;
+  for (const field of ui.form.querySelectorAll('.sampled')) field.classList.toggle('unused', greedy);
+  ui.newSeedButton.disabled = greedy;
+}
+
+ui.form.addEventListener('input', formChanged);
+ui.form.addEventListener('change', formChanged);
+
+/** Shows the conversation so far above the prompt (multi-turn chat). */
+function renderConversation() {
+  ui.conversationTurns.replaceChildren(
+    ...conversation.map(({ role, content }) => {
+      const item = document.createElement('li');
+      item.className = `turn ${role === 'assistant' ? 'assistant' : 'user'}`;
+      const who = document.createElement('strong');
+      who.textContent = role === 'assistant' ? 'Model: ' : role === 'user' ? 'You: ' : `${role}: `;
+      const text = document.createElement('span');
+      text.textContent = content;
+      item.append(who, text);
+      return item;
+    }),
+  );
+  ui.conversation.hidden = conversation.length === 0;
+  ui.prompt.labels[0].textContent = conversation.length === 0 ? 'Prompt' : 'Your reply';
+}
+
+// "Reply to this answer": the last prompt and answer become turns of the conversation.
+ui.replyButton.addEventListener('click', () => {
+  if (!lastGenerated) return;
+  const { run, text } = lastGenerated;
+  conversation = [...(run.messages ?? [{ role: 'user', content: run.prompt }]), { role: 'assistant', content: text }];
+  lastGenerated = null;
+  ui.replyButton.hidden = true;
+  ui.chatToggle.checked = true;
+  ui.prompt.value = '';
+  renderConversation();
+  formChanged();
+  ui.prompt.focus();
+});
+
+ui.newConversationButton.addEventListener('click', () => {
+  conversation = [];
+  renderConversation();
+  formChanged();
+  ui.prompt.focus();
+});
+
+ui.copyOutputButton.addEventListener('click', () => copyText(ui.output.textContent, ui.copyOutputStatus));
+
+/** Copies `text`; says so in `status`. */
+async function copyText(text, status) {
+  try {
+    await navigator.clipboard.writeText(text);
+    status.textContent = 'Copied.';
+  } catch {
+    status.textContent = 'The browser did not allow copying: select the text and copy it with Ctrl+C.';
+  }
+}
+
+/** Removes a link from the address bar (a new run is not the old link's run). */
+function clearAddressLink() {
+  if (location.hash !== '') history.replaceState(null, '', `${location.pathname}${location.search}`);
+}
+
+ui.stopButton.addEventListener('click', requestStop);
+ui.replayStopButton.addEventListener('click', requestStop);
 
 // ---------------------------------------------------------------------------------------------
 // Links
@@ -709,8 +1000,15 @@ async function engineRequest(type, fields) {
 }
 
 /** After a finished run on the exact engine: the link, in the address bar and ready to copy. */
-async function makeRunLink(finished, { token_ids, tokens_hash, reason }) {
-  if (reason === 'aborted' || !tokens_hash) return;
+async function makeRunLink(finished, done) {
+  const { token_ids, reason } = done;
+  let { tokens_hash } = done;
+  const stopped = reason === 'aborted';
+  if (stopped && token_ids.length === 0) {
+    ui.shareNote.textContent = 'No link: the run was stopped before its first token.';
+    ui.shareNote.hidden = false;
+    return;
+  }
   const model = finished.model;
   if (!model || model.engine !== 'exact') {
     ui.shareNote.textContent = 'Links are made for runs on the exact engine, which gives the same tokens on every machine.';
@@ -718,10 +1016,13 @@ async function makeRunLink(finished, { token_ids, tokens_hash, reason }) {
     return;
   }
   const known = models.find((m) => m.sha256 === model.sha256);
+  // A stopped run: the link asks for exactly the tokens it produced, and records them.
+  if (stopped) tokens_hash = await tokensHash(token_ids);
+  const run = stopped ? { ...finished.run, max_tokens: token_ids.length } : finished.run;
   const view = {
     spec: engineSpec,
     model: { id: known ? known.id : model.label, sha256: model.sha256 },
-    run: finished.run,
+    run,
     expect: { token_ids, tokens_hash },
   };
   let payload;
@@ -732,11 +1033,23 @@ async function makeRunLink(finished, { token_ids, tokens_hash, reason }) {
     ui.shareNote.hidden = false;
     return;
   }
+  if (currentRun !== null) return; // another run started meanwhile
   history.replaceState(null, '', `#${payload}`);
   const url = location.href;
   ui.linkText.value = url;
   ui.copyStatus.textContent = '';
+  ui.shareLabel.textContent = stopped
+    ? `Link to this run as far as it went (stopped after ${plural(token_ids.length, 'token')}; the link asks for that many). It contains your prompt: anyone with it can read the prompt and replay the run, getting the same tokens.`
+    : 'Link to this run. It contains your prompt: anyone with it can read the prompt and replay the run, getting the same tokens.';
+  ui.shareLocalWarning.hidden = !isLocalAddress(url);
   ui.share.hidden = false;
+  recordRun({
+    kind: stopped ? 'stopped' : 'generated',
+    run,
+    model: known?.name ?? model.label,
+    verdict: stopped ? `stopped after ${plural(token_ids.length, 'token')}` : plural(token_ids.length, 'token'),
+    url,
+  });
   renderCite(ui.cite, {
     url,
     modelId: view.model.id,
@@ -747,6 +1060,15 @@ async function makeRunLink(finished, { token_ids, tokens_hash, reason }) {
     tokensHash: tokens_hash,
   });
   ui.app.dataset.linkMade = String(Number(ui.app.dataset.linkMade ?? 0) + 1);
+}
+
+/** SHA-256 of token ids as the engine writes it (each id as 4 little-endian bytes, crate/src/engine.rs). */
+async function tokensHash(ids) {
+  const bytes = new Uint8Array(ids.length * 4);
+  const view = new DataView(bytes.buffer);
+  ids.forEach((id, i) => view.setUint32(i * 4, id, true));
+  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
+  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 ui.copyLinkButton.addEventListener('click', async () => {
@@ -788,25 +1110,56 @@ function renderCite(container, { url, modelId, modelName, sha256, spec, tokens, 
   const bib = document.createElement('pre');
   bib.dataset.testid = 'cite-bibtex';
   bib.textContent = bibtex;
-  container.replaceChildren(heading, plain, bib);
+  const status = document.createElement('p');
+  status.className = 'muted';
+  status.setAttribute('aria-live', 'polite');
+  const copyButton = (label, testid, text) => {
+    const button = document.createElement('button');
+    button.type = 'button';
+    button.textContent = label;
+    button.dataset.testid = testid;
+    button.addEventListener('click', () => copyText(text, status));
+    return button;
+  };
+  container.replaceChildren(
+    heading,
+    plain,
+    copyButton('Copy citation', 'copy-cite-text', plainText),
+    bib,
+    copyButton('Copy BibTeX', 'copy-cite-bibtex', bibtex),
+    status,
+  );
   container.hidden = false;
 }
 
 /** Reads the address's #v… fragment, if any, and shows what it would run. */
 async function handleLocationHash() {
-  const fragment = location.hash.slice(1);
-  if (!/^v\d/.test(fragment)) return;
+  const raw = location.hash.slice(1);
+  let decoded = raw;
+  try {
+    decoded = decodeURIComponent(raw);
+  } catch {
+    // left as it is
+  }
+  if (!/^\W*v\d/.test(decoded)) return;
+  const fragment = raw;
   ui.linkPanel.hidden = false;
   ui.linkError.hidden = true;
   ui.app.dataset.link = 'decoding';
-  let view;
-  try {
-    view = await engineRequest('link-decode', { text: fragment });
-  } catch (error) {
-    showLinkError(`This link cannot be opened: ${error.message}`);
+  const tidy = tidyLink(raw);
+  if (tidy.error) {
+    showLinkError(`This link cannot be opened: ${tidy.error}`);
     return;
   }
-  if (location.hash.slice(1) !== fragment) return; // another link arrived meanwhile
+  if (tidy.payload !== raw) history.replaceState(null, '', `#${tidy.payload}`); // the tidy form, for copying
+  let view;
+  try {
+    view = await engineRequest('link-decode', { text: tidy.payload });
+  } catch (error) {
+    showLinkError(`This link cannot be opened: ${sentenceOf(error.message)} Copy it again from its source, or ask whoever sent it for a new one.`);
+    return;
+  }
+  if (location.hash.slice(1) !== tidy.payload && location.hash.slice(1) !== fragment) return; // another link arrived meanwhile
   if (view.spec !== engineSpec) {
     showLinkError(
       `This link was made with numeric spec ${view.spec}; this page implements ${engineSpec}, so it cannot replay ` +
@@ -817,11 +1170,16 @@ async function handleLocationHash() {
   link = { view, url: location.href };
   showLink(view);
   linkDone('ready');
+  // Your own run, opened again (a reload): not "a shared run".
+  const own = (await listRuns()).some((entry) => entry.url === link?.url && entry.kind !== 'replayed');
+  ui.linkHeading.textContent = own ? 'Replay your run' : 'Replay a shared run';
 }
 
 function showLinkError(message) {
   link = null;
   ui.linkDetails.hidden = true;
+  ui.linkHeading.textContent = 'Replay a shared run';
+  ui.linkErrorKept.hidden = ui.output.textContent === '' && ui.replayOutput.textContent === '';
   ui.linkErrorMessage.textContent = message;
   ui.linkError.hidden = false;
   linkDone('error');
@@ -888,17 +1246,16 @@ function showLinkModelStatus() {
     ui.linkModelMissingMessage.textContent =
       `This link needs model ${model.id} with SHA-256 ${model.sha256}, which is not in the list; ` +
       "open the file with “Choose a file…” under “Or open a GGUF file” in the Model section.";
-    let url = null;
-    try {
-      url = model.url ? new URL(model.url) : null;
-    } catch {
-      url = null;
-    }
-    const fetchable = url !== null && (url.protocol === 'https:' || url.protocol === 'http:');
+    // Only https: (or this site) is fetched; the address is shown normalised, invisible characters escaped.
+    const allowed = model.url ? checkModelUrl(model.url, location.origin) : { ok: false, why: '' };
+    const shown = displayUrl(model.url ?? '');
     ui.linkModelUrlBox.hidden = !model.url;
-    ui.linkModelUrl.textContent = model.url ?? '';
-    ui.linkModelHost.textContent = fetchable ? url.host : 'that address';
-    ui.linkFetchButton.disabled = !fetchable;
+    ui.linkModelUrl.textContent = shown.text;
+    ui.linkModelHost.textContent = allowed.ok ? shown.host : 'that address';
+    ui.linkFetchButton.disabled = !allowed.ok;
+    ui.linkFetchButton.hidden = !allowed.ok;
+    ui.linkModelUrlRefused.textContent = allowed.ok ? '' : `It is not fetched: ${allowed.why}.`;
+    ui.linkModelUrlRefused.hidden = allowed.ok;
   }
   updateReplayButton();
 }
@@ -936,7 +1293,10 @@ ui.replayButton.addEventListener('click', () => {
 
 ui.linkFetchButton.addEventListener('click', () => {
   if (!link?.view.model.url || state === 'loading' || state === 'generating') return;
-  const { id, sha256, url } = link.view.model;
+  const { id, sha256 } = link.view.model;
+  const allowed = checkModelUrl(link.view.model.url, location.origin);
+  if (!allowed.ok) return;
+  const url = allowed.url.href;
   if (!worker) startWorker();
   ui.engineSelect.value = 'exact';
   pendingReplay = true;
@@ -981,7 +1341,10 @@ function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) 
     if (k === want.length && k === got.length && tokens_hash === expect.tokens_hash) {
       result = `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokens_hash.slice(0, 16)}) on the ${where}`;
     } else {
-      const expectedText = divergence?.index === k ? ` (${JSON.stringify(divergence.expected_text)})` : '';
+      let expectedText = '';
+      if (divergence?.index === k) {
+        expectedText = divergence.expected_text === null ? ' (not in this model’s vocabulary)' : ` (${JSON.stringify(divergence.expected_text)})`;
+      }
       const expected = k < want.length ? `token id ${want[k]}${expectedText}` : 'the end of the output';
       const produced = k < got.length ? `token id ${got[k]} (${JSON.stringify(finished.texts[k] ?? '')})` : 'the end of the output';
       result = `Diverged at token ${k + 1}: expected ${expected}, got ${produced}`;
@@ -990,6 +1353,9 @@ function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) 
     }
   }
   ui.replayResult.textContent = result;
+  announce(result);
+  recordRun({ kind: 'replayed', run: finished.link.view.run, model: finished.link.view.model.id, verdict: result, url: finished.link.url });
+  focusLater(ui.replayButton);
   ui.app.dataset.replays = String(Number(ui.app.dataset.replays ?? 0) + 1);
   const entry = models.find((m) => m.sha256 === finished.link.view.model.sha256);
   if (tokens_hash) {
@@ -1007,84 +1373,111 @@ function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) 
 
 window.addEventListener('hashchange', () => handleLocationHash());
 
+// "Edit this run": the link's prompt and settings into the Generate form.
+ui.editRunButton.addEventListener('click', () => {
+  if (link) editRun(link.view.run);
+});
+
+function editRun(run) {
+  conversation = fillForm(ui, run);
+  renderConversation();
+  formChanged();
+  validateForm(ui);
+  ui.prompt.focus();
+  ui.prompt.scrollIntoView({ block: 'center' });
+}
+
+// "Open a link": a pasted address or fragment, tidied.
+ui.openLinkForm.addEventListener('submit', (event) => {
+  event.preventDefault();
+  const tidy = tidyLink(ui.openLinkInput.value);
+  if (tidy.error) {
+    ui.openLinkError.textContent = tidy.error;
+    ui.openLinkError.hidden = false;
+    ui.openLinkInput.setAttribute('aria-invalid', 'true');
+    ui.openLinkInput.focus();
+    return;
+  }
+  ui.openLinkError.hidden = true;
+  ui.openLinkInput.removeAttribute('aria-invalid');
+  ui.openLinkInput.value = '';
+  if (location.hash.slice(1) === tidy.payload) handleLocationHash();
+  else location.hash = tidy.payload;
+  ui.linkPanel.scrollIntoView({ block: 'start' });
+  focusLater(ui.replayButton.disabled ? ui.linkHeading : ui.replayButton);
+});
+
 // ---------------------------------------------------------------------------------------------
-// Formatting
+// History: this browser's runs (history.js)
 
-/** Which engine computes the tokens, in words. */
-function engineLabel({ engine, spec }) {
-  if (engine === 'exact') return `exact integer engine (${spec})`;
-  if (engine === 'float') return 'float reference (candle)';
-  return engine;
+async function recordRun({ kind, run, model, verdict, url }) {
+  const input = run.chat && Array.isArray(run.messages) && run.messages.length > 0 ? run.messages[run.messages.length - 1].content : run.prompt;
+  await addRun({ kind, input: String(input ?? '').slice(0, 200), model, verdict, url, run });
+  await renderHistory();
 }
 
-/** Which executor runs the loaded model, and why, in a line. */
-function executorLabel({ engine, executor }) {
-  if (executor.kind === 'gpu') {
-    const selftest = executor.selftest_ms === null ? '' : `, self-test passed in ${formatSeconds(executor.selftest_ms)}`;
-    return `GPU (WebGPU adapter ${executor.adapter ?? 'with no name'}${selftest})`;
-  }
-  if (engine !== 'exact') return 'CPU (wasm; the float reference runs on the CPU only)';
-  if (executor.cpuRetry !== null) return 'CPU (wasm; loaded on the CPU after the GPU failed)';
-  if (executor.requested === 'cpu') return 'CPU (wasm; “Use the CPU only” is on)';
-  if (executor.fallback) return `CPU (${executor.fallback})`;
-  return 'CPU (wasm)';
-}
-
-/** The executor of a run, in a few words. */
-function executorShort({ executor }) {
-  if (executor.kind === 'gpu') return `GPU (WebGPU adapter ${executor.adapter ?? 'with no name'})`;
-  return 'CPU (wasm)';
-}
-
-/** The executor in full, for the model's details. */
-function executorDetail({ engine, executor }) {
-  if (executor.kind === 'gpu') {
-    const times = [
-      executor.compile_ms === null ? null : `kernels compiled in ${formatDuration(executor.compile_ms)}`,
-      executor.selftest_ms === null ? null : `self-test passed in ${formatSeconds(executor.selftest_ms)}`,
-    ].filter(Boolean);
-    return `GPU via WebGPU: ${executor.adapter ?? 'adapter with no name'}${executor.summary ? ` ${executor.summary}` : ''}${times.length ? `; ${times.join(', ')}` : ''}.`;
-  }
-  if (engine !== 'exact') return 'CPU (wasm). The float reference runs on the CPU only.';
-  if (executor.cpuRetry !== null) return `CPU (wasm), loaded again after the GPU failed during a run (${executor.cpuRetry.replace(/\.$/, '')}).`;
-  if (executor.requested === 'cpu') return 'CPU (wasm), because “Use the CPU only” is on. The tokens are the same on the GPU.';
-  if (executor.fallback) {
-    return `CPU (wasm): ${sentenceOf(executor.fallback_detail ?? executor.fallback)} The tokens are the same as on a GPU.`;
-  }
-  return 'CPU (wasm).';
-}
-
-function sentenceOf(text) {
-  const capital = text.charAt(0).toUpperCase() + text.slice(1);
-  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
-}
-
-function formatMB(bytes) {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
-
-function formatDuration(ms) {
-  return ms < 1000 ? `${Math.round(ms)} ms` : formatSeconds(ms);
-}
-
-function formatSeconds(ms) {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function plural(n, word) {
-  return `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;
+async function renderHistory() {
+  const entries = await listRuns();
+  ui.historyEmpty.hidden = entries.length > 0;
+  ui.historyList.replaceChildren(
+    ...entries.map((entry) => {
+      const item = document.createElement('li');
+      item.dataset.testid = 'history-entry';
+      const input = document.createElement('p');
+      input.className = 'history-input';
+      input.textContent = entry.input.length > 80 ? `${entry.input.slice(0, 80)}…` : entry.input || '(empty prompt)';
+      const meta = document.createElement('p');
+      meta.className = 'muted';
+      meta.dataset.testid = 'history-meta';
+      const what = { generated: 'Generated', stopped: 'Generated', replayed: 'Replayed' }[entry.kind] ?? entry.kind;
+      meta.textContent = `${what} · ${entry.model} · ${entry.verdict} · ${entry.at.slice(0, 16).replace('T', ' ')}`;
+      const actions = document.createElement('p');
+      actions.className = 'history-actions';
+      const open = document.createElement('a');
+      open.href = entry.url;
+      open.textContent = 'Open the link';
+      open.dataset.testid = 'history-link';
+      const edit = document.createElement('button');
+      edit.type = 'button';
+      edit.textContent = 'Edit this run';
+      edit.dataset.testid = 'history-edit';
+      edit.addEventListener('click', () => editRun(entry.run));
+      const remove = document.createElement('button');
+      remove.type = 'button';
+      remove.textContent = 'Delete';
+      remove.dataset.testid = 'history-delete';
+      remove.setAttribute('aria-label', `Delete the run “${input.textContent}”`);
+      remove.addEventListener('click', async () => {
+        await deleteRun(entry.id);
+        await renderHistory();
+        focusLater(ui.historyList.querySelector('[data-testid="history-delete"]') ?? ui.openLinkInput);
+      });
+      actions.append(open, edit, remove);
+      item.append(input, meta, actions);
+      return item;
+    }),
+  );
+  ui.app.dataset.history = String(entries.length);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Start: the engine and the manifest load side by side; a model saved in this browser loads at once.
 
 setState('starting');
-ui.seed.value = randomSeed();
+{
+  const saved = restoreForm(ui);
+  if (saved === null) ui.seed.value = randomSeed();
+  else conversation = saved;
+  renderConversation();
+  formChanged();
+}
+renderHistory();
 startWorker();
 try {
   models = await readManifest();
   if (models.length === 0) throw new Error('it lists no models');
   renderModels();
+  markSupported();
   await refreshSavedBadges();
   const initial = selectedModel();
   if (initial && savedIds.has(initial.id)) {
