@@ -384,10 +384,18 @@ function requestStop() {
   if (stopTimer !== null) return;
   stopTimer = setTimeout(() => {
     stopTimer = null;
-    if (state === 'generating' || state === 'loading') {
-      engineStopped(`it did not answer ${state === 'loading' ? 'Cancel' : 'Stop'} within ${STOP_GRACE_MS / 1000} s, so it was ended`, {
-        gpu: loaded?.executor.kind === 'gpu',
-      });
+    if (state === 'loading') {
+      // Cancel asked for exactly this: a fresh engine, nothing loaded.
+      startWorker();
+      pendingReplay = false;
+      pendingGenerate = null;
+      loadingWith = null;
+      loaded = null;
+      hideProgress();
+      setState('starting');
+      showNotice('Loading was cancelled; nothing was saved.');
+    } else if (state === 'generating') {
+      engineStopped(`it did not answer Stop within ${STOP_GRACE_MS / 1000} s, so it was ended`, { gpu: loaded?.executor.kind === 'gpu' });
     }
   }, STOP_GRACE_MS);
 }
