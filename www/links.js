@@ -5,6 +5,8 @@
 // [A-Za-z0-9._-] belongs to one: whatever an e-mail, a Markdown file or a PDF adds around or inside
 // a link (spaces, line breaks, a closing "." or ")", angle brackets) can be removed safely.
 
+import { plural } from './format.js';
+
 /** Characters that are invisible or reorder text: shown escaped wherever an address is shown. */
 // C0/C1 controls, soft hyphen, combining grapheme joiner, Arabic letter mark, Hangul fillers,
 // zero-width and bidi marks, embeddings/overrides/isolates, word joiner and invisible operators,
@@ -91,4 +93,36 @@ export function isLocalAddress(href) {
   } catch {
     return false;
   }
+}
+
+/**
+ * A replay's verdict in words: {result, detail}. `expect` is the link's {token_ids, tokens_hash}
+ * or null; `got` the ids the replay produced, `texts` their texts; `divergence` the worker's
+ * {index, expected_text} (expected_text null for an id outside the vocabulary, which is a
+ * divergence like any other).
+ */
+export function replayVerdict({ expect, got, texts, tokensHash, divergence, stopped, where }) {
+  if (stopped) return { result: `The replay was stopped after ${plural(got.length, 'token')}.`, detail: '' };
+  if (!expect) {
+    return {
+      result: `Ran ${plural(got.length, 'token')} (sha256 ${String(tokensHash).slice(0, 16)}); the link records no output to compare with.`,
+      detail: '',
+    };
+  }
+  const want = expect.token_ids;
+  let k = 0;
+  while (k < want.length && k < got.length && want[k] === got[k]) k += 1;
+  if (k === want.length && k === got.length && tokensHash === expect.tokens_hash) {
+    return { result: `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokensHash.slice(0, 16)}) on the ${where}`, detail: '' };
+  }
+  let expectedText = '';
+  if (divergence?.index === k) {
+    expectedText = divergence.expected_text === null ? ' (not in this model’s vocabulary)' : ` (${JSON.stringify(divergence.expected_text)})`;
+  }
+  const expected = k < want.length ? `token id ${want[k]}${expectedText}` : 'the end of the output';
+  const produced = k < got.length ? `token id ${got[k]} (${JSON.stringify(texts[k] ?? '')})` : 'the end of the output';
+  return {
+    result: `Diverged at token ${k + 1}: expected ${expected}, got ${produced}`,
+    detail: `Same text up to the divergence (${plural(k, 'token')}): ${JSON.stringify(texts.slice(0, k).join(''))}`,
+  };
 }

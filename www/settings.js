@@ -214,3 +214,21 @@ export function randomSeed() {
   const words = crypto.getRandomValues(new Uint32Array(2));
   return ((BigInt(words[0]) << 32n) | BigInt(words[1])).toString();
 }
+
+/** Shows the conversation so far above the prompt (multi-turn chat). */
+export function showConversation(ui, conversation) {
+  ui.conversationTurns.replaceChildren(
+    ...conversation.map(({ role, content }) => {
+      const item = document.createElement('li');
+      item.className = `turn ${role === 'assistant' ? 'assistant' : 'user'}`;
+      const who = document.createElement('strong');
+      who.textContent = role === 'assistant' ? 'Model: ' : role === 'user' ? 'You: ' : `${role}: `;
+      const text = document.createElement('span');
+      text.textContent = content;
+      item.append(who, text);
+      return item;
+    }),
+  );
+  ui.conversation.hidden = conversation.length === 0;
+  ui.prompt.labels[0].textContent = conversation.length === 0 ? 'Prompt' : 'Your reply';
+}
