@@ -610,6 +610,7 @@ ui.retryCpuButton.addEventListener('click', retryOnCpu);
 ui.replayRetryCpuButton.addEventListener('click', retryOnCpu);
 
 function showError(message, retryAction) {
+  delete ui.error.dataset.code;
   ui.errorMessage.textContent = message;
   ui.retryButton.hidden = !retryAction;
   ui.retryButton.onclick = retryAction

@@ -241,24 +241,31 @@ async function loadFromUrl({ url, sha256, name, engine, executor }, signal) {
   // Checked again here: only https:, or this site.
   const allowed = checkModelUrl(url, self.location.origin);
   if (!allowed.ok) throw new UserError('bad-url', `That address is not fetched: ${allowed.why}.`, false);
+  const shown = allowed.url.href; // normalised: punycode host, percent-encoded path
   let response;
   try {
     response = await fetch(allowed.url, { signal, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
   } catch (error) {
     if (signal.aborted) throw error;
-    throw new UserError('network', `The download from ${url} failed before it started (${describe(error)}).`);
+    throw new UserError('network', `The download from ${shown} failed before it started (${describe(error)}).`);
   }
-  if (!response.ok) throw new UserError('http', `The download from ${url} failed: HTTP ${response.status}.`);
+  // A redirect must end at an address that would have been allowed itself.
+  const landed = response.url ? checkModelUrl(response.url, self.location.origin) : allowed;
+  if (!landed.ok) {
+    response.body?.cancel();
+    throw new UserError('bad-url', `The address ${shown} redirected to one that is not fetched: ${landed.why}.`, false);
+  }
+  if (!response.ok) throw new UserError('http', `The download from ${shown} failed: HTTP ${response.status}.`);
   const size = Number(response.headers.get('Content-Length'));
   if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_FILE_BYTES) {
     response.body?.cancel();
-    throw new UserError('size', `The server at ${url} does not state a usable file size; nothing was loaded.`, false);
+    throw new UserError('size', `The server at ${shown} does not state a usable file size; nothing was loaded.`, false);
   }
   const { bytes, digest } = await readStream(response.body, size, 'download', signal);
   if (digest !== sha256) {
     throw new UserError(
       'checksum',
-      `Checksum mismatch: the file from ${url} has SHA-256 ${digest}, the link expects ${sha256}. It was not loaded.`,
+      `Checksum mismatch: the file from ${shown} has SHA-256 ${digest}, the link expects ${sha256}. It was not loaded.`,
       false,
     );
   }
