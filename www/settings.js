@@ -20,7 +20,7 @@ export function parseFixed(text, places) {
   return { value: BigInt(match[1]) * 10n ** BigInt(places) + BigInt(fraction.slice(0, places).padEnd(places, '0') || '0') };
 }
 
-/** [field name, places, lowest, highest] of the decimal fields, in the engine's units. */
+/** Each decimal field: [decimal places, lowest, highest (in the engine's units), the range in words]. */
 const DECIMALS = {
   temperature: [3, 0n, 10_000n, 'from 0 to 10'],
   top_p: [6, 0n, 1_000_000n, 'from 0 to 1'],
