@@ -45,6 +45,7 @@
 // Errors from the wasm engine carry a `code` (crate/src/web.rs) that this worker switches on.
 
 import { checkModelUrl } from './links.js';
+import { UserError, adapterName, deepPlain, describe, formatMB, gpuLoadFailure, nextTask, oneLine, sentence, toPlain } from './worker-util.js';
 import { deleteModel, readModel, storeModel } from './model-cache.js';
 
 const TEST_HOOKS = new URL(self.location.href).searchParams.get('test-hooks') === '1';
@@ -53,16 +54,6 @@ const PROGRESS_INTERVAL_MS = 100;
 const HASH_SLICE = 8 << 20;
 // wasm32 has 4 GiB of memory; the file is held once in JS and once in the engine.
 const MAX_FILE_BYTES = 2 ** 31;
-
-/** A failure the user can act on: `message` is shown as it is. */
-class UserError extends Error {
-  constructor(code, message, retry = true, gpuError = null) {
-    super(message);
-    this.code = code;
-    this.retry = retry;
-    this.gpuError = gpuError; // the GPU's failure, when the run may be retried on the CPU
-  }
-}
 
 let wasm = null; // the wasm module's exports, once initialised
 let model = null; // the loaded WasmModel
@@ -115,7 +106,10 @@ const engineReady = (async () => {
   try {
     const module = await import('./pkg/verbatim.js');
     await module.default();
-    module.set_panic_listener((message) => engineStopped(`it panicked (${oneLine(message)})`));
+    // The panic's place without the build machine's directories: "gguf_file.rs:560:43".
+    module.set_panic_listener((message) =>
+      engineStopped(`it panicked (${oneLine(message).replace(/(?:[^\s:]*\/)+([^/\s:]+\.rs:)/g, '$1')})`),
+    );
     wasm = module;
     post('ready', { version: module.version(), spec: module.spec_version() });
   } catch (error) {
@@ -445,37 +439,6 @@ async function loadModel(bytes, engine, requested, signal, details) {
   post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, ...details });
 }
 
-/** Why the GPU was not used, from load_gpu's error (by its code): {short: a few words, detail: all of it}. */
-function gpuLoadFailure(error) {
-  const text = describe(error);
-  switch (error?.code) {
-    case 'gpu-selftest': {
-      // "<adapter> failed the self-test: <kernel>: got …, want …; …": the kernels' names are the short story.
-      const marker = 'failed the self-test:';
-      const failures = text.includes(marker) ? text.slice(text.indexOf(marker) + marker.length).trim() : text;
-      const kernels = failures.split('; ').map((failure) => failure.split(':')[0]);
-      return { short: `GPU failed the self-test: ${kernels.join(', ')}`, detail: `GPU failed the self-test: ${failures}` };
-    }
-    case 'no-webgpu':
-      return { short: 'WebGPU unavailable: this browser has no WebGPU', detail: `WebGPU unavailable: ${text}` };
-    case 'no-adapter':
-      return { short: 'WebGPU unavailable: no usable GPU adapter', detail: `WebGPU unavailable: ${text}` };
-    default:
-      return { short: 'the GPU could not load the model', detail: `the GPU could not load the model: ${text}` };
-  }
-}
-
-/** The WebGPU adapter's name as the browser gives it (vendor, architecture, device), or null. */
-async function adapterName() {
-  try {
-    const info = (await navigator.gpu.requestAdapter())?.info;
-    const words = [info?.vendor, info?.architecture, info?.device, info?.description].filter((w) => w);
-    return words.length > 0 ? [...new Set(words)].join(' ') : null;
-  } catch {
-    return null;
-  }
-}
-
 function unloadModel() {
   model?.free();
   model = null;
@@ -573,43 +536,3 @@ function tokenTextOrNull(id) {
   }
 }
 
-function oneLine(text) {
-  return String(text).replace(/\s+/g, ' ').trim();
-}
-
-/** Resolves after pending messages have been handled (a macrotask, without timer clamping). */
-function nextTask() {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = resolve;
-    channel.port2.postMessage(null);
-  });
-}
-
-/** The engine returns plain objects or Maps (serde-wasm-bindgen); the page wants plain objects. */
-function toPlain(value) {
-  return value instanceof Map ? Object.fromEntries(value) : value;
-}
-
-/** A decoded link as plain objects and arrays all the way down. */
-function deepPlain(value) {
-  if (value instanceof Map) value = Object.fromEntries(value);
-  if (Array.isArray(value)) return value.map(deepPlain);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepPlain(v)]));
-  }
-  return value;
-}
-
-function describe(error) {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** `text` ending with a full stop (messages from the engine may or may not have one). */
-function sentence(text) {
-  return /[.!?]$/.test(text) ? text : `${text}.`;
-}
-
-function formatMB(bytes) {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
