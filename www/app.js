@@ -443,6 +443,7 @@ function onLoaded({ info, executor, sha256, source, label, bytes, cache_error })
   ui.engineLine.hidden = false;
   ui.modelInfo.hidden = false;
   if (cache_error) showNotice(cache_error);
+  announce(`${ui.infoName.textContent} is loaded, on the ${executorShort(loaded)}.`);
 
   ui.chatToggle.disabled = !info.has_chat_template;
   if (!info.has_chat_template) ui.chatToggle.checked = false;
