@@ -1,15 +1,22 @@
-// The page: keeps the state and wires the controls; lists the manifest's models, drives the engine
-// worker (worker.js) and shows what it reports. All text that comes from a file, the manifest, a
-// link or the model is set with textContent. Helpers live in modules: format.js (words and
-// numbers), links.js (pasted links, model addresses), manifest.js (the list of models),
-// settings.js (the Generate form), history.js (this browser's runs), model-cache.js.
+// The page: keeps the state and wires the controls; drives the engine worker (worker.js) and shows
+// what it reports. All text that comes from a file, the manifest, a link or the model is set with
+// textContent. The rest lives in modules: ui.js (the elements), engine.js (the worker wrapper),
+// format.js (words and numbers), links.js (pasted links, model addresses, verdicts), link-view.js
+// (a link's summary), manifest.js (the list of models), settings.js (the Generate form),
+// history.js + history-view.js (this browser's runs), share.js (links, citations, copying),
+// model-cache.js (verified model files).
 
+import { Engine } from './engine.js';
 import { engineLabel, executorDetail, executorLabel, executorShort, formatMB, formatSeconds, plural, sentenceOf } from './format.js';
+import { historyItem } from './history-view.js';
 import { addRun, deleteRun, listRuns } from './history.js';
-import { checkModelUrl, displayUrl, isLocalAddress, tidyLink } from './links.js';
-import { engineRuns, licenceElement, readManifest } from './manifest.js';
+import { showLinkSummary } from './link-view.js';
+import { checkModelUrl, displayUrl, isLocalAddress, replayVerdict, tidyLink } from './links.js';
+import { engineRuns, modelRow, readManifest } from './manifest.js';
 import { hasModel } from './model-cache.js';
-import { fillForm, randomSeed, restoreForm, runFromForm, saveForm, settingsSummary, validateForm } from './settings.js';
+import { fillForm, randomSeed, restoreForm, runFromForm, saveForm, settingsSummary, showConversation, validateForm } from './settings.js';
+import { clearAddressLink, copyText, renderCite, tokensHash } from './share.js';
+import { ui } from './ui.js';
 
 const LAST_MODEL_KEY = 'verbatim.model';
 // 'cpu' while "Use the CPU only" is on; absent: WebGPU when it works, else the CPU.
@@ -21,131 +28,10 @@ const TEST_HOOKS = new URLSearchParams(location.search).get('test-hooks') === '1
 // Downloads larger than this ask first on a metered or slow connection.
 const ASK_ABOVE_BYTES = 100e6;
 
-const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
-const ui = {
-  app: $('app'),
-  modelList: $('model-list'),
-  modelListStatus: $('model-list-status'),
-  engineSelect: $('engine-select'),
-  cpuOnly: $('cpu-only'),
-  loadButton: $('load-button'),
-  cancelButton: $('cancel-button'),
-  fileInput: $('file-input'),
-  dropZone: $('drop-zone'),
-  progressArea: $('progress-area'),
-  progress: $('progress'),
-  progressText: $('progress-text'),
-  error: $('error'),
-  errorMessage: $('error-message'),
-  retryButton: $('retry-button'),
-  notice: $('notice'),
-  modelInfo: $('model-info'),
-  infoName: $('info-name'),
-  infoArchitecture: $('info-architecture'),
-  infoShape: $('info-shape'),
-  infoSource: $('info-source'),
-  infoSha256: $('info-sha256'),
-  infoExecutor: $('info-executor'),
-  form: $('generate-form'),
-  prompt: $('prompt'),
-  chatToggle: $('chat-toggle'),
-  maxTokens: $('max-tokens'),
-  generateButton: $('generate-button'),
-  stopButton: $('stop-button'),
-  engine: $('engine'),
-  engineLine: $('engine').parentElement,
-  executor: $('executor'),
-  runExecutor: $('run-executor'),
-  gpuFailure: $('gpu-failure'),
-  gpuFailureMessage: $('gpu-failure-message'),
-  retryCpuButton: $('retry-cpu-button'),
-  output: $('output'),
-  genProgress: $('gen-progress'),
-  replayProgress: $('replay-progress'),
-  stats: $('stats'),
-  tokenIds: $('token-ids'),
-  tokensHash: $('tokens-hash'),
-  version: $('version'),
-  temperature: $('temperature'),
-  topK: $('top-k'),
-  topP: $('top-p'),
-  minP: $('min-p'),
-  repeatPenalty: $('repeat-penalty'),
-  repeatLastN: $('repeat-last-n'),
-  seed: $('seed'),
-  newSeedButton: $('new-seed-button'),
-  stopStrings: $('stop-strings'),
-  share: $('share'),
-  shareNote: $('share-note'),
-  linkText: $('link-text'),
-  copyLinkButton: $('copy-link-button'),
-  copyStatus: $('copy-status'),
-  cite: $('cite'),
-  linkPanel: $('link-panel'),
-  linkError: $('link-error'),
-  linkErrorMessage: $('link-error-message'),
-  linkDetails: $('link-details'),
-  linkModel: $('link-model'),
-  linkSha256: $('link-sha256'),
-  linkLicense: $('link-license'),
-  linkInput: $('link-input'),
-  linkSettings: $('link-settings'),
-  linkStops: $('link-stops'),
-  linkSpec: $('link-spec'),
-  linkExpected: $('link-expected'),
-  linkModelMissing: $('link-model-missing'),
-  linkModelMissingMessage: $('link-model-missing-message'),
-  linkModelUrlBox: $('link-model-url-box'),
-  linkModelUrl: $('link-model-url'),
-  linkModelHost: $('link-model-host'),
-  linkModelUrlRefused: $('link-model-url-refused'),
-  linkHeading: $('link-heading'),
-  linkErrorKept: $('link-error-kept'),
-  replayStopButton: $('replay-stop-button'),
-  editRunButton: $('edit-run-button'),
-  infoExecutorShort: $('info-executor-short'),
-  consent: $('consent'),
-  consentMessage: $('consent-message'),
-  consentYes: $('consent-yes'),
-  consentNo: $('consent-no'),
-  conversation: $('conversation'),
-  conversationTurns: $('conversation-turns'),
-  newConversationButton: $('new-conversation-button'),
-  generateWhy: $('generate-why'),
-  escHint: $('esc-hint'),
-  formError: $('form-error'),
-  formErrorMessage: $('form-error-message'),
-  settings: $('settings'),
-  settingsSummary: $('settings-summary'),
-  greedyNote: $('greedy-note'),
-  announce: $('announce'),
-  runAfter: $('run-after'),
-  copyOutputButton: $('copy-output-button'),
-  copyOutputStatus: $('copy-output-status'),
-  replyButton: $('reply-button'),
-  shareLabel: $('share-label'),
-  shareLocalWarning: $('share-local-warning'),
-  openLinkForm: $('open-link-form'),
-  openLinkInput: $('open-link-input'),
-  openLinkError: $('open-link-error'),
-  historyEmpty: $('history-empty'),
-  historyList: $('history-list'),
-  linkFetchButton: $('link-fetch-button'),
-  replayButton: $('replay-button'),
-  replayResult: $('replay-result'),
-  replayExecutor: $('replay-executor'),
-  replayGpuFailure: $('replay-gpu-failure'),
-  replayGpuFailureMessage: $('replay-gpu-failure-message'),
-  replayRetryCpuButton: $('replay-retry-cpu-button'),
-  replayOutput: $('replay-output'),
-  replayDetail: $('replay-detail'),
-  replayCite: $('replay-cite'),
-};
 
 // 'starting' | 'idle' (no model) | 'loading' | 'ready' | 'generating' | 'failed' (no engine)
 let state = 'starting';
 let models = []; // validated manifest entries
-let worker = null;
 let lastLoad = null; // repeats the last load, for Retry; lastLoad({cpuRetry}) loads it on the CPU
 let loadingWith = null; // {cpuRetry}: how the load under way was asked for
 let pendingAutoLoad = null; // a cached model to load once the engine is up
@@ -159,10 +45,6 @@ let pendingRerun = null; // that run, once the model is loaded on the CPU
 let link = null; // the decoded link being shown: {view, url}
 let pendingReplay = false; // replay once the model now loading is ready
 let linksHandled = 0;
-let requestId = 0;
-const pendingRequests = new Map(); // id -> {resolve, reject}
-let engineReadyResolve;
-let engineReadyPromise = new Promise((resolve) => (engineReadyResolve = resolve));
 let stopTimer = null; // set after Stop or Cancel until the engine answers
 let conversation = []; // earlier turns of a multi-turn chat: [{role, content}]
 let pendingGenerate = null; // a run to start once the model now loading is ready
@@ -215,44 +97,10 @@ function renderModels() {
   const preferred = localStorage.getItem(LAST_MODEL_KEY);
   const initial = models.find((m) => m.id === preferred) ?? models.find((m) => m.default) ?? models[0];
   for (const model of models) {
-    const row = document.createElement('div');
-    row.className = 'model';
-    row.dataset.testid = `model-${model.id}`;
-
-    const radio = document.createElement('input');
-    radio.type = 'radio';
-    radio.name = 'model';
-    radio.value = model.id;
-    radio.id = `model-option-${model.id}`;
-    radio.dataset.testid = `model-option-${model.id}`;
-    radio.checked = model === initial;
-    radio.addEventListener('change', () => {
+    const row = modelRow(model, model === initial, () => {
       updateLoadLabel();
       setState(state);
     });
-
-    const label = document.createElement('label');
-    label.htmlFor = radio.id;
-    const name = document.createElement('span');
-    name.className = 'model-name';
-    name.dataset.testid = 'model-name';
-    name.textContent = model.name;
-    const meta = document.createElement('span');
-    meta.className = 'model-meta';
-    meta.dataset.testid = 'model-meta';
-    meta.textContent = [formatMB(model.size), model.architecture, model.quantization].filter(Boolean).join(' · ');
-    const saved = document.createElement('span');
-    saved.className = 'badge';
-    saved.dataset.testid = 'model-saved';
-    saved.textContent = 'saved in this browser';
-    saved.hidden = true;
-    const unsupported = document.createElement('span');
-    unsupported.className = 'badge warning';
-    unsupported.dataset.testid = 'model-unsupported';
-    unsupported.hidden = true;
-    label.append(name, meta, saved, unsupported);
-
-    row.append(radio, label, licenceElement(model));
     ui.modelList.append(row);
   }
 }
@@ -270,20 +118,20 @@ async function refreshSavedBadges() {
 
 /** Marks the models the selected engine cannot run; they cannot be chosen for it. */
 function markSupported() {
-  const engine = ui.engineSelect.value;
+  const kind = ui.engineSelect.value;
   for (const model of models) {
     const row = document.querySelector(`[data-testid="model-${CSS.escape(model.id)}"]`);
     if (!row) continue;
-    const runs = engineRuns(engine, model);
+    const supported = engineRuns(kind, model);
     const radio = row.querySelector('input[type="radio"]');
     const badge = row.querySelector('[data-testid="model-unsupported"]');
-    badge.textContent = runs ? '' : `the ${engine} engine does not run ${model.architecture} yet: choose the float reference to use it`;
-    badge.hidden = runs;
-    radio.disabled = !runs;
-    row.classList.toggle('unsupported', !runs);
-    if (!runs && radio.checked) {
+    badge.textContent = supported ? '' : `the ${kind} engine does not run ${model.architecture} yet: choose the float reference to use it`;
+    badge.hidden = supported;
+    radio.disabled = !supported;
+    row.classList.toggle('unsupported', !supported);
+    if (!supported && radio.checked) {
       radio.checked = false;
-      const fallback = models.find((m) => m.default && engineRuns(engine, m)) ?? models.find((m) => engineRuns(engine, m));
+      const fallback = models.find((m) => m.default && engineRuns(kind, m)) ?? models.find((m) => engineRuns(kind, m));
       const other = fallback && document.querySelector(`[data-testid="model-option-${CSS.escape(fallback.id)}"]`);
       if (other) other.checked = true;
     }
@@ -304,32 +152,25 @@ function selectedModel() {
 // ---------------------------------------------------------------------------------------------
 // Engine worker
 
-function startWorker() {
-  worker?.terminate();
-  clearStopTimer();
-  for (const { reject } of pendingRequests.values()) reject(new Error('the engine was restarted'));
-  pendingRequests.clear();
-  engineReadyPromise = new Promise((resolve) => (engineReadyResolve = resolve));
-  const url = new URL('worker.js', import.meta.url);
-  if (TEST_HOOKS) url.searchParams.set('test-hooks', '1');
-  const current = new Worker(url, { type: 'module', name: 'verbatim-engine' });
-  worker = current;
-  current.addEventListener('message', ({ data }) => {
-    if (worker === current) onWorkerMessage(data);
-  });
-  current.addEventListener('error', (event) => {
-    event.preventDefault();
-    if (worker !== current) return;
+const engine = new Engine({
+  testHooks: TEST_HOOKS,
+  onMessage: (message) => onWorkerMessage(message),
+  onError: (event) => {
     if (state === 'starting') {
       // The module itself did not start (a missing build): nothing to restart into.
-      current.terminate();
-      worker = null;
+      engine.terminate();
       showError(`The engine could not be started${event.message ? ` (${event.message})` : ''}. From a source checkout, build it with \`make wasm\`.`, null);
       setState('failed');
       return;
     }
     engineStopped(event.message || 'its worker ended unexpectedly', { gpu: loaded?.executor.kind === 'gpu' });
-  });
+  },
+});
+
+/** Starts a fresh engine worker (after a failure, or at the start). */
+function startWorker() {
+  clearStopTimer();
+  engine.start();
 }
 
 /**
@@ -379,15 +220,23 @@ function clearStopTimer() {
 
 /** Stop and Cancel: asks the engine to stop; ends its worker if it does not answer in time. */
 function requestStop() {
-  if (!worker || (state !== 'generating' && state !== 'loading')) return;
-  worker.postMessage({ type: 'abort' });
+  if (!engine.running || (state !== 'generating' && state !== 'loading')) return;
+  engine.post({ type: 'abort' });
   if (stopTimer !== null) return;
   stopTimer = setTimeout(() => {
     stopTimer = null;
-    if (state === 'generating' || state === 'loading') {
-      engineStopped(`it did not answer ${state === 'loading' ? 'Cancel' : 'Stop'} within ${STOP_GRACE_MS / 1000} s, so it was ended`, {
-        gpu: loaded?.executor.kind === 'gpu',
-      });
+    if (state === 'loading') {
+      // Cancel asked for exactly this: a fresh engine, nothing loaded.
+      startWorker();
+      pendingReplay = false;
+      pendingGenerate = null;
+      loadingWith = null;
+      loaded = null;
+      hideProgress();
+      setState('starting');
+      showNotice('Loading was cancelled; nothing was saved.');
+    } else if (state === 'generating') {
+      engineStopped(`it did not answer Stop within ${STOP_GRACE_MS / 1000} s, so it was ended`, { gpu: loaded?.executor.kind === 'gpu' });
     }
   }, STOP_GRACE_MS);
 }
@@ -400,26 +249,19 @@ function focusLater(element) {
 
 if (TEST_HOOKS) {
   window.verbatimTestHooks = {
-    panic: (what = 'test') => worker?.postMessage({ type: 'test-panic', what }),
-    hang: (ms = 60_000) => worker?.postMessage({ type: 'test-hang', ms }),
-    post: (message) => worker?.postMessage(message),
+    panic: (what = 'test') => engine.post({ type: 'test-panic', what }),
+    hang: (ms = 60_000) => engine.post({ type: 'test-hang', ms }),
+    post: (message) => engine.post(message),
   };
 }
 
 function onWorkerMessage(message) {
   switch (message.status) {
-    case 'reply': {
-      const request = pendingRequests.get(message.id);
-      pendingRequests.delete(message.id);
-      if (request && 'error' in message) request.reject(new Error(message.error));
-      else request?.resolve(message.result);
-      break;
-    }
     case 'ready':
       ui.version.textContent = message.version;
       engineVersion = message.version;
       engineSpec = message.spec;
-      engineReadyResolve();
+      engine.markReady();
       if (state === 'starting' || state === 'failed') setState('idle'); // a restart may be loading already
       if (pendingAutoLoad) {
         const model = pendingAutoLoad;
@@ -515,21 +357,19 @@ function loadManifestModel(model, options) {
     return;
   }
   ui.consent.hidden = true;
-  if (!worker) startWorker();
   localStorage.setItem(LAST_MODEL_KEY, model.id);
   lastLoad = (again) => loadManifestModel(model, again);
   beginLoad(`Preparing ${model.name}…`);
   const { id, name, file, size, sha256 } = model;
   const executor = executorFor(options);
-  worker.postMessage({ type: 'load-model', model: { id, name, file, size, sha256 }, engine: ui.engineSelect.value, executor });
+  engine.post({ type: 'load-model', model: { id, name, file, size, sha256 }, engine: ui.engineSelect.value, executor });
 }
 
 function loadFile(file, options) {
   if (!file) return;
-  if (!worker) startWorker();
   lastLoad = (again) => loadFile(file, again);
   beginLoad(`Opening ${file.name}…`);
-  worker.postMessage({ type: 'load-file', file, engine: ui.engineSelect.value, executor: executorFor(options) });
+  engine.post({ type: 'load-file', file, engine: ui.engineSelect.value, executor: executorFor(options) });
 }
 
 /**
@@ -603,6 +443,7 @@ function onLoaded({ info, executor, sha256, source, label, bytes, cache_error })
   ui.engineLine.hidden = false;
   ui.modelInfo.hidden = false;
   if (cache_error) showNotice(cache_error);
+  announce(`${ui.infoName.textContent} is loaded, on the ${executorShort(loaded)}.`);
 
   ui.chatToggle.disabled = !info.has_chat_template;
   if (!info.has_chat_template) ui.chatToggle.checked = false;
@@ -699,8 +540,7 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   }
   pendingGenerate = null;
   if (phase === 'init') {
-    worker?.terminate();
-    worker = null;
+    engine.terminate();
     showError(message, null);
     setState('failed');
     return;
@@ -771,6 +611,7 @@ ui.retryCpuButton.addEventListener('click', retryOnCpu);
 ui.replayRetryCpuButton.addEventListener('click', retryOnCpu);
 
 function showError(message, retryAction) {
+  delete ui.error.dataset.code;
   ui.errorMessage.textContent = message;
   ui.retryButton.hidden = !retryAction;
   ui.retryButton.onclick = retryAction
@@ -889,7 +730,7 @@ function startGenerate(run) {
   ui.runExecutor.dataset.executor = loaded.executor.kind;
   currentRun = { kind: 'generate', run, model: loaded };
   setState('generating');
-  worker.postMessage({ type: 'generate', run });
+  engine.post({ type: 'generate', run });
 }
 
 ui.newSeedButton.addEventListener('click', () => {
@@ -928,20 +769,7 @@ ui.form.addEventListener('change', formChanged);
 
 /** Shows the conversation so far above the prompt (multi-turn chat). */
 function renderConversation() {
-  ui.conversationTurns.replaceChildren(
-    ...conversation.map(({ role, content }) => {
-      const item = document.createElement('li');
-      item.className = `turn ${role === 'assistant' ? 'assistant' : 'user'}`;
-      const who = document.createElement('strong');
-      who.textContent = role === 'assistant' ? 'Model: ' : role === 'user' ? 'You: ' : `${role}: `;
-      const text = document.createElement('span');
-      text.textContent = content;
-      item.append(who, text);
-      return item;
-    }),
-  );
-  ui.conversation.hidden = conversation.length === 0;
-  ui.prompt.labels[0].textContent = conversation.length === 0 ? 'Prompt' : 'Your reply';
+  showConversation(ui, conversation);
 }
 
 // "Reply to this answer": the last prompt and answer become turns of the conversation.
@@ -967,37 +795,11 @@ ui.newConversationButton.addEventListener('click', () => {
 
 ui.copyOutputButton.addEventListener('click', () => copyText(ui.output.textContent, ui.copyOutputStatus));
 
-/** Copies `text`; says so in `status`. */
-async function copyText(text, status) {
-  try {
-    await navigator.clipboard.writeText(text);
-    status.textContent = 'Copied.';
-  } catch {
-    status.textContent = 'The browser did not allow copying: select the text and copy it with Ctrl+C.';
-  }
-}
-
-/** Removes a link from the address bar (a new run is not the old link's run). */
-function clearAddressLink() {
-  if (location.hash !== '') history.replaceState(null, '', `${location.pathname}${location.search}`);
-}
-
 ui.stopButton.addEventListener('click', requestStop);
 ui.replayStopButton.addEventListener('click', requestStop);
 
 // ---------------------------------------------------------------------------------------------
 // Links
-
-/** Asks the worker's wasm module (link_encode / link_decode). */
-async function engineRequest(type, fields) {
-  await engineReadyPromise;
-  if (!worker) throw new Error('the engine is not running');
-  const id = ++requestId;
-  return new Promise((resolve, reject) => {
-    pendingRequests.set(id, { resolve, reject });
-    worker.postMessage({ type, id, ...fields });
-  });
-}
 
 /** After a finished run on the exact engine: the link, in the address bar and ready to copy. */
 async function makeRunLink(finished, done) {
@@ -1027,7 +829,7 @@ async function makeRunLink(finished, done) {
   };
   let payload;
   try {
-    payload = await engineRequest('link-encode', { view });
+    payload = await engine.request('link-encode', { view });
   } catch (error) {
     ui.shareNote.textContent = `No link could be made for this run: ${error.message}`;
     ui.shareNote.hidden = false;
@@ -1051,6 +853,7 @@ async function makeRunLink(finished, done) {
     url,
   });
   renderCite(ui.cite, {
+    version: engineVersion,
     url,
     modelId: view.model.id,
     modelName: known?.name ?? model.label,
@@ -1060,15 +863,6 @@ async function makeRunLink(finished, done) {
     tokensHash: tokens_hash,
   });
   ui.app.dataset.linkMade = String(Number(ui.app.dataset.linkMade ?? 0) + 1);
-}
-
-/** SHA-256 of token ids as the engine writes it (each id as 4 little-endian bytes, crate/src/engine.rs). */
-async function tokensHash(ids) {
-  const bytes = new Uint8Array(ids.length * 4);
-  const view = new DataView(bytes.buffer);
-  ids.forEach((id, i) => view.setUint32(i * 4, id, true));
-  const digest = new Uint8Array(await crypto.subtle.digest('SHA-256', bytes));
-  return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 ui.copyLinkButton.addEventListener('click', async () => {
@@ -1083,54 +877,6 @@ ui.copyLinkButton.addEventListener('click', async () => {
 });
 
 ui.linkText.addEventListener('focus', () => ui.linkText.select());
-
-/** A "Cite this run" block: plain text and a BibTeX @misc entry, all set as text. */
-function renderCite(container, { url, modelId, modelName, sha256, spec, tokens, tokensHash }) {
-  const date = new Date().toISOString().slice(0, 10);
-  const plainText =
-    `${modelName} (${modelId}, GGUF SHA-256 ${sha256}), ${plural(tokens, 'token')} generated with ` +
-    `Verbatim ${engineVersion}, numeric spec ${spec}; token ids SHA-256 ${tokensHash}. ` +
-    `Replay: ${url} (accessed ${date}).`;
-  const clean = (text) => String(text).replace(/[{}\\]/g, '');
-  const bibtex = [
-    `@misc{verbatim-${tokensHash.slice(0, 16)},`,
-    `  title        = {Verbatim run of ${clean(modelId)}},`,
-    `  howpublished = {\\url{${clean(url)}}},`,
-    `  note         = {Model ${clean(modelId)}, GGUF SHA-256 ${sha256}; numeric spec ${clean(spec)}; ` +
-      `${tokens} tokens, token ids SHA-256 ${tokensHash}; Verbatim ${clean(engineVersion)}},`,
-    `  year         = {${date.slice(0, 4)}},`,
-    `  urldate      = {${date}}`,
-    '}',
-  ].join('\n');
-  const heading = document.createElement('h3');
-  heading.textContent = 'Cite this run';
-  const plain = document.createElement('pre');
-  plain.dataset.testid = 'cite-text';
-  plain.textContent = plainText;
-  const bib = document.createElement('pre');
-  bib.dataset.testid = 'cite-bibtex';
-  bib.textContent = bibtex;
-  const status = document.createElement('p');
-  status.className = 'muted';
-  status.setAttribute('aria-live', 'polite');
-  const copyButton = (label, testid, text) => {
-    const button = document.createElement('button');
-    button.type = 'button';
-    button.textContent = label;
-    button.dataset.testid = testid;
-    button.addEventListener('click', () => copyText(text, status));
-    return button;
-  };
-  container.replaceChildren(
-    heading,
-    plain,
-    copyButton('Copy citation', 'copy-cite-text', plainText),
-    bib,
-    copyButton('Copy BibTeX', 'copy-cite-bibtex', bibtex),
-    status,
-  );
-  container.hidden = false;
-}
 
 /** Reads the address's #v… fragment, if any, and shows what it would run. */
 async function handleLocationHash() {
@@ -1154,7 +900,7 @@ async function handleLocationHash() {
   if (tidy.payload !== raw) history.replaceState(null, '', `#${tidy.payload}`); // the tidy form, for copying
   let view;
   try {
-    view = await engineRequest('link-decode', { text: tidy.payload });
+    view = await engine.request('link-decode', { text: tidy.payload });
   } catch (error) {
     showLinkError(`This link cannot be opened: ${sentenceOf(error.message)} Copy it again from its source, or ask whoever sent it for a new one.`);
     return;
@@ -1193,32 +939,7 @@ function linkDone(result) {
 }
 
 function showLink(view) {
-  const { model, run, expect } = view;
-  const entry = models.find((m) => m.sha256 === model.sha256);
-  ui.linkModel.textContent = entry ? `${entry.name} (${entry.id}) · ${formatMB(entry.size)}` : `${model.id} (not in the list of models)`;
-  ui.linkSha256.textContent = model.sha256;
-  const licence = entry ? licenceElement(entry) : document.createTextNode('unknown (not in the list of models)');
-  if (entry) {
-    licence.dataset.testid = 'link-license-text';
-    licence.textContent = entry.license || 'not stated';
-  }
-  ui.linkLicense.replaceChildren(licence);
-  if (run.chat && Array.isArray(run.messages) && run.messages.length > 0) {
-    ui.linkInput.textContent = run.messages.map((m) => `${m.role}: ${m.content}`).join('\n\n');
-  } else {
-    ui.linkInput.textContent = run.prompt;
-  }
-  const template = run.chat ? 'chat template on' : 'raw prompt (no chat template)';
-  ui.linkSettings.textContent =
-    `${template} · max ${plural(run.max_tokens, 'token')} · temperature ${run.temperature}` +
-    `${run.temperature === '0' ? ' (greedy)' : ''} · top-k ${run.top_k} · top-p ${run.top_p} · min-p ${run.min_p} · ` +
-    `repetition penalty ${run.repeat_penalty} over ${run.repeat_last_n} · seed ${run.seed}`;
-  const stops = run.stop ?? [];
-  ui.linkStops.textContent = stops.length === 0 ? '(none)' : stops.join('\n');
-  ui.linkSpec.textContent = view.spec;
-  ui.linkExpected.textContent = expect
-    ? `${plural(expect.token_ids.length, 'token')}, token ids SHA-256 ${expect.tokens_hash.slice(0, 16)}…`
-    : 'no recorded output: a replay just runs it';
+  showLinkSummary(ui, view, models.find((m) => m.sha256 === view.model.sha256) ?? null);
   ui.replayResult.textContent = '';
   ui.replayExecutor.textContent = '';
   ui.replayOutput.textContent = '';
@@ -1297,12 +1018,11 @@ ui.linkFetchButton.addEventListener('click', () => {
   const allowed = checkModelUrl(link.view.model.url, location.origin);
   if (!allowed.ok) return;
   const url = allowed.url.href;
-  if (!worker) startWorker();
   ui.engineSelect.value = 'exact';
   pendingReplay = true;
   lastLoad = (options) => {
     beginLoad(`Downloading ${id} from ${url}…`);
-    worker.postMessage({ type: 'load-url', url, sha256, name: id, engine: 'exact', executor: executorFor(options) });
+    engine.post({ type: 'load-url', url, sha256, name: id, engine: 'exact', executor: executorFor(options) });
   };
   lastLoad();
 });
@@ -1319,39 +1039,24 @@ function startReplay() {
   ui.replayExecutor.dataset.executor = loaded.executor.kind;
   currentRun = { kind: 'replay', run, model: loaded, link, texts: [] };
   setState('generating');
-  worker.postMessage({ type: 'generate', run, expect: link.view.expect?.token_ids });
+  engine.post({ type: 'generate', run, expect: link.view.expect?.token_ids });
 }
 
 function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) {
   runs += 1;
   ui.app.dataset.runs = String(runs);
   setState('ready');
-  const expect = finished.link.view.expect;
   const got = token_ids;
-  const where = finished.model.executor.kind === 'gpu' ? 'GPU' : 'CPU';
-  let result;
-  if (reason === 'aborted') {
-    result = `The replay was stopped after ${plural(got.length, 'token')}.`;
-  } else if (!expect) {
-    result = `Ran ${plural(got.length, 'token')} (sha256 ${String(tokens_hash).slice(0, 16)}); the link records no output to compare with.`;
-  } else {
-    const want = expect.token_ids;
-    let k = 0;
-    while (k < want.length && k < got.length && want[k] === got[k]) k += 1;
-    if (k === want.length && k === got.length && tokens_hash === expect.tokens_hash) {
-      result = `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokens_hash.slice(0, 16)}) on the ${where}`;
-    } else {
-      let expectedText = '';
-      if (divergence?.index === k) {
-        expectedText = divergence.expected_text === null ? ' (not in this model’s vocabulary)' : ` (${JSON.stringify(divergence.expected_text)})`;
-      }
-      const expected = k < want.length ? `token id ${want[k]}${expectedText}` : 'the end of the output';
-      const produced = k < got.length ? `token id ${got[k]} (${JSON.stringify(finished.texts[k] ?? '')})` : 'the end of the output';
-      result = `Diverged at token ${k + 1}: expected ${expected}, got ${produced}`;
-      const same = finished.texts.slice(0, k).join('');
-      ui.replayDetail.textContent = `Same text up to the divergence (${plural(k, 'token')}): ${JSON.stringify(same)}`;
-    }
-  }
+  const { result, detail } = replayVerdict({
+    expect: finished.link.view.expect,
+    got,
+    texts: finished.texts,
+    tokensHash: tokens_hash,
+    divergence,
+    stopped: reason === 'aborted',
+    where: finished.model.executor.kind === 'gpu' ? 'GPU' : 'CPU',
+  });
+  ui.replayDetail.textContent = detail;
   ui.replayResult.textContent = result;
   announce(result);
   recordRun({ kind: 'replayed', run: finished.link.view.run, model: finished.link.view.model.id, verdict: result, url: finished.link.url });
@@ -1360,6 +1065,7 @@ function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) 
   const entry = models.find((m) => m.sha256 === finished.link.view.model.sha256);
   if (tokens_hash) {
     renderCite(ui.replayCite, {
+      version: engineVersion,
       url: finished.link.url,
       modelId: finished.link.view.model.id,
       modelName: entry?.name ?? finished.link.view.model.id,
@@ -1420,42 +1126,16 @@ async function renderHistory() {
   const entries = await listRuns();
   ui.historyEmpty.hidden = entries.length > 0;
   ui.historyList.replaceChildren(
-    ...entries.map((entry) => {
-      const item = document.createElement('li');
-      item.dataset.testid = 'history-entry';
-      const input = document.createElement('p');
-      input.className = 'history-input';
-      input.textContent = entry.input.length > 80 ? `${entry.input.slice(0, 80)}…` : entry.input || '(empty prompt)';
-      const meta = document.createElement('p');
-      meta.className = 'muted';
-      meta.dataset.testid = 'history-meta';
-      const what = { generated: 'Generated', stopped: 'Generated', replayed: 'Replayed' }[entry.kind] ?? entry.kind;
-      meta.textContent = `${what} · ${entry.model} · ${entry.verdict} · ${entry.at.slice(0, 16).replace('T', ' ')}`;
-      const actions = document.createElement('p');
-      actions.className = 'history-actions';
-      const open = document.createElement('a');
-      open.href = entry.url;
-      open.textContent = 'Open the link';
-      open.dataset.testid = 'history-link';
-      const edit = document.createElement('button');
-      edit.type = 'button';
-      edit.textContent = 'Edit this run';
-      edit.dataset.testid = 'history-edit';
-      edit.addEventListener('click', () => editRun(entry.run));
-      const remove = document.createElement('button');
-      remove.type = 'button';
-      remove.textContent = 'Delete';
-      remove.dataset.testid = 'history-delete';
-      remove.setAttribute('aria-label', `Delete the run “${input.textContent}”`);
-      remove.addEventListener('click', async () => {
-        await deleteRun(entry.id);
-        await renderHistory();
-        focusLater(ui.historyList.querySelector('[data-testid="history-delete"]') ?? ui.openLinkInput);
-      });
-      actions.append(open, edit, remove);
-      item.append(input, meta, actions);
-      return item;
-    }),
+    ...entries.map((entry) =>
+      historyItem(entry, {
+        onEdit: () => editRun(entry.run),
+        onDelete: async () => {
+          await deleteRun(entry.id);
+          await renderHistory();
+          focusLater(ui.historyList.querySelector('[data-testid="history-delete"]') ?? ui.openLinkInput);
+        },
+      }),
+    ),
   );
   ui.app.dataset.history = String(entries.length);
 }

@@ -5,12 +5,14 @@
 // [A-Za-z0-9._-] belongs to one: whatever an e-mail, a Markdown file or a PDF adds around or inside
 // a link (spaces, line breaks, a closing "." or ")", angle brackets) can be removed safely.
 
+import { plural } from './format.js';
+
 /** Characters that are invisible or reorder text: shown escaped wherever an address is shown. */
 // C0/C1 controls, soft hyphen, combining grapheme joiner, Arabic letter mark, Hangul fillers,
 // zero-width and bidi marks, embeddings/overrides/isolates, word joiner and invisible operators,
 // BOM, interlinear annotation and Unicode tags.
 // eslint-disable-next-line no-control-regex
-const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb]|\udb40[\udc00-\udfff]/gu;
+const INVISIBLE = /[\u0000-\u001f\u007f-\u009f\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2028-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
 
 /** `text` with every invisible or reordering character written as \u{…}. */
 export function escapeInvisible(text) {
@@ -91,4 +93,36 @@ export function isLocalAddress(href) {
   } catch {
     return false;
   }
+}
+
+/**
+ * A replay's verdict in words: {result, detail}. `expect` is the link's {token_ids, tokens_hash}
+ * or null; `got` the ids the replay produced, `texts` their texts; `divergence` the worker's
+ * {index, expected_text} (expected_text null for an id outside the vocabulary, which is a
+ * divergence like any other).
+ */
+export function replayVerdict({ expect, got, texts, tokensHash, divergence, stopped, where }) {
+  if (stopped) return { result: `The replay was stopped after ${plural(got.length, 'token')}.`, detail: '' };
+  if (!expect) {
+    return {
+      result: `Ran ${plural(got.length, 'token')} (sha256 ${String(tokensHash).slice(0, 16)}); the link records no output to compare with.`,
+      detail: '',
+    };
+  }
+  const want = expect.token_ids;
+  let k = 0;
+  while (k < want.length && k < got.length && want[k] === got[k]) k += 1;
+  if (k === want.length && k === got.length && tokensHash === expect.tokens_hash) {
+    return { result: `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokensHash.slice(0, 16)}) on the ${where}`, detail: '' };
+  }
+  let expectedText = '';
+  if (divergence?.index === k) {
+    expectedText = divergence.expected_text === null ? ' (not in this model’s vocabulary)' : ` (${JSON.stringify(divergence.expected_text)})`;
+  }
+  const expected = k < want.length ? `token id ${want[k]}${expectedText}` : 'the end of the output';
+  const produced = k < got.length ? `token id ${got[k]} (${JSON.stringify(texts[k] ?? '')})` : 'the end of the output';
+  return {
+    result: `Diverged at token ${k + 1}: expected ${expected}, got ${produced}`,
+    detail: `Same text up to the divergence (${plural(k, 'token')}): ${JSON.stringify(texts.slice(0, k).join(''))}`,
+  };
 }

@@ -2,6 +2,8 @@
 // shows of an entry. Which engine runs which architecture is stated here too: the exact engine runs
 // the architectures its spec defines (docs/numerics.md), the float reference those candle runs.
 
+import { formatMB } from './format.js';
+
 const MANIFEST_URL = 'models/manifest.json';
 
 /** Architectures the exact engine runs today (crate/src/model). */
@@ -56,4 +58,44 @@ export function licenceElement(model) {
     element.target = '_blank';
   }
   return element;
+}
+
+/** The list row of a manifest entry: a radio (onChange when chosen), name, size, licence and badges. */
+export function modelRow(model, checked, onChange) {
+  const row = document.createElement('div');
+  row.className = 'model';
+  row.dataset.testid = `model-${model.id}`;
+
+  const radio = document.createElement('input');
+  radio.type = 'radio';
+  radio.name = 'model';
+  radio.value = model.id;
+  radio.id = `model-option-${model.id}`;
+  radio.dataset.testid = `model-option-${model.id}`;
+  radio.checked = checked;
+  radio.addEventListener('change', onChange);
+
+  const label = document.createElement('label');
+  label.htmlFor = radio.id;
+  const name = document.createElement('span');
+  name.className = 'model-name';
+  name.dataset.testid = 'model-name';
+  name.textContent = model.name;
+  const meta = document.createElement('span');
+  meta.className = 'model-meta';
+  meta.dataset.testid = 'model-meta';
+  meta.textContent = [formatMB(model.size), model.architecture, model.quantization].filter(Boolean).join(' · ');
+  const saved = document.createElement('span');
+  saved.className = 'badge';
+  saved.dataset.testid = 'model-saved';
+  saved.textContent = 'saved in this browser';
+  saved.hidden = true;
+  const unsupported = document.createElement('span');
+  unsupported.className = 'badge warning';
+  unsupported.dataset.testid = 'model-unsupported';
+  unsupported.hidden = true;
+  label.append(name, meta, saved, unsupported);
+
+  row.append(radio, label, licenceElement(model));
+  return row;
 }

@@ -20,7 +20,7 @@ export function parseFixed(text, places) {
   return { value: BigInt(match[1]) * 10n ** BigInt(places) + BigInt(fraction.slice(0, places).padEnd(places, '0') || '0') };
 }
 
-/** [field name, places, lowest, highest] of the decimal fields, in the engine's units. */
+/** Each decimal field: [decimal places, lowest, highest (in the engine's units), the range in words]. */
 const DECIMALS = {
   temperature: [3, 0n, 10_000n, 'from 0 to 10'],
   top_p: [6, 0n, 1_000_000n, 'from 0 to 1'],
@@ -213,4 +213,22 @@ export function restoreForm(ui) {
 export function randomSeed() {
   const words = crypto.getRandomValues(new Uint32Array(2));
   return ((BigInt(words[0]) << 32n) | BigInt(words[1])).toString();
+}
+
+/** Shows the conversation so far above the prompt (multi-turn chat). */
+export function showConversation(ui, conversation) {
+  ui.conversationTurns.replaceChildren(
+    ...conversation.map(({ role, content }) => {
+      const item = document.createElement('li');
+      item.className = `turn ${role === 'assistant' ? 'assistant' : 'user'}`;
+      const who = document.createElement('strong');
+      who.textContent = role === 'assistant' ? 'Model: ' : role === 'user' ? 'You: ' : `${role}: `;
+      const text = document.createElement('span');
+      text.textContent = content;
+      item.append(who, text);
+      return item;
+    }),
+  );
+  ui.conversation.hidden = conversation.length === 0;
+  ui.prompt.labels[0].textContent = conversation.length === 0 ? 'Prompt' : 'Your reply';
 }

@@ -45,6 +45,7 @@
 // Errors from the wasm engine carry a `code` (crate/src/web.rs) that this worker switches on.
 
 import { checkModelUrl } from './links.js';
+import { UserError, adapterName, deepPlain, describe, formatMB, gpuLoadFailure, nextTask, oneLine, sentence, toPlain } from './worker-util.js';
 import { deleteModel, readModel, storeModel } from './model-cache.js';
 
 const TEST_HOOKS = new URL(self.location.href).searchParams.get('test-hooks') === '1';
@@ -53,16 +54,6 @@ const PROGRESS_INTERVAL_MS = 100;
 const HASH_SLICE = 8 << 20;
 // wasm32 has 4 GiB of memory; the file is held once in JS and once in the engine.
 const MAX_FILE_BYTES = 2 ** 31;
-
-/** A failure the user can act on: `message` is shown as it is. */
-class UserError extends Error {
-  constructor(code, message, retry = true, gpuError = null) {
-    super(message);
-    this.code = code;
-    this.retry = retry;
-    this.gpuError = gpuError; // the GPU's failure, when the run may be retried on the CPU
-  }
-}
 
 let wasm = null; // the wasm module's exports, once initialised
 let model = null; // the loaded WasmModel
@@ -115,7 +106,10 @@ const engineReady = (async () => {
   try {
     const module = await import('./pkg/verbatim.js');
     await module.default();
-    module.set_panic_listener((message) => engineStopped(`it panicked (${oneLine(message)})`));
+    // The panic's place without the build machine's directories: "gguf_file.rs:560:43".
+    module.set_panic_listener((message) =>
+      engineStopped(`it panicked (${oneLine(message).replace(/(?:[^\s:]*\/)+([^/\s:]+\.rs:)/g, '$1')})`),
+    );
     wasm = module;
     post('ready', { version: module.version(), spec: module.spec_version() });
   } catch (error) {
@@ -241,24 +235,31 @@ async function loadFromUrl({ url, sha256, name, engine, executor }, signal) {
   // Checked again here: only https:, or this site.
   const allowed = checkModelUrl(url, self.location.origin);
   if (!allowed.ok) throw new UserError('bad-url', `That address is not fetched: ${allowed.why}.`, false);
+  const shown = allowed.url.href; // normalised: punycode host, percent-encoded path
   let response;
   try {
     response = await fetch(allowed.url, { signal, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
   } catch (error) {
     if (signal.aborted) throw error;
-    throw new UserError('network', `The download from ${url} failed before it started (${describe(error)}).`);
+    throw new UserError('network', `The download from ${shown} failed before it started (${describe(error)}).`);
   }
-  if (!response.ok) throw new UserError('http', `The download from ${url} failed: HTTP ${response.status}.`);
+  // A redirect must end at an address that would have been allowed itself.
+  const landed = response.url ? checkModelUrl(response.url, self.location.origin) : allowed;
+  if (!landed.ok) {
+    response.body?.cancel();
+    throw new UserError('bad-url', `The address ${shown} redirected to one that is not fetched: ${landed.why}.`, false);
+  }
+  if (!response.ok) throw new UserError('http', `The download from ${shown} failed: HTTP ${response.status}.`);
   const size = Number(response.headers.get('Content-Length'));
   if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_FILE_BYTES) {
     response.body?.cancel();
-    throw new UserError('size', `The server at ${url} does not state a usable file size; nothing was loaded.`, false);
+    throw new UserError('size', `The server at ${shown} does not state a usable file size; nothing was loaded.`, false);
   }
   const { bytes, digest } = await readStream(response.body, size, 'download', signal);
   if (digest !== sha256) {
     throw new UserError(
       'checksum',
-      `Checksum mismatch: the file from ${url} has SHA-256 ${digest}, the link expects ${sha256}. It was not loaded.`,
+      `Checksum mismatch: the file from ${shown} has SHA-256 ${digest}, the link expects ${sha256}. It was not loaded.`,
       false,
     );
   }
@@ -438,37 +439,6 @@ async function loadModel(bytes, engine, requested, signal, details) {
   post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, ...details });
 }
 
-/** Why the GPU was not used, from load_gpu's error (by its code): {short: a few words, detail: all of it}. */
-function gpuLoadFailure(error) {
-  const text = describe(error);
-  switch (error?.code) {
-    case 'gpu-selftest': {
-      // "<adapter> failed the self-test: <kernel>: got …, want …; …": the kernels' names are the short story.
-      const marker = 'failed the self-test:';
-      const failures = text.includes(marker) ? text.slice(text.indexOf(marker) + marker.length).trim() : text;
-      const kernels = failures.split('; ').map((failure) => failure.split(':')[0]);
-      return { short: `GPU failed the self-test: ${kernels.join(', ')}`, detail: `GPU failed the self-test: ${failures}` };
-    }
-    case 'no-webgpu':
-      return { short: 'WebGPU unavailable: this browser has no WebGPU', detail: `WebGPU unavailable: ${text}` };
-    case 'no-adapter':
-      return { short: 'WebGPU unavailable: no usable GPU adapter', detail: `WebGPU unavailable: ${text}` };
-    default:
-      return { short: 'the GPU could not load the model', detail: `the GPU could not load the model: ${text}` };
-  }
-}
-
-/** The WebGPU adapter's name as the browser gives it (vendor, architecture, device), or null. */
-async function adapterName() {
-  try {
-    const info = (await navigator.gpu.requestAdapter())?.info;
-    const words = [info?.vendor, info?.architecture, info?.device, info?.description].filter((w) => w);
-    return words.length > 0 ? [...new Set(words)].join(' ') : null;
-  } catch {
-    return null;
-  }
-}
-
 function unloadModel() {
   model?.free();
   model = null;
@@ -566,43 +536,3 @@ function tokenTextOrNull(id) {
   }
 }
 
-function oneLine(text) {
-  return String(text).replace(/\s+/g, ' ').trim();
-}
-
-/** Resolves after pending messages have been handled (a macrotask, without timer clamping). */
-function nextTask() {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = resolve;
-    channel.port2.postMessage(null);
-  });
-}
-
-/** The engine returns plain objects or Maps (serde-wasm-bindgen); the page wants plain objects. */
-function toPlain(value) {
-  return value instanceof Map ? Object.fromEntries(value) : value;
-}
-
-/** A decoded link as plain objects and arrays all the way down. */
-function deepPlain(value) {
-  if (value instanceof Map) value = Object.fromEntries(value);
-  if (Array.isArray(value)) return value.map(deepPlain);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepPlain(v)]));
-  }
-  return value;
-}
-
-function describe(error) {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** `text` ending with a full stop (messages from the engine may or may not have one). */
-function sentence(text) {
-  return /[.!?]$/.test(text) ? text : `${text}.`;
-}
-
-function formatMB(bytes) {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}

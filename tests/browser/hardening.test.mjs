@@ -111,6 +111,7 @@ test('a panic, a stuck engine and a file that used to panic: the engine restarts
   await page.click(byTestId('retry-button'));
   assert.equal(await waitForLoad(page), 'cache', 'the saved model is kept');
   assert.deepEqual(await axeViolations(page), [], 'loaded');
+  await page.waitForFunction(() => document.activeElement?.dataset.testid === 'prompt'); // focus after a load
   const again = await generate(page, { prompt: 'The capital of France is', chat: false, maxTokens: 3 });
   assert.deepEqual(again.tokenIds, first.tokenIds);
 

@@ -1,7 +1,8 @@
 // Takes the README's screenshots (docs/screenshots/): a generated run on a laptop (1280x800), the
 // same page on a phone (390x844), and a replayed link on both. Not a test: run it by hand with
 //   node tests/browser/screenshots.mjs [OUT_DIR]
-// after `make wasm models`. Runs on the CPU ("Use the CPU only"), greedy, so the pictures repeat.
+// after `make wasm models`. Runs on the CPU ("Use the CPU only"), greedy, so the pictures repeat;
+// gpu.png on WebGPU.
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -36,7 +37,8 @@ try {
   });
   await page.screenshot({ path: join(out, 'generate.png') });
   await page.setViewportSize(PHONE);
-  await page.screenshot({ path: join(out, 'generate-phone.png'), fullPage: true });
+  await page.evaluate(() => window.scrollTo(0, 0));
+  await page.screenshot({ path: join(out, 'generate-phone.png') });
   const link = await page.inputValue(byTestId('link-text'));
 
   const replayPage = await browser.context.newPage();
@@ -48,8 +50,25 @@ try {
   await replayPage.evaluate(() => window.scrollTo(0, 0));
   await replayPage.screenshot({ path: join(out, 'replay.png') });
   await replayPage.setViewportSize(PHONE);
-  await replayPage.evaluate(() => window.scrollTo(0, 0));
+  await replayPage.evaluate(() => document.querySelector('[data-testid="replay-result"]').scrollIntoView({ block: 'center' }));
   await replayPage.screenshot({ path: join(out, 'replay-phone.png') });
+
+  // A run on WebGPU (Chromium's software adapter here), in a profile without "Use the CPU only".
+  const gpu = await launchBrowser();
+  try {
+    const { page: gpuPage } = await openApp(gpu.context, server.url);
+    await gpuPage.setViewportSize(LAPTOP);
+    await loadModel(gpuPage, DEFAULT_MODEL_ID);
+    await generate(gpuPage, { prompt: 'The capital of France is', chat: false, maxTokens: 12 });
+    await gpuPage.evaluate(() => {
+      document.querySelector('[data-testid="settings"]').open = false;
+      document.querySelector('.executor-details').open = true;
+      window.scrollTo(0, 0);
+    });
+    await gpuPage.screenshot({ path: join(out, 'gpu.png') });
+  } finally {
+    await gpu.close();
+  }
   console.log(`screenshots in ${out}`);
 } finally {
   await browser.close();

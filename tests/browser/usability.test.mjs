@@ -5,6 +5,7 @@
 // One browser ("Use the CPU only") for all of it; the model is loaded once.
 
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from './lib/browser.mjs';
 import { axeViolations } from './lib/axe.mjs';
@@ -254,6 +255,18 @@ test('generate first, stop with Esc, links for stopped runs, multi-turn chat, hi
   await other.click(byTestId('edit-run-button'));
   assert.equal(await other.inputValue(byTestId('prompt')), 'Tell me more.');
   assert.equal(await other.locator(`${byTestId('conversation-turns')} li`).count(), 2);
+
+  // An expected id outside the vocabulary is a divergence at that position, shown without text.
+  const oovIds = [ids[0], 4_000_000];
+  const oov = wasm.link_encode({
+    ...stopped,
+    run: { ...stopped.run, max_tokens: 2 },
+    expect: { token_ids: oovIds, tokens_hash: createHash('sha256').update(Buffer.from(new Uint32Array(oovIds).buffer)).digest('hex') },
+  });
+  await other.goto(`${server.url}#${oov}`);
+  await other.waitForSelector(`${byTestId('app')}[data-link="ready"]`);
+  assert.match(await replay(other), /^Diverged at token 2: expected token id 4000000 \(not in this model’s vocabulary\), got token id \d+ \(".*"\)$/);
+  assert.equal(await errorText(other), null);
   await other.close();
   assert.deepEqual(problems, []);
   await page.close();
