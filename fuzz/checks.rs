@@ -31,13 +31,43 @@ pub fn link_decode(data: &[u8]) {
 
 /// GGUF model files: parsing, validation, the tokenizer and loading into the
 /// exact engine never panic, and a model that loads runs one token.
+///
+/// One exception, by the numeric spec (docs/numerics.md, section 9 "Bounds"):
+/// weights far outside any real model's range may break the bounds the spec
+/// proves for the supported models; debug builds (these fuzz builds, `make
+/// test`) check those bounds with `debug_assert!` ("exact-1 bound violated",
+/// "exact-1 accumulator overflow"), release builds compute the defined wrapping
+/// result. Those panics, and only those, are tolerated in the forward pass.
 pub fn gguf_load(data: &[u8]) {
     let Ok(g) = GgufModel::parse(data) else {
         return;
     };
     let _ = Tokenizer::from_gguf(&g.content);
     if let Ok(mut m) = ExactModel::load_cpu(&g, &Arc::new(data.to_vec())) {
-        let _ = m.forward(&[0]);
+        tolerating_spec_bound_checks(|| {
+            let _ = m.forward(&[0]);
+        });
+    }
+}
+
+/// Runs `f`; a panic other than the spec's debug bound check panics again, with
+/// the original message and location.
+fn tolerating_spec_bound_checks(f: impl FnOnce()) {
+    use std::sync::{Arc as Shared, Mutex};
+    let seen = Shared::new(Mutex::new(String::new()));
+    let hook = std::panic::take_hook();
+    let record = seen.clone();
+    std::panic::set_hook(Box::new(move |info| {
+        *record.lock().unwrap() = info.to_string();
+    }));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    std::panic::set_hook(hook);
+    if outcome.is_err() {
+        let what = seen.lock().unwrap().clone();
+        let spec_bound = ["exact-1 bound violated", "exact-1 accumulator overflow"];
+        if !spec_bound.iter().any(|b| what.contains(b)) {
+            panic!("{what}");
+        }
     }
 }
 

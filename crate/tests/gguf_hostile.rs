@@ -170,6 +170,8 @@ fn tensor_entries_are_checked() {
         GgufError::UnsupportedType { .. }
     ));
     assert!(one(&[33], 8, 0).to_string().contains("whole number"));
+    // 256 elements of Q4_K are one block, but not as 8 rows of 32.
+    assert!(one(&[32, 8], 12, 0).to_string().contains("rows of 32"));
     assert!(one(&[32], 0, 4).to_string().contains("alignment"));
     assert!(matches!(
         one(&[1 << 20], 0, 0),

@@ -160,3 +160,17 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_file_name_becomes_an_id_a_link_can_hold() {
+        assert_eq!(link_id("model"), "model");
+        let long = "é".repeat(150); // 300 bytes
+        let id = link_id(&long);
+        assert!(id.len() <= MAX_MODEL_ID_LEN && id.len() >= MAX_MODEL_ID_LEN - 1);
+        assert!(long.starts_with(&id));
+    }
+}

@@ -351,6 +351,14 @@ impl Cursor<'_> {
             dtype: format!("ggml type {code}"),
         })?;
         let offset = self.u64("tensor offset")?;
+        // As ggml requires: rows (the innermost dimension) are whole blocks.
+        let row = dims.first().copied().unwrap_or(1) as u64;
+        if row % dtype.block_size() as u64 != 0 {
+            return Err(GgufError::malformed(format!(
+                "tensor '{name}' has rows of {row} elements, not a whole number of {dtype:?} blocks of {}",
+                dtype.block_size()
+            )));
+        }
         let size = tensor_size(elems, dtype).ok_or_else(|| {
             GgufError::malformed(format!(
                 "tensor '{name}' has {elems} elements, not a whole number of {:?} blocks",
