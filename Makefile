@@ -23,6 +23,9 @@ export XDG_RUNTIME_DIR ?= /tmp
 GPU_GOLDEN_LAVAPIPE := raw-one-token,chat-capital,sample-topk5,sample-penalty,stop-string,long-greedy
 GPU_GOLDEN_SWIFTSHADER := raw-one-token,chat-capital,sample-topk5
 DEFAULT_MODEL := smollm2-135m-instruct-q4_1
+# The test legs choose their own executor, golden cases and matmul kernel: a
+# VERBATIM_* selection left in the caller's environment must not narrow them.
+CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_MATMUL -u VERBATIM_BLESS
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-python test-browser golden-browser-full \
@@ -94,24 +97,24 @@ lint: fmt-check clippy
 lint-all: lint clippy-wasm
 
 test-rust: models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) $(CARGO) test --workspace
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) $(CARGO) test --workspace
 
 # The GPU executor on both Vulkan drivers: every kernel against the CPU executor
 # (lavapipe's run is part of test-rust) and the golden corpus's representative subset,
 # plus one case with the tiled matmul that real GPUs get.
 test-gpu: apt-deps models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) $(CARGO) test -p verbatim --test gpu_kernels
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) $(CARGO) test -p verbatim --test gpu_kernels
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
 # Every golden case on both Vulkan drivers (slow: software GPUs).
 golden-gpu-full: apt-deps models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
 test-python:
 	python3 -m unittest discover -s models -v
