@@ -93,25 +93,27 @@ lint: fmt-check clippy
 
 lint-all: lint clippy-wasm
 
+# GPU tests (gpu_kernels, cli_gpu) run on lavapipe here; VERBATIM_EXPECT_ADAPTER makes
+# them fail if the loader picked another driver.
 test-rust: models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) $(CARGO) test --workspace
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe $(CARGO) test --workspace
 
 # The GPU executor on both Vulkan drivers: every kernel against the CPU executor
 # (lavapipe's run is part of test-rust) and the golden corpus's representative subset,
 # plus one case with the tiled matmul that real GPUs get.
 test-gpu: apt-deps models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) $(CARGO) test -p verbatim --test gpu_kernels
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader $(CARGO) test -p verbatim --test gpu_kernels
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
 # Every golden case on both Vulkan drivers (slow: software GPUs).
 golden-gpu-full: apt-deps models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
 test-python:
 	python3 -m unittest discover -s models -v
