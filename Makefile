@@ -26,11 +26,13 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-python test-browser golden-browser-full \
-        golden-gpu-full golden-webgpu-full fuzz bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
+        golden-gpu-full golden-webgpu-full test-full conformance fuzz bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
 	@echo "make test    install test dependencies and run every test"
+	@echo "make test-full  make test plus every golden case on every executor (release bar)"
+	@echo "make conformance  check this machine's CPU and Vulkan drivers (docs/conformance.md)"
 	@echo "make models  fetch and verify all manifest models into models/cache"
 
 ## ---- set-up ----------------------------------------------------------------
@@ -127,6 +129,20 @@ test-browser: test-deps models wasm
 
 test: test-deps models lint test-rust test-gpu test-python test-browser
 	@echo "make test: all suites passed"
+
+# The release bar: `make test` plus every golden case on every executor, including the
+# ~670-token contexts on SwiftShader (Vulkan) and WebGPU, which are too slow for `make test`
+# (long-greedy alone takes over 3 minutes on SwiftShader here; see docs/conformance.md).
+test-full: test golden-gpu-full golden-browser-full golden-webgpu-full
+	@echo "make test-full: all suites and every golden case passed"
+
+# `verbatim conformance` (docs/conformance.md) on this machine: the CPU executor and both Vulkan
+# drivers, quick subset (CONFORMANCE_ARGS=--full for every case; --json for the reports).
+CONFORMANCE_ARGS ?=
+conformance: apt-deps models-default native
+	./target/release/verbatim conformance --executor cpu $(CONFORMANCE_ARGS)
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) ./target/release/verbatim conformance --executor gpu $(CONFORMANCE_ARGS)
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) ./target/release/verbatim conformance --executor gpu $(CONFORMANCE_ARGS)
 
 # The browser leg of the golden corpus runs a representative subset in `make test`;
 # this runs every case.
