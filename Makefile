@@ -29,11 +29,13 @@ CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_M
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-python test-browser golden-browser-full \
-        golden-gpu-full golden-webgpu-full fuzz bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
+        golden-gpu-full golden-webgpu-full test-full conformance fuzz bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
 	@echo "make test    install test dependencies and run every test"
+	@echo "make test-full  make test plus every golden case on every executor (release bar)"
+	@echo "make conformance  check this machine's CPU and Vulkan drivers (docs/conformance.md)"
 	@echo "make models  fetch and verify all manifest models into models/cache"
 
 ## ---- set-up ----------------------------------------------------------------
@@ -96,25 +98,27 @@ lint: fmt-check clippy
 
 lint-all: lint clippy-wasm
 
+# GPU tests (gpu_kernels, cli_gpu) run on lavapipe here; VERBATIM_EXPECT_ADAPTER makes
+# them fail if the loader picked another driver.
 test-rust: models
-	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) $(CARGO) test --workspace
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe $(CARGO) test --workspace
 
 # The GPU executor on both Vulkan drivers: every kernel against the CPU executor
 # (lavapipe's run is part of test-rust) and the golden corpus's representative subset,
 # plus one case with the tiled matmul that real GPUs get.
 test-gpu: apt-deps models
-	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) $(CARGO) test -p verbatim --test gpu_kernels
-	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader $(CARGO) test -p verbatim --test gpu_kernels
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
 # Every golden case on both Vulkan drivers (slow: software GPUs).
 golden-gpu-full: apt-deps models
-	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
 test-python:
 	python3 -m unittest discover -s models -v
@@ -128,6 +132,20 @@ test-browser: test-deps models wasm
 
 test: test-deps models lint test-rust test-gpu test-python test-browser
 	@echo "make test: all suites passed"
+
+# The release bar: `make test` plus every golden case on every executor, including the
+# ~670-token contexts on SwiftShader (Vulkan) and WebGPU, which are too slow for `make test`
+# (long-greedy alone takes over 3 minutes on SwiftShader here; see docs/conformance.md).
+test-full: test golden-gpu-full golden-browser-full golden-webgpu-full
+	@echo "make test-full: all suites and every golden case passed"
+
+# `verbatim conformance` (docs/conformance.md) on this machine: the CPU executor and both Vulkan
+# drivers, quick subset (CONFORMANCE_ARGS=--full for every case; --json for the reports).
+CONFORMANCE_ARGS ?=
+conformance: apt-deps models-default native
+	./target/release/verbatim conformance --executor cpu $(CONFORMANCE_ARGS)
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) ./target/release/verbatim conformance --executor gpu $(CONFORMANCE_ARGS)
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) ./target/release/verbatim conformance --executor gpu $(CONFORMANCE_ARGS)
 
 # The browser leg of the golden corpus runs a representative subset in `make test`;
 # this runs every case.

@@ -9,6 +9,7 @@ pub mod error;
 pub mod exact;
 pub mod exec;
 pub mod gguf;
+pub mod golden;
 pub mod gpu;
 pub mod hash;
 pub mod manifest;

@@ -170,6 +170,35 @@ pub fn spec_version() -> String {
     SPEC_VERSION.to_string()
 }
 
+/// The golden corpus built into this module (`crate::golden`), for the
+/// conformance page: `{spec, quick: [case ids], cases: [{id, model, options}]}`.
+#[wasm_bindgen]
+pub fn golden_corpus() -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    struct View {
+        spec: String,
+        quick: &'static [&'static str],
+        cases: Vec<crate::golden::Case>,
+    }
+    let c = crate::golden::Corpus::builtin();
+    to_js(&View {
+        spec: c.spec,
+        quick: &crate::golden::QUICK,
+        cases: c.cases,
+    })
+}
+
+/// Compares a case's outcome (`{prompt_tokens, token_ids, logits_hashes,
+/// tokens_hash, stop_reason, text}`, as in expected.json) with the pinned one:
+/// `{verdict: "pass" | "diverged" | "missing", first_step?, detail?}`.
+#[wasm_bindgen]
+pub fn golden_verdict(id: &str, outcome: JsValue) -> Result<JsValue, JsValue> {
+    let got: crate::golden::Outcome = serde_wasm_bindgen::from_value(outcome)
+        .map_err(|e| coded("bad-request", format!("invalid outcome: {e}")))?;
+    let expected = crate::golden::Expected::builtin();
+    to_js(&crate::golden::compare(expected.cases.get(id), &got))
+}
+
 /// Incremental SHA-256 for verifying downloads chunk by chunk.
 #[wasm_bindgen]
 #[derive(Default)]

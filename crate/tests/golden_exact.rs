@@ -9,79 +9,46 @@
 //! the loader picks; `VK_ICD_FILENAMES` selects one) and `VERBATIM_GOLDEN_CASES`
 //! (comma-separated ids) a subset: software Vulkan is slow, so `make test` runs a
 //! representative subset there and `make golden-gpu-full` all of it.
+//! `VERBATIM_EXPECT_ADAPTER` (set by the Makefile: `llvmpipe`, `SwiftShader`)
+//! makes a GPU run fail unless the adapter's name contains it, so a leg cannot
+//! silently run on another driver. Loading, running and comparing cases is
+//! `verbatim::golden`, shared with `verbatim conformance`.
 
 mod common;
 
-use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use verbatim::engine::{tokens_hash, EngineKind};
+use verbatim::engine::EngineKind;
+use verbatim::golden::{self, compare, Corpus, Expected, Verdict};
 use verbatim::gpu::{GpuExecutor, GpuOptions, MatmulKernel};
-use verbatim::request::RunOptions;
 use verbatim::session::{LoadedModel, Session};
 
-#[derive(Deserialize)]
-struct Corpus {
-    spec: String,
-    cases: Vec<Case>,
-}
-
-#[derive(Deserialize)]
-struct Case {
-    id: String,
-    model: String,
-    options: RunOptions,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Outcome {
-    prompt_tokens: usize,
-    token_ids: Vec<u32>,
-    logits_hashes: Vec<String>,
-    tokens_hash: String,
-    stop_reason: String,
-    text: String,
-}
-
-#[derive(Serialize, Deserialize)]
-struct Expected {
-    spec: String,
-    cases: BTreeMap<String, Outcome>,
-}
-
-fn run(session: &mut Session, opts: &RunOptions) -> Outcome {
-    let req = opts.to_request().expect("valid case");
-    let prompt_tokens = session.begin(&req).expect("begin");
-    let mut text = String::new();
-    let mut hashes = Vec::new();
-    let reason = loop {
-        let s = session.step().expect("step");
-        text.push_str(&s.text);
-        hashes.push(format!("{:016x}", s.logits_hash.expect("exact engine")));
-        if let Some(r) = s.stop {
-            break r;
-        }
+fn gpu_executor() -> GpuExecutor {
+    // VERBATIM_GPU_MATMUL=tiled runs the kernel real GPUs get on a software one.
+    let matmul = match std::env::var("VERBATIM_GPU_MATMUL").as_deref() {
+        Ok("tiled") => MatmulKernel::Tiled,
+        Ok("per-row") => MatmulKernel::PerRow,
+        Ok(other) => panic!("VERBATIM_GPU_MATMUL={other}: use tiled or per-row"),
+        Err(_) => MatmulKernel::Auto,
     };
-    let ids = session.generated().to_vec();
-    Outcome {
-        prompt_tokens,
-        tokens_hash: tokens_hash(&ids),
-        token_ids: ids,
-        logits_hashes: hashes,
-        stop_reason: reason.as_str().to_string(),
-        text,
-    }
+    let opts = GpuOptions {
+        matmul,
+        ..Default::default()
+    };
+    let ex = GpuExecutor::new_blocking(opts)
+        .expect("a Vulkan device (make apt-deps installs mesa-vulkan-drivers)");
+    common::expect_adapter(&ex.summary().name);
+    ex
 }
 
 #[test]
 fn golden_corpus_replays_exactly() {
     let dir = common::repo_root().join("tests/golden/exact-1");
-    let corpus: Corpus =
-        serde_json::from_str(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
+    let corpus = Corpus::parse(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
     assert_eq!(corpus.spec, "exact-1");
     assert!(corpus.cases.len() >= 20);
     let exp_path = dir.join("expected.json");
-    let mut expected: Expected = match std::fs::read_to_string(&exp_path) {
-        Ok(s) => serde_json::from_str(&s).unwrap(),
+    let mut expected = match std::fs::read_to_string(&exp_path) {
+        Ok(s) => Expected::parse(&s).unwrap(),
         Err(_) => Expected {
             spec: corpus.spec.clone(),
             cases: BTreeMap::new(),
@@ -95,41 +62,18 @@ fn golden_corpus_replays_exactly() {
     let only: Option<Vec<String>> = std::env::var("VERBATIM_GOLDEN_CASES")
         .ok()
         .map(|s| s.split(',').map(|c| c.trim().to_string()).collect());
-    if let Some(ids) = &only {
-        for id in ids {
-            assert!(
-                corpus.cases.iter().any(|c| &c.id == id),
-                "VERBATIM_GOLDEN_CASES names unknown case '{id}'"
-            );
-        }
-    }
+    let cases = corpus
+        .select(only.as_deref())
+        .unwrap_or_else(|e| panic!("VERBATIM_GOLDEN_CASES: {e}"));
     let bless = std::env::var_os("VERBATIM_BLESS").is_some() && !gpu && only.is_none();
     let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut failures = Vec::new();
     let mut added = 0;
-    let mut ran = 0;
-    for case in &corpus.cases {
-        if only.as_ref().is_some_and(|ids| !ids.contains(&case.id)) {
-            continue;
-        }
-        ran += 1;
+    for case in &cases {
         let session = sessions.entry(case.model.clone()).or_insert_with(|| {
             let bytes = common::model_bytes(&case.model);
             let model = if gpu {
-                // VERBATIM_GPU_MATMUL=tiled runs the kernel real GPUs get on a software one.
-                let matmul = match std::env::var("VERBATIM_GPU_MATMUL").as_deref() {
-                    Ok("tiled") => MatmulKernel::Tiled,
-                    Ok("per-row") => MatmulKernel::PerRow,
-                    Ok(other) => panic!("VERBATIM_GPU_MATMUL={other}: use tiled or per-row"),
-                    Err(_) => MatmulKernel::Auto,
-                };
-                let opts = GpuOptions {
-                    matmul,
-                    ..Default::default()
-                };
-                let ex = GpuExecutor::new_blocking(opts)
-                    .expect("a Vulkan device (make apt-deps installs mesa-vulkan-drivers)");
-                LoadedModel::load_gpu(bytes, ex).unwrap()
+                LoadedModel::load_gpu(bytes, gpu_executor()).unwrap()
             } else {
                 LoadedModel::load(bytes, EngineKind::Exact).unwrap()
             };
@@ -137,7 +81,7 @@ fn golden_corpus_replays_exactly() {
             Session::new(model)
         });
         let started = std::time::Instant::now();
-        let got = run(session, &case.options);
+        let got = golden::run(session, &case.options).expect("valid case");
         eprintln!(
             "{}: {} + {} tokens in {:.1} s",
             case.id,
@@ -145,25 +89,19 @@ fn golden_corpus_replays_exactly() {
             got.token_ids.len(),
             started.elapsed().as_secs_f64()
         );
-        match expected.cases.get(&case.id) {
-            Some(want) if *want == got => {}
-            Some(want) => failures.push(format!(
-                "{}: expected tokens {:?}\n   got {:?}\n   first differing step: {:?}",
-                case.id,
-                want.token_ids,
-                got.token_ids,
-                want.logits_hashes
-                    .iter()
-                    .zip(&got.logits_hashes)
-                    .position(|(a, b)| a != b)
-            )),
-            None if bless => {
+        match compare(expected.cases.get(&case.id), &got) {
+            Verdict::Pass => {}
+            Verdict::Missing if bless => {
                 expected.cases.insert(case.id.clone(), got);
                 added += 1;
             }
-            None => failures.push(format!(
+            Verdict::Missing => failures.push(format!(
                 "{}: no expected outcome (add it with VERBATIM_BLESS=1)",
                 case.id
+            )),
+            Verdict::Diverged { detail, .. } => failures.push(format!(
+                "{}: {detail}\n   expected tokens {:?}\n   got {:?}",
+                case.id, expected.cases[&case.id].token_ids, got.token_ids
             )),
         }
     }
@@ -175,7 +113,7 @@ fn golden_corpus_replays_exactly() {
         .unwrap();
         eprintln!("added {added} expected outcomes to {}", exp_path.display());
     }
-    eprintln!("{ran} cases ran");
+    eprintln!("{} cases ran", cases.len());
     assert!(
         failures.is_empty(),
         "golden mismatches:\n{}",
