@@ -14,6 +14,8 @@ use verbatim::session::{GenerateRequest, LoadedModel, Session};
 
 #[path = "cli/bench.rs"]
 mod bench;
+#[path = "cli/eval.rs"]
+mod eval;
 #[path = "cli/links.rs"]
 mod links;
 
@@ -157,6 +159,8 @@ enum Command {
         #[arg(long, value_enum, default_value_t = ExecutorArg::Cpu)]
         executor: ExecutorArg,
     },
+    /// Score a task (lm-eval conventions) on the exact engine; `eval merge` joins shards.
+    Eval(eval::EvalCommand),
     /// List the manifest's models and which are cached.
     Models {
         #[arg(long)]
@@ -346,6 +350,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Models { json } => list_models(json),
+        Command::Eval(cmd) => eval::run(cmd),
         Command::Link {
             model,
             run,
