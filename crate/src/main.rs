@@ -158,6 +158,9 @@ enum Command {
         model_file: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = ExecutorArg::Cpu)]
         executor: ExecutorArg,
+        /// Eval links: the task file, when the task is not built in.
+        #[arg(long, value_name = "PATH")]
+        task_file: Option<PathBuf>,
     },
     /// Score a task (lm-eval conventions) on the exact engine; `eval merge` joins shards.
     Eval(eval::EvalCommand),
@@ -361,7 +364,20 @@ fn run(cli: Cli) -> Result<()> {
             link,
             model_file,
             executor,
-        } => links::replay(&link, model_file.as_deref(), executor),
+            task_file,
+        } => {
+            if verbatim::eval::link::is_eval_link(&link) {
+                eval::replay_link(
+                    &link,
+                    model_file.as_deref(),
+                    executor,
+                    task_file.as_deref(),
+                    None,
+                )
+            } else {
+                links::replay(&link, model_file.as_deref(), executor)
+            }
+        }
         Command::Bench { which } => match which {
             BenchCommand::Quality {
                 model,

@@ -6,6 +6,7 @@ mod common;
 
 use std::path::PathBuf;
 use std::process::Command;
+use verbatim::eval::link::EvalLink;
 use verbatim::eval::task::{write_task_file, OutputType, TaskHeaderSpec};
 
 fn verbatim(args: &[&str]) -> (i32, String, String) {
@@ -143,5 +144,52 @@ fn loglikelihood_and_rolling_tasks_and_bad_task_files() {
     let (code, _, err) = verbatim(&["eval", "--task", "no_such_task"]);
     assert_eq!(code, 1);
     assert!(err.contains("unknown task 'no_such_task'"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn eval_link_replays_exactly_and_names_the_first_differing_item() {
+    let dir = temp_dir("eval-link");
+    let task = write_task(&dir, OutputType::MultipleChoice, MC);
+    let (code, out, err) = verbatim(&["eval", "--task-file", &task, "--limit", "3", "--link"]);
+    assert_eq!(code, 0, "{err}");
+    let url = out.lines().last().unwrap();
+    assert!(url.starts_with("http://127.0.0.1:8080/#e1."), "{out}");
+    let hash = out
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("items sha256"))
+        .unwrap()
+        .trim()
+        .to_string();
+
+    let (code, out, err) = verbatim(&["replay", url, "--task-file", &task]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("Score reproduced exactly: acc ")
+            && out.contains(&format!("on 3 items (items sha256 {hash})")),
+        "{out}"
+    );
+
+    let mut link = EvalLink::decode(url).unwrap();
+    let e = link.expect.as_mut().unwrap();
+    let was = e.items[1].choice;
+    e.items[1].choice = (was + 1) % 3;
+    let (code, out, _) = verbatim(&["replay", &link.encode(), "--task-file", &task]);
+    assert_eq!(code, 1);
+    assert_eq!(
+        out.trim(),
+        format!(
+            "Item 1 differs: expected choice {}, got choice {was}",
+            (was + 1) % 3
+        )
+    );
+
+    // Without the task file, a task that is not built in is named.
+    let (code, _, err) = verbatim(&["replay", url]);
+    assert_eq!(code, 1);
+    assert!(err.contains("'toy' is not a built-in task"), "{err}");
+    let (code, _, err) = verbatim(&["replay", &url[..url.len() - 7], "--task-file", &task]);
+    assert_eq!(code, 1);
+    assert!(err.contains("error: the link"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }

@@ -10,13 +10,19 @@ use std::time::Instant;
 use verbatim::cpu::CpuExecutor;
 use verbatim::engine::ExactModel;
 use verbatim::eval::builtin::{builtin_task, builtin_tasks};
+use verbatim::eval::link::{compare, expectation, EvalLink, EvalVerdict, TaskRef};
 use verbatim::eval::metrics::headline;
 use verbatim::eval::result::{merge, parse_shard, run_info, EvalResult};
-use verbatim::eval::run::{score_item, subset, ExactScorer, FloatScorer, ScoringModel};
+use verbatim::eval::run::{score_item, subset, ExactScorer, FloatScorer, ItemResult, ScoringModel};
+use verbatim::eval::score::SCORE_SPEC;
+use verbatim::eval::task::OutputType;
 use verbatim::eval::task::Task;
+use verbatim::exact::SPEC_VERSION;
 use verbatim::gguf::GgufModel;
-use verbatim::hash::sha256_hex;
+use verbatim::hash::{hex, sha256_hex};
+use verbatim::manifest::Manifest;
 use verbatim::reference::FloatLlamaAll;
+use verbatim::replay::{parse_sha256, ModelRef};
 use verbatim::tokenizer::Tokenizer;
 
 #[derive(clap::Args)]
@@ -78,6 +84,12 @@ pub struct EvalArgs {
     /// Folder of the built-in task files.
     #[arg(long, value_name = "DIR")]
     pub tasks_dir: Option<PathBuf>,
+    /// Print an eval link that replays this score exactly (`verbatim replay`, the page).
+    #[arg(long)]
+    pub link: bool,
+    /// The page an eval link opens.
+    #[arg(long, default_value = "http://127.0.0.1:8080/")]
+    pub base: String,
 }
 
 pub fn tasks_dir(arg: Option<&Path>) -> PathBuf {
@@ -230,8 +242,13 @@ pub fn load_scorer(
     Ok((scorer, tok))
 }
 
-/// Scores items `range` of `task`; returns the result and (tokens run, seconds).
-pub fn evaluate(args: &EvalArgs, task: &Task, progress: bool) -> Result<(EvalResult, u64, f64)> {
+/// Scores the chosen items of `task`; returns the result, the exact items, and
+/// (tokens run, seconds).
+pub fn evaluate(
+    args: &EvalArgs,
+    task: &Task,
+    progress: bool,
+) -> Result<(EvalResult, Vec<ItemResult>, u64, f64)> {
     let exact = match args.engine.as_str() {
         "exact" => true,
         "float" => false,
@@ -270,7 +287,8 @@ pub fn evaluate(args: &EvalArgs, task: &Task, progress: bool) -> Result<(EvalRes
     let secs = t0.elapsed().as_secs_f64();
     let info = run_info(task, &model_id(&args.model), &model_sha, exact, limit);
     Ok((
-        EvalResult::new(info, shard, items),
+        EvalResult::new(info, shard, items.clone()),
+        items,
         scorer.tokens_run(),
         secs,
     ))
@@ -337,12 +355,15 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
         }
         None => {
             let a = &cmd.run;
+            if a.link && (a.shard.is_some() || a.engine != "exact") {
+                bail!("--link is for a whole run (no --shard) on the exact engine");
+            }
             let task = load_task(
                 a.task.as_deref(),
                 a.task_file.as_deref(),
                 a.tasks_dir.as_deref(),
             )?;
-            let (r, tokens, secs) = evaluate(a, &task, true)?;
+            let (r, items, tokens, secs) = evaluate(a, &task, true)?;
             let (name, value) = headline(&r.metrics);
             eprintln!(
                 "[{} items, {tokens} tokens in {secs:.1} s: {:.1} tok/s, {:.2} items/s; {name} {value:.4}; licence: {}]",
@@ -351,7 +372,180 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
                 r.n as f64 / secs.max(1e-9),
                 task.licence
             );
-            emit(&r, a.json, a.out.as_deref())
+            emit(&r, a.json, a.out.as_deref())?;
+            if a.link {
+                let link = make_link(&r, &task, &items)?;
+                if a.json {
+                    eprintln!("{}#{}", a.base, link.encode());
+                } else {
+                    println!("{}#{}", a.base, link.encode());
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+fn make_link(r: &EvalResult, task: &Task, items: &[ItemResult]) -> Result<EvalLink> {
+    Ok(EvalLink {
+        spec: r
+            .info
+            .spec
+            .clone()
+            .context("an eval link needs the exact engine")?,
+        score_spec: r.info.score_spec.clone(),
+        model: ModelRef {
+            id: r.info.model.clone(),
+            sha256: parse_sha256(&r.info.model_sha256).context("model hash")?,
+            url: None,
+        },
+        task: TaskRef {
+            name: task.name.clone(),
+            version: task.version,
+            items_sha256: parse_sha256(&task.items_sha256).context("task hash")?,
+            output_type: task.output_type,
+        },
+        limit: r.info.limit,
+        expect: Some(expectation(items, task.output_type)),
+    })
+}
+
+/// The model file a link names: `--model-file`, or the manifest's (hash checked).
+fn link_model(m: &ModelRef, model_file: Option<&Path>) -> Result<Vec<u8>> {
+    let want = hex(&m.sha256);
+    let bytes = match model_file {
+        Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
+        None => {
+            let manifest = Manifest::builtin()?;
+            let entry = manifest.get(&m.id).with_context(|| {
+                format!("give the model file with --model-file (sha256 {want})")
+            })?;
+            read_model(&ModelArgs {
+                model: entry.id.clone(),
+                model_file: None,
+            })?
+        }
+    };
+    let got = sha256_hex(&bytes);
+    if got != want {
+        bail!("the model file has sha256 {got}; the link needs {want}");
+    }
+    Ok(bytes)
+}
+
+/// `verbatim replay <eval link>`: scores the link's items again and compares them
+/// item by item; exits with status 1 at the first difference.
+pub fn replay_link(
+    text: &str,
+    model_file: Option<&Path>,
+    executor: ExecutorArg,
+    task_file: Option<&Path>,
+    tasks_dir: Option<&Path>,
+) -> Result<()> {
+    let link = EvalLink::decode(text)?;
+    if link.spec != SPEC_VERSION || link.score_spec != SCORE_SPEC {
+        bail!(
+            "the link was made with specs '{}' + '{}'; this Verbatim replays '{SPEC_VERSION}' + '{SCORE_SPEC}'",
+            link.spec,
+            link.score_spec
+        );
+    }
+    let expect = link
+        .expect
+        .as_ref()
+        .context("the eval link has no expected score to reproduce")?;
+    let want_task = hex(&link.task.items_sha256);
+    let task = match task_file {
+        Some(_) => load_task(None, task_file, tasks_dir)?,
+        None => {
+            let entry = builtin_task(&link.task.name).with_context(|| {
+                format!(
+                    "'{}' is not a built-in task: give its file with --task-file (items sha256 {want_task})",
+                    link.task.name
+                )
+            })?;
+            if entry.items_sha256 != want_task {
+                bail!(
+                    "the link's task '{}' has items sha256 {want_task}; this Verbatim's has {}: give the link's task file with --task-file",
+                    link.task.name,
+                    entry.items_sha256
+                );
+            }
+            load_task(Some(&link.task.name), None, tasks_dir)?
+        }
+    };
+    if task.items_sha256 != want_task || task.output_type != link.task.output_type {
+        bail!(
+            "the task file's items sha256 is {}; the link needs {want_task}",
+            task.items_sha256
+        );
+    }
+    let n = expect.items.len();
+    if n == 0 || n > task.items.len() {
+        bail!(
+            "the link expects {n} items; the task has {}",
+            task.items.len()
+        );
+    }
+    let bytes = link_model(&link.model, model_file)?;
+    let (mut scorer, tok) = load_scorer(bytes, true, executor, None)?;
+    let mut bar = Progress::new(n);
+    let mut items = Vec::with_capacity(n);
+    for i in 0..n {
+        let it = score_item(scorer.as_mut(), &tok, &task, i)?;
+        let differs = verbatim::eval::link::mark(&it, task.output_type) != expect.items[i];
+        items.push(it);
+        bar.update(i + 1, scorer.tokens_run(), &format!("replay {}", task.name));
+        if differs {
+            break;
+        }
+    }
+    let ot = task.output_type;
+    match compare(expect, &items, ot) {
+        EvalVerdict::Exact { items: count } => {
+            let r = EvalResult::new(
+                run_info(
+                    &task,
+                    &link.model.id,
+                    &hex(&link.model.sha256),
+                    true,
+                    link.limit,
+                ),
+                None,
+                items,
+            );
+            let (name, value) = headline(&r.metrics);
+            println!(
+                "Score reproduced exactly: {name} {value:.4} on {count} items (items sha256 {})",
+                r.items_hash
+            );
+            Ok(())
+        }
+        EvalVerdict::ItemDiffers { id, expected, got } => {
+            let what = |m: u32| match ot {
+                OutputType::Loglikelihood if m == 1 => "the greedy continuation".to_string(),
+                OutputType::Loglikelihood => "a non-greedy continuation".to_string(),
+                _ => format!("choice {m}"),
+            };
+            if expected.choice != got.choice {
+                println!(
+                    "Item {id} differs: expected {}, got {}",
+                    what(expected.choice),
+                    what(got.choice)
+                );
+            } else {
+                println!(
+                    "Item {id} differs: same {}, but its log-likelihoods differ",
+                    what(got.choice)
+                );
+            }
+            std::process::exit(1);
+        }
+        EvalVerdict::HashDiffers => {
+            println!(
+                "The items hash differs (every item's choice matches): some log-likelihood differs"
+            );
+            std::process::exit(1);
         }
     }
 }

@@ -11,6 +11,7 @@
 
 pub mod builtin;
 pub mod fingerprint;
+pub mod link;
 pub mod metrics;
 pub mod result;
 pub mod run;

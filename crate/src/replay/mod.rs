@@ -6,7 +6,7 @@
 //! value and fails with a [`LinkError`] a person can read.
 
 mod view;
-mod wire;
+pub(crate) mod wire;
 
 pub use view::{ExpectView, LinkView, ModelView};
 
