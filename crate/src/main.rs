@@ -16,6 +16,8 @@ use verbatim::session::{GenerateRequest, LoadedModel, Session};
 mod bench;
 #[path = "cli/conformance.rs"]
 mod conformance;
+#[path = "cli/eval.rs"]
+mod eval;
 #[path = "cli/links.rs"]
 mod links;
 
@@ -158,7 +160,12 @@ enum Command {
         model_file: Option<PathBuf>,
         #[arg(long, value_enum, default_value_t = ExecutorArg::Cpu)]
         executor: ExecutorArg,
+        /// Eval links: the task file, when the task is not built in.
+        #[arg(long, value_name = "PATH")]
+        task_file: Option<PathBuf>,
     },
+    /// Score a task (lm-eval conventions) on the exact engine; `eval merge` joins shards.
+    Eval(eval::EvalCommand),
     /// List the manifest's models and which are cached.
     Models {
         #[arg(long)]
@@ -374,6 +381,7 @@ fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Models { json } => list_models(json),
+        Command::Eval(cmd) => eval::run(cmd),
         Command::Link {
             model,
             run,
@@ -384,7 +392,20 @@ fn run(cli: Cli) -> Result<()> {
             link,
             model_file,
             executor,
-        } => links::replay(&link, model_file.as_deref(), executor),
+            task_file,
+        } => {
+            if verbatim::eval::link::is_eval_link(&link) {
+                eval::replay_link(
+                    &link,
+                    model_file.as_deref(),
+                    executor,
+                    task_file.as_deref(),
+                    None,
+                )
+            } else {
+                links::replay(&link, model_file.as_deref(), executor)
+            }
+        }
         Command::Conformance {
             executor,
             full,

@@ -69,7 +69,13 @@ pub fn exp2_neg_q60(a: i128) -> i128 {
 pub fn log2_f32_q60(bits: u32) -> i128 {
     let s = f32_bits(bits);
     assert!(s.mant > 0, "log2 of a non-positive number");
-    let m = s.mant as i128;
+    log2_int_q60(s.mant as i128) + ((s.exp as i128) << 60)
+}
+
+/// `log2(m)` in Q60 for an integer `0 < m < 2^61`: `n = bit_len(m) - 1`, then
+/// bit-by-bit squaring of `m / 2^n` in [1, 2) (the algorithm of section 5).
+pub fn log2_int_q60(m: i128) -> i128 {
+    assert!(m > 0 && m < (1 << 61), "log2 argument out of range");
     let n = 127 - m.leading_zeros() as i128; // floor(log2 m)
     let mut y = m << (60 - n); // m / 2^n in Q60, in [1, 2)
     let mut frac: i128 = 0;
@@ -80,7 +86,7 @@ pub fn log2_f32_q60(bits: u32) -> i128 {
             frac |= 1 << (60 - i);
         }
     }
-    ((n + s.exp as i128) << 60) + frac
+    (n << 60) + frac
 }
 
 /// `(sin x, cos x)` in Q60 for `x` in Q60 (any magnitude below 2^66).

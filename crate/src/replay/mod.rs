@@ -7,7 +7,7 @@
 
 mod codec;
 mod view;
-mod wire;
+pub(crate) mod wire;
 
 pub use codec::pack_payload;
 pub use view::{ExpectView, LinkView, ModelView};

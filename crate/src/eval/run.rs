@@ -1,0 +1,317 @@
+//! Scoring items on a model, as lm-evaluation-harness builds its requests
+//! (docs/tasks.md, "Tokenization"): each context runs once, its KV cache is kept,
+//! and every choice's continuation tokens go through the model as one batch
+//! after it.
+
+use super::score::{argmax_first, argmax_norm_first, ContinuationScore};
+use super::task::{Item, OutputType, Task};
+use crate::engine::ExactModel;
+use crate::exec::Executor;
+use crate::model::ModelError;
+use crate::reference::{logits_to_q16, FloatLlamaAll, ReferenceError};
+use crate::tokenizer::{Tokenizer, TokenizerError};
+use thiserror::Error;
+
+#[derive(Debug, Error)]
+pub enum EvalError {
+    #[error(transparent)]
+    Model(#[from] ModelError),
+    #[error(transparent)]
+    Reference(#[from] ReferenceError),
+    #[error(transparent)]
+    Tokenizer(#[from] TokenizerError),
+    #[error("item {item} needs {tokens} tokens; this model's context holds {max}")]
+    TooLong {
+        item: usize,
+        tokens: usize,
+        max: usize,
+    },
+    #[error(
+        "item {item}: the continuation has no tokens of its own once tokenized with the context"
+    )]
+    EmptyContinuation { item: usize },
+    #[error("the model has neither a BOS nor an EOS token to start an empty context with")]
+    NoPrefixToken,
+}
+
+/// A model that gives the logits predicting each continuation token.
+pub trait ScoringModel {
+    /// Positions the model holds.
+    fn context_length(&self) -> usize;
+    /// Q16 logits predicting each token of `cont` right after `context`
+    /// (`cont.len()` rows). Consecutive calls with the same context reuse its run.
+    fn rows(&mut self, context: &[u32], cont: &[u32]) -> Result<Vec<Vec<i32>>, EvalError>;
+    /// Tokens run through the model so far (for speed figures).
+    fn tokens_run(&self) -> u64;
+}
+
+/// The exact engine: the context's KV cache is kept and rewound after each choice.
+pub struct ExactScorer<E: Executor> {
+    model: ExactModel<E>,
+    context_length: usize,
+    context: Vec<u32>,
+    context_logits: Vec<i32>,
+    tokens_run: u64,
+}
+
+impl<E: Executor> ExactScorer<E> {
+    pub fn new(model: ExactModel<E>, context_length: usize) -> Self {
+        Self {
+            model,
+            context_length,
+            context: Vec::new(),
+            context_logits: Vec::new(),
+            tokens_run: 0,
+        }
+    }
+}
+
+impl<E: Executor> ScoringModel for ExactScorer<E> {
+    fn context_length(&self) -> usize {
+        self.context_length
+    }
+
+    fn rows(&mut self, context: &[u32], cont: &[u32]) -> Result<Vec<Vec<i32>>, EvalError> {
+        if self.context.is_empty() || self.context != context {
+            self.context.clear();
+            self.model.reset();
+            self.context_logits = self.model.forward(context)?;
+            self.tokens_run += context.len() as u64;
+            self.context = context.to_vec();
+        }
+        let mut rows = vec![self.context_logits.clone()];
+        if cont.len() > 1 {
+            self.model.rewind(context.len());
+            rows.extend(self.model.forward_all(&cont[..cont.len() - 1])?);
+            self.tokens_run += cont.len() as u64 - 1;
+        }
+        Ok(rows)
+    }
+
+    fn tokens_run(&self) -> u64 {
+        self.tokens_run
+    }
+}
+
+/// The float reference (f32, all positions in one batch): context and
+/// continuation run together for each choice; its logits are rounded to Q16 and
+/// scored by the same integer code. Not reproducible across machines.
+pub struct FloatScorer {
+    model: FloatLlamaAll,
+    context_length: usize,
+    tokens_run: u64,
+}
+
+impl FloatScorer {
+    pub fn new(model: FloatLlamaAll, context_length: usize) -> Self {
+        Self {
+            model,
+            context_length,
+            tokens_run: 0,
+        }
+    }
+}
+
+impl ScoringModel for FloatScorer {
+    fn context_length(&self) -> usize {
+        self.context_length
+    }
+
+    fn rows(&mut self, context: &[u32], cont: &[u32]) -> Result<Vec<Vec<i32>>, EvalError> {
+        let mut all = context.to_vec();
+        all.extend_from_slice(&cont[..cont.len() - 1]);
+        let rows = self.model.forward_all(&all)?;
+        self.tokens_run += all.len() as u64;
+        Ok(rows[context.len() - 1..]
+            .iter()
+            .map(|r| logits_to_q16(r))
+            .collect())
+    }
+
+    fn tokens_run(&self) -> u64 {
+        self.tokens_run
+    }
+}
+
+/// What one item scored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemResult {
+    /// 0-based index of the item in the task file.
+    pub id: u32,
+    /// The gold choice (multiple-choice tasks).
+    pub gold: Option<u32>,
+    /// One per choice (one continuation for the other task types).
+    pub scores: Vec<ContinuationScore>,
+    /// First largest log-likelihood (0 without choices).
+    pub pred: u32,
+    /// First largest log-likelihood per character (0 without choices).
+    pub pred_norm: u32,
+    /// Rolling tasks: the document's words and UTF-8 bytes.
+    pub words: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+/// lm-eval's `_encode_pair`: trailing whitespace moves from the context to the
+/// continuation; the continuation's tokens are those of the whole text after the
+/// context's tokens.
+pub fn encode_pair(
+    tok: &Tokenizer,
+    context: &str,
+    continuation: &str,
+    item: usize,
+) -> Result<(Vec<u32>, Vec<u32>), EvalError> {
+    let trimmed = context.trim_end();
+    let moved = &context[trimmed.len()..];
+    let cont = format!("{moved}{continuation}");
+    if trimmed.is_empty() {
+        let prefix = prefix_token(tok)?;
+        let c = tok.encode(&cont, false)?;
+        if c.is_empty() {
+            return Err(EvalError::EmptyContinuation { item });
+        }
+        return Ok((vec![prefix], c));
+    }
+    let ctx = tok.encode(trimmed, true)?;
+    let whole = tok.encode(&format!("{trimmed}{cont}"), true)?;
+    if whole.len() <= ctx.len() {
+        return Err(EvalError::EmptyContinuation { item });
+    }
+    Ok((ctx.clone(), whole[ctx.len()..].to_vec()))
+}
+
+/// The token an empty context starts with: BOS, or EOS (lm-eval's prefix token).
+fn prefix_token(tok: &Tokenizer) -> Result<u32, EvalError> {
+    tok.bos_id()
+        .or_else(|| tok.eos_id())
+        .ok_or(EvalError::NoPrefixToken)
+}
+
+/// Words as lm-eval counts them: `len(re.split(r"\s+", text))`.
+pub fn word_count(text: &str) -> u64 {
+    let mut n = 1;
+    let mut in_space = false;
+    for c in text.chars() {
+        let s = c.is_whitespace();
+        if s && !in_space {
+            n += 1;
+        }
+        in_space = s;
+    }
+    n
+}
+
+/// Scores item `index` of `task`.
+pub fn score_item(
+    model: &mut dyn ScoringModel,
+    tok: &Tokenizer,
+    task: &Task,
+    index: usize,
+) -> Result<ItemResult, EvalError> {
+    let item = &task.items[index];
+    let max = model.context_length();
+    let mut run = |context: &[u32], cont: &[u32]| -> Result<ContinuationScore, EvalError> {
+        let need = context.len() + cont.len() - 1;
+        if need > max {
+            return Err(EvalError::TooLong {
+                item: index,
+                tokens: need,
+                max,
+            });
+        }
+        let rows = model.rows(context, cont)?;
+        Ok(ContinuationScore::from_rows(&rows, cont))
+    };
+    let id = index as u32;
+    Ok(match item {
+        Item::Choice {
+            context,
+            choices,
+            gold,
+        } => {
+            let mut scores = Vec::with_capacity(choices.len());
+            for c in choices {
+                let cont = format!("{}{c}", task.target_delimiter);
+                let (ctx, cont) = encode_pair(tok, context, &cont, index)?;
+                scores.push(run(&ctx, &cont)?);
+            }
+            let lls: Vec<i64> = scores.iter().map(|s| s.loglik_q16).collect();
+            let lens: Vec<u32> = choices.iter().map(|c| c.chars().count() as u32).collect();
+            ItemResult {
+                id,
+                gold: Some(*gold),
+                pred: argmax_first(&lls) as u32,
+                pred_norm: argmax_norm_first(&lls, &lens) as u32,
+                scores,
+                words: None,
+                bytes: None,
+            }
+        }
+        Item::Loglikelihood {
+            context,
+            continuation,
+        } => {
+            let (ctx, cont) = encode_pair(tok, context, continuation, index)?;
+            ItemResult {
+                id,
+                gold: None,
+                scores: vec![run(&ctx, &cont)?],
+                pred: 0,
+                pred_norm: 0,
+                words: None,
+                bytes: None,
+            }
+        }
+        Item::Rolling { text } => {
+            let cont = tok.encode(text, false)?;
+            if cont.is_empty() {
+                return Err(EvalError::EmptyContinuation { item: index });
+            }
+            let prefix = [prefix_token(tok)?];
+            ItemResult {
+                id,
+                gold: None,
+                scores: vec![run(&prefix, &cont)?],
+                pred: 0,
+                pred_norm: 0,
+                words: Some(word_count(text)),
+                bytes: Some(text.len() as u64),
+            }
+        }
+    })
+}
+
+/// Items `[start, end)` of the first `limit` items (all when `None`), shard `i`
+/// of `n` (0-based; contiguous blocks).
+pub fn subset(total: usize, limit: Option<usize>, shard: Option<(usize, usize)>) -> (usize, usize) {
+    let m = limit.map_or(total, |l| l.min(total));
+    match shard {
+        None => (0, m),
+        Some((i, n)) => (i * m / n, (i + 1) * m / n),
+    }
+}
+
+/// Whether the task's items are scored with choices.
+pub fn has_choices(t: OutputType) -> bool {
+    t == OutputType::MultipleChoice
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn words_as_python_re_split() {
+        assert_eq!(word_count("a b  c"), 3);
+        assert_eq!(word_count(" a\n\tb "), 4); // ['', 'a', 'b', '']
+        assert_eq!(word_count("one"), 1);
+    }
+
+    #[test]
+    fn shards_cover_the_subset_once() {
+        assert_eq!(subset(10, None, None), (0, 10));
+        assert_eq!(subset(10, Some(4), None), (0, 4));
+        assert_eq!(subset(3, Some(40), None), (0, 3));
+        let parts: Vec<_> = (0..3).map(|i| subset(10, Some(7), Some((i, 3)))).collect();
+        assert_eq!(parts, vec![(0, 2), (2, 4), (4, 7)]);
+    }
+}
