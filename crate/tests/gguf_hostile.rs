@@ -190,7 +190,18 @@ fn q(rows: usize, cols: usize) -> QTensor {
 
 /// A llama header with `block_count` layers and (only) a `token_embd` of `rows` x `cols`.
 fn llama(block_count: u32, e: u32, vocab: u32, embd: Option<(u64, u64)>) -> Vec<u8> {
+    llama_with(block_count, e, vocab, embd, 10000.0)
+}
+
+fn llama_with(
+    block_count: u32,
+    e: u32,
+    vocab: u32,
+    embd: Option<(u64, u64)>,
+    rope_base: f32,
+) -> Vec<u8> {
     let md: Vec<(&str, Value)> = vec![
+        ("llama.rope.freq_base", Value::F32(rope_base)),
         ("general.architecture", Value::String("llama".into())),
         ("llama.embedding_length", Value::U32(e)),
         ("llama.block_count", Value::U32(block_count)),
@@ -283,4 +294,13 @@ fn the_total_number_of_metadata_values_is_bounded() {
     }
     assert!(3 * n > MAX_METADATA_VALUES);
     assert_eq!(limit_name(&err(g.bytes())), "MAX_METADATA_VALUES");
+}
+
+#[test]
+fn a_rope_base_below_one_is_refused() {
+    let e = GgufModel::parse(&llama_with(1, 32, 8, None, 0.5))
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("llama.rope.freq_base"), "{e}");
+    assert!(e.to_string().contains("below 1"), "{e}");
 }

@@ -141,6 +141,18 @@ impl Meta<'_> {
             Ok(default)
         }
     }
+    /// A RoPE base frequency: at least 1 (the spec's frequencies `base^(-2i/d)`
+    /// are then at most 1).
+    fn rope_base(&self, k: &str, default: f32) -> Result<f32, GgufError> {
+        let v = self.f32_or(k, default)?;
+        if v < 1.0 {
+            return Err(GgufError::BadMetadata {
+                key: self.key(k),
+                reason: format!("{v} is below 1"),
+            });
+        }
+        Ok(v)
+    }
 }
 
 fn divides(key: &str, n: usize, d: usize) -> Result<(), GgufError> {
@@ -192,7 +204,7 @@ impl ModelConfig {
                     n_vocab,
                     head_dim,
                     rope_dim: m.usize_or("rope.dimension_count", head_dim)?,
-                    rope_freq_base: m.f32_or("rope.freq_base", 10_000.0)?,
+                    rope_freq_base: m.rope_base("rope.freq_base", 10_000.0)?,
                     rms_eps: m.f32("attention.layer_norm_rms_epsilon")?,
                     context_length: m.usize("context_length")?,
                 }))
@@ -231,8 +243,8 @@ impl ModelConfig {
                     n_ff: m.usize("feed_forward_length")?,
                     n_vocab: vocab(&m, vocab_len)?,
                     head_dim,
-                    rope_freq_base: m.f32_or("rope.freq_base", 1_000_000.0)?,
-                    rope_freq_base_local: m.f32_or("rope.local_freq_base", 10_000.0)?,
+                    rope_freq_base: m.rope_base("rope.freq_base", 1_000_000.0)?,
+                    rope_freq_base_local: m.rope_base("rope.local_freq_base", 10_000.0)?,
                     sliding_window: m.usize("attention.sliding_window")?,
                     sliding_window_pattern: m.usize_or("attention.sliding_window_type", 6)?,
                     rms_eps: m.f32("attention.layer_norm_rms_epsilon")?,
