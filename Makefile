@@ -28,7 +28,7 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_MATMUL -u VERBATIM_BLESS
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
-        lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-python test-browser golden-browser-full \
+        lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser golden-browser-full \
         golden-gpu-full golden-webgpu-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
@@ -120,6 +120,12 @@ golden-gpu-full: apt-deps models
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
+# The SIMD twins' unit tests on wasm32: simd128 against the scalar definition, in node
+# (wasm-bindgen-test-runner comes with wasm-bindgen-cli, installed by setup-wasm).
+test-wasm: setup-wasm
+	$(CLEAN_ENV) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  $(CARGO) test -p verbatim --lib --target $(WASM_TARGET) cpu::simd
+
 test-python:
 	python3 -m unittest discover -s models -v
 	python3 -m unittest discover -s tools -p 'test_*.py' -v
@@ -130,7 +136,7 @@ test-browser: test-deps models wasm
 	$(CARGO) build -p verbatim --bin verbatim
 	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=1 tests/browser/
 
-test: test-deps models lint test-rust test-gpu test-python test-browser
+test: test-deps models lint test-rust test-gpu test-wasm test-python test-browser
 	@echo "make test: all suites passed"
 
 # The release bar: `make test` plus every golden case on every executor, including the

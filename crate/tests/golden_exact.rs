@@ -1,9 +1,12 @@
 //! The golden corpus of spec exact-1 (tests/golden/exact-1): every case's token ids
-//! and per-step logits hashes must come out exactly as pinned. The same files are
-//! replayed in the browser (tests/browser/golden.test.mjs).
+//! and per-step logits hashes must come out exactly as pinned. Two files of cases:
+//! `cases.json` (pinned in expected.json; also replayed in the browser,
+//! tests/browser/golden.test.mjs) and `spec-points.json` (pinned in
+//! spec-points-expected.json: cases that pin points of docs/numerics.md).
 //!
 //! New cases are added with `VERBATIM_BLESS=1 cargo test --test golden_exact`, which
-//! only fills in cases missing from expected.json; existing entries are never rewritten.
+//! only fills in cases missing from an expected file; existing entries are never
+//! rewritten.
 //!
 //! `VERBATIM_EXECUTOR=gpu` runs the corpus on the GPU executor (the Vulkan driver
 //! the loader picks; `VK_ICD_FILENAMES` selects one) and `VERBATIM_GOLDEN_CASES`
@@ -40,20 +43,57 @@ fn gpu_executor() -> GpuExecutor {
     ex
 }
 
+/// The corpus files (cases, expected outcomes) and the fewest cases each must hold.
+const CORPORA: [(&str, &str, usize); 2] = [
+    ("cases.json", "expected.json", 20),
+    ("spec-points.json", "spec-points-expected.json", 6),
+];
+
+/// One file of cases with its expected outcomes.
+struct Loaded {
+    corpus: Corpus,
+    exp_path: std::path::PathBuf,
+    expected: Expected,
+    added: usize,
+}
+
+fn load_corpora() -> Vec<Loaded> {
+    let dir = common::repo_root().join("tests/golden/exact-1");
+    let loaded: Vec<Loaded> = CORPORA
+        .iter()
+        .map(|(cases, exp, min)| {
+            let corpus = Corpus::parse(&std::fs::read_to_string(dir.join(cases)).unwrap())
+                .unwrap_or_else(|e| panic!("{cases}: {e}"));
+            assert!(
+                corpus.cases.len() >= *min,
+                "{cases} has fewer than {min} cases"
+            );
+            let exp_path = dir.join(exp);
+            let expected = match std::fs::read_to_string(&exp_path) {
+                Ok(s) => Expected::parse(&s).unwrap_or_else(|e| panic!("{exp}: {e}")),
+                Err(_) => Expected {
+                    spec: corpus.spec.clone(),
+                    cases: BTreeMap::new(),
+                },
+            };
+            Loaded {
+                corpus,
+                exp_path,
+                expected,
+                added: 0,
+            }
+        })
+        .collect();
+    let mut ids = std::collections::BTreeSet::new();
+    for case in loaded.iter().flat_map(|l| &l.corpus.cases) {
+        assert!(ids.insert(&case.id), "case id '{}' is used twice", case.id);
+    }
+    loaded
+}
+
 #[test]
 fn golden_corpus_replays_exactly() {
-    let dir = common::repo_root().join("tests/golden/exact-1");
-    let corpus = Corpus::parse(&std::fs::read_to_string(dir.join("cases.json")).unwrap()).unwrap();
-    assert_eq!(corpus.spec, "exact-1");
-    assert!(corpus.cases.len() >= 20);
-    let exp_path = dir.join("expected.json");
-    let mut expected = match std::fs::read_to_string(&exp_path) {
-        Ok(s) => Expected::parse(&s).unwrap(),
-        Err(_) => Expected {
-            spec: corpus.spec.clone(),
-            cases: BTreeMap::new(),
-        },
-    };
+    let mut corpora = load_corpora();
     let gpu = match std::env::var("VERBATIM_EXECUTOR").as_deref() {
         Ok("gpu") => true,
         Ok("cpu") | Err(_) => false,
@@ -62,58 +102,75 @@ fn golden_corpus_replays_exactly() {
     let only: Option<Vec<String>> = std::env::var("VERBATIM_GOLDEN_CASES")
         .ok()
         .map(|s| s.split(',').map(|c| c.trim().to_string()).collect());
-    let cases = corpus
-        .select(only.as_deref())
-        .unwrap_or_else(|e| panic!("VERBATIM_GOLDEN_CASES: {e}"));
+    if let Some(ids) = &only {
+        for id in ids {
+            assert!(
+                corpora
+                    .iter()
+                    .any(|l| l.corpus.cases.iter().any(|c| &c.id == id)),
+                "VERBATIM_GOLDEN_CASES names unknown case '{id}'"
+            );
+        }
+    }
     let bless = std::env::var_os("VERBATIM_BLESS").is_some() && !gpu && only.is_none();
     let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut failures = Vec::new();
-    let mut added = 0;
-    for case in &cases {
-        let session = sessions.entry(case.model.clone()).or_insert_with(|| {
-            let bytes = common::model_bytes(&case.model);
-            let model = if gpu {
-                LoadedModel::load_gpu(bytes, gpu_executor()).unwrap()
-            } else {
-                LoadedModel::load(bytes, EngineKind::Exact).unwrap()
-            };
-            eprintln!("executor: {}", model.executor());
-            Session::new(model)
-        });
-        let started = std::time::Instant::now();
-        let got = golden::run(session, &case.options).expect("valid case");
-        eprintln!(
-            "{}: {} + {} tokens in {:.1} s",
-            case.id,
-            got.prompt_tokens,
-            got.token_ids.len(),
-            started.elapsed().as_secs_f64()
-        );
-        match compare(expected.cases.get(&case.id), &got) {
-            Verdict::Pass => {}
-            Verdict::Missing if bless => {
-                expected.cases.insert(case.id.clone(), got);
-                added += 1;
+    let mut ran = 0;
+    for loaded in &mut corpora {
+        for case in &loaded.corpus.cases {
+            if only.as_ref().is_some_and(|ids| !ids.contains(&case.id)) {
+                continue;
             }
-            Verdict::Missing => failures.push(format!(
-                "{}: no expected outcome (add it with VERBATIM_BLESS=1)",
-                case.id
-            )),
-            Verdict::Diverged { detail, .. } => failures.push(format!(
-                "{}: {detail}\n   expected tokens {:?}\n   got {:?}",
-                case.id, expected.cases[&case.id].token_ids, got.token_ids
-            )),
+            ran += 1;
+            let session = sessions.entry(case.model.clone()).or_insert_with(|| {
+                let bytes = common::model_bytes(&case.model);
+                let model = if gpu {
+                    LoadedModel::load_gpu(bytes, gpu_executor()).unwrap()
+                } else {
+                    LoadedModel::load(bytes, EngineKind::Exact).unwrap()
+                };
+                eprintln!("executor: {}", model.executor());
+                Session::new(model)
+            });
+            let started = std::time::Instant::now();
+            let got = golden::run(session, &case.options).expect("valid case");
+            eprintln!(
+                "{}: {} + {} tokens in {:.1} s",
+                case.id,
+                got.prompt_tokens,
+                got.token_ids.len(),
+                started.elapsed().as_secs_f64()
+            );
+            match compare(loaded.expected.cases.get(&case.id), &got) {
+                Verdict::Pass => {}
+                Verdict::Missing if bless => {
+                    loaded.expected.cases.insert(case.id.clone(), got);
+                    loaded.added += 1;
+                }
+                Verdict::Missing => failures.push(format!(
+                    "{}: no expected outcome (add it with VERBATIM_BLESS=1)",
+                    case.id
+                )),
+                Verdict::Diverged { detail, .. } => failures.push(format!(
+                    "{}: {detail}\n   expected tokens {:?}\n   got {:?}",
+                    case.id, loaded.expected.cases[&case.id].token_ids, got.token_ids
+                )),
+            }
         }
     }
-    if added > 0 {
+    for loaded in corpora.iter().filter(|l| l.added > 0) {
         std::fs::write(
-            &exp_path,
-            serde_json::to_string_pretty(&expected).unwrap() + "\n",
+            &loaded.exp_path,
+            serde_json::to_string_pretty(&loaded.expected).unwrap() + "\n",
         )
         .unwrap();
-        eprintln!("added {added} expected outcomes to {}", exp_path.display());
+        eprintln!(
+            "added {} expected outcomes to {}",
+            loaded.added,
+            loaded.exp_path.display()
+        );
     }
-    eprintln!("{} cases ran", cases.len());
+    eprintln!("{ran} cases ran");
     assert!(
         failures.is_empty(),
         "golden mismatches:\n{}",

@@ -1,8 +1,9 @@
 //! SIMD twins of the exact row accumulator [`quant::row_dot_acc`] and of the
 //! attention score dot product [`attention::dot_i16`]: AVX2 on x86_64 (chosen at run
-//! time, [`avx2`]), simd128 on wasm32 ([`simd128`]), the scalar definition elsewhere
-//! ([`Twin`] names them). Every twin returns the scalar bits for every input; `tests`
-//! compare each twin with the definition, natively and on wasm32.
+//! time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the scalar definition elsewhere
+//! ([`Twin`] names them; `shift.rs` holds what the two SIMD twins share). Every twin
+//! returns the scalar bits for every input; `tests.rs` compares each twin with the
+//! definition, natively and on wasm32.
 //!
 //! # The attention dot product
 //!
@@ -63,6 +64,7 @@
 //! decode. wasm also reads the activation in a per-block permuted order
 //! ([`Prepared`], made once per matmul input), which lets 16-bit shifts pick the
 //! nibbles or bytes of a weight register in place of byte → 16-bit widening.
+
 use crate::exact::act::{Act, BLOCK};
 use crate::exact::attention;
 use crate::exact::fixed::{round_shift, sat_i32};
