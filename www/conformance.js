@@ -146,9 +146,12 @@ async function checkExecutor(executor, cases, entries, onCase) {
     try {
       model = gpu ? await wasm.WasmModel.load_gpu(bytes) : wasm.WasmModel.load(bytes, 'exact');
     } catch (error) {
-      if (error.code === 'gpu-selftest') rep.selftest = { passed: false, failures: [error.message] };
-      rep.error = gpu && error.code !== 'gpu-selftest' ? `no usable WebGPU device: ${error.message}` : error.message;
-      if (error.code === 'gpu-selftest') rep.error = 'failed the start-up self-test: its cases were not run';
+      if (error.code === 'gpu-selftest') {
+        rep.selftest = { passed: false, failures: [error.message] };
+        rep.error = 'failed the start-up self-test: its cases were not run';
+      } else {
+        rep.error = error.message;
+      }
       return rep;
     }
     try {
@@ -183,6 +186,10 @@ async function checkExecutor(executor, cases, entries, onCase) {
         rep.cases.push(row);
         onCase(rep, row);
       }
+    } catch (error) {
+      // A lost device or GPU error mid-run is part of the report, not the end of the check.
+      rep.error = `the run stopped: ${error.message}`;
+      break;
     } finally {
       model.free();
     }
