@@ -156,7 +156,8 @@ async function checkExecutor(executor, cases, entries, onCase) {
     }
     try {
       const info = plain(model.info());
-      rep.description = info.executor;
+      // The wasm build targets simd128 (.cargo/config.toml).
+      rep.description = gpu ? info.executor : `${info.executor} (wasm32, simd128)`;
       if (gpu) rep.selftest = { passed: true, failures: [], ms: Math.round(info.gpu_selftest_ms * 10) / 10 };
       for (const c of runs) {
         setProgress(`${executor.toUpperCase()}: ${c.id}…`);
@@ -255,7 +256,7 @@ function issueText(report) {
   for (const e of report.executors) {
     const what =
       e.executor === 'gpu' && a.available
-        ? `${a.description || '(no description)'} [${a.vendor}/${a.architecture}${a.is_fallback_adapter ? ', fallback adapter' : ''}, dot4 ${a.dot4 ? 'yes' : 'no'}, binding ${formatMB(a.limits.max_storage_buffer_binding_size ?? 0)}]`
+        ? `${a.description || '(no description)'} [${a.vendor}/${a.architecture}${a.is_fallback_adapter ? ', fallback adapter' : ''}, dot4 ${a.dot4 ? 'yes' : 'no'}, binding ${Math.floor((a.limits.max_storage_buffer_binding_size ?? 0) / 2 ** 20)} MiB]`
         : e.description || e.executor;
     const result = e.error ? `not checked (${e.error})` : `${e.passed}/${e.cases.length} exact, ${e.decode_tok_s} decode tok/s`;
     lines.push(`- ${e.executor}: ${what}: ${result}`);
