@@ -146,14 +146,18 @@ async function checkExecutor(executor, cases, entries, onCase) {
     try {
       model = gpu ? await wasm.WasmModel.load_gpu(bytes) : wasm.WasmModel.load(bytes, 'exact');
     } catch (error) {
-      if (error.code === 'gpu-selftest') rep.selftest = { passed: false, failures: [error.message] };
-      rep.error = gpu && error.code !== 'gpu-selftest' ? `no usable WebGPU device: ${error.message}` : error.message;
-      if (error.code === 'gpu-selftest') rep.error = 'failed the start-up self-test: its cases were not run';
+      if (error.code === 'gpu-selftest') {
+        rep.selftest = { passed: false, failures: [error.message] };
+        rep.error = 'failed the start-up self-test: its cases were not run';
+      } else {
+        rep.error = error.message;
+      }
       return rep;
     }
     try {
       const info = plain(model.info());
-      rep.description = info.executor;
+      // The wasm build targets simd128 (.cargo/config.toml).
+      rep.description = gpu ? info.executor : `${info.executor} (wasm32, simd128)`;
       if (gpu) rep.selftest = { passed: true, failures: [], ms: Math.round(info.gpu_selftest_ms * 10) / 10 };
       for (const c of runs) {
         setProgress(`${executor.toUpperCase()}: ${c.id}…`);
@@ -183,6 +187,10 @@ async function checkExecutor(executor, cases, entries, onCase) {
         rep.cases.push(row);
         onCase(rep, row);
       }
+    } catch (error) {
+      // A lost device or GPU error mid-run is part of the report, not the end of the check.
+      rep.error = `the run stopped: ${error.message}`;
+      break;
     } finally {
       model.free();
     }
@@ -248,7 +256,7 @@ function issueText(report) {
   for (const e of report.executors) {
     const what =
       e.executor === 'gpu' && a.available
-        ? `${a.description || '(no description)'} [${a.vendor}/${a.architecture}${a.is_fallback_adapter ? ', fallback adapter' : ''}, dot4 ${a.dot4 ? 'yes' : 'no'}, binding ${formatMB(a.limits.max_storage_buffer_binding_size ?? 0)}]`
+        ? `${a.description || '(no description)'} [${a.vendor}/${a.architecture}${a.is_fallback_adapter ? ', fallback adapter' : ''}, dot4 ${a.dot4 ? 'yes' : 'no'}, binding ${Math.floor((a.limits.max_storage_buffer_binding_size ?? 0) / 2 ** 20)} MiB]`
         : e.description || e.executor;
     const result = e.error ? `not checked (${e.error})` : `${e.passed}/${e.cases.length} exact, ${e.decode_tok_s} decode tok/s`;
     lines.push(`- ${e.executor}: ${what}: ${result}`);

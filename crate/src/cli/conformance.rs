@@ -187,7 +187,7 @@ fn check_executor(
         prompt_tok_s: 0.0,
         decode_tok_s: 0.0,
     };
-    let mut gpu = if which == "gpu" {
+    let gpu = if which == "gpu" {
         match open_gpu(&mut rep) {
             Some(g) => Some(g),
             None => return Ok(rep),
@@ -195,8 +195,27 @@ fn check_executor(
     } else {
         None
     };
-    let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut speed = Speed::default();
+    // A failure while running (a lost device, a GPU error) is part of the report.
+    if let Err(e) = run_cases(&mut rep, &mut speed, gpu, cases, expected, models) {
+        rep.error = Some(format!("the run stopped: {e:#}"));
+    }
+    rep.prompt_tok_s = rate(speed.prompt_tokens, speed.prompt_s);
+    rep.decode_tok_s = rate(speed.tokens, speed.decode_s);
+    Ok(rep)
+}
+
+/// Runs `cases` on the CPU, or on `gpu` when given, recording each into `rep`.
+fn run_cases(
+    rep: &mut ExecutorReport,
+    speed: &mut Speed,
+    mut gpu: Option<GpuExecutor>,
+    cases: &[&verbatim::golden::Case],
+    expected: &Expected,
+    models: &mut BTreeMap<String, Vec<u8>>,
+) -> Result<()> {
+    let which = rep.executor;
+    let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     for case in cases {
         if !sessions.contains_key(&case.model) {
             if !models.contains_key(&case.model) {
@@ -241,9 +260,7 @@ fn check_executor(
             ms: ((prompt_s + decode_s) * 1e3).round(),
         });
     }
-    rep.prompt_tok_s = rate(speed.prompt_tokens, speed.prompt_s);
-    rep.decode_tok_s = rate(speed.tokens, speed.decode_s);
-    Ok(rep)
+    Ok(())
 }
 
 /// Runs the check and builds the report.
