@@ -49,7 +49,7 @@ export function setState(next) {
   const busy = next === 'loading' || next === 'generating';
   ui.modelList.disabled = busy || page.models.length === 0;
   ui.engineSelect.disabled = busy || next === 'starting' || next === 'failed';
-  ui.cpuOnly.disabled = busy || next === 'starting' || next === 'failed';
+  ui.executorSelect.disabled = busy || next === 'starting' || next === 'failed';
   ui.retryCpuButton.disabled = busy;
   ui.replayRetryCpuButton.disabled = busy;
   ui.loadButton.disabled = busy || next === 'starting' || next === 'failed' || selectedModel() === null;
@@ -192,6 +192,8 @@ function onWorkerMessage(message) {
       ui.progress.removeAttribute('value'); // indeterminate
       if (message.step === 'gpu') {
         ui.progressText.textContent = 'Starting WebGPU: compiling the GPU kernels and running their self-test…';
+      } else if (message.step === 'timing') {
+        ui.progressText.textContent = 'Timing a few tokens on the GPU and on the CPU, to run on the faster…';
       } else if (message.fallback) {
         ui.progressText.textContent = `Loading the model on the CPU (${message.fallback})…`;
       } else {

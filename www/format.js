@@ -15,7 +15,9 @@ export function executorLabel({ engine, executor }) {
   }
   if (engine !== 'exact') return 'CPU (wasm; the float reference runs on the CPU only)';
   if (executor.cpuRetry !== null) return 'CPU (wasm; loaded on the CPU after the GPU failed)';
-  if (executor.requested === 'cpu') return 'CPU (wasm; “Use the CPU only” is on)';
+  if (executor.requested === 'cpu') return 'CPU (wasm; chosen under “Executor”)';
+  if (executor.choice?.why === 'emulated') return 'CPU: faster than this device’s WebGPU, which is emulated in software';
+  if (executor.choice?.why === 'measured') return 'CPU: faster than this device’s WebGPU, measured';
   if (executor.fallback) return 'CPU (no usable GPU here)';
   return 'CPU (wasm)';
 }
@@ -28,16 +30,27 @@ export function executorShort({ executor }) {
 
 /** The executor in full, for the model's details. */
 export function executorDetail({ engine, executor }) {
+  const choice = executor.choice;
+  const measured =
+    choice?.why === 'measured'
+      ? `a decoded token took ${formatMs(choice.gpu_ms)} on the GPU and ${formatMs(choice.cpu_ms)} on the CPU`
+      : null;
   if (executor.kind === 'gpu') {
     const times = [
       executor.compile_ms === null ? null : `kernels compiled in ${formatDuration(executor.compile_ms)}`,
       executor.selftest_ms === null ? null : `self-test passed in ${formatSeconds(executor.selftest_ms)}`,
     ].filter(Boolean);
-    return `GPU via WebGPU: ${executor.adapter ?? 'adapter with no name'}${executor.summary ? ` ${executor.summary}` : ''}${times.length ? `; ${times.join(', ')}` : ''}.`;
+    const why = measured ? ` Chosen automatically as the faster: ${measured}.` : '';
+    return `GPU via WebGPU: ${executor.adapter ?? 'adapter with no name'}${executor.summary ? ` ${executor.summary}` : ''}${times.length ? `; ${times.join(', ')}` : ''}.${why}`;
   }
   if (engine !== 'exact') return 'CPU (wasm). The float reference runs on the CPU only.';
   if (executor.cpuRetry !== null) return `CPU (wasm), loaded again after the GPU failed during a run (${executor.cpuRetry.replace(/\.$/, '')}).`;
-  if (executor.requested === 'cpu') return 'CPU (wasm), because “Use the CPU only” is on. The tokens are the same on the GPU.';
+  if (executor.requested === 'cpu') return 'CPU (wasm), because “CPU” is chosen under “Executor”. The tokens are the same on the GPU.';
+  const anyway = 'Choose “GPU” under “Executor” to use it anyway; the tokens are the same.';
+  if (choice?.why === 'emulated') {
+    return `CPU (wasm), chosen automatically: this device’s WebGPU adapter (${executor.adapter ?? 'with no name'}) is emulated in software (it reports isFallbackAdapter), which is far slower than the CPU. ${anyway}`;
+  }
+  if (measured) return `CPU (wasm), chosen automatically as the faster: ${measured} (adapter ${executor.adapter ?? 'with no name'}). ${anyway}`;
   if (executor.fallback) {
     return `CPU (wasm): ${sentenceOf(executor.fallback_detail ?? executor.fallback)} The tokens are the same as on a GPU.`;
   }
@@ -55,6 +68,11 @@ export function formatMB(bytes) {
 
 export function formatDuration(ms) {
   return ms < 1000 ? `${Math.round(ms)} ms` : formatSeconds(ms);
+}
+
+/** Milliseconds to one decimal below 10 ms, else whole: "4.2 ms", "870 ms". */
+export function formatMs(ms) {
+  return `${ms < 10 ? ms.toFixed(1) : Math.round(ms).toLocaleString('en')} ms`;
 }
 
 export function formatSeconds(ms) {

@@ -2,6 +2,7 @@
 // (from the list, a file, or a link's address) on the executor the page asks for, the load's
 // progress, and the loaded model's details. Driven by app.js, which hands it the worker's reports.
 
+import { executorChoice } from './executor-choice.js';
 import { engineLabel, executorDetail, executorLabel, executorShort, formatMB, plural } from './format.js';
 import { engineRuns, modelRow } from './manifest.js';
 import { hasModel } from './model-cache.js';
@@ -12,7 +13,7 @@ import { page } from './page-state.js';
 import { loadedMatchesLink, showLinkModelStatus, startReplay } from './replay-view.js';
 
 const LAST_MODEL_KEY = 'verbatim.model';
-// 'cpu' while "Use the CPU only" is on; absent: WebGPU when it works, else the CPU.
+// The choice under "Executor": 'gpu' or 'cpu'; absent: 'auto' (the faster one, executor-choice.js).
 const EXECUTOR_KEY = 'verbatim.executor';
 // Downloads larger than this ask first on a metered or slow connection.
 const ASK_ABOVE_BYTES = 100e6;
@@ -116,12 +117,12 @@ function loadFile(file, options) {
 }
 
 /**
- * The executor a load asks the worker for: the CPU when "Use the CPU only" is on or when the load
- * retries a run the GPU failed in ({cpuRetry: the failure}), else 'auto' (WebGPU if it works).
+ * The executor a load asks the worker for: the CPU when the load retries a run the GPU failed in
+ * ({cpuRetry: the failure}), else the choice under "Executor" ('auto', 'gpu' or 'cpu').
  */
 export function executorFor({ cpuRetry = null } = {}) {
   page.loadingWith = { cpuRetry };
-  return cpuRetry !== null || ui.cpuOnly.checked ? 'cpu' : 'auto';
+  return cpuRetry !== null ? 'cpu' : executorChoice(ui.executorSelect.value);
 }
 
 export function beginLoad(text) {
@@ -231,11 +232,13 @@ ui.engineSelect.addEventListener('change', () => {
   if (page.state === 'ready') page.lastLoad?.();
 });
 
-// "Use the CPU only": remembered in this browser; the loaded model moves to the other executor.
-ui.cpuOnly.checked = localStorage.getItem(EXECUTOR_KEY) === 'cpu';
-ui.cpuOnly.addEventListener('change', () => {
-  if (ui.cpuOnly.checked) localStorage.setItem(EXECUTOR_KEY, 'cpu');
-  else localStorage.removeItem(EXECUTOR_KEY);
+// "Executor": remembered in this browser (Automatic is stored as nothing); the loaded model is
+// loaded again on the new choice.
+ui.executorSelect.value = executorChoice(localStorage.getItem(EXECUTOR_KEY));
+ui.executorSelect.addEventListener('change', () => {
+  const choice = executorChoice(ui.executorSelect.value);
+  if (choice === 'auto') localStorage.removeItem(EXECUTOR_KEY);
+  else localStorage.setItem(EXECUTOR_KEY, choice);
   const onExact = page.state === 'ready' && page.loaded?.engine === 'exact';
   if ((onExact || (page.state === 'idle' && page.failedRun !== null)) && page.lastLoad) page.lastLoad();
 });

@@ -7,7 +7,7 @@ export const ui = {
   modelList: $('model-list'),
   modelListStatus: $('model-list-status'),
   engineSelect: $('engine-select'),
-  cpuOnly: $('cpu-only'),
+  executorSelect: $('executor-select'),
   loadButton: $('load-button'),
   cancelButton: $('cancel-button'),
   fileInput: $('file-input'),

@@ -31,12 +31,21 @@ export function gpuLoadFailure(error) {
   }
 }
 
-/** The WebGPU adapter's name as the browser gives it (vendor, architecture, device), or null. */
-export async function adapterName() {
+/**
+ * The default WebGPU adapter as the browser describes it: {name (vendor, architecture, device), or
+ * null; fallback: whether it is emulated in software (isFallbackAdapter: SwiftShader)}; null when
+ * there is no adapter.
+ */
+export async function adapterFacts() {
   try {
-    const info = (await navigator.gpu.requestAdapter())?.info;
+    const adapter = await navigator.gpu.requestAdapter();
+    if (!adapter) return null;
+    const info = adapter.info;
     const words = [info?.vendor, info?.architecture, info?.device, info?.description].filter((w) => w);
-    return words.length > 0 ? [...new Set(words)].join(' ') : null;
+    return {
+      name: words.length > 0 ? [...new Set(words)].join(' ') : null,
+      fallback: Boolean(info?.isFallbackAdapter ?? adapter.isFallbackAdapter),
+    };
   } catch {
     return null;
   }

@@ -1,14 +1,17 @@
-// The engine's web worker: fetches, verifies and caches model files, loads them into the wasm
-// engine and runs generations, so that the page stays responsive.
+// The engine's web worker: fetches, verifies and caches model files (downloads and hashing:
+// worker-download.js), loads them into the wasm engine and runs generations, so that the page
+// stays responsive.
 //
-// The exact engine runs on WebGPU when the browser has a GPU that passes the start-up self-test,
-// else (or when the page asks for the CPU) on the wasm CPU executor: the tokens are the same.
+// The exact engine runs where the page asks: on the faster executor ('auto': a GPU emulated in
+// software is not used, else both are timed: executor-choice.js), on WebGPU when the GPU passes
+// the start-up self-test ('gpu'), or on the wasm CPU executor ('cpu'): the tokens are the same.
 //
 // Messages from the page, each {type, ...}:
 //   {type: 'load-model', model: {id, name, file, size, sha256}, engine, executor}  from the
 //                                                               cache, else downloaded;
 //                                                               engine: 'exact' | 'float';
-//                                                               executor: 'auto' (WebGPU if it
+//                                                               executor: 'auto' (the faster
+//                                                               one here) | 'gpu' (WebGPU if it
 //                                                               works, else the CPU) | 'cpu'
 //   {type: 'load-file', file: File, engine, executor}           a GGUF file the user opened
 //   {type: 'load-url', url, sha256, name, engine, executor}     a file named by a link, fetched
@@ -23,13 +26,16 @@
 // Messages to the page, each {status, ...}:
 //   ready     {version, spec}
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
-//   parsing   {step: 'gpu' | 'cpu', fallback}   loading into the engine: starting WebGPU (kernels
-//             and self-test), or on the CPU (fallback: why not on the GPU, when it was wanted)
+//   parsing   {step: 'gpu' | 'timing' | 'cpu', fallback}   loading into the engine: starting WebGPU
+//             (kernels and self-test), timing both executors ('auto'), or on the CPU (fallback:
+//             why not on the GPU, when it was wanted)
 //   loaded    {info, sha256, source: 'network' | 'cache' | 'file' | 'url', label, bytes, cache_error,
-//              load_ms, executor: {kind: 'gpu' | 'cpu', requested: 'auto' | 'cpu', adapter,
-//              summary, compile_ms, selftest_ms, fallback, fallback_detail}}   fallback: why the
-//              CPU runs although the GPU was wanted (no WebGPU, the self-test failed, …) in a few
-//              words, else null; fallback_detail: the same with the engine's full message
+//              load_ms, executor: {kind: 'gpu' | 'cpu', requested: 'auto' | 'gpu' | 'cpu', adapter,
+//              summary, compile_ms, selftest_ms, fallback, fallback_detail, choice}}   fallback:
+//              why the CPU runs although the GPU was wanted (no WebGPU, the self-test failed, …)
+//              in a few words, else null; fallback_detail: the same with the engine's full
+//              message; choice ('auto' only, else null): {why: 'emulated'} (the adapter reports
+//              isFallbackAdapter: not timed) or {why: 'measured', gpu_ms, cpu_ms} (per token)
 //   begun     {prompt_tokens}
 //   token     {token_id, text, n, elapsed_ms}
 //   done      {reason: 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'aborted', text,
@@ -45,17 +51,18 @@
 // Errors from the wasm engine carry a `code` (crate/src/web.rs) that this worker switches on.
 
 import { checkModelUrl } from './links.js';
-import { UserError, adapterName, deepPlain, describe, formatMB, gpuLoadFailure, nextTask, oneLine, sentence, toPlain } from './worker-util.js';
+import { PROBE_RUN, PROBE_WARM_STEPS, executorChoice, fasterExecutor } from './executor-choice.js';
+import { UserError, adapterFacts, deepPlain, describe, formatMB, gpuLoadFailure, nextTask, oneLine, sentence, toPlain } from './worker-util.js';
 import { deleteModel, readModel, storeModel } from './model-cache.js';
+import { download, hashBytes, readStream } from './worker-download.js';
 
 const TEST_HOOKS = new URL(self.location.href).searchParams.get('test-hooks') === '1';
 
-const PROGRESS_INTERVAL_MS = 100;
-const HASH_SLICE = 8 << 20;
 // wasm32 has 4 GiB of memory; the file is held once in JS and once in the engine.
 const MAX_FILE_BYTES = 2 ** 31;
 
 let wasm = null; // the wasm module's exports, once initialised
+let io = null; // {Hasher, post} for worker-download.js, once initialised
 let model = null; // the loaded WasmModel
 let onGpu = false; // whether `model` runs on the WebGPU executor
 let vocabularySize = 0; // of `model`
@@ -111,6 +118,7 @@ const engineReady = (async () => {
       engineStopped(`it panicked (${oneLine(message).replace(/(?:[^\s:]*\/)+([^/\s:]+\.rs:)/g, '$1')})`),
     );
     wasm = module;
+    io = { Hasher: module.Sha256Hasher, post };
     post('ready', { version: module.version(), spec: module.spec_version() });
   } catch (error) {
     post('error', {
@@ -197,7 +205,7 @@ async function loadFromManifest(entry, engine, executor, signal) {
   let bytes = await readModel(entry.sha256);
   let source = 'cache';
   if (bytes !== null) {
-    const digest = hashBytes(bytes, 'verify');
+    const digest = hashBytes(bytes, 'verify', io);
     if (bytes.length !== entry.size || digest !== entry.sha256) {
       await deleteModel(entry.sha256); // damaged in storage: fetch it again
       bytes = null;
@@ -206,7 +214,7 @@ async function loadFromManifest(entry, engine, executor, signal) {
   let cacheError = null;
   if (bytes === null) {
     source = 'network';
-    bytes = await download(entry, signal);
+    bytes = await download(entry, signal, io);
     try {
       await storeModel(entry.sha256, bytes);
     } catch (error) {
@@ -225,7 +233,7 @@ async function loadFromFile(file, engine, executor, signal) {
       false,
     );
   }
-  const { bytes, digest } = await readStream(file.stream(), file.size, 'read', signal);
+  const { bytes, digest } = await readStream(file.stream(), file.size, 'read', signal, io);
   await loadModel(bytes, engine, executor, signal, { sha256: digest, source: 'file', label: file.name, cache_error: null });
 }
 
@@ -255,7 +263,7 @@ async function loadFromUrl({ url, sha256, name, engine, executor }, signal) {
     response.body?.cancel();
     throw new UserError('size', `The server at ${shown} does not state a usable file size; nothing was loaded.`, false);
   }
-  const { bytes, digest } = await readStream(response.body, size, 'download', signal);
+  const { bytes, digest } = await readStream(response.body, size, 'download', signal, io);
   if (digest !== sha256) {
     throw new UserError(
       'checksum',
@@ -266,141 +274,32 @@ async function loadFromUrl({ url, sha256, name, engine, executor }, signal) {
   await loadModel(bytes, engine, executor, signal, { sha256, source: 'url', label: name, cache_error: null });
 }
 
-/** Downloads a manifest entry's file from this site, hashing it as it arrives. */
-async function download(entry, signal) {
-  const url = new URL(`models/cache/${encodeURIComponent(entry.file)}`, self.location.href);
-  let response;
-  try {
-    response = await fetch(url, { signal, cache: 'no-store' });
-  } catch (error) {
-    if (signal.aborted) throw error;
-    throw new UserError(
-      'network',
-      `The download of ${entry.name} failed before it started: the server could not be reached (${describe(error)}).`,
-    );
-  }
-  if (!response.ok) {
-    const what = response.status === 404 ? 'the model file is not on this server' : 'the server refused the download';
-    throw new UserError(
-      'http',
-      `The download of ${entry.name} failed: ${what} (HTTP ${response.status} for ${url.pathname}).`,
-    );
-  }
-  const declared = response.headers.get('Content-Length');
-  if (declared !== null && Number(declared) !== entry.size) {
-    response.body?.cancel();
-    throw new UserError(
-      'size',
-      `The server offers ${entry.file} with ${Number(declared).toLocaleString('en')} bytes, but the ` +
-        `manifest expects ${entry.size.toLocaleString('en')}: it is not the published file. Nothing was saved.`,
-    );
-  }
-  const { bytes, digest } = await readStream(response.body, entry.size, 'download', signal);
-  if (digest !== entry.sha256) {
-    throw new UserError(
-      'checksum',
-      `Checksum mismatch: the downloaded ${entry.file} is not the published file (its SHA-256 is ` +
-        `${digest}, the manifest expects ${entry.sha256}). It was damaged on the way or changed on ` +
-        'the server, and was not saved.',
-    );
-  }
-  return bytes;
-}
-
 /**
- * Reads a byte stream of `expected` bytes into one buffer, hashing each chunk as it arrives and
- * reporting progress. Returns the bytes and their SHA-256.
- */
-async function readStream(stream, expected, phase, signal) {
-  const bytes = new Uint8Array(expected);
-  const hasher = new wasm.Sha256Hasher();
-  const reader = stream.getReader();
-  const started = performance.now();
-  let loaded = 0;
-  let lastReport = -Infinity;
-  const report = () => {
-    const seconds = (performance.now() - started) / 1000;
-    post('progress', { phase, loaded, total: expected, bytes_per_s: seconds > 0 ? loaded / seconds : 0 });
-    lastReport = performance.now();
-  };
-  const onAbort = () => reader.cancel().catch(() => {});
-  signal.addEventListener('abort', onAbort);
-  try {
-    report();
-    for (;;) {
-      let chunk;
-      try {
-        chunk = await reader.read();
-      } catch (error) {
-        if (signal.aborted) throw error;
-        throw new UserError(
-          'network',
-          `The download was interrupted after ${formatMB(loaded)} of ${formatMB(expected)} ` +
-            `(${describe(error)}). Nothing was saved.`,
-        );
-      }
-      if (signal.aborted) throw new DOMException('aborted', 'AbortError');
-      if (chunk.done) break;
-      const { value } = chunk;
-      if (loaded + value.length > expected) {
-        throw new UserError(
-          'size',
-          `The file is larger than the expected ${expected.toLocaleString('en')} bytes: it is not the published file. Nothing was saved.`,
-        );
-      }
-      bytes.set(value, loaded);
-      hasher.update(value);
-      loaded += value.length;
-      if (performance.now() - lastReport >= PROGRESS_INTERVAL_MS) report();
-    }
-    report();
-    if (loaded !== expected) {
-      throw new UserError(
-        'network',
-        `The download ended early: ${loaded.toLocaleString('en')} of ${expected.toLocaleString('en')} bytes arrived. Nothing was saved.`,
-      );
-    }
-    return { bytes, digest: hasher.finalize() };
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    hasher.free();
-  }
-}
-
-/** The SHA-256 of bytes already in memory, reported as progress of `phase`. */
-function hashBytes(bytes, phase) {
-  const hasher = new wasm.Sha256Hasher();
-  try {
-    for (let offset = 0; offset < bytes.length; offset += HASH_SLICE) {
-      hasher.update(bytes.subarray(offset, offset + HASH_SLICE));
-      post('progress', { phase, loaded: Math.min(offset + HASH_SLICE, bytes.length), total: bytes.length, bytes_per_s: 0 });
-    }
-    return hasher.finalize();
-  } finally {
-    hasher.free();
-  }
-}
-
-/**
- * Loads the model: on WebGPU when the exact engine runs and the page did not ask for the CPU,
- * falling back to the CPU executor (with the reason) when WebGPU is missing, has no adapter,
- * fails the self-test or cannot hold the model.
+ * Loads the model on the executor the page asks for: 'cpu'; 'gpu' (WebGPU when it passes the
+ * self-test, else the CPU, with the reason); 'auto' (the faster one here: executor-choice.js). The
+ * GPU falls back to the CPU (with the reason) when WebGPU is missing, has no adapter, fails the
+ * self-test or cannot hold the model.
  */
 async function loadModel(bytes, engine, requested, signal, details) {
-  requested = requested === 'cpu' ? 'cpu' : 'auto';
+  requested = executorChoice(requested);
   const started = performance.now();
   let fallback = null; // {short, detail}
   let adapter = null;
-  if (engine === 'exact' && requested === 'auto') {
+  let choice = null; // 'auto' only: {why: 'emulated'} | {why: 'measured', gpu_ms, cpu_ms}
+  if (engine === 'exact' && requested !== 'cpu') {
+    const facts = wasm.webgpu_available() ? await adapterFacts() : null;
     if (!wasm.webgpu_available()) {
       fallback = { short: 'WebGPU unavailable: this browser has no WebGPU', detail: null };
+    } else if (requested === 'auto' && facts?.fallback) {
+      adapter = facts.name;
+      choice = { why: 'emulated' };
     } else {
       post('parsing', { step: 'gpu', fallback: null });
       gpuInUse = true;
       try {
         model = await wasm.WasmModel.load_gpu(bytes);
         onGpu = true;
-        adapter = await adapterName();
+        adapter = facts?.name ?? null;
       } catch (error) {
         if (isTrap(error)) throw error;
         fallback = gpuLoadFailure(error);
@@ -410,19 +309,13 @@ async function loadModel(bytes, engine, requested, signal, details) {
         unloadModel();
         throw new UserError('aborted', 'Loading was cancelled before the model was ready.', true);
       }
+      if (onGpu && requested === 'auto') ({ choice, fallback } = await timeBoth(bytes, engine, signal));
     }
   }
   if (model === null) {
-    post('parsing', { step: 'cpu', fallback: fallback?.short ?? null });
-    try {
-      model = wasm.WasmModel.load(bytes, engine);
-    } catch (error) {
-      if (isTrap(error)) throw error;
-      if (error?.code === 'unsupported-model') {
-        throw new UserError('unsupported-model', sentence(`This model cannot be loaded: ${describe(error)}`), false);
-      }
-      throw new UserError('bad-model', sentence(`The model could not be loaded: ${describe(error)}`), false);
-    }
+    const why = choice?.why === 'emulated' ? 'this device’s WebGPU is emulated in software, so the CPU is faster' : fallback?.short;
+    post('parsing', { step: 'cpu', fallback: why ?? null });
+    model = loadOnCpu(bytes, engine);
   }
   const info = toPlain(model.info());
   vocabularySize = info.n_vocab;
@@ -435,8 +328,82 @@ async function loadModel(bytes, engine, requested, signal, details) {
     selftest_ms: info.gpu_selftest_ms ?? null,
     fallback: fallback?.short ?? null,
     fallback_detail: fallback?.detail ?? null,
+    choice,
   };
   post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, ...details });
+}
+
+/** The model on the wasm CPU executor; a file the engine refuses is the user's to fix. */
+function loadOnCpu(bytes, engine) {
+  try {
+    return wasm.WasmModel.load(bytes, engine);
+  } catch (error) {
+    if (isTrap(error)) throw error;
+    if (error?.code === 'unsupported-model') {
+      throw new UserError('unsupported-model', sentence(`This model cannot be loaded: ${describe(error)}`), false);
+    }
+    throw new UserError('bad-model', sentence(`The model could not be loaded: ${describe(error)}`), false);
+  }
+}
+
+/**
+ * "Automatic" with the model on a GPU that passed the self-test: loads it on the CPU too, times a
+ * few decode steps on each (the CPU first: the GPU stops early once it cannot win) and keeps the
+ * faster one in `model`, freeing the other. Returns {choice: the measurement, fallback: null}, or
+ * {choice: null, fallback: why} when the GPU failed while it was timed (the CPU then runs).
+ */
+async function timeBoth(bytes, engine, signal) {
+  post('parsing', { step: 'timing', fallback: null });
+  const onCpu = loadOnCpu(bytes, engine);
+  let cpuMsPerToken;
+  let gpuMsPerToken;
+  let gpuError = null;
+  try {
+    cpuMsPerToken = await msPerToken(onCpu, Infinity);
+    gpuInUse = true;
+    gpuMsPerToken = await msPerToken(model, cpuMsPerToken * (PROBE_RUN.max_tokens - PROBE_WARM_STEPS));
+  } catch (error) {
+    if (isTrap(error) || cpuMsPerToken === undefined) {
+      onCpu.free();
+      throw error;
+    }
+    gpuError = error; // the GPU failed while it was timed: the CPU runs, and the page says why
+  } finally {
+    gpuInUse = false;
+  }
+  if (signal.aborted) {
+    onCpu.free();
+    unloadModel();
+    throw new UserError('aborted', 'Loading was cancelled before the model was ready.', true);
+  }
+  const measured = { gpuMsPerToken, cpuMsPerToken };
+  if (gpuError !== null || fasterExecutor(measured) === 'cpu') {
+    unloadModel();
+    model = onCpu;
+  } else {
+    onCpu.free();
+  }
+  if (gpuError !== null) {
+    return { choice: null, fallback: { short: 'the GPU failed while it was timed', detail: `the GPU failed while it was timed: ${describe(gpuError)}` } };
+  }
+  return { choice: { why: 'measured', gpu_ms: gpuMsPerToken, cpu_ms: cpuMsPerToken }, fallback: null };
+}
+
+/** Mean milliseconds per decode step of PROBE_RUN on `m`, stopping once the timed steps took `limitMs`. */
+async function msPerToken(m, limitMs) {
+  await m.begin_async(PROBE_RUN);
+  let timed = 0;
+  let ms = 0;
+  for (let i = 0; i < PROBE_RUN.max_tokens; i += 1) {
+    const before = performance.now();
+    const step = toPlain(await m.step_async());
+    if (i >= PROBE_WARM_STEPS) {
+      ms += performance.now() - before;
+      timed += 1;
+    }
+    if (step.done || ms > limitMs) break;
+  }
+  return timed > 0 ? ms / timed : Infinity;
 }
 
 function unloadModel() {

@@ -18,6 +18,8 @@ mod bench;
 mod conformance;
 #[path = "cli/eval.rs"]
 mod eval;
+#[path = "cli/executor.rs"]
+mod executor;
 #[path = "cli/links.rs"]
 mod links;
 
@@ -120,7 +122,8 @@ enum Command {
         /// `exact` (spec exact-1, reproducible) or `float` (candle reference).
         #[arg(long, default_value = "exact")]
         engine: String,
-        /// Where the exact engine runs: `cpu`, or `gpu` (Vulkan; same tokens).
+        /// Where the exact engine runs: `cpu`, `gpu` (Vulkan), or `auto` (the faster one, measured);
+        /// the tokens are the same on each.
         #[arg(long, value_enum, default_value_t = ExecutorArg::Cpu)]
         executor: ExecutorArg,
         /// Print {token_ids, text, tokens_hash, timings} as JSON instead of streaming text.
@@ -236,8 +239,12 @@ enum BenchCommand {
 /// Where the exact engine runs.
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub(crate) enum ExecutorArg {
+    /// The CPU executor.
     Cpu,
+    /// The GPU executor (Vulkan), after its self-test.
     Gpu,
+    /// The faster of the two here, by measurement (a software-emulated GPU is not timed).
+    Auto,
 }
 
 /// Opens the GPU executor and checks it with the start-up self-test.
@@ -270,6 +277,11 @@ pub(crate) fn load_exact(bytes: Vec<u8>, executor: ExecutorArg) -> Result<Loaded
     Ok(match executor {
         ExecutorArg::Cpu => LoadedModel::load(bytes, EngineKind::Exact)?,
         ExecutorArg::Gpu => LoadedModel::load_gpu(bytes, open_gpu()?)?,
+        ExecutorArg::Auto => {
+            let choice = executor::load_auto(bytes)?;
+            eprintln!("executor auto: {}", choice.reason);
+            choice.model
+        }
     })
 }
 

@@ -1,32 +1,36 @@
-// Which executor runs the exact engine, and that the tokens do not depend on it: the page uses
-// WebGPU by default (SwiftShader's emulated adapter in this Chromium) and says so; "Use the CPU
-// only" moves the loaded model to the CPU (prompt and output kept) and gives the same tokens; a
-// link made on the GPU replays exactly on the CPU and back; a browser without a WebGPU adapter,
-// or whose GPU fails the start-up self-test, runs on the CPU and says why; a GPU lost in the
-// middle of a run is reported, and "Retry on CPU" runs the same request on the CPU.
+// Which executor runs the exact engine, and that the tokens do not depend on it. "Automatic" (the
+// default) does not use a WebGPU adapter emulated in software (SwiftShader in this Chromium reports
+// isFallbackAdapter) and runs on the CPU, saying so; on an adapter that is not emulated it times a
+// few tokens on each executor and keeps the faster. "GPU" and "CPU" under "Executor" force one,
+// are remembered, move the loaded model (prompt and output kept) and give the same tokens; a link
+// made on the CPU replays exactly on the GPU and back; a browser without a WebGPU adapter, or whose
+// GPU fails the start-up self-test, runs on the CPU and says why; a GPU lost in the middle of a
+// run is reported, and "Retry on CPU" runs the same request on the CPU.
 //
 // Faults are injected the way a real GPU would show them, below the engine: the test serves the
 // page's worker.js with a few lines in front that wrap the browser's WebGPU objects (destroy the
-// device after the second token; flip one bit of the first read-back, which the self-test sees).
+// device after the second token; flip one bit of the first read-back, which the self-test sees;
+// an adapter that does not say it is emulated).
 
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, errorText, generate, loadModel, openApp, openSettings, waitForLoad } from './lib/app.mjs';
+import { byTestId, errorText, generate, loadModel, openApp, openSettings, preferExecutor, waitForLoad } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, requireModel, requireWasm } from './lib/env.mjs';
 import { startServer } from './lib/server.mjs';
 
 // Short and greedy: WebGPU on SwiftShader takes about a second per token.
 const RUN = { prompt: 'The capital of France is', chat: false, maxTokens: 4 };
-const CPU_SWITCH = 'CPU (wasm; “Use the CPU only” is on)';
+const CPU_CHOSEN = 'CPU (wasm; chosen under “Executor”)';
+const AUTO_EMULATED = 'CPU: faster than this device’s WebGPU, which is emulated in software';
 const GPU_LABEL = /^GPU \(WebGPU adapter .+, self-test passed in [\d.]+ s\)$/;
 const LOAD_TIMEOUT_MS = 180_000;
 
 let server;
-let gpuBrowser; // WebGPU enabled: the default, then the CPU switch
+let gpuBrowser; // WebGPU enabled: Automatic, then GPU and CPU chosen
 let gpuPage;
 let gpuProblems;
-let onGpu; // RUN's result on the GPU
+let onGpu; // RUN's result (made on the CPU by Automatic; the tests compare every executor with it)
 let gpuLink; // the link that run made
 
 before(async () => {
@@ -73,62 +77,100 @@ async function injectIntoWorker(context, prelude) {
   });
 }
 
-test('the page runs the exact engine on WebGPU by default and says so', async () => {
+/** Chooses `choice` under "Executor" and waits for the model to load again; resolves to the executor line. */
+async function chooseExecutor(page, choice) {
+  await page.selectOption(byTestId('executor-select'), choice);
+  await page.waitForSelector(`${byTestId('app')}[data-state="loading"]`);
+  await waitForLoad(page, LOAD_TIMEOUT_MS);
+  return page.textContent(byTestId('executor'));
+}
+
+test('Automatic runs on the CPU here, because this WebGPU is emulated in software, and says so', async () => {
   gpuBrowser = await launchBrowser();
   ({ page: gpuPage, problems: gpuProblems } = await openApp(gpuBrowser.context, server.url));
   const page = gpuPage;
-  assert.equal(await page.isChecked(byTestId('cpu-only')), false);
+  assert.equal(await page.inputValue(byTestId('executor-select')), 'auto');
   assert.equal(await loadModel(page, DEFAULT_MODEL_ID), 'network');
-  assert.match(await page.textContent(byTestId('executor')), GPU_LABEL);
-  assert.equal(await page.getAttribute(byTestId('executor'), 'data-executor'), 'gpu');
-  assert.match(await page.textContent(byTestId('info-executor')), /^GPU via WebGPU: .+ self-test passed in [\d.]+ s\.$/);
+  assert.equal(await page.textContent(byTestId('executor')), AUTO_EMULATED);
+  assert.equal(await page.getAttribute(byTestId('executor'), 'data-executor'), 'cpu');
+  assert.equal(await page.textContent(byTestId('info-executor-short')), AUTO_EMULATED);
+  assert.match(
+    await page.textContent(byTestId('info-executor')),
+    /^CPU \(wasm\), chosen automatically: this device’s WebGPU adapter \(.+\) is emulated in software \(it reports isFallbackAdapter\), which is far slower than the CPU\. Choose “GPU” under “Executor” to use it anyway; the tokens are the same\.$/,
+  );
   onGpu = await generate(page, RUN);
   assert.equal(onGpu.tokenIds.length, RUN.maxTokens);
-  assert.match(await page.textContent(byTestId('run-executor')), /^Ran on the GPU \(WebGPU adapter .+\)\.$/);
+  assert.equal(await page.textContent(byTestId('run-executor')), 'Ran on the CPU (wasm).');
   await waitForLinkMade(page, 1);
   gpuLink = await page.inputValue(byTestId('link-text'));
   assert.deepEqual(gpuProblems, []);
 });
 
-test('“Use the CPU only” reloads the model on the CPU, keeps the prompt and output, and gives the same tokens', async () => {
+test('choosing GPU or CPU moves the model, keeps the prompt and output, is remembered, and gives the same tokens', async () => {
   assert.ok(onGpu, 'needs the first test');
   const page = gpuPage;
   await page.fill(byTestId('prompt'), 'my own prompt');
   const output = await page.textContent(byTestId('output'));
-  await page.check(byTestId('cpu-only'));
-  await page.waitForSelector(`${byTestId('app')}[data-state="loading"]`);
-  assert.equal(await waitForLoad(page), 'cache');
-  assert.equal(await page.textContent(byTestId('executor')), CPU_SWITCH);
+  assert.match(await chooseExecutor(page, 'gpu'), GPU_LABEL);
+  assert.equal(await page.getAttribute(byTestId('executor'), 'data-executor'), 'gpu');
+  assert.match(await page.textContent(byTestId('info-executor')), /^GPU via WebGPU: .+ self-test passed in [\d.]+ s\.$/);
   assert.equal(await page.inputValue(byTestId('prompt')), 'my own prompt');
   assert.equal(await page.textContent(byTestId('output')), output);
-  assert.equal(await page.evaluate(() => localStorage.getItem('verbatim.executor')), 'cpu');
+  assert.equal(await page.evaluate(() => localStorage.getItem('verbatim.executor')), 'gpu');
 
-  const onCpu = await generate(page, RUN);
-  assert.deepEqual(onCpu.tokenIds, onGpu.tokenIds);
-  assert.equal(onCpu.text, onGpu.text);
-  assert.equal(onCpu.tokensHash, onGpu.tokensHash);
-  assert.equal(await page.textContent(byTestId('run-executor')), 'Ran on the CPU (wasm).');
+  const got = await generate(page, RUN);
+  assert.deepEqual(got.tokenIds, onGpu.tokenIds);
+  assert.equal(got.text, onGpu.text);
+  assert.equal(got.tokensHash, onGpu.tokensHash);
+  assert.match(await page.textContent(byTestId('run-executor')), /^Ran on the GPU \(WebGPU adapter .+\)\.$/);
 
-  // The link made on the GPU, opened afresh: the switch is remembered, and the run replays exactly.
+  // The link made on the CPU, opened afresh: the choice is remembered, and the run replays exactly on the GPU.
   await page.goto('about:blank'); // the address may hold this very link: make the next load a new one
   await page.goto(gpuLink);
   await waitForLoad(page, LOAD_TIMEOUT_MS);
-  assert.equal(await page.isChecked(byTestId('cpu-only')), true);
-  assert.equal(await page.textContent(byTestId('executor')), CPU_SWITCH);
+  assert.equal(await page.inputValue(byTestId('executor-select')), 'gpu');
+  assert.match(await page.textContent(byTestId('executor')), GPU_LABEL);
   const n = onGpu.tokenIds.length;
   const verdict = `Reproduced exactly: ${n}/${n} tokens (sha256 ${onGpu.tokensHash.slice(0, 16)})`;
-  assert.equal(await replay(page), `${verdict} on the CPU`);
-  assert.equal(await page.textContent(byTestId('replay-executor')), `Executor: ${CPU_SWITCH}`);
-
-  // Switched off again: back on the GPU, where the same link replays with the verdict naming it.
-  await page.uncheck(byTestId('cpu-only'));
-  await page.waitForSelector(`${byTestId('app')}[data-state="loading"]`);
-  await waitForLoad(page, LOAD_TIMEOUT_MS);
-  assert.match(await page.textContent(byTestId('executor')), GPU_LABEL);
-  assert.equal(await page.evaluate(() => localStorage.getItem('verbatim.executor')), null);
   assert.equal(await replay(page), `${verdict} on the GPU`);
   assert.match(await page.textContent(byTestId('replay-executor')), /^Executor: GPU \(WebGPU adapter /);
+
+  // CPU chosen: the same link replays on the CPU, with the verdict naming it.
+  assert.equal(await chooseExecutor(page, 'cpu'), CPU_CHOSEN);
+  assert.equal(await page.evaluate(() => localStorage.getItem('verbatim.executor')), 'cpu');
+  assert.equal(await replay(page), `${verdict} on the CPU`);
+  assert.equal(await page.textContent(byTestId('replay-executor')), `Executor: ${CPU_CHOSEN}`);
+
+  // Automatic again: nothing stored, and the CPU for the same reason as before.
+  assert.equal(await chooseExecutor(page, 'auto'), AUTO_EMULATED);
+  assert.equal(await page.evaluate(() => localStorage.getItem('verbatim.executor')), null);
   assert.deepEqual(gpuProblems, []);
+});
+
+test('on a WebGPU adapter that is not emulated, Automatic times both executors and keeps the faster', async (t) => {
+  assert.ok(onGpu, 'needs the first test');
+  const browser = await launchBrowser();
+  try {
+    // SwiftShader without its isFallbackAdapter flag: timed like a real GPU (about a second a token here).
+    await injectIntoWorker(
+      browser.context,
+      `Object.defineProperty(GPUAdapterInfo.prototype, 'isFallbackAdapter', { get: () => false });`,
+    );
+    const { page, problems } = await openApp(browser.context, server.url);
+    assert.equal(await loadModel(page, DEFAULT_MODEL_ID), 'network');
+    assert.equal(await page.textContent(byTestId('executor')), 'CPU: faster than this device’s WebGPU, measured');
+    const detail = await page.textContent(byTestId('info-executor'));
+    const measured = /^CPU \(wasm\), chosen automatically as the faster: a decoded token took ([\d.,]+) ms on the GPU and ([\d.,]+) ms on the CPU \(adapter .+\)\. Choose “GPU” under “Executor” to use it anyway; the tokens are the same\.$/.exec(detail);
+    assert.ok(measured, detail);
+    t.diagnostic(detail);
+    assert.ok(Number(measured[1].replace(/,/g, '')) > Number(measured[2].replace(/,/g, '')), detail);
+    const got = await generate(page, RUN);
+    assert.deepEqual(got.tokenIds, onGpu.tokenIds);
+    assert.equal(got.tokensHash, onGpu.tokensHash);
+    assert.deepEqual(problems, []);
+  } finally {
+    await browser.close();
+  }
 });
 
 test('without a WebGPU adapter the page runs on the CPU, says why, and gives the same tokens', async () => {
@@ -154,6 +196,7 @@ test('a GPU that fails the start-up self-test is not used: the CPU runs, and the
   assert.ok(onGpu, 'needs the first test');
   const browser = await launchBrowser();
   try {
+    await preferExecutor(browser.context, 'gpu');
     // The first buffer read back from the GPU (a self-test kernel's output) gets one bit flipped.
     await injectIntoWorker(
       browser.context,
@@ -186,6 +229,7 @@ test('a GPU lost during a run or a replay is reported, and “Retry on CPU” ru
   assert.ok(onGpu, 'needs the first test');
   const browser = await launchBrowser();
   try {
+    await preferExecutor(browser.context, 'gpu');
     // The device is destroyed (as when a driver resets) right after the second token arrives.
     await injectIntoWorker(
       browser.context,
@@ -235,10 +279,10 @@ test('a GPU lost during a run or a replay is reported, and “Retry on CPU” ru
     assert.equal((await page.textContent(byTestId('token-ids'))).trim(), onGpu.tokenIds.join(' '));
     assert.equal(await page.textContent(byTestId('tokens-hash')), onGpu.tokensHash);
     assert.equal(await page.inputValue(byTestId('prompt')), 'something else', 'the prompt box is the user’s');
-    assert.equal(await page.isChecked(byTestId('cpu-only')), false, 'the switch stays as the user set it');
+    assert.equal(await page.inputValue(byTestId('executor-select')), 'gpu', 'the choice stays as the user set it');
 
-    // The same in a replay: the rerun's link, opened afresh, loads on the GPU again (the switch is
-    // off) and the device is lost after the second token; "Retry on CPU" beside the verdict replays
+    // The same in a replay: the rerun's link, opened afresh, loads on the GPU again (still chosen)
+    // and the device is lost after the second token; "Retry on CPU" beside the verdict replays
     // on the CPU.
     await waitForLinkMade(page, 1);
     const link = await page.inputValue(byTestId('link-text'));
@@ -265,10 +309,10 @@ test('a GPU lost during a run or a replay is reported, and “Retry on CPU” ru
 
 test('a panic while the GPU is in use: a fresh engine, and Retry loads the model on the CPU', async () => {
   assert.ok(onGpu, 'needs the first test');
-  // The model is saved in this profile and "Use the CPU only" is off: it loads on the GPU at once.
+  // The model is saved in this profile: it loads at once (Automatic: on the CPU), then on the GPU.
   const { page, problems } = await openApp(gpuBrowser.context, `${server.url}?test-hooks=1`);
   assert.equal(await waitForLoad(page, LOAD_TIMEOUT_MS), 'cache');
-  assert.match(await page.textContent(byTestId('executor')), GPU_LABEL);
+  assert.match(await chooseExecutor(page, 'gpu'), GPU_LABEL);
   await page.evaluate(() => window.verbatimTestHooks.panic('on the GPU'));
   await page.waitForFunction(() => document.querySelector('[data-testid="app"]').dataset.engineRestarts === '1');
   assert.match(await errorText(page), /^The engine stopped: it panicked \(.*on the GPU\)\. Your prompt and output are kept\. Retry loads the model again on the CPU in a fresh engine\.$/);

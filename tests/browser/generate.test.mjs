@@ -1,6 +1,6 @@
 // Greedy generation in the browser (wasm engine in the worker) must give exactly the native CLI's
 // tokens and text for the same model and prompt, raw and through the chat template. Also: Stop.
-// These run on the CPU executor ("Use the CPU only"); executor.test.mjs covers WebGPU.
+// These run on the CPU executor ("CPU" under "Executor"); executor.test.mjs covers WebGPU.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -64,7 +64,7 @@ for (const [i, c] of CASES.entries()) {
     assert.equal(got.tokensHash, expected.tokens_hash);
     const engine = await page.textContent(byTestId('engine'));
     assert.ok(engine.startsWith(`${expected.engine} `) && engine.includes(`(${expected.spec})`), `page: ${engine}; CLI: ${expected.engine} ${expected.spec}`);
-    assert.equal(await page.textContent(byTestId('executor')), 'CPU (wasm; “Use the CPU only” is on)');
+    assert.equal(await page.textContent(byTestId('executor')), 'CPU (wasm; chosen under “Executor”)');
     assert.equal(await page.textContent(byTestId('run-executor')), 'Ran on the CPU (wasm).');
     assert.match(got.stats, new RegExp(`^${expected.token_ids.length} tokens? in [\\d.]+ s · [\\d.]+ tokens/s`));
     assert.deepEqual(problems, []);

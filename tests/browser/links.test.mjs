@@ -58,7 +58,7 @@ async function waitForLinks(page, count) {
   });
 }
 
-/** A fresh browser with "Use the CPU only" on (executor.test.mjs replays on WebGPU). */
+/** A fresh browser with "CPU" chosen under "Executor" (executor.test.mjs replays on WebGPU). */
 async function launchCpuBrowser() {
   const browser = await launchBrowser();
   await preferCpu(browser.context);
@@ -125,7 +125,7 @@ test('a sampled run gets a link that replays exactly in a fresh browser, downloa
   const outcome = await replay(replayPage);
   const n = result.tokenIds.length;
   assert.equal(outcome, `Reproduced exactly: ${n}/${n} tokens (sha256 ${result.tokensHash.slice(0, 16)}) on the CPU`);
-  assert.equal(await replayPage.textContent(byTestId('replay-executor')), 'Executor: CPU (wasm; “Use the CPU only” is on)');
+  assert.equal(await replayPage.textContent(byTestId('replay-executor')), 'Executor: CPU (wasm; chosen under “Executor”)');
   assert.equal(await replayPage.textContent(byTestId('replay-output')), result.text);
   assert.ok(server.requestsTo('/models/cache/').length > downloadsBefore, 'the fresh browser downloaded the model');
   assert.match(await replayPage.textContent(byTestId('cite-text')), /Replay: http/);

@@ -1,11 +1,14 @@
 // The page's pure modules in Node, without a browser: how pasted links are tidied, which model
-// addresses may be fetched and how they are shown, the engine's rules for the form's fields, and
-// replay verdicts (www/links.js, www/settings.js). The browser tests cover the same paths end to end.
+// addresses may be fetched and how they are shown, the engine's rules for the form's fields, replay
+// verdicts, and the automatic executor choice in words (www/links.js, www/settings.js,
+// www/executor-choice.js, www/format.js). The browser tests cover the same paths end to end.
 
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { checkModelUrl, displayUrl, escapeInvisible, isLocalAddress, replayVerdict, tidyLink } from '../../www/links.js';
 import { decimalError, integerError, parseFixed, seedError } from '../../www/settings.js';
+import { executorChoice, fasterExecutor } from '../../www/executor-choice.js';
+import { executorDetail, executorLabel } from '../../www/format.js';
 
 const PAYLOAD = 'v1.AbC-_09xyzXYZ';
 
@@ -112,4 +115,27 @@ test('replay verdicts: exact, diverged (also at an id outside the vocabulary), s
   );
   assert.equal(replayVerdict({ expect, got: [1], texts, tokensHash: null, divergence: null, stopped: true, where: 'CPU' }).result, 'The replay was stopped after 1 token.');
   assert.match(replayVerdict({ expect: null, got: [5, 6], texts, tokensHash: '12'.repeat(32), stopped: false, where: 'CPU' }).result, /^Ran 2 tokens .*no output to compare/);
+});
+
+test('the executor choice: stored values, the faster by measurement, and each reason in words', () => {
+  assert.equal(executorChoice('gpu'), 'gpu');
+  assert.equal(executorChoice('cpu'), 'cpu');
+  for (const stored of [null, '', 'auto', 'GPU', 'webgpu']) assert.equal(executorChoice(stored), 'auto', String(stored));
+  assert.equal(fasterExecutor({ gpuMsPerToken: 4, cpuMsPerToken: 20 }), 'gpu');
+  assert.equal(fasterExecutor({ gpuMsPerToken: 900, cpuMsPerToken: 20 }), 'cpu');
+  assert.equal(fasterExecutor({ gpuMsPerToken: 20, cpuMsPerToken: 20 }), 'cpu', 'a tie keeps the CPU');
+  assert.equal(fasterExecutor({ gpuMsPerToken: Infinity, cpuMsPerToken: 20 }), 'cpu');
+
+  const base = { kind: 'cpu', requested: 'auto', adapter: 'google swiftshader', summary: null, compile_ms: null, selftest_ms: null, fallback: null, fallback_detail: null, cpuRetry: null };
+  const emulated = { engine: 'exact', executor: { ...base, choice: { why: 'emulated' } } };
+  assert.equal(executorLabel(emulated), 'CPU: faster than this device’s WebGPU, which is emulated in software');
+  assert.match(executorDetail(emulated), /adapter \(google swiftshader\) is emulated in software \(it reports isFallbackAdapter\)/);
+  const measured = { engine: 'exact', executor: { ...base, choice: { why: 'measured', gpu_ms: 912.4, cpu_ms: 21.26 } } };
+  assert.equal(executorLabel(measured), 'CPU: faster than this device’s WebGPU, measured');
+  assert.match(executorDetail(measured), /a decoded token took 912 ms on the GPU and 21 ms on the CPU \(adapter google swiftshader\)/);
+  const onGpu = { engine: 'exact', executor: { ...base, kind: 'gpu', summary: null, selftest_ms: 2100, choice: { why: 'measured', gpu_ms: 3.25, cpu_ms: 21 } } };
+  assert.equal(executorLabel(onGpu), 'GPU (WebGPU adapter google swiftshader, self-test passed in 2.1 s)');
+  assert.match(executorDetail(onGpu), /Chosen automatically as the faster: a decoded token took 3\.3 ms on the GPU and 21 ms on the CPU\.$/);
+  assert.equal(executorLabel({ engine: 'exact', executor: { ...base, requested: 'cpu', choice: null } }), 'CPU (wasm; chosen under “Executor”)');
+  assert.equal(executorLabel({ engine: 'exact', executor: { ...base, requested: 'gpu', choice: null, fallback: 'WebGPU unavailable' } }), 'CPU (no usable GPU here)');
 });

@@ -103,7 +103,7 @@ test('a local GGUF opened with the file picker loads and is recognised by its ha
   assert.match(await page.textContent(byTestId('info-source')), new RegExp(`identical to ${entry.name.replace(/[()]/g, '\\$&')}`));
   assert.equal(server.requestsTo('/models/cache/').length, 0, 'a local file needs no download');
   assert.match(await page.textContent(byTestId('engine')), /^exact integer engine \(exact-\d+\)$/);
-  assert.equal(await page.textContent(byTestId('executor')), 'CPU (wasm; “Use the CPU only” is on)');
+  assert.equal(await page.textContent(byTestId('executor')), 'CPU (wasm; chosen under “Executor”)');
   assert.deepEqual(problems, []);
   await page.close();
 });

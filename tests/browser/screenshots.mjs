@@ -1,13 +1,13 @@
 // Takes the README's screenshots (docs/screenshots/): a generated run on a laptop (1280x800), the
 // same page on a phone (390x844), and a replayed link on both. Not a test: run it by hand with
 //   node tests/browser/screenshots.mjs [OUT_DIR]
-// after `make wasm models`. Runs on the CPU ("Use the CPU only"), greedy, so the pictures repeat;
+// after `make wasm models`. Runs on the CPU ("CPU" under "Executor"), greedy, so the pictures repeat;
 // gpu.png on WebGPU.
 
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, generate, loadModel, openApp, preferCpu } from './lib/app.mjs';
+import { byTestId, generate, loadModel, openApp, preferCpu, preferExecutor } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireWasm } from './lib/env.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -53,9 +53,10 @@ try {
   await replayPage.evaluate(() => document.querySelector('[data-testid="replay-result"]').scrollIntoView({ block: 'center' }));
   await replayPage.screenshot({ path: join(out, 'replay-phone.png') });
 
-  // A run on WebGPU (Chromium's software adapter here), in a profile without "Use the CPU only".
+  // A run on WebGPU (Chromium's software adapter here), in a profile with "GPU" chosen under "Executor".
   const gpu = await launchBrowser();
   try {
+    await preferExecutor(gpu.context, 'gpu');
     const { page: gpuPage } = await openApp(gpu.context, server.url);
     await gpuPage.setViewportSize(LAPTOP);
     await loadModel(gpuPage, DEFAULT_MODEL_ID);

@@ -2,7 +2,7 @@
 // forgiven, runs and links agree (a stopped run gets a link to what it produced), downloads ask
 // first, errors are shown at the field, the main action comes first, focus and announcements,
 // axe-core clean in the main states, copy buttons, history and multi-turn chat as one link.
-// One browser ("Use the CPU only") for all of it; the model is loaded once.
+// One browser ("CPU" under "Executor") for all of it; the model is loaded once.
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -188,7 +188,7 @@ test('generate first, stop with Esc, links for stopped runs, multi-turn chat, hi
   assert.equal(await errorText(page), null);
   assert.equal(await page.getAttribute(byTestId('info-source'), 'data-source'), 'network');
   assert.equal(await page.textContent(byTestId('info-name')), model.entry.name);
-  assert.equal(await page.textContent(byTestId('info-executor-short')), 'CPU (wasm; “Use the CPU only” is on)');
+  assert.equal(await page.textContent(byTestId('info-executor-short')), 'CPU (wasm; chosen under “Executor”)');
   await page.waitForFunction(() => document.activeElement?.dataset.testid === 'copy-output-button');
   assert.match(await page.textContent(byTestId('announce')), /^Run finished: 6 tokens; reached the token limit\.$/);
   assert.match(await page.textContent(byTestId('share-label')), /It contains your prompt/);

@@ -22,18 +22,23 @@ export async function openApp(context, url) {
 }
 
 /**
- * Turns "Use the CPU only" on for every page of `context` whose profile has no choice stored yet,
- * as if the user had switched it on before: for tests about something other than the executor,
- * which then run at CPU speed. (The switch stores 'cpu' under this key in localStorage.)
+ * Chooses `choice` ('cpu' or 'gpu') under "Executor" for every page of `context` whose profile has
+ * no choice stored yet, as if the user had chosen it before. (The page stores the choice under
+ * this key in localStorage; nothing stored is "Automatic".)
  */
-export function preferCpu(context) {
-  return context.addInitScript(() => {
+export function preferExecutor(context, choice) {
+  return context.addInitScript((value) => {
     try {
-      if (localStorage.getItem('verbatim.executor') === null) localStorage.setItem('verbatim.executor', 'cpu');
+      if (localStorage.getItem('verbatim.executor') === null) localStorage.setItem('verbatim.executor', value);
     } catch {
       // a document without storage (about:blank)
     }
-  });
+  }, choice);
+}
+
+/** "CPU" under "Executor", for tests about something other than the executor: CPU speed, no GPU start-up. */
+export function preferCpu(context) {
+  return preferExecutor(context, 'cpu');
 }
 
 /** Waits until the engine worker has started (or failed to, which throws with the page's words). */
