@@ -296,6 +296,17 @@ mod tests {
     }
 
     #[test]
+    fn blessing_rewrites_expected_json_byte_for_byte() {
+        // VERBATIM_BLESS writes `Expected` back pretty-printed: existing entries must come
+        // out exactly as they are in the file (field order, formatting).
+        let again = serde_json::to_string_pretty(&Expected::builtin()).unwrap() + "\n";
+        assert!(
+            again == EXPECTED_JSON,
+            "expected.json would change when blessed"
+        );
+    }
+
+    #[test]
     fn selection_keeps_corpus_order_and_names_unknown_ids() {
         let corpus = Corpus::builtin();
         let ids = vec!["stop-string".to_string(), "chat-capital".to_string()];

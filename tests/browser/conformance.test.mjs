@@ -7,6 +7,7 @@
 
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
 import { after, before, test } from 'node:test';
 import { axeViolations } from './lib/axe.mjs';
 import { launchBrowser } from './lib/browser.mjs';
@@ -78,6 +79,10 @@ test('conformance page: quick subset on the wasm CPU, then one case on WebGPU', 
   const e = checkReport(cpu.report, cpu.issue, 'cpu', quick);
   assert.equal(await cpu.page.locator('[data-testid="results-cpu"] tbody tr').count(), quick.length);
   assert.deepEqual(await axeViolations(cpu.page), [], 'accessibility of the finished page');
+  // The JSON download is the report itself.
+  const [download] = await Promise.all([cpu.page.waitForEvent('download'), cpu.page.click('[data-testid="download"]')]);
+  assert.equal(download.suggestedFilename(), `verbatim-conformance-${cpu.report.hash}.json`);
+  assert.deepEqual(JSON.parse(await readFile(await download.path(), 'utf8')), cpu.report);
   t.diagnostic(`cpu: ${e.cases.map((c) => `${c.id} ${c.ms} ms`).join(', ')}; decode ${e.decode_tok_s} tok/s`);
   await cpu.page.close();
 

@@ -228,8 +228,9 @@ fn run_cases(
             let bytes = models[&case.model].clone();
             let loaded = match gpu.take() {
                 Some(g) => LoadedModel::load_gpu(bytes, g)?,
+                // Another model: a second device on the adapter that passed the self-test.
                 None if which == "gpu" => {
-                    bail!("the golden corpus uses more than one model; conformance checks one per GPU")
+                    LoadedModel::load_gpu(bytes, GpuExecutor::new_blocking(GpuOptions::default())?)?
                 }
                 None => LoadedModel::load(bytes, verbatim::engine::EngineKind::Exact)?,
             };
@@ -436,4 +437,94 @@ pub fn run(executor: ConfExecutor, full: bool, ids: Option<&[String]>, json: boo
         bail!("this machine does not conform to spec {SPEC_VERSION} (see the report above)");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report(verdict: Verdict) -> Report {
+        Report {
+            report: "verbatim-conformance-1",
+            verbatim: "0.0.0",
+            spec: SPEC_VERSION,
+            os: "linux",
+            arch: "x86_64",
+            subset: "selected".into(),
+            executors: vec![ExecutorReport {
+                executor: "gpu",
+                description: "Some GPU".into(),
+                adapter: Some(Adapter {
+                    description: "Some GPU".into(),
+                    vendor: "0x10de".into(),
+                    device: "0x2335".into(),
+                    backend: "Vulkan".into(),
+                    driver: "driver 1".into(),
+                    device_type: "DiscreteGpu".into(),
+                    software: false,
+                    dot4: false,
+                    matmul: "tiled",
+                    max_storage_binding: 1 << 30,
+                }),
+                selftest: Some(SelfTest {
+                    passed: true,
+                    failures: vec![],
+                    ms: 3.0,
+                }),
+                error: None,
+                cases: vec![CaseReport {
+                    id: "chat-capital".into(),
+                    verdict,
+                    prompt_tokens: 37,
+                    tokens: 8,
+                    ms: 100.0,
+                }],
+                passed: 0,
+                prompt_tok_s: 1.0,
+                decode_tok_s: 2.0,
+            }],
+            outcome: "fail",
+        }
+    }
+
+    #[test]
+    fn a_divergence_is_named_in_the_table_and_the_issue_block() {
+        let rep = report(Verdict::Diverged {
+            first_step: Some(3),
+            detail: "step 3: expected token 5 (logits hash aa), got token 6 (logits hash bb)"
+                .into(),
+        });
+        let text = render(&rep, "0123456789ab");
+        assert!(
+            text.contains("DIVERGED: step 3: expected token 5"),
+            "{text}"
+        );
+        let block = &text[text.find("---- copy for an issue ----").unwrap()..];
+        assert!(
+            block.contains("conformance 0123456789ab (exact-1, selected subset"),
+            "{block}"
+        );
+        assert!(block.contains(": FAIL"), "{block}");
+        assert!(
+            block.contains("Some GPU [Vulkan 0x10de:0x2335, DiscreteGpu, dot4 no, binding 1024 MiB]: 0/1 exact"),
+            "{block}"
+        );
+        assert!(block.contains("  - chat-capital: step 3:"), "{block}");
+        // The JSON names the first divergent step.
+        let v = serde_json::to_value(&rep).unwrap();
+        let case = &v["executors"][0]["cases"][0];
+        assert_eq!(case["verdict"], "diverged");
+        assert_eq!(case["first_step"], 3);
+    }
+
+    #[test]
+    fn the_hash_is_over_sorted_compact_json() {
+        let v = serde_json::to_value(report(Verdict::Pass)).unwrap();
+        let text = serde_json::to_string(&v).unwrap();
+        assert!(text.starts_with(r#"{"arch":"x86_64","executors":[{"adapter":{"backend""#));
+        assert!(!text.contains(": "));
+        let h = short_hash(&text);
+        assert_eq!(h.len(), 12);
+        assert!(h.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
 }
