@@ -229,7 +229,9 @@ pub fn load_scorer(
     } else {
         let file = Arc::new(bytes);
         match executor {
-            ExecutorArg::Cpu => {
+            // `auto` times decode steps, which scoring does not run: it scores on the
+            // CPU executor, the reference, unless the GPU is asked for by name.
+            ExecutorArg::Cpu | ExecutorArg::Auto => {
                 let cpu = threads.map_or_else(CpuExecutor::new, CpuExecutor::with_threads);
                 Box::new(ExactScorer::new(ExactModel::load(cpu, &gguf, &file)?, ctx))
             }
