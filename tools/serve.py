@@ -3,9 +3,13 @@
 
     python3 tools/serve.py --port 8080 --root www --models models
 
-serves ``www/`` at ``/`` and the models folder at ``/models/`` (the manifest is
-``/models/manifest.json``, verified files are under ``/models/cache/``). It binds
-127.0.0.1 only, answers GET and HEAD, honours single HTTP byte ranges
+serves ``www/`` at ``/`` and, from the models folder at ``/models/``, only the
+manifest (``/models/manifest.json``) and model files (``*.gguf``, e.g. the
+verified files under ``/models/cache/``): never ``fetch.py`` or anything else
+kept there. It binds 127.0.0.1 only and answers only requests whose Host header
+names this server (127.0.0.1, localhost or [::1] with the served port, or a
+name given with ``--allow-host``), so a page on another origin cannot reach it
+through DNS rebinding. It answers GET and HEAD, honours single HTTP byte ranges
 (RFC 9110, section 14), sends Content-Length so the page can show download
 progress, and sends a Content-Security-Policy that forbids inline script and
 inline style. There are no directory listings and no way out of the two roots.
@@ -51,7 +55,14 @@ MIME_TYPES = {
 }
 
 COPY_CHUNK = 1 << 20
-RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+RANGE_RE = re.compile(r"^bytes=([0-9]*)-([0-9]*)$")
+# A position with more digits than this is past the end of any file we serve.
+MAX_POSITION_DIGITS = 18
+PAST_ANY_FILE = 10**MAX_POSITION_DIGITS
+# Host names that mean this machine; with the served port they are always allowed.
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "[::1]")
+# The only files served from the models root besides model files (*.gguf).
+MODELS_ROOT_FILES = ("manifest.json",)
 
 
 @dataclass(frozen=True)
@@ -60,6 +71,17 @@ class Mount:
 
     prefix: str
     folder: Path
+    # When set, only these file names (at the mount's top level) and files whose
+    # name ends with one of `suffixes` (at any depth) are served.
+    only_names: tuple[str, ...] | None = None
+    suffixes: tuple[str, ...] = ()
+
+    def allows(self, segments: list[str]) -> bool:
+        if self.only_names is None:
+            return True
+        if len(segments) == 1 and segments[0] in self.only_names:
+            return True
+        return any(segments[-1].endswith(suffix) for suffix in self.suffixes)
 
 
 def resolve(mounts: list[Mount], raw_path: str) -> Path | None:
@@ -91,16 +113,37 @@ def resolve(mounts: list[Mount], raw_path: str) -> Path | None:
             segments = ["index.html"]
         if any(s in ("", ".", "..") or s.startswith(".") for s in segments):
             return None
+        if not mount.allows(segments):
+            return None
         candidate = mount.folder.joinpath(*segments)
         return candidate if candidate.is_file() else None
     return None
+
+
+def parse_position(digits: str) -> int:
+    """A range position, capped at PAST_ANY_FILE: a number with more digits than
+    MAX_POSITION_DIGITS is never converted (Python refuses over 4,300 digits)."""
+    digits = digits.lstrip("0") or "0"
+    return PAST_ANY_FILE if len(digits) > MAX_POSITION_DIGITS else int(digits)
+
+
+def position_key(digits: str) -> tuple[int, str]:
+    """Orders decimal strings of any length by value, without converting them."""
+    digits = digits.lstrip("0") or "0"
+    return len(digits), digits
 
 
 def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
     """Parses a single "bytes=" range against a file of `size` bytes.
 
     Returns (first, last) inclusive, None when the header should be ignored
-    (malformed or several ranges: the whole file is sent), or "unsatisfiable".
+    (malformed, invalid or several ranges: the whole file is sent with 200, as
+    RFC 9110 section 14.2 allows), or "unsatisfiable" (416: the first position
+    is at or past the end, or the suffix length is 0). A suffix range on an
+    empty file is satisfiable in RFC 9110's terms but selects no byte, which a
+    206 cannot express (Content-Range has no empty form): it is ignored, so the
+    answer is the whole, empty file with 200. Positions of any length are
+    accepted; past MAX_POSITION_DIGITS digits they are past the end of any file.
     """
     match = RANGE_RE.match(header.strip())
     if not match:
@@ -109,34 +152,84 @@ def parse_range(header: str, size: int) -> tuple[int, int] | None | str:
     if first_s == "" and last_s == "":
         return None
     if first_s == "":
-        suffix = int(last_s)
+        suffix = parse_position(last_s)
         if suffix == 0:
             return "unsatisfiable"
+        if size == 0:
+            return None
         return max(0, size - suffix), size - 1
-    first = int(first_s)
-    last = int(last_s) if last_s else size - 1
-    if last_s and last < first:
-        return None
+    if last_s and position_key(last_s) < position_key(first_s):
+        return None  # an invalid range-spec (RFC 9110 section 14.1.1): ignored
+    first = parse_position(first_s)
     if first >= size:
         return "unsatisfiable"
+    last = parse_position(last_s) if last_s else size - 1
     return first, min(last, size - 1)
+
+
+def allowed_hosts(port: int, extra: list[str]) -> frozenset[str]:
+    """The Host header values this server answers (lower case).
+
+    Each loopback name and each `extra` name with the served port; an `extra`
+    entry that names its own port ("example.test:8443", behind a proxy) as
+    given. Port 80 may be left out of a Host header, so then bare names count.
+    """
+    hosts = set()
+    for name in (*LOOPBACK_HOSTS, *extra):
+        name = name.strip().lower()
+        if not name:
+            continue
+        if re.fullmatch(r"[^\[\]]*:[0-9]+|\[[^\]]*\]:[0-9]+", name):
+            hosts.add(name)
+            continue
+        hosts.add(f"{name}:{port}")
+        if port == 80:
+            hosts.add(name)
+    return frozenset(hosts)
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     mounts: list[Mount] = []  # set per server by make_server
+    hosts: frozenset[str] = frozenset()  # set per server by make_server
     quiet = False
+    responded = False
 
     def version_string(self) -> str:
         return "verbatim-serve"
 
     def do_GET(self) -> None:
-        self.serve(send_body=True)
+        self.guarded(send_body=True)
 
     def do_HEAD(self) -> None:
-        self.serve(send_body=False)
+        self.guarded(send_body=False)
+
+    def send_response(self, code: int, message: str | None = None) -> None:
+        self.responded = True
+        super().send_response(code, message)
+
+    def guarded(self, send_body: bool) -> None:
+        """Serves the request; a bug answers 500 (or closes the connection), never silence."""
+        self.responded = False
+        try:
+            self.serve(send_body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+        except Exception as error:  # noqa: BLE001 - the last line of defence
+            self.log_message("internal error: %r", error)
+            self.close_connection = True
+            if not self.responded:
+                self.send_error_page(500, "Internal Server Error")
 
     def serve(self, send_body: bool) -> None:
+        host = self.headers.get("Host")
+        if host is None:
+            self.send_error_page(400, "Bad Request: no Host header")
+            return
+        if host.strip().lower() not in self.hosts:
+            # DNS rebinding: a page on another origin whose name now points here.
+            self.send_error_page(403, "Forbidden: unknown Host (see --allow-host)")
+            return
         file = resolve(self.mounts, self.path)
         if file is None:
             self.send_error_page(404, "Not Found")
@@ -230,12 +323,20 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sys.stderr.flush()
 
 
-def make_server(root: Path, models: Path, port: int, quiet: bool = False) -> http.server.ThreadingHTTPServer:
-    """A server on 127.0.0.1:`port` (0 picks a free port) for `root` at / and `models` at /models/."""
-    mounts = [Mount("/", root.resolve()), Mount("/models/", models.resolve())]
+def make_server(
+    root: Path, models: Path, port: int, quiet: bool = False, allow_hosts: list[str] | None = None
+) -> http.server.ThreadingHTTPServer:
+    """A server on 127.0.0.1:`port` (0 picks a free port) for `root` at / and, from
+    `models`, the manifest and *.gguf files at /models/. It answers the Host names of
+    `allowed_hosts` (loopback, plus `allow_hosts`)."""
+    mounts = [
+        Mount("/", root.resolve()),
+        Mount("/models/", models.resolve(), only_names=MODELS_ROOT_FILES, suffixes=(".gguf",)),
+    ]
     handler = type("BoundHandler", (Handler,), {"mounts": mounts, "quiet": quiet})
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     server.daemon_threads = True
+    handler.hosts = allowed_hosts(server.server_address[1], allow_hosts or [])
     return server
 
 
@@ -246,13 +347,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=here / "www", help="folder served at /")
     parser.add_argument("--models", type=Path, default=here / "models", help="folder served at /models/")
     parser.add_argument("--quiet", action="store_true", help="do not log requests")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME[:PORT]",
+        help="also answer requests for this Host (repeatable; loopback names are always answered)",
+    )
     args = parser.parse_args(argv)
 
     for name, folder in (("--root", args.root), ("--models", args.models)):
         if not folder.is_dir():
             parser.error(f"{name} {folder} is not a folder")
 
-    server = make_server(args.root, args.models, args.port, args.quiet)
+    server = make_server(args.root, args.models, args.port, args.quiet, args.allow_host)
     host, port = server.server_address[:2]
     print(f"Serving {args.root} at http://{host}:{port}/ (models from {args.models})", flush=True)
     try:

@@ -1,4 +1,5 @@
-"""Tests of tools/serve.py: types, headers, ranges, and that nothing outside the two roots leaks.
+"""Tests of tools/serve.py: types, headers, ranges, Host checks, and that nothing outside the two
+roots (and nothing but the manifest and model files from the models root) leaks.
 
     python3 -m unittest discover -s tools -p 'test_*.py'
 """
@@ -36,6 +37,15 @@ class ServeTest(unittest.TestCase):
         (models / "manifest.json").write_text('{"version": 1, "models": []}')
         cls.blob = bytes(range(256)) * 40  # 10,240 bytes
         (models / "cache" / "m.gguf").write_bytes(cls.blob)
+        (models / "cache" / "empty.gguf").write_bytes(b"")
+        (models / "top.gguf").write_bytes(b"GGUF")
+        # The models folder also holds code and notes: none of it is served.
+        (models / "fetch.py").write_text("print('fetch')")
+        (models / "test_fetch.py").write_text("print('test')")
+        (models / "README.md").write_text("notes")
+        (models / "cache" / "notes.txt").write_text("notes")
+        (models / "cache" / "m.gguf.partial").write_bytes(b"partial")
+        (models / "cache" / "manifest.json").write_text("{}")
         # `make models` may link files into the cache: links inside a root are served.
         (models / "cache" / "linked.gguf").symlink_to(models / "cache" / "m.gguf")
 
@@ -50,13 +60,16 @@ class ServeTest(unittest.TestCase):
         cls.server.server_close()
         cls.tmp.cleanup()
 
-    def request(self, path: str, method: str = "GET", headers: dict[str, str] | None = None):
-        """Sends `path` exactly as written (no client-side normalisation)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+    def request(self, path: str, method: str = "GET", headers: dict[str, str | None] | None = None, port: int = 0):
+        """Sends `path` exactly as written (no client-side normalisation). The Host header is
+        127.0.0.1:port unless `headers` sets "Host" (None: no Host header at all)."""
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=10)
+        headers = dict(headers or {})
         try:
-            conn.putrequest(method, path, skip_accept_encoding=True)
-            for name, value in (headers or {}).items():
-                conn.putheader(name, value)
+            conn.putrequest(method, path, skip_host="Host" in headers, skip_accept_encoding=True)
+            for name, value in headers.items():
+                if value is not None:
+                    conn.putheader(name, value)
             conn.endheaders()
             response = conn.getresponse()
             return response.status, response.headers, response.read()
@@ -139,6 +152,54 @@ class ServeTest(unittest.TestCase):
                 status, _, body = self.request("/models/cache/m.gguf", headers={"Range": header})
                 self.assertEqual((status, len(body)), (200, size))
 
+    def test_suffix_range_on_empty_file_is_not_a_broken_206(self) -> None:
+        # RFC 9110: a suffix range on an empty file selects nothing, and a 206 cannot say so
+        # ("bytes 0--1/0" is not a Content-Range): the whole, empty file comes with 200.
+        for header in ("bytes=-5", "bytes=-1", "bytes=-" + "9" * 40):
+            with self.subTest(range=header):
+                status, headers, body = self.request("/models/cache/empty.gguf", headers={"Range": header})
+                self.assertEqual((status, headers["Content-Length"], body), (200, "0", b""))
+                self.assertNotIn("Content-Range", headers)
+        # A range that starts at or after the end, or a zero-length suffix, is unsatisfiable.
+        for header in ("bytes=0-", "bytes=0-0", "bytes=-0"):
+            with self.subTest(range=header):
+                status, headers, body = self.request("/models/cache/empty.gguf", headers={"Range": header})
+                self.assertEqual((status, headers["Content-Range"], body), (416, "bytes */0", b""))
+
+    def test_ranges_with_thousands_of_digits(self) -> None:
+        size = len(self.blob)
+        huge = "9" * 5000  # int() refuses over 4,300 digits
+        status, headers, _ = self.request("/models/cache/m.gguf", headers={"Range": f"bytes={huge}-"})
+        self.assertEqual((status, headers["Content-Range"]), (416, f"bytes */{size}"))
+        status, headers, _ = self.request("/models/cache/m.gguf", headers={"Range": f"bytes={huge}-{huge}"})
+        self.assertEqual((status, headers["Content-Range"]), (416, f"bytes */{size}"))
+        # A huge last position or suffix length covers the rest of the file.
+        for header in (f"bytes=16-{huge}", f"bytes=16-{'0' * 5000}99999"):
+            with self.subTest(range=header[:20]):
+                status, headers, body = self.request("/models/cache/m.gguf", headers={"Range": header})
+                self.assertEqual((status, headers["Content-Range"], body), (206, f"bytes 16-{size - 1}/{size}", self.blob[16:]))
+        status, headers, body = self.request("/models/cache/m.gguf", headers={"Range": f"bytes=-{huge}"})
+        self.assertEqual((status, headers["Content-Range"], body), (206, f"bytes 0-{size - 1}/{size}", self.blob))
+        # A huge last position before a huger first one is an invalid range: ignored.
+        status, _, body = self.request("/models/cache/m.gguf", headers={"Range": f"bytes=1{huge}-{huge}"})
+        self.assertEqual((status, len(body)), (200, size))
+
+    def test_parse_range_edges(self) -> None:
+        cases = [
+            ("bytes=-5", 0, None),
+            ("bytes=-5", 3, (0, 2)),
+            ("bytes=0-", 0, "unsatisfiable"),
+            ("bytes=-0", 10, "unsatisfiable"),
+            ("bytes=0-0", 10, (0, 0)),
+            ("bytes=9-3", 10, None),
+            ("bytes=000-009", 10, (0, 9)),
+            ("bytes=" + "9" * 19 + "-", 10, "unsatisfiable"),
+            ("bytes=\u0663-", 10, None),
+        ]
+        for header, size, expected in cases:
+            with self.subTest(range=header, size=size):
+                self.assertEqual(serve.parse_range(header, size), expected)
+
     def test_if_range_mismatch_sends_whole_file(self) -> None:
         status, _, body = self.request("/models/cache/m.gguf", headers={"Range": "bytes=0-9", "If-Range": '"stale"'})
         self.assertEqual((status, len(body)), (200, len(self.blob)))
@@ -174,7 +235,7 @@ class ServeTest(unittest.TestCase):
             "/index.html%00.js",
             "/.hidden",
             "/%c0%ae%c0%ae/secret.txt",
-            "http://127.0.0.1/../secret.txt",
+            f"http://127.0.0.1:{self.port}/../secret.txt",
             "/" + os.path.abspath(self.tmp.name).lstrip("/") + "/secret.txt",
         ]
         for path in paths:
@@ -182,6 +243,72 @@ class ServeTest(unittest.TestCase):
                 status, _, body = self.request(path)
                 self.assertEqual(status, 404)
                 self.assertNotIn(SECRET, body)
+
+    def test_models_root_serves_only_manifest_and_model_files(self) -> None:
+        for path in ("/models/manifest.json", "/models/cache/m.gguf", "/models/top.gguf"):
+            with self.subTest(path=path):
+                self.assertEqual(self.request(path)[0], 200)
+        for path in (
+            "/models/fetch.py",
+            "/models/test_fetch.py",
+            "/models/README.md",
+            "/models/cache/notes.txt",
+            "/models/cache/m.gguf.partial",
+            "/models/cache/manifest.json",
+            "/models/cache/m.gguf/",
+            "/models/%66etch.py",
+        ):
+            with self.subTest(path=path):
+                status, _, body = self.request(path)
+                self.assertEqual(status, 404)
+                self.assertNotIn(b"print", body)
+
+    def test_host_header_is_checked(self) -> None:
+        for host in (f"127.0.0.1:{self.port}", f"localhost:{self.port}", f"LocalHost:{self.port}", f"[::1]:{self.port}"):
+            with self.subTest(host=host):
+                self.assertEqual(self.request("/", headers={"Host": host})[0], 200)
+        # DNS rebinding: a hostile name pointed at 127.0.0.1 sends its own name as Host.
+        for host in ("evil.example", f"evil.example:{self.port}", "127.0.0.1", f"127.0.0.1:{self.port + 1}", "localhost", ""):
+            with self.subTest(host=host):
+                status, _, body = self.request("/models/cache/m.gguf", headers={"Host": host})
+                self.assertEqual(status, 403)
+                self.assertNotIn(self.blob[:64], body)
+        status, _, _ = self.request("/", headers={"Host": None})
+        self.assertEqual(status, 400)
+
+    def test_allow_host(self) -> None:
+        server = serve.make_server(
+            Path(self.tmp.name) / "www", Path(self.tmp.name) / "models", 0, quiet=True, allow_hosts=["verbatim.test", "proxy.test:8443"]
+        )
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            port = server.server_address[1]
+            for host, expected in (
+                (f"verbatim.test:{port}", 200),
+                ("proxy.test:8443", 200),
+                (f"127.0.0.1:{port}", 200),
+                (f"proxy.test:{port}", 403),
+                ("other.test:8443", 403),
+            ):
+                with self.subTest(host=host):
+                    self.assertEqual(self.request("/", headers={"Host": host}, port=port)[0], expected)
+        finally:
+            server.shutdown()
+            server.server_close()
+
+    def test_internal_error_still_answers(self) -> None:
+        original = serve.resolve
+
+        def broken(*_args: object) -> None:
+            raise RuntimeError("a bug")
+
+        serve.resolve = broken
+        try:
+            status, _, body = self.request("/")
+        finally:
+            serve.resolve = original
+        self.assertEqual((status, body), (500, b"500 Internal Server Error\n"))
 
     def test_unsupported_method(self) -> None:
         status, _, _ = self.request("/", method="POST")

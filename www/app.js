@@ -1,130 +1,53 @@
-// The page: lists the manifest's models, drives the engine worker (worker.js) and shows what it
-// reports. All text that comes from a file, the manifest or the model is set with textContent.
+// The page: starts it, keeps its state (page-state.js) and drives the engine worker (worker.js),
+// handing what it reports to the views; errors, notices, Stop and the engine's restarts are here.
+// All text that comes from a file, the manifest, a link or the model is set with textContent. The
+// rest lives in modules: model-card.js (the model list and loads), generate-view.js (the form,
+// runs, their links), replay-view.js (opened links and their replay), ui.js (the elements),
+// engine.js (the worker wrapper), format.js (words and numbers), links.js (pasted links, model
+// addresses, verdicts), link-view.js (a link's summary), manifest.js (the list of models),
+// settings.js (the Generate form), history.js + history-view.js (this browser's runs), share.js
+// (links, citations, copying), model-cache.js (verified model files).
 
-import { hasModel } from './model-cache.js';
+import { Engine } from './engine.js';
+import { executorShort, formatMB, formatSeconds, plural, sentenceOf } from './format.js';
+import { historyItem } from './history-view.js';
+import { addRun, deleteRun, listRuns } from './history.js';
+import { engineRuns, readManifest } from './manifest.js';
+import { randomSeed, restoreForm } from './settings.js';
+import { ui } from './ui.js';
+import { editRun, formChanged, makeRunLink, onGenerateDone, renderConversation, showFormError } from './generate-view.js';
+import { hideProgress, loadManifestModel, markSupported, onLoaded, refreshSavedBadges, renderModels, selectedModel, showProgress } from './model-card.js';
+import { page } from './page-state.js';
+import { handleLocationHash, onReplayDone, showLinkModelStatus, updateReplayButton } from './replay-view.js';
 
-const MANIFEST_URL = 'models/manifest.json';
-const LAST_MODEL_KEY = 'verbatim.model';
-// 'cpu' while "Use the CPU only" is on; absent: WebGPU when it works, else the CPU.
-const EXECUTOR_KEY = 'verbatim.executor';
+// Stop and Cancel wait this long for the engine to answer, then end its worker.
+const STOP_GRACE_MS = 3000;
+// ?test-hooks=1: the browser tests may make the engine panic or hang (window.verbatimTestHooks).
+const TEST_HOOKS = new URLSearchParams(location.search).get('test-hooks') === '1';
 
-const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
-const ui = {
-  app: $('app'),
-  modelList: $('model-list'),
-  modelListStatus: $('model-list-status'),
-  engineSelect: $('engine-select'),
-  cpuOnly: $('cpu-only'),
-  loadButton: $('load-button'),
-  cancelButton: $('cancel-button'),
-  fileInput: $('file-input'),
-  dropZone: $('drop-zone'),
-  progressArea: $('progress-area'),
-  progress: $('progress'),
-  progressText: $('progress-text'),
-  error: $('error'),
-  errorMessage: $('error-message'),
-  retryButton: $('retry-button'),
-  notice: $('notice'),
-  modelInfo: $('model-info'),
-  infoName: $('info-name'),
-  infoArchitecture: $('info-architecture'),
-  infoShape: $('info-shape'),
-  infoSource: $('info-source'),
-  infoSha256: $('info-sha256'),
-  infoExecutor: $('info-executor'),
-  form: $('generate-form'),
-  prompt: $('prompt'),
-  chatToggle: $('chat-toggle'),
-  maxTokens: $('max-tokens'),
-  generateButton: $('generate-button'),
-  stopButton: $('stop-button'),
-  engine: $('engine'),
-  engineLine: $('engine').parentElement,
-  executor: $('executor'),
-  runExecutor: $('run-executor'),
-  gpuFailure: $('gpu-failure'),
-  gpuFailureMessage: $('gpu-failure-message'),
-  retryCpuButton: $('retry-cpu-button'),
-  output: $('output'),
-  genProgress: $('gen-progress'),
-  replayProgress: $('replay-progress'),
-  stats: $('stats'),
-  tokenIds: $('token-ids'),
-  tokensHash: $('tokens-hash'),
-  version: $('version'),
-  temperature: $('temperature'),
-  topK: $('top-k'),
-  topP: $('top-p'),
-  minP: $('min-p'),
-  repeatPenalty: $('repeat-penalty'),
-  repeatLastN: $('repeat-last-n'),
-  seed: $('seed'),
-  newSeedButton: $('new-seed-button'),
-  stopStrings: $('stop-strings'),
-  share: $('share'),
-  shareNote: $('share-note'),
-  linkText: $('link-text'),
-  copyLinkButton: $('copy-link-button'),
-  copyStatus: $('copy-status'),
-  cite: $('cite'),
-  linkPanel: $('link-panel'),
-  linkError: $('link-error'),
-  linkErrorMessage: $('link-error-message'),
-  linkDetails: $('link-details'),
-  linkModel: $('link-model'),
-  linkSha256: $('link-sha256'),
-  linkLicense: $('link-license'),
-  linkInput: $('link-input'),
-  linkSettings: $('link-settings'),
-  linkStops: $('link-stops'),
-  linkSpec: $('link-spec'),
-  linkExpected: $('link-expected'),
-  linkModelMissing: $('link-model-missing'),
-  linkModelMissingMessage: $('link-model-missing-message'),
-  linkModelUrlBox: $('link-model-url-box'),
-  linkModelUrl: $('link-model-url'),
-  linkModelHost: $('link-model-host'),
-  linkFetchButton: $('link-fetch-button'),
-  replayButton: $('replay-button'),
-  replayResult: $('replay-result'),
-  replayExecutor: $('replay-executor'),
-  replayGpuFailure: $('replay-gpu-failure'),
-  replayGpuFailureMessage: $('replay-gpu-failure-message'),
-  replayRetryCpuButton: $('replay-retry-cpu-button'),
-  replayOutput: $('replay-output'),
-  replayDetail: $('replay-detail'),
-  replayCite: $('replay-cite'),
-};
+/** Generate works without a loaded model too: it loads the selected one first, and says so. */
+export function updateGenerateButton() {
+  const model = selectedModel();
+  const canLoad = page.state === 'idle' && model !== null && engineRuns(ui.engineSelect.value, model);
+  ui.generateButton.disabled = !(page.state === 'ready' || canLoad);
+  let why = '';
+  if (page.state === 'idle' && canLoad) {
+    why = page.savedIds.has(model.id)
+      ? `Generate first loads ${model.name}, saved in this browser.`
+      : `Generate first downloads ${model.name} (${formatMB(model.size)}) once; it is then saved in this browser.`;
+  } else if (page.state === 'idle') why = 'Choose a model under “Model” (or open a GGUF file) to generate.';
+  else if (page.state === 'loading') why = 'The model is loading…';
+  else if (page.state === 'starting') why = 'The engine is starting…';
+  else if (page.state === 'failed') why = 'The engine could not start: see the message under “Model”.';
+  ui.generateWhy.textContent = why;
+  ui.generateWhy.hidden = why === '';
+}
 
-// 'starting' | 'idle' (no model) | 'loading' | 'ready' | 'generating' | 'failed' (no engine)
-let state = 'starting';
-let models = []; // validated manifest entries
-let worker = null;
-let lastLoad = null; // repeats the last load, for Retry; lastLoad({cpuRetry}) loads it on the CPU
-let loadingWith = null; // {cpuRetry}: how the load under way was asked for
-let pendingAutoLoad = null; // a cached model to load once the engine is up
-let runs = 0;
-let engineVersion = '';
-let engineSpec = null; // the numeric spec this engine implements, e.g. 'exact-1'
-let loaded = null; // {sha256, engine, source, label, executor} of the loaded model
-let currentRun = null; // {kind: 'generate' | 'replay', run, model, link?}
-let failedRun = null; // the run the GPU failed in, with the message: "Retry on CPU" runs it again
-let pendingRerun = null; // that run, once the model is loaded on the CPU
-let link = null; // the decoded link being shown: {view, url}
-let pendingReplay = false; // replay once the model now loading is ready
-let linksHandled = 0;
-let requestId = 0;
-const pendingRequests = new Map(); // id -> {resolve, reject}
-let engineReadyResolve;
-let engineReadyPromise = new Promise((resolve) => (engineReadyResolve = resolve));
-const savedIds = new Set(); // models with a verified copy in this browser
-
-function setState(next) {
-  state = next;
+export function setState(next) {
+  page.state = next;
   ui.app.dataset.state = next;
   const busy = next === 'loading' || next === 'generating';
-  ui.modelList.disabled = busy || models.length === 0;
+  ui.modelList.disabled = busy || page.models.length === 0;
   ui.engineSelect.disabled = busy || next === 'starting' || next === 'failed';
   ui.cpuOnly.disabled = busy || next === 'starting' || next === 'failed';
   ui.retryCpuButton.disabled = busy;
@@ -133,163 +56,132 @@ function setState(next) {
   ui.cancelButton.hidden = next !== 'loading';
   ui.fileInput.disabled = busy || next === 'starting' || next === 'failed';
   ui.dropZone.classList.toggle('disabled', ui.fileInput.disabled);
-  ui.generateButton.disabled = next !== 'ready';
+  updateGenerateButton();
   updateReplayButton();
-  ui.stopButton.disabled = next !== 'generating';
+  const replaying = next === 'generating' && page.currentRun?.kind === 'replay';
+  ui.stopButton.hidden = next !== 'generating' || replaying;
+  ui.replayStopButton.hidden = !replaying;
+  ui.escHint.hidden = next !== 'generating' || replaying;
   ui.app.setAttribute('aria-busy', String(busy));
-}
-
-// ---------------------------------------------------------------------------------------------
-// Manifest
-
-async function readManifest() {
-  let response;
-  try {
-    response = await fetch(MANIFEST_URL, { cache: 'no-cache' });
-  } catch (error) {
-    throw new Error(`the server could not be reached (${error.message})`);
-  }
-  if (!response.ok) throw new Error(`the server answered HTTP ${response.status} for ${MANIFEST_URL}`);
-  const manifest = await response.json();
-  if (!Array.isArray(manifest?.models)) throw new Error(`${MANIFEST_URL} has no "models" list`);
-  return manifest.models.filter((entry) => {
-    const ok =
-      typeof entry?.id === 'string' &&
-      typeof entry.name === 'string' &&
-      typeof entry.file === 'string' &&
-      /^[A-Za-z0-9._-]+$/.test(entry.file) &&
-      Number.isSafeInteger(entry.size) &&
-      entry.size > 0 &&
-      /^[0-9a-f]{64}$/.test(entry.sha256 ?? '');
-    if (!ok) console.warn('Skipping a malformed manifest entry', entry);
-    return ok;
-  });
-}
-
-function renderModels() {
-  ui.modelListStatus.hidden = true;
-  const preferred = localStorage.getItem(LAST_MODEL_KEY);
-  const initial = models.find((m) => m.id === preferred) ?? models.find((m) => m.default) ?? models[0];
-  for (const model of models) {
-    const row = document.createElement('div');
-    row.className = 'model';
-    row.dataset.testid = `model-${model.id}`;
-
-    const radio = document.createElement('input');
-    radio.type = 'radio';
-    radio.name = 'model';
-    radio.value = model.id;
-    radio.id = `model-option-${model.id}`;
-    radio.dataset.testid = `model-option-${model.id}`;
-    radio.checked = model === initial;
-    radio.addEventListener('change', () => {
-      updateLoadLabel();
-      setState(state);
-    });
-
-    const label = document.createElement('label');
-    label.htmlFor = radio.id;
-    const name = document.createElement('span');
-    name.className = 'model-name';
-    name.dataset.testid = 'model-name';
-    name.textContent = model.name;
-    const meta = document.createElement('span');
-    meta.className = 'model-meta';
-    meta.dataset.testid = 'model-meta';
-    meta.textContent = [formatMB(model.size), model.architecture, model.quantization].filter(Boolean).join(' · ');
-    const saved = document.createElement('span');
-    saved.className = 'badge';
-    saved.dataset.testid = 'model-saved';
-    saved.textContent = 'saved in this browser';
-    saved.hidden = true;
-    label.append(name, meta, saved);
-
-    row.append(radio, label, licenceElement(model));
-    ui.modelList.append(row);
-  }
-}
-
-/** The licence as a link when the manifest gives an http(s) address, else as plain text. */
-function licenceElement(model) {
-  const text = model.license ? `Licence: ${model.license}` : 'Licence not stated';
-  let url = null;
-  try {
-    url = model.license_url ? new URL(model.license_url) : null;
-  } catch {
-    url = null;
-  }
-  const element = url && (url.protocol === 'https:' || url.protocol === 'http:') ? document.createElement('a') : document.createElement('span');
-  element.className = 'licence';
-  element.dataset.testid = 'model-license';
-  element.textContent = text;
-  if (element instanceof HTMLAnchorElement) {
-    element.href = url.href;
-    element.rel = 'noopener noreferrer';
-    element.target = '_blank';
-  }
-  return element;
-}
-
-async function refreshSavedBadges() {
-  for (const model of models) {
-    const saved = await hasModel(model.sha256);
-    if (saved) savedIds.add(model.id);
-    else savedIds.delete(model.id);
-    const badge = document.querySelector(`[data-testid="model-${CSS.escape(model.id)}"] [data-testid="model-saved"]`);
-    badge.hidden = !saved;
-  }
-  updateLoadLabel();
-}
-
-function updateLoadLabel() {
-  ui.loadButton.textContent = savedIds.has(selectedModel()?.id) ? 'Load' : 'Download and load';
-}
-
-function selectedModel() {
-  const radio = ui.modelList.querySelector('input[name="model"]:checked');
-  return models.find((m) => m.id === radio?.value) ?? null;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Engine worker
 
+export const engine = new Engine({
+  testHooks: TEST_HOOKS,
+  onMessage: (message) => onWorkerMessage(message),
+  onError: (event) => {
+    if (page.state === 'starting') {
+      // The module itself did not start (a missing build): nothing to restart into.
+      engine.terminate();
+      showError(`The engine could not be started${event.message ? ` (${event.message})` : ''}. From a source checkout, build it with \`make wasm\`.`, null);
+      setState('failed');
+      return;
+    }
+    engineStopped(event.message || 'its worker ended unexpectedly', { gpu: page.loaded?.executor.kind === 'gpu' });
+  },
+});
+
+/** Starts a fresh engine worker (after a failure, or at the start). */
 function startWorker() {
-  worker?.terminate();
-  for (const { reject } of pendingRequests.values()) reject(new Error('the engine was restarted'));
-  pendingRequests.clear();
-  worker = new Worker(new URL('worker.js', import.meta.url), { type: 'module', name: 'verbatim-engine' });
-  worker.addEventListener('message', ({ data }) => onWorkerMessage(data));
-  worker.addEventListener('error', (event) => {
-    event.preventDefault();
-    worker.terminate();
-    worker = null;
-    hideProgress();
-    showError(`The engine stopped unexpectedly${event.message ? ` (${event.message})` : ''}.`, () => {
+  clearStopTimer();
+  engine.start();
+}
+
+/**
+ * The engine stopped (a panic, a trap, a dead or stuck worker): a fresh worker starts at once; the
+ * prompt, the output and the saved models stay; Retry loads the model again, on the CPU when the
+ * GPU was in use.
+ */
+function engineStopped(reason, { gpu = false, phase = null } = {}) {
+  const during = page.currentRun;
+  const wasLoading = page.state === 'loading' || phase === 'load';
+  page.currentRun = null;
+  page.pendingReplay = false;
+  page.pendingRerun = null;
+  page.loadingWith = null;
+  page.loaded = null;
+  page.engineRestarts += 1;
+  ui.app.dataset.engineRestarts = String(page.engineRestarts);
+  hideProgress();
+  hideGpuFailure();
+  ui.genProgress.hidden = true;
+  ui.replayProgress.hidden = true;
+  ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
+  const text = sentenceOf(/^the engine stopped/i.test(reason) ? reason : `The engine stopped: ${reason}`);
+  if (during?.kind === 'replay') ui.replayResult.textContent = 'The replay stopped: the engine stopped.';
+  else if (during) {
+    ui.stats.textContent = `The run stopped after ${plural(during.tokens ?? 0, 'token')}: the engine stopped.`;
+    ui.runExecutor.textContent = '';
+  }
+  setState('starting');
+  startWorker();
+  // A file that stops the engine on the CPU would stop it again: no Retry for that.
+  const retryable = page.lastLoad !== null && (gpu || !wasLoading);
+  const how = gpu ? ' on the CPU' : '';
+  showError(
+    `${text} Your prompt and output are kept.${retryable ? ` Retry loads the model again${how} in a fresh engine.` : ' A fresh engine has started.'}`,
+    retryable ? () => page.lastLoad(gpu ? { cpuRetry: text } : undefined) : null,
+  );
+  ui.error.dataset.code = 'engine-stopped';
+  focusLater(retryable ? ui.retryButton : ui.prompt);
+}
+
+function clearStopTimer() {
+  clearTimeout(page.stopTimer);
+  page.stopTimer = null;
+}
+
+/** Stop and Cancel: asks the engine to stop; ends its worker if it does not answer in time. */
+export function requestStop() {
+  if (!engine.running || (page.state !== 'generating' && page.state !== 'loading')) return;
+  engine.post({ type: 'abort' });
+  if (page.stopTimer !== null) return;
+  page.stopTimer = setTimeout(() => {
+    page.stopTimer = null;
+    if (page.state === 'loading') {
+      // Cancel asked for exactly this: a fresh engine, nothing loaded.
       startWorker();
-      lastLoad?.();
-    });
-    setState('failed');
+      page.pendingReplay = false;
+      page.pendingGenerate = null;
+      page.loadingWith = null;
+      page.loaded = null;
+      hideProgress();
+      setState('starting');
+      showNotice('Loading was cancelled; nothing was saved.');
+    } else if (page.state === 'generating') {
+      engineStopped(`it did not answer Stop within ${STOP_GRACE_MS / 1000} s, so it was ended`, { gpu: page.loaded?.executor.kind === 'gpu' });
+    }
+  }, STOP_GRACE_MS);
+}
+
+export function focusLater(element) {
+  requestAnimationFrame(() => {
+    if (element && !element.disabled && !element.hidden && element.offsetParent !== null) element.focus();
   });
+}
+
+if (TEST_HOOKS) {
+  window.verbatimTestHooks = {
+    panic: (what = 'test') => engine.post({ type: 'test-panic', what }),
+    hang: (ms = 60_000) => engine.post({ type: 'test-hang', ms }),
+    post: (message) => engine.post(message),
+  };
 }
 
 function onWorkerMessage(message) {
   switch (message.status) {
-    case 'reply': {
-      const request = pendingRequests.get(message.id);
-      pendingRequests.delete(message.id);
-      if (request && 'error' in message) request.reject(new Error(message.error));
-      else request?.resolve(message.result);
-      break;
-    }
     case 'ready':
       ui.version.textContent = message.version;
-      engineVersion = message.version;
-      engineSpec = message.spec;
-      engineReadyResolve();
-      if (state === 'starting' || state === 'failed') setState('idle'); // a restart may be loading already
-      if (pendingAutoLoad) {
-        const model = pendingAutoLoad;
-        pendingAutoLoad = null;
+      page.engineVersion = message.version;
+      page.engineSpec = message.spec;
+      engine.markReady();
+      if (page.state === 'starting' || page.state === 'failed') setState('idle'); // a restart may be loading already
+      if (page.pendingAutoLoad) {
+        const model = page.pendingAutoLoad;
+        page.pendingAutoLoad = null;
         loadManifestModel(model);
       }
       break;
@@ -307,23 +199,25 @@ function onWorkerMessage(message) {
       }
       break;
     case 'loaded':
+      clearStopTimer();
       onLoaded(message);
       break;
     case 'begun': {
       // Progress toward the run's token limit (or, for a replay, the expected count).
-      const bar = currentRun?.kind === 'replay' ? ui.replayProgress : ui.genProgress;
-      const expected = currentRun?.link?.view?.expect?.token_ids?.length;
-      bar.max = Math.max(1, expected ?? currentRun?.run?.max_tokens ?? 1);
+      const bar = page.currentRun?.kind === 'replay' ? ui.replayProgress : ui.genProgress;
+      const expected = page.currentRun?.link?.view?.expect?.token_ids?.length;
+      bar.max = Math.max(1, expected ?? page.currentRun?.run?.max_tokens ?? 1);
       bar.value = 0;
       bar.hidden = false;
-      if (currentRun?.kind === 'replay') break;
+      if (page.currentRun?.kind === 'replay') break;
       ui.stats.textContent = `Prompt: ${plural(message.prompt_tokens, 'token')}. Computing…`;
       break;
     }
     case 'token':
-      (currentRun?.kind === 'replay' ? ui.replayProgress : ui.genProgress).value = message.n;
-      if (currentRun?.kind === 'replay') {
-        currentRun.texts.push(message.text);
+      if (page.currentRun) page.currentRun.tokens = message.n;
+      (page.currentRun?.kind === 'replay' ? ui.replayProgress : ui.genProgress).value = message.n;
+      if (page.currentRun?.kind === 'replay') {
+        page.currentRun.texts.push(message.text);
         ui.replayOutput.append(message.text);
         ui.replayResult.textContent = `Replaying: ${plural(message.n, 'token')}…`;
         break;
@@ -332,11 +226,17 @@ function onWorkerMessage(message) {
       ui.stats.textContent = `${plural(message.n, 'token')} · ${formatSeconds(message.elapsed_ms)}`;
       break;
     case 'done':
+      clearStopTimer();
       ui.genProgress.hidden = true;
       ui.replayProgress.hidden = true;
       onDone(message);
       break;
     case 'error':
+      clearStopTimer();
+      if (message.fatal) {
+        engineStopped(message.message, { gpu: message.gpu, phase: message.phase });
+        break;
+      }
       ui.genProgress.hidden = true;
       ui.replayProgress.hidden = true;
       onWorkerError(message);
@@ -346,160 +246,51 @@ function onWorkerMessage(message) {
   }
 }
 
-function loadManifestModel(model, options) {
-  if (!worker) startWorker();
-  localStorage.setItem(LAST_MODEL_KEY, model.id);
-  lastLoad = (again) => loadManifestModel(model, again);
-  beginLoad(`Preparing ${model.name}…`);
-  const { id, name, file, size, sha256 } = model;
-  const executor = executorFor(options);
-  worker.postMessage({ type: 'load-model', model: { id, name, file, size, sha256 }, engine: ui.engineSelect.value, executor });
-}
-
-function loadFile(file, options) {
-  if (!file) return;
-  if (!worker) startWorker();
-  lastLoad = (again) => loadFile(file, again);
-  beginLoad(`Opening ${file.name}…`);
-  worker.postMessage({ type: 'load-file', file, engine: ui.engineSelect.value, executor: executorFor(options) });
-}
-
-/**
- * The executor a load asks the worker for: the CPU when "Use the CPU only" is on or when the load
- * retries a run the GPU failed in ({cpuRetry: the failure}), else 'auto' (WebGPU if it works).
- */
-function executorFor({ cpuRetry = null } = {}) {
-  loadingWith = { cpuRetry };
-  return cpuRetry !== null || ui.cpuOnly.checked ? 'cpu' : 'auto';
-}
-
-function beginLoad(text) {
-  hideError();
-  hideGpuFailure();
-  failedRun = null;
-  ui.notice.hidden = true;
-  ui.modelInfo.hidden = true;
-  ui.engineLine.hidden = true;
-  ui.progressArea.hidden = false;
-  ui.progress.value = 0;
-  ui.progressText.textContent = text;
-  setState('loading');
-}
-
-function showProgress({ phase, loaded, total, bytes_per_s }) {
-  ui.progress.max = total;
-  ui.progress.value = loaded;
-  const percent = total > 0 ? Math.floor((loaded / total) * 100) : 0;
-  if (phase === 'download') {
-    const speed = bytes_per_s > 0 ? ` · ${(bytes_per_s / 1e6).toFixed(1)} MB/s` : '';
-    ui.progressText.textContent = `Downloading: ${formatMB(loaded)} of ${formatMB(total)} (${percent}%)${speed}. Checking SHA-256 as it arrives.`;
-  } else if (phase === 'read') {
-    ui.progressText.textContent = `Reading the file: ${formatMB(loaded)} of ${formatMB(total)} (${percent}%).`;
-  } else {
-    ui.progressText.textContent = `Checking the saved copy: ${percent}%.`;
-  }
-}
-
-function hideProgress() {
-  ui.progressArea.hidden = true;
-}
-
-function onLoaded({ info, executor, sha256, source, label, bytes, cache_error }) {
-  hideProgress();
-  loaded = { sha256, engine: info.engine, source, label, executor: { ...executor, cpuRetry: loadingWith?.cpuRetry ?? null } };
-  loadingWith = null;
-  ui.infoName.textContent = info.name || label;
-  ui.infoArchitecture.textContent = info.architecture;
-  ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens`;
-  ui.infoSha256.textContent = sha256;
-  if (source === 'network') {
-    ui.infoSource.textContent = 'Downloaded from this site, SHA-256 verified, saved in this browser.';
-  } else if (source === 'cache') {
-    ui.infoSource.textContent = 'Saved copy in this browser, SHA-256 verified: nothing was downloaded.';
-  } else if (source === 'url') {
-    ui.infoSource.textContent = `Downloaded from the address in the link, SHA-256 verified (not saved).`;
-  } else {
-    const known = models.find((m) => m.sha256 === sha256);
-    ui.infoSource.textContent = known
-      ? `Local file ${label}: identical to ${known.name} in the list.`
-      : `Local file ${label} (not one of the listed models).`;
-  }
-  ui.infoSource.dataset.source = source;
-  ui.engine.textContent = engineLabel(info);
-  ui.executor.textContent = executorLabel(loaded);
-  ui.executor.dataset.executor = loaded.executor.kind;
-  ui.infoExecutor.textContent = executorDetail(loaded);
-  ui.infoExecutor.dataset.executor = loaded.executor.kind;
-  ui.engineLine.hidden = false;
-  ui.modelInfo.hidden = false;
-  if (cache_error) showNotice(cache_error);
-
-  ui.chatToggle.disabled = !info.has_chat_template;
-  if (!info.has_chat_template) ui.chatToggle.checked = false;
-  ui.chatToggle.title = info.has_chat_template ? '' : 'This model has no chat template.';
-  ui.maxTokens.max = String(info.context_length);
-  setState('ready');
-  refreshSavedBadges();
-  if (link) showLinkModelStatus();
-  if (pendingReplay) {
-    pendingReplay = false;
-    if (link && loadedMatchesLink()) startReplay();
-  } else if (pendingRerun) {
-    // "Retry on CPU": the same request again, now on the CPU.
-    const rerun = pendingRerun;
-    pendingRerun = null;
-    if (rerun.kind === 'replay') {
-      if (link && link.url === rerun.link.url && loadedMatchesLink()) startReplay();
-    } else {
-      startGenerate(rerun.run);
-    }
-  }
-}
+/** Whether this connection asks to save data or is slow (Network Information API, where there is one). */
 
 function onDone(message) {
-  const finished = currentRun;
-  currentRun = null;
+  const finished = page.currentRun;
+  page.currentRun = null;
   if (finished?.kind === 'replay') {
     onReplayDone(finished, message);
     return;
   }
   onGenerateDone(finished, message);
-  if (finished && message.tokens_hash) makeRunLink(finished, message);
+  if (finished) makeRunLink(finished, message);
 }
 
-function onGenerateDone(finished, { reason, token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s }) {
-  const why = {
-    eos: 'the model ended its answer',
-    max_tokens: 'reached the token limit',
-    stop_string: 'a stop string appeared',
-    context_full: 'the context is full',
-    aborted: 'stopped',
-  }[reason] ?? reason;
-  const speed = decode_tokens_per_s === null ? '' : ` · ${decode_tokens_per_s.toFixed(1)} tokens/s`;
-  const first = first_token_ms === null ? '' : `, first token after ${formatSeconds(first_token_ms)}`;
-  ui.stats.textContent = `${plural(token_ids.length, 'token')} in ${formatSeconds(elapsed_ms)}${speed} (prompt of ${plural(prompt_tokens, 'token')}${first}); ${why}.`;
-  if (finished?.model) ui.runExecutor.textContent = `Ran on the ${executorShort(finished.model)}.`;
-  ui.tokenIds.textContent = token_ids.join(' ');
-  ui.tokensHash.textContent = tokens_hash ?? 'not given (the run was stopped)';
-  runs += 1;
-  ui.app.dataset.runs = String(runs);
-  setState('ready');
+/** One announcement for assistive technology (the status region), once per finished run. */
+export function announce(text) {
+  ui.announce.textContent = text;
 }
 
 function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   hideProgress();
-  pendingReplay = false;
-  pendingRerun = null;
-  loadingWith = null;
+  page.pendingReplay = false;
+  page.pendingRerun = null;
+  page.loadingWith = null;
   if (phase === 'generate' && cpu_retry) {
     onGpuFailure(message, gpu_error);
     return;
   }
-  if (phase === 'generate' && currentRun?.kind === 'replay') {
+  if (phase === 'generate' && page.currentRun?.kind === 'replay') {
     ui.replayResult.textContent = `The replay failed: ${message}`;
   }
-  if (phase === 'generate') currentRun = null;
+  if (phase === 'generate') {
+    ui.runExecutor.textContent = '';
+    if (code === 'bad-request' && page.currentRun?.kind === 'generate') {
+      // The engine refused the request: said at the form, where it can be fixed.
+      page.currentRun = null;
+      ui.stats.textContent = '';
+      showFormError(`Nothing ran: ${sentenceOf(message)}`);
+      setState('ready');
+      return;
+    }
+    page.currentRun = null;
+  }
+  page.pendingGenerate = null;
   if (phase === 'init') {
+    engine.terminate();
     showError(message, null);
     setState('failed');
     return;
@@ -510,10 +301,10 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
     // The engine failed inside a step: start it afresh and load the model again.
     showError(`${message} Retry restarts the engine and loads the model again.`, () => {
       startWorker();
-      lastLoad?.();
+      page.lastLoad?.();
     });
   } else {
-    showError(message, retry ? lastLoad : null);
+    showError(message, retry ? page.lastLoad : null);
   }
   if (phase === 'load') {
     ui.modelInfo.hidden = true;
@@ -531,37 +322,37 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
  * request again.
  */
 function onGpuFailure(message, gpuError) {
-  failedRun = currentRun ? { ...currentRun, gpuError: gpuError ?? message } : null;
-  currentRun = null;
-  loaded = null;
+  page.failedRun = page.currentRun ? { ...page.currentRun, gpuError: gpuError ?? message } : null;
+  page.currentRun = null;
+  page.loaded = null;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
-  const box = failedRun?.kind === 'replay' ? ui.replayGpuFailure : ui.gpuFailure;
-  const text = failedRun?.kind === 'replay' ? ui.replayGpuFailureMessage : ui.gpuFailureMessage;
-  if (failedRun?.kind === 'replay') {
+  const box = page.failedRun?.kind === 'replay' ? ui.replayGpuFailure : ui.gpuFailure;
+  const text = page.failedRun?.kind === 'replay' ? ui.replayGpuFailureMessage : ui.gpuFailureMessage;
+  if (page.failedRun?.kind === 'replay') {
     ui.replayResult.textContent = 'The replay stopped: the GPU failed.';
   } else {
     ui.stats.textContent = 'The run stopped: the GPU failed.';
-    if (failedRun) ui.runExecutor.textContent = `Ran on the ${executorShort(failedRun.model)} until it failed.`;
+    if (page.failedRun) ui.runExecutor.textContent = `Ran on the ${executorShort(page.failedRun.model)} until it failed.`;
   }
   text.textContent = message;
   box.hidden = false;
   showNotice('The model was unloaded because the GPU failed during a run.');
   setState('idle');
   refreshSavedBadges();
-  if (link) showLinkModelStatus();
+  if (page.link) showLinkModelStatus();
 }
 
-function hideGpuFailure() {
+export function hideGpuFailure() {
   ui.gpuFailure.hidden = true;
   ui.replayGpuFailure.hidden = true;
 }
 
 function retryOnCpu() {
-  if (!failedRun || !lastLoad || state === 'loading' || state === 'generating') return;
-  const rerun = failedRun;
-  lastLoad({ cpuRetry: rerun.gpuError }); // clears failedRun and the failure boxes
-  pendingRerun = rerun;
+  if (!page.failedRun || !page.lastLoad || page.state === 'loading' || page.state === 'generating') return;
+  const rerun = page.failedRun;
+  page.lastLoad({ cpuRetry: rerun.gpuError }); // clears failedRun and the failure boxes
+  page.pendingRerun = rerun;
   if (rerun.kind === 'replay') ui.replayResult.textContent = 'Loading the model on the CPU to replay again…';
   else ui.stats.textContent = 'Loading the model on the CPU to run again…';
 }
@@ -570,6 +361,7 @@ ui.retryCpuButton.addEventListener('click', retryOnCpu);
 ui.replayRetryCpuButton.addEventListener('click', retryOnCpu);
 
 function showError(message, retryAction) {
+  delete ui.error.dataset.code;
   ui.errorMessage.textContent = message;
   ui.retryButton.hidden = !retryAction;
   ui.retryButton.onclick = retryAction
@@ -581,518 +373,68 @@ function showError(message, retryAction) {
   ui.error.hidden = false;
 }
 
-function hideError() {
+export function hideError() {
   ui.error.hidden = true;
 }
 
-function showNotice(message) {
+export function showNotice(message) {
   ui.notice.textContent = message;
   ui.notice.hidden = false;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Controls
+// History: this browser's runs (history.js)
 
-ui.loadButton.addEventListener('click', () => {
-  const model = selectedModel();
-  if (model) loadManifestModel(model);
-});
-
-// Another engine: load the current model again on it.
-ui.engineSelect.addEventListener('change', () => {
-  if (state === 'ready') lastLoad?.();
-});
-
-// "Use the CPU only": remembered in this browser; the loaded model moves to the other executor.
-ui.cpuOnly.checked = localStorage.getItem(EXECUTOR_KEY) === 'cpu';
-ui.cpuOnly.addEventListener('change', () => {
-  if (ui.cpuOnly.checked) localStorage.setItem(EXECUTOR_KEY, 'cpu');
-  else localStorage.removeItem(EXECUTOR_KEY);
-  const onExact = state === 'ready' && loaded?.engine === 'exact';
-  if ((onExact || (state === 'idle' && failedRun !== null)) && lastLoad) lastLoad();
-});
-
-ui.cancelButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));
-
-ui.fileInput.addEventListener('change', () => {
-  loadFile(ui.fileInput.files[0]);
-  ui.fileInput.value = ''; // choosing the same file again fires 'change' again
-});
-
-// Dropping a file anywhere must not make the browser navigate to it.
-for (const type of ['dragover', 'drop']) document.addEventListener(type, (event) => event.preventDefault());
-ui.dropZone.addEventListener('dragover', (event) => {
-  if (ui.fileInput.disabled) return;
-  event.dataTransfer.dropEffect = 'copy';
-  ui.dropZone.classList.add('dragging');
-});
-ui.dropZone.addEventListener('dragleave', () => ui.dropZone.classList.remove('dragging'));
-ui.dropZone.addEventListener('drop', (event) => {
-  ui.dropZone.classList.remove('dragging');
-  if (!ui.fileInput.disabled) loadFile(event.dataTransfer.files[0]);
-});
-
-ui.form.addEventListener('submit', (event) => {
-  event.preventDefault();
-  if (state !== 'ready') return;
-  startGenerate(runFromForm());
-});
-
-/** Runs `run` (begin() options) and streams it into the output. */
-function startGenerate(run) {
-  hideError();
-  hideGpuFailure();
-  ui.output.textContent = '';
-  ui.tokenIds.textContent = '';
-  ui.tokensHash.textContent = '';
-  ui.stats.textContent = '';
-  ui.share.hidden = true;
-  ui.shareNote.hidden = true;
-  ui.cite.hidden = true;
-  ui.runExecutor.textContent = `Running on the ${executorShort(loaded)}…`;
-  ui.runExecutor.dataset.executor = loaded.executor.kind;
-  currentRun = { kind: 'generate', run, model: loaded };
-  setState('generating');
-  worker.postMessage({ type: 'generate', run });
+export async function recordRun({ kind, run, model, verdict, url }) {
+  const input = run.chat && Array.isArray(run.messages) && run.messages.length > 0 ? run.messages[run.messages.length - 1].content : run.prompt;
+  await addRun({ kind, input: String(input ?? '').slice(0, 200), model, verdict, url, run });
+  await renderHistory();
 }
 
-/** The engine's begin() options from the form; decimals stay strings (the engine parses them exactly). */
-function runFromForm() {
-  const decimal = (input) => input.value.trim();
-  const integer = (input) => Number(input.value);
-  return {
-    prompt: ui.prompt.value,
-    chat: ui.chatToggle.checked,
-    max_tokens: integer(ui.maxTokens),
-    temperature: decimal(ui.temperature),
-    top_k: integer(ui.topK),
-    top_p: decimal(ui.topP),
-    min_p: decimal(ui.minP),
-    repeat_penalty: decimal(ui.repeatPenalty),
-    repeat_last_n: integer(ui.repeatLastN),
-    seed: ui.seed.value.trim(),
-    stop: ui.stopStrings.value.split('\n').map((line) => line.replace(/\r$/, '')).filter((line) => line !== ''),
-  };
-}
-
-/** A random u64 as a decimal string. */
-function randomSeed() {
-  const words = crypto.getRandomValues(new Uint32Array(2));
-  return ((BigInt(words[0]) << 32n) | BigInt(words[1])).toString();
-}
-
-ui.newSeedButton.addEventListener('click', () => {
-  ui.seed.value = randomSeed();
-});
-
-ui.prompt.addEventListener('keydown', (event) => {
-  if (event.key === 'Enter' && (event.ctrlKey || event.metaKey)) {
-    event.preventDefault();
-    if (state === 'ready') ui.form.requestSubmit();
-  }
-});
-
-ui.stopButton.addEventListener('click', () => worker?.postMessage({ type: 'abort' }));
-
-// ---------------------------------------------------------------------------------------------
-// Links
-
-/** Asks the worker's wasm module (link_encode / link_decode). */
-async function engineRequest(type, fields) {
-  await engineReadyPromise;
-  if (!worker) throw new Error('the engine is not running');
-  const id = ++requestId;
-  return new Promise((resolve, reject) => {
-    pendingRequests.set(id, { resolve, reject });
-    worker.postMessage({ type, id, ...fields });
-  });
-}
-
-/** After a finished run on the exact engine: the link, in the address bar and ready to copy. */
-async function makeRunLink(finished, { token_ids, tokens_hash, reason }) {
-  if (reason === 'aborted' || !tokens_hash) return;
-  const model = finished.model;
-  if (!model || model.engine !== 'exact') {
-    ui.shareNote.textContent = 'Links are made for runs on the exact engine, which gives the same tokens on every machine.';
-    ui.shareNote.hidden = false;
-    return;
-  }
-  const known = models.find((m) => m.sha256 === model.sha256);
-  const view = {
-    spec: engineSpec,
-    model: { id: known ? known.id : model.label, sha256: model.sha256 },
-    run: finished.run,
-    expect: { token_ids, tokens_hash },
-  };
-  let payload;
-  try {
-    payload = await engineRequest('link-encode', { view });
-  } catch (error) {
-    ui.shareNote.textContent = `No link could be made for this run: ${error.message}`;
-    ui.shareNote.hidden = false;
-    return;
-  }
-  history.replaceState(null, '', `#${payload}`);
-  const url = location.href;
-  ui.linkText.value = url;
-  ui.copyStatus.textContent = '';
-  ui.share.hidden = false;
-  renderCite(ui.cite, {
-    url,
-    modelId: view.model.id,
-    modelName: known?.name ?? model.label,
-    sha256: model.sha256,
-    spec: engineSpec,
-    tokens: token_ids.length,
-    tokensHash: tokens_hash,
-  });
-  ui.app.dataset.linkMade = String(Number(ui.app.dataset.linkMade ?? 0) + 1);
-}
-
-ui.copyLinkButton.addEventListener('click', async () => {
-  try {
-    await navigator.clipboard.writeText(ui.linkText.value);
-    ui.copyStatus.textContent = 'Copied.';
-  } catch {
-    ui.linkText.focus();
-    ui.linkText.select();
-    ui.copyStatus.textContent = 'The browser did not allow copying: the link is selected, copy it with Ctrl+C.';
-  }
-});
-
-ui.linkText.addEventListener('focus', () => ui.linkText.select());
-
-/** A "Cite this run" block: plain text and a BibTeX @misc entry, all set as text. */
-function renderCite(container, { url, modelId, modelName, sha256, spec, tokens, tokensHash }) {
-  const date = new Date().toISOString().slice(0, 10);
-  const plainText =
-    `${modelName} (${modelId}, GGUF SHA-256 ${sha256}), ${plural(tokens, 'token')} generated with ` +
-    `Verbatim ${engineVersion}, numeric spec ${spec}; token ids SHA-256 ${tokensHash}. ` +
-    `Replay: ${url} (accessed ${date}).`;
-  const clean = (text) => String(text).replace(/[{}\\]/g, '');
-  const bibtex = [
-    `@misc{verbatim-${tokensHash.slice(0, 16)},`,
-    `  title        = {Verbatim run of ${clean(modelId)}},`,
-    `  howpublished = {\\url{${clean(url)}}},`,
-    `  note         = {Model ${clean(modelId)}, GGUF SHA-256 ${sha256}; numeric spec ${clean(spec)}; ` +
-      `${tokens} tokens, token ids SHA-256 ${tokensHash}; Verbatim ${clean(engineVersion)}},`,
-    `  year         = {${date.slice(0, 4)}},`,
-    `  urldate      = {${date}}`,
-    '}',
-  ].join('\n');
-  const heading = document.createElement('h3');
-  heading.textContent = 'Cite this run';
-  const plain = document.createElement('pre');
-  plain.dataset.testid = 'cite-text';
-  plain.textContent = plainText;
-  const bib = document.createElement('pre');
-  bib.dataset.testid = 'cite-bibtex';
-  bib.textContent = bibtex;
-  container.replaceChildren(heading, plain, bib);
-  container.hidden = false;
-}
-
-/** Reads the address's #v… fragment, if any, and shows what it would run. */
-async function handleLocationHash() {
-  const fragment = location.hash.slice(1);
-  if (!/^v\d/.test(fragment)) return;
-  ui.linkPanel.hidden = false;
-  ui.linkError.hidden = true;
-  ui.app.dataset.link = 'decoding';
-  let view;
-  try {
-    view = await engineRequest('link-decode', { text: fragment });
-  } catch (error) {
-    showLinkError(`This link cannot be opened: ${error.message}`);
-    return;
-  }
-  if (location.hash.slice(1) !== fragment) return; // another link arrived meanwhile
-  if (view.spec !== engineSpec) {
-    showLinkError(
-      `This link was made with numeric spec ${view.spec}; this page implements ${engineSpec}, so it cannot replay ` +
-        'the run exactly. Open the link with a Verbatim version that implements that spec.',
-    );
-    return;
-  }
-  link = { view, url: location.href };
-  showLink(view);
-  linkDone('ready');
-}
-
-function showLinkError(message) {
-  link = null;
-  ui.linkDetails.hidden = true;
-  ui.linkErrorMessage.textContent = message;
-  ui.linkError.hidden = false;
-  linkDone('error');
-}
-
-function linkDone(result) {
-  linksHandled += 1;
-  ui.app.dataset.link = result;
-  ui.app.dataset.linksHandled = String(linksHandled);
-  updateReplayButton();
-}
-
-function showLink(view) {
-  const { model, run, expect } = view;
-  const entry = models.find((m) => m.sha256 === model.sha256);
-  ui.linkModel.textContent = entry ? `${entry.name} (${entry.id}) · ${formatMB(entry.size)}` : `${model.id} (not in the list of models)`;
-  ui.linkSha256.textContent = model.sha256;
-  const licence = entry ? licenceElement(entry) : document.createTextNode('unknown (not in the list of models)');
-  if (entry) {
-    licence.dataset.testid = 'link-license-text';
-    licence.textContent = entry.license || 'not stated';
-  }
-  ui.linkLicense.replaceChildren(licence);
-  if (run.chat && Array.isArray(run.messages) && run.messages.length > 0) {
-    ui.linkInput.textContent = run.messages.map((m) => `${m.role}: ${m.content}`).join('\n\n');
-  } else {
-    ui.linkInput.textContent = run.prompt;
-  }
-  const template = run.chat ? 'chat template on' : 'raw prompt (no chat template)';
-  ui.linkSettings.textContent =
-    `${template} · max ${plural(run.max_tokens, 'token')} · temperature ${run.temperature}` +
-    `${run.temperature === '0' ? ' (greedy)' : ''} · top-k ${run.top_k} · top-p ${run.top_p} · min-p ${run.min_p} · ` +
-    `repetition penalty ${run.repeat_penalty} over ${run.repeat_last_n} · seed ${run.seed}`;
-  const stops = run.stop ?? [];
-  ui.linkStops.textContent = stops.length === 0 ? '(none)' : stops.join('\n');
-  ui.linkSpec.textContent = view.spec;
-  ui.linkExpected.textContent = expect
-    ? `${plural(expect.token_ids.length, 'token')}, token ids SHA-256 ${expect.tokens_hash.slice(0, 16)}…`
-    : 'no recorded output: a replay just runs it';
-  ui.replayResult.textContent = '';
-  ui.replayExecutor.textContent = '';
-  ui.replayOutput.textContent = '';
-  ui.replayDetail.textContent = '';
-  ui.replayCite.hidden = true;
-  ui.linkDetails.hidden = false;
-  showLinkModelStatus();
-}
-
-function linkManifestEntry() {
-  return link ? models.find((m) => m.sha256 === link.view.model.sha256) ?? null : null;
-}
-
-function loadedMatchesLink() {
-  return link !== null && loaded !== null && loaded.sha256 === link.view.model.sha256 && state !== 'loading';
-}
-
-/** Whether the link's model can be had: loaded, in the list, or only by a file or an address. */
-function showLinkModelStatus() {
-  if (!link) return;
-  const { model } = link.view;
-  const missing = !linkManifestEntry() && !(loaded && loaded.sha256 === model.sha256);
-  ui.linkModelMissing.hidden = !missing;
-  if (missing) {
-    ui.linkModelMissingMessage.textContent =
-      `This link needs model ${model.id} with SHA-256 ${model.sha256}, which is not in the list; ` +
-      "open the file with “Choose a file…” under “Or open a GGUF file” in the Model section.";
-    let url = null;
-    try {
-      url = model.url ? new URL(model.url) : null;
-    } catch {
-      url = null;
-    }
-    const fetchable = url !== null && (url.protocol === 'https:' || url.protocol === 'http:');
-    ui.linkModelUrlBox.hidden = !model.url;
-    ui.linkModelUrl.textContent = model.url ?? '';
-    ui.linkModelHost.textContent = fetchable ? url.host : 'that address';
-    ui.linkFetchButton.disabled = !fetchable;
-  }
-  updateReplayButton();
-}
-
-function updateReplayButton() {
-  const busy = state === 'loading' || state === 'generating' || state === 'starting' || state === 'failed';
-  const available = link !== null && (linkManifestEntry() !== null || (loaded !== null && loaded.sha256 === link.view.model.sha256));
-  ui.replayButton.disabled = busy || !available;
-  const ready = link !== null && loaded !== null && loaded.sha256 === link.view.model.sha256 && loaded.engine === 'exact';
-  ui.replayButton.textContent = ready || !available ? 'Replay' : 'Load the model and replay';
-}
-
-ui.replayButton.addEventListener('click', () => {
-  if (!link || ui.replayButton.disabled) return;
-  hideError();
-  if (loadedMatchesLink() && loaded.engine === 'exact') {
-    startReplay();
-    return;
-  }
-  ui.engineSelect.value = 'exact';
-  pendingReplay = true;
-  const entry = linkManifestEntry();
-  if (loaded && loaded.sha256 === link.view.model.sha256 && lastLoad) {
-    lastLoad(); // the same file again, on the exact engine
-  } else if (entry) {
-    const radio = ui.modelList.querySelector(`input[value="${CSS.escape(entry.id)}"]`);
-    if (radio) radio.checked = true;
-    updateLoadLabel();
-    ui.replayResult.textContent = `Loading ${entry.name}…`;
-    loadManifestModel(entry);
-  } else {
-    pendingReplay = false;
-  }
-});
-
-ui.linkFetchButton.addEventListener('click', () => {
-  if (!link?.view.model.url || state === 'loading' || state === 'generating') return;
-  const { id, sha256, url } = link.view.model;
-  if (!worker) startWorker();
-  ui.engineSelect.value = 'exact';
-  pendingReplay = true;
-  lastLoad = (options) => {
-    beginLoad(`Downloading ${id} from ${url}…`);
-    worker.postMessage({ type: 'load-url', url, sha256, name: id, engine: 'exact', executor: executorFor(options) });
-  };
-  lastLoad();
-});
-
-function startReplay() {
-  if (!link || state !== 'ready') return;
-  const { run } = link.view;
-  ui.replayOutput.textContent = '';
-  ui.replayDetail.textContent = '';
-  ui.replayCite.hidden = true;
-  ui.replayResult.textContent = 'Replaying…';
-  hideGpuFailure();
-  ui.replayExecutor.textContent = `Executor: ${executorLabel(loaded)}`;
-  ui.replayExecutor.dataset.executor = loaded.executor.kind;
-  currentRun = { kind: 'replay', run, model: loaded, link, texts: [] };
-  setState('generating');
-  worker.postMessage({ type: 'generate', run, expect: link.view.expect?.token_ids });
-}
-
-function onReplayDone(finished, { reason, token_ids, tokens_hash, divergence }) {
-  runs += 1;
-  ui.app.dataset.runs = String(runs);
-  setState('ready');
-  const expect = finished.link.view.expect;
-  const got = token_ids;
-  const where = finished.model.executor.kind === 'gpu' ? 'GPU' : 'CPU';
-  let result;
-  if (reason === 'aborted') {
-    result = `The replay was stopped after ${plural(got.length, 'token')}.`;
-  } else if (!expect) {
-    result = `Ran ${plural(got.length, 'token')} (sha256 ${String(tokens_hash).slice(0, 16)}); the link records no output to compare with.`;
-  } else {
-    const want = expect.token_ids;
-    let k = 0;
-    while (k < want.length && k < got.length && want[k] === got[k]) k += 1;
-    if (k === want.length && k === got.length && tokens_hash === expect.tokens_hash) {
-      result = `Reproduced exactly: ${got.length}/${want.length} tokens (sha256 ${tokens_hash.slice(0, 16)}) on the ${where}`;
-    } else {
-      const expectedText = divergence?.index === k ? ` (${JSON.stringify(divergence.expected_text)})` : '';
-      const expected = k < want.length ? `token id ${want[k]}${expectedText}` : 'the end of the output';
-      const produced = k < got.length ? `token id ${got[k]} (${JSON.stringify(finished.texts[k] ?? '')})` : 'the end of the output';
-      result = `Diverged at token ${k + 1}: expected ${expected}, got ${produced}`;
-      const same = finished.texts.slice(0, k).join('');
-      ui.replayDetail.textContent = `Same text up to the divergence (${plural(k, 'token')}): ${JSON.stringify(same)}`;
-    }
-  }
-  ui.replayResult.textContent = result;
-  ui.app.dataset.replays = String(Number(ui.app.dataset.replays ?? 0) + 1);
-  const entry = models.find((m) => m.sha256 === finished.link.view.model.sha256);
-  if (tokens_hash) {
-    renderCite(ui.replayCite, {
-      url: finished.link.url,
-      modelId: finished.link.view.model.id,
-      modelName: entry?.name ?? finished.link.view.model.id,
-      sha256: finished.link.view.model.sha256,
-      spec: finished.link.view.spec,
-      tokens: got.length,
-      tokensHash: tokens_hash,
-    });
-  }
-}
-
-window.addEventListener('hashchange', () => handleLocationHash());
-
-// ---------------------------------------------------------------------------------------------
-// Formatting
-
-/** Which engine computes the tokens, in words. */
-function engineLabel({ engine, spec }) {
-  if (engine === 'exact') return `exact integer engine (${spec})`;
-  if (engine === 'float') return 'float reference (candle)';
-  return engine;
-}
-
-/** Which executor runs the loaded model, and why, in a line. */
-function executorLabel({ engine, executor }) {
-  if (executor.kind === 'gpu') {
-    const selftest = executor.selftest_ms === null ? '' : `, self-test passed in ${formatSeconds(executor.selftest_ms)}`;
-    return `GPU (WebGPU adapter ${executor.adapter ?? 'with no name'}${selftest})`;
-  }
-  if (engine !== 'exact') return 'CPU (wasm; the float reference runs on the CPU only)';
-  if (executor.cpuRetry !== null) return 'CPU (wasm; loaded on the CPU after the GPU failed)';
-  if (executor.requested === 'cpu') return 'CPU (wasm; “Use the CPU only” is on)';
-  if (executor.fallback) return `CPU (${executor.fallback})`;
-  return 'CPU (wasm)';
-}
-
-/** The executor of a run, in a few words. */
-function executorShort({ executor }) {
-  if (executor.kind === 'gpu') return `GPU (WebGPU adapter ${executor.adapter ?? 'with no name'})`;
-  return 'CPU (wasm)';
-}
-
-/** The executor in full, for the model's details. */
-function executorDetail({ engine, executor }) {
-  if (executor.kind === 'gpu') {
-    const times = [
-      executor.compile_ms === null ? null : `kernels compiled in ${formatDuration(executor.compile_ms)}`,
-      executor.selftest_ms === null ? null : `self-test passed in ${formatSeconds(executor.selftest_ms)}`,
-    ].filter(Boolean);
-    return `GPU via WebGPU: ${executor.adapter ?? 'adapter with no name'}${executor.summary ? ` ${executor.summary}` : ''}${times.length ? `; ${times.join(', ')}` : ''}.`;
-  }
-  if (engine !== 'exact') return 'CPU (wasm). The float reference runs on the CPU only.';
-  if (executor.cpuRetry !== null) return `CPU (wasm), loaded again after the GPU failed during a run (${executor.cpuRetry.replace(/\.$/, '')}).`;
-  if (executor.requested === 'cpu') return 'CPU (wasm), because “Use the CPU only” is on. The tokens are the same on the GPU.';
-  if (executor.fallback) {
-    return `CPU (wasm): ${sentenceOf(executor.fallback_detail ?? executor.fallback)} The tokens are the same as on a GPU.`;
-  }
-  return 'CPU (wasm).';
-}
-
-function sentenceOf(text) {
-  const capital = text.charAt(0).toUpperCase() + text.slice(1);
-  return /[.!?]$/.test(capital) ? capital : `${capital}.`;
-}
-
-function formatMB(bytes) {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}
-
-function formatDuration(ms) {
-  return ms < 1000 ? `${Math.round(ms)} ms` : formatSeconds(ms);
-}
-
-function formatSeconds(ms) {
-  return `${(ms / 1000).toFixed(1)} s`;
-}
-
-function plural(n, word) {
-  return `${n.toLocaleString('en')} ${word}${n === 1 ? '' : 's'}`;
+async function renderHistory() {
+  const entries = await listRuns();
+  ui.historyEmpty.hidden = entries.length > 0;
+  ui.historyList.replaceChildren(
+    ...entries.map((entry) =>
+      historyItem(entry, {
+        onEdit: () => editRun(entry.run),
+        onDelete: async () => {
+          await deleteRun(entry.id);
+          await renderHistory();
+          focusLater(ui.historyList.querySelector('[data-testid="history-delete"]') ?? ui.openLinkInput);
+        },
+      }),
+    ),
+  );
+  ui.app.dataset.history = String(entries.length);
 }
 
 // ---------------------------------------------------------------------------------------------
 // Start: the engine and the manifest load side by side; a model saved in this browser loads at once.
 
 setState('starting');
-ui.seed.value = randomSeed();
+{
+  const saved = restoreForm(ui);
+  if (saved === null) ui.seed.value = randomSeed();
+  else page.conversation = saved;
+  renderConversation();
+  formChanged();
+}
+renderHistory();
 startWorker();
 try {
-  models = await readManifest();
-  if (models.length === 0) throw new Error('it lists no models');
+  page.models = await readManifest();
+  if (page.models.length === 0) throw new Error('it lists no models');
   renderModels();
+  markSupported();
   await refreshSavedBadges();
   const initial = selectedModel();
-  if (initial && savedIds.has(initial.id)) {
-    if (state === 'starting') pendingAutoLoad = initial;
-    else if (state === 'idle') loadManifestModel(initial);
+  if (initial && page.savedIds.has(initial.id)) {
+    if (page.state === 'starting') page.pendingAutoLoad = initial;
+    else if (page.state === 'idle') loadManifestModel(initial);
   }
 } catch (error) {
   ui.modelListStatus.textContent = `The list of models could not be read (${error.message}). You can still open a GGUF file from your computer.`;
 }
-setState(state);
+setState(page.state);
 handleLocationHash();

@@ -17,6 +17,9 @@
 //   {type: 'link-encode', id, view} / {type: 'link-decode', id, text}   answered at once with
 //                                                               reply {id, result} or {id, error}
 //   {type: 'abort'}                                             stops a download or a generation
+//   {type: 'test-panic'} / {type: 'test-hang', ms}              only with ?test-hooks=1 in this
+//                                                               worker's address (browser tests):
+//                                                               a genuine Rust panic; a busy loop
 // Messages to the page, each {status, ...}:
 //   ready     {version, spec}
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
@@ -32,39 +35,81 @@
 //   done      {reason: 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'aborted', text,
 //              token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s}
 //   reply     {id, result} | {id, error}
-//   error     {phase: 'init' | 'load' | 'generate', code, message, retry, cpu_retry, gpu_error}
+//   error     {phase: 'init' | 'load' | 'generate', code, message, retry, cpu_retry, gpu_error, fatal}
 //             cpu_retry: the GPU failed during the run (code 'gpu-failed'; gpu_error: the engine's
-//             words); the model was unloaded, and it can be loaded on the CPU to run the request
+//             words); the model was unloaded, and it can be loaded on the CPU to run the request.
+//             fatal: the engine stopped (code 'panic': a Rust panic or a WebAssembly trap; message:
+//             the reason; gpu: whether the GPU was in use); this worker must not be used again:
+//             the page ends it and starts another.
+//
+// Errors from the wasm engine carry a `code` (crate/src/web.rs) that this worker switches on.
 
+import { checkModelUrl } from './links.js';
+import { UserError, adapterName, deepPlain, describe, formatMB, gpuLoadFailure, nextTask, oneLine, sentence, toPlain } from './worker-util.js';
 import { deleteModel, readModel, storeModel } from './model-cache.js';
+
+const TEST_HOOKS = new URL(self.location.href).searchParams.get('test-hooks') === '1';
 
 const PROGRESS_INTERVAL_MS = 100;
 const HASH_SLICE = 8 << 20;
 // wasm32 has 4 GiB of memory; the file is held once in JS and once in the engine.
 const MAX_FILE_BYTES = 2 ** 31;
 
-/** A failure the user can act on: `message` is shown as it is. */
-class UserError extends Error {
-  constructor(code, message, retry = true, gpuError = null) {
-    super(message);
-    this.code = code;
-    this.retry = retry;
-    this.gpuError = gpuError; // the GPU's failure, when the run may be retried on the CPU
-  }
-}
-
 let wasm = null; // the wasm module's exports, once initialised
 let model = null; // the loaded WasmModel
 let onGpu = false; // whether `model` runs on the WebGPU executor
+let vocabularySize = 0; // of `model`
 let busy = false;
 let abortController = null; // set while a load or a generation runs
+let dead = false; // the engine panicked or trapped: nothing more is said or done
+let phaseNow = 'load'; // the phase of the request being handled, for a fatal report
+let gpuInUse = false; // whether the GPU was being started or used when the engine stopped
 
-const post = (status, fields = {}) => self.postMessage({ status, ...fields });
+const post = (status, fields = {}) => {
+  if (!dead) self.postMessage({ status, ...fields });
+};
+
+/** The engine stopped (a panic, or a trap): says so once; the page ends this worker. */
+function engineStopped(reason) {
+  if (dead) return;
+  post('error', {
+    phase: phaseNow,
+    code: 'panic',
+    message: sentence(`The engine stopped: ${reason}`),
+    retry: true,
+    fatal: true,
+    gpu: onGpu || gpuInUse,
+  });
+  dead = true;
+}
+
+/** Whether `error` means the wasm instance is unusable (it trapped). */
+function isTrap(error) {
+  return error instanceof WebAssembly.RuntimeError;
+}
+
+// A trap inside a promise the engine drives (step_async on the GPU) is reported here.
+self.addEventListener('unhandledrejection', (event) => {
+  if (isTrap(event.reason)) {
+    event.preventDefault();
+    engineStopped(describe(event.reason));
+  }
+});
+self.addEventListener('error', (event) => {
+  if (isTrap(event.error)) {
+    event.preventDefault();
+    engineStopped(describe(event.error));
+  }
+});
 
 const engineReady = (async () => {
   try {
     const module = await import('./pkg/verbatim.js');
     await module.default();
+    // The panic's place without the build machine's directories: "gguf_file.rs:560:43".
+    module.set_panic_listener((message) =>
+      engineStopped(`it panicked (${oneLine(message).replace(/(?:[^\s:]*\/)+([^/\s:]+\.rs:)/g, '$1')})`),
+    );
     wasm = module;
     post('ready', { version: module.version(), spec: module.spec_version() });
   } catch (error) {
@@ -80,12 +125,28 @@ const engineReady = (async () => {
 })();
 
 self.onmessage = async ({ data }) => {
+  if (dead) return;
   if (data.type === 'abort') {
     abortController?.abort();
     return;
   }
   await engineReady;
   if (wasm === null) return; // the init error was reported
+  if (TEST_HOOKS && data.type === 'test-panic') {
+    try {
+      wasm.panic_for_test(String(data.what ?? 'test'));
+    } catch (error) {
+      engineStopped(describe(error)); // already reported by the panic listener
+    }
+    return;
+  }
+  if (TEST_HOOKS && data.type === 'test-hang') {
+    const until = performance.now() + Number(data.ms ?? 60_000);
+    while (performance.now() < until) {
+      // a stuck engine: this worker answers nothing meanwhile
+    }
+    return;
+  }
   if (data.type === 'link-encode' || data.type === 'link-decode') {
     // Small and synchronous: answered even while a generation runs.
     try {
@@ -104,6 +165,7 @@ self.onmessage = async ({ data }) => {
   abortController = new AbortController();
   const { signal } = abortController;
   const phase = data.type === 'generate' ? 'generate' : 'load';
+  phaseNow = phase;
   try {
     if (data.type === 'load-model') await loadFromManifest(data.model, data.engine, data.executor, signal);
     else if (data.type === 'load-file') await loadFromFile(data.file, data.engine, data.executor, signal);
@@ -111,6 +173,11 @@ self.onmessage = async ({ data }) => {
     else if (data.type === 'generate') await generate(data, signal);
     else throw new Error(`unknown message type ${JSON.stringify(data.type)}`);
   } catch (error) {
+    if (dead) return;
+    if (isTrap(error)) {
+      engineStopped(describe(error));
+      return;
+    }
     if (signal.aborted && phase === 'load' && !(error instanceof UserError && error.code === 'aborted')) {
       post('error', { phase, code: 'aborted', message: 'Loading was cancelled; nothing was saved.', retry: true });
     } else if (error instanceof UserError) {
@@ -165,24 +232,34 @@ async function loadFromFile(file, engine, executor, signal) {
 /** Fetches a file from the address a link names (the user agreed), checking it against the link's hash. */
 async function loadFromUrl({ url, sha256, name, engine, executor }, signal) {
   unloadModel();
+  // Checked again here: only https:, or this site.
+  const allowed = checkModelUrl(url, self.location.origin);
+  if (!allowed.ok) throw new UserError('bad-url', `That address is not fetched: ${allowed.why}.`, false);
+  const shown = allowed.url.href; // normalised: punycode host, percent-encoded path
   let response;
   try {
-    response = await fetch(url, { signal, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
+    response = await fetch(allowed.url, { signal, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
   } catch (error) {
     if (signal.aborted) throw error;
-    throw new UserError('network', `The download from ${url} failed before it started (${describe(error)}).`);
+    throw new UserError('network', `The download from ${shown} failed before it started (${describe(error)}).`);
   }
-  if (!response.ok) throw new UserError('http', `The download from ${url} failed: HTTP ${response.status}.`);
+  // A redirect must end at an address that would have been allowed itself.
+  const landed = response.url ? checkModelUrl(response.url, self.location.origin) : allowed;
+  if (!landed.ok) {
+    response.body?.cancel();
+    throw new UserError('bad-url', `The address ${shown} redirected to one that is not fetched: ${landed.why}.`, false);
+  }
+  if (!response.ok) throw new UserError('http', `The download from ${shown} failed: HTTP ${response.status}.`);
   const size = Number(response.headers.get('Content-Length'));
   if (!Number.isSafeInteger(size) || size <= 0 || size > MAX_FILE_BYTES) {
     response.body?.cancel();
-    throw new UserError('size', `The server at ${url} does not state a usable file size; nothing was loaded.`, false);
+    throw new UserError('size', `The server at ${shown} does not state a usable file size; nothing was loaded.`, false);
   }
   const { bytes, digest } = await readStream(response.body, size, 'download', signal);
   if (digest !== sha256) {
     throw new UserError(
       'checksum',
-      `Checksum mismatch: the file from ${url} has SHA-256 ${digest}, the link expects ${sha256}. It was not loaded.`,
+      `Checksum mismatch: the file from ${shown} has SHA-256 ${digest}, the link expects ${sha256}. It was not loaded.`,
       false,
     );
   }
@@ -319,13 +396,16 @@ async function loadModel(bytes, engine, requested, signal, details) {
       fallback = { short: 'WebGPU unavailable: this browser has no WebGPU', detail: null };
     } else {
       post('parsing', { step: 'gpu', fallback: null });
+      gpuInUse = true;
       try {
         model = await wasm.WasmModel.load_gpu(bytes);
         onGpu = true;
         adapter = await adapterName();
       } catch (error) {
-        fallback = gpuLoadFailure(describe(error));
+        if (isTrap(error)) throw error;
+        fallback = gpuLoadFailure(error);
       }
+      gpuInUse = false;
       if (signal.aborted) {
         unloadModel();
         throw new UserError('aborted', 'Loading was cancelled before the model was ready.', true);
@@ -337,10 +417,15 @@ async function loadModel(bytes, engine, requested, signal, details) {
     try {
       model = wasm.WasmModel.load(bytes, engine);
     } catch (error) {
+      if (isTrap(error)) throw error;
+      if (error?.code === 'unsupported-model') {
+        throw new UserError('unsupported-model', sentence(`This model cannot be loaded: ${describe(error)}`), false);
+      }
       throw new UserError('bad-model', sentence(`The model could not be loaded: ${describe(error)}`), false);
     }
   }
   const info = toPlain(model.info());
+  vocabularySize = info.n_vocab;
   const executor = {
     kind: onGpu ? 'gpu' : 'cpu',
     requested,
@@ -352,37 +437,6 @@ async function loadModel(bytes, engine, requested, signal, details) {
     fallback_detail: fallback?.detail ?? null,
   };
   post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, ...details });
-}
-
-/** Why the GPU was not used, from load_gpu's error: {short: a few words, detail: all of it}. */
-function gpuLoadFailure(message) {
-  const text = message.replace(/^the executor failed:\s*/, '');
-  const selftest = /failed the self-test:\s*(.*)$/s.exec(text);
-  if (selftest) {
-    // "<kernel>: got …, want …; …": the kernels' names are the short story.
-    const kernels = selftest[1].split('; ').map((failure) => failure.split(':')[0]);
-    return { short: `GPU failed the self-test: ${kernels.join(', ')}`, detail: `GPU failed the self-test: ${selftest[1]}` };
-  }
-  for (const [pattern, words] of [
-    [/no WebGPU/i, 'this browser has no WebGPU'],
-    [/no GPU adapter/i, 'no GPU adapter is available'],
-    [/refused a device/i, 'the GPU refused a device'],
-    [/storage buffers/i, 'the GPU binds too few storage buffers'],
-  ]) {
-    if (pattern.test(text)) return { short: `WebGPU unavailable: ${words}`, detail: `WebGPU unavailable: ${text}` };
-  }
-  return { short: 'the GPU could not load the model', detail: `the GPU could not load the model: ${text}` };
-}
-
-/** The WebGPU adapter's name as the browser gives it (vendor, architecture, device), or null. */
-async function adapterName() {
-  try {
-    const info = (await navigator.gpu.requestAdapter())?.info;
-    const words = [info?.vendor, info?.architecture, info?.device, info?.description].filter((w) => w);
-    return words.length > 0 ? [...new Set(words)].join(' ') : null;
-  } catch {
-    return null;
-  }
 }
 
 function unloadModel() {
@@ -397,8 +451,9 @@ function unloadModel() {
  * request; anything else is the engine's fault.
  */
 function runFailure(error, phase) {
+  if (isTrap(error)) return error;
   const message = describe(error);
-  if (onGpu && /^the executor failed:/.test(message)) {
+  if (onGpu && error?.code === 'device-lost') {
     unloadModel();
     return new UserError(
       'gpu-failed',
@@ -452,7 +507,7 @@ async function generate({ run, expect }, signal) {
     let k = 0;
     while (k < expect.length && k < tokenIds.length && expect[k] === tokenIds[k]) k += 1;
     if (k < expect.length && (k < tokenIds.length || reason !== 'aborted')) {
-      divergence = { index: k, expected_text: model.token_text(expect[k]) };
+      divergence = { index: k, expected_text: tokenTextOrNull(expect[k]) };
     }
   }
   const finished = performance.now();
@@ -470,39 +525,14 @@ async function generate({ run, expect }, signal) {
   });
 }
 
-/** Resolves after pending messages have been handled (a macrotask, without timer clamping). */
-function nextTask() {
-  return new Promise((resolve) => {
-    const channel = new MessageChannel();
-    channel.port1.onmessage = resolve;
-    channel.port2.postMessage(null);
-  });
-}
-
-/** The engine returns plain objects or Maps (serde-wasm-bindgen); the page wants plain objects. */
-function toPlain(value) {
-  return value instanceof Map ? Object.fromEntries(value) : value;
-}
-
-/** A decoded link as plain objects and arrays all the way down. */
-function deepPlain(value) {
-  if (value instanceof Map) value = Object.fromEntries(value);
-  if (Array.isArray(value)) return value.map(deepPlain);
-  if (value !== null && typeof value === 'object') {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, deepPlain(v)]));
+/** The text of a token id, or null when the id is outside the vocabulary (a link may hold any id). */
+function tokenTextOrNull(id) {
+  if (!Number.isSafeInteger(id) || id < 0 || id >= vocabularySize) return null;
+  try {
+    return model.token_text(id);
+  } catch (error) {
+    if (isTrap(error)) throw error;
+    return null;
   }
-  return value;
 }
 
-function describe(error) {
-  return error instanceof Error ? error.message : String(error);
-}
-
-/** `text` ending with a full stop (messages from the engine may or may not have one). */
-function sentence(text) {
-  return /[.!?]$/.test(text) ? text : `${text}.`;
-}
-
-function formatMB(bytes) {
-  return `${(bytes / 1e6).toFixed(1)} MB`;
-}

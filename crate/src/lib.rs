@@ -10,6 +10,7 @@ pub mod eval;
 pub mod exact;
 pub mod exec;
 pub mod gguf;
+pub mod golden;
 pub mod gpu;
 pub mod hash;
 pub mod manifest;

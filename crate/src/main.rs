@@ -14,6 +14,8 @@ use verbatim::session::{GenerateRequest, LoadedModel, Session};
 
 #[path = "cli/bench.rs"]
 mod bench;
+#[path = "cli/conformance.rs"]
+mod conformance;
 #[path = "cli/eval.rs"]
 mod eval;
 #[path = "cli/links.rs"]
@@ -169,6 +171,22 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Check that this machine computes spec exact-1 bit for bit: the GPU self-test
+    /// and the golden corpus on the CPU and/or GPU executor, with a report to share.
+    Conformance {
+        /// Which executors to check.
+        #[arg(long, value_enum, default_value_t = conformance::ConfExecutor::Both)]
+        executor: conformance::ConfExecutor,
+        /// Every golden case (default: the quick representative subset).
+        #[arg(long)]
+        full: bool,
+        /// Only these golden cases (comma-separated ids).
+        #[arg(long, value_delimiter = ',', conflicts_with = "full")]
+        cases: Option<Vec<String>>,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Benchmarks (print figures; never part of the tests).
     Bench {
         #[command(subcommand)]
@@ -226,7 +244,7 @@ pub(crate) enum ExecutorArg {
 pub(crate) fn open_gpu() -> Result<verbatim::gpu::GpuExecutor> {
     use verbatim::gpu::{selftest, GpuExecutor, GpuOptions};
     let mut gpu = GpuExecutor::new_blocking(GpuOptions::default())?;
-    let failed = selftest::run(&mut gpu)?;
+    let failed = inject_selftest_fault(selftest::run(&mut gpu)?);
     if !failed.is_empty() {
         bail!(
             "{} failed the self-test ({}); use --executor cpu",
@@ -235,6 +253,16 @@ pub(crate) fn open_gpu() -> Result<verbatim::gpu::GpuExecutor> {
         );
     }
     Ok(gpu)
+}
+
+/// Test-only fault injection (debug builds only; release builds ignore it):
+/// `VERBATIM_TEST_SELFTEST_FAULT=1` makes the GPU self-test report a failed
+/// check, so the tests can see the CLI refuse such a device.
+pub(crate) fn inject_selftest_fault(mut failed: Vec<String>) -> Vec<String> {
+    if cfg!(debug_assertions) && std::env::var_os("VERBATIM_TEST_SELFTEST_FAULT").is_some() {
+        failed.push("attention decode: fault injected by VERBATIM_TEST_SELFTEST_FAULT".into());
+    }
+    failed
 }
 
 /// Loads `bytes` for the exact engine on `executor`.
@@ -378,6 +406,12 @@ fn run(cli: Cli) -> Result<()> {
                 links::replay(&link, model_file.as_deref(), executor)
             }
         }
+        Command::Conformance {
+            executor,
+            full,
+            cases,
+            json,
+        } => conformance::run(executor, full, cases.as_deref(), json),
         Command::Bench { which } => match which {
             BenchCommand::Quality {
                 model,

@@ -1,5 +1,24 @@
 //! The wasm-bindgen surface: the only module that knows about JavaScript.
-//! Errors become JS `Error`s here, once (as candle's wasm examples do).
+//! Errors become JS `Error`s here, once (as candle's wasm examples do), each with
+//! a `code` property that the worker switches on (never on the English text):
+//!
+//! | code | meaning |
+//! |---|---|
+//! | `no-webgpu` | the browser exposes no WebGPU |
+//! | `no-adapter` | WebGPU gave no usable adapter or device (none, refused, too small) |
+//! | `gpu-selftest` | the GPU compiled the kernels but failed the start-up self-test |
+//! | `device-lost` | the GPU failed while loading or during a run (lost device, GPU error) |
+//! | `bad-model` | the file is not a model this engine can load |
+//! | `unsupported-model` | a valid model of an architecture the chosen engine does not run |
+//! | `bad-request` | invalid generation options or prompt |
+//! | `bad-link` | a link that cannot be decoded or encoded |
+//! | `busy` | an overlapping call on the same model |
+//! | `engine` | anything else |
+//!
+//! A panic is reported apart from these: the panic hook passes its message to the
+//! listener set with [`set_panic_listener`] (and keeps it for [`take_panic_message`])
+//! before the instance traps; the worker then reports code `panic` and the page
+//! starts a fresh worker, since a trapped instance must not be used again.
 
 // The asynchronous methods hold the session across awaits on purpose: a second
 // call meanwhile gets `busy()` from `try_borrow_mut`, never a panic.
@@ -17,18 +36,100 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::future_to_promise;
 
-fn js_err(e: impl std::fmt::Display) -> JsError {
-    JsError::new(&e.to_string())
+/// A JS `Error` with `message` and the property `code` (see the module docs).
+fn coded(code: &str, e: impl std::fmt::Display) -> JsValue {
+    let error = js_sys::Error::new(&e.to_string());
+    // Setting a property on a fresh Error object cannot fail.
+    let _ = js_sys::Reflect::set(&error, &"code".into(), &code.into());
+    error.into()
 }
 
-fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsError> {
+fn js_err(e: impl std::fmt::Display) -> JsValue {
+    coded("engine", e)
+}
+
+fn to_js<T: Serialize>(v: &T) -> Result<JsValue, JsValue> {
     v.serialize(&serde_wasm_bindgen::Serializer::json_compatible())
         .map_err(js_err)
 }
 
+/// Whether `e` is the GPU executor failing (a lost device, a GPU error).
+fn is_device_failure(e: &crate::Error) -> bool {
+    use crate::exec::ExecError;
+    use crate::model::ModelError;
+    matches!(
+        e,
+        crate::Error::Model(ModelError::Exec(ExecError::Device(_)))
+    )
+}
+
+/// The code of an error from a generation step or a GPU read.
+fn run_err(e: crate::Error) -> JsValue {
+    coded(
+        if is_device_failure(&e) {
+            "device-lost"
+        } else {
+            "engine"
+        },
+        e,
+    )
+}
+
+/// The code of an error from loading a model file.
+fn load_err(e: crate::Error) -> JsValue {
+    use crate::model::ModelError;
+    let code = match &e {
+        crate::Error::Model(ModelError::Unsupported(_)) => "unsupported-model",
+        _ if is_device_failure(&e) => "device-lost",
+        _ => "bad-model",
+    };
+    coded(code, e)
+}
+
+thread_local! {
+    static PANIC_MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
+    static PANIC_LISTENER: RefCell<Option<js_sys::Function>> = const { RefCell::new(None) };
+}
+
 #[wasm_bindgen(start)]
 pub fn start() {
-    console_error_panic_hook::set_once();
+    std::panic::set_hook(Box::new(|info| {
+        console_error_panic_hook::hook(info);
+        let message = info.to_string();
+        // try_with/try_borrow: a panic while these are in use must not panic again.
+        let listener = PANIC_LISTENER
+            .try_with(|l| l.try_borrow().ok().and_then(|l| l.clone()))
+            .ok()
+            .flatten();
+        let _ = PANIC_MESSAGE.try_with(|m| {
+            if let Ok(mut m) = m.try_borrow_mut() {
+                *m = Some(message.clone());
+            }
+        });
+        if let Some(f) = listener {
+            let _ = f.call1(&JsValue::NULL, &JsValue::from_str(&message));
+        }
+    }));
+}
+
+/// Calls `listener(message)` when the engine panics, before the instance traps
+/// (a `WebAssembly.RuntimeError`). The instance must not be used after that.
+#[wasm_bindgen]
+pub fn set_panic_listener(listener: js_sys::Function) {
+    PANIC_LISTENER.with(|l| *l.borrow_mut() = Some(listener));
+}
+
+/// The message of the last panic, once (null if there was none).
+#[wasm_bindgen]
+pub fn take_panic_message() -> Option<String> {
+    PANIC_MESSAGE.with(|m| m.borrow_mut().take())
+}
+
+/// A genuine panic, for the browser tests of panic containment: the worker calls
+/// this only when the page was opened with its test hooks on.
+#[wasm_bindgen]
+pub fn panic_for_test(what: &str) {
+    panic!("test panic requested by the page: {what}");
 }
 
 /// The crate version, for display.
@@ -46,17 +147,20 @@ pub fn manifest_json() -> String {
 /// Encodes a run (`{spec, model: {id, sha256, url?}, run: <begin options>, expect?:
 /// {token_ids, tokens_hash}}`) as a link payload `v1.…` for the URL fragment.
 #[wasm_bindgen]
-pub fn link_encode(view: JsValue) -> Result<String, JsError> {
+pub fn link_encode(view: JsValue) -> Result<String, JsValue> {
     let v: LinkView = serde_wasm_bindgen::from_value(view)
-        .map_err(|e| js_err(format!("invalid run description: {e}")))?;
-    Ok(RunLink::try_from(&v).map_err(js_err)?.encode())
+        .map_err(|e| coded("bad-link", format!("invalid run description: {e}")))?;
+    RunLink::try_from(&v)
+        .map_err(|e| coded("bad-link", e))?
+        .encode()
+        .map_err(|e| coded("bad-link", e))
 }
 
 /// Decodes a link, `#fragment` or payload into the object `link_encode` takes;
 /// throws an Error with a readable message for any defect.
 #[wasm_bindgen]
-pub fn link_decode(text: &str) -> Result<JsValue, JsError> {
-    let link = RunLink::decode(text).map_err(js_err)?;
+pub fn link_decode(text: &str) -> Result<JsValue, JsValue> {
+    let link = RunLink::decode(text).map_err(|e| coded("bad-link", e))?;
     to_js(&LinkView::from(&link))
 }
 
@@ -64,6 +168,35 @@ pub fn link_decode(text: &str) -> Result<JsValue, JsError> {
 #[wasm_bindgen]
 pub fn spec_version() -> String {
     SPEC_VERSION.to_string()
+}
+
+/// The golden corpus built into this module (`crate::golden`), for the
+/// conformance page: `{spec, quick: [case ids], cases: [{id, model, options}]}`.
+#[wasm_bindgen]
+pub fn golden_corpus() -> Result<JsValue, JsValue> {
+    #[derive(Serialize)]
+    struct View {
+        spec: String,
+        quick: &'static [&'static str],
+        cases: Vec<crate::golden::Case>,
+    }
+    let c = crate::golden::Corpus::builtin();
+    to_js(&View {
+        spec: c.spec,
+        quick: &crate::golden::QUICK,
+        cases: c.cases,
+    })
+}
+
+/// Compares a case's outcome (`{prompt_tokens, token_ids, logits_hashes,
+/// tokens_hash, stop_reason, text}`, as in expected.json) with the pinned one:
+/// `{verdict: "pass" | "diverged" | "missing", first_step?, detail?}`.
+#[wasm_bindgen]
+pub fn golden_verdict(id: &str, outcome: JsValue) -> Result<JsValue, JsValue> {
+    let got: crate::golden::Outcome = serde_wasm_bindgen::from_value(outcome)
+        .map_err(|e| coded("bad-request", format!("invalid outcome: {e}")))?;
+    let expected = crate::golden::Expected::builtin();
+    to_js(&crate::golden::compare(expected.cases.get(id), &got))
 }
 
 /// Incremental SHA-256 for verifying downloads chunk by chunk.
@@ -77,14 +210,14 @@ impl Sha256Hasher {
     pub fn new() -> Self {
         Self(Some(Sha256Stream::default()))
     }
-    pub fn update(&mut self, chunk: &[u8]) -> Result<(), JsError> {
+    pub fn update(&mut self, chunk: &[u8]) -> Result<(), JsValue> {
         self.0
             .as_mut()
             .ok_or_else(|| js_err("hasher already finalized"))?
             .update(chunk);
         Ok(())
     }
-    pub fn finalize(&mut self) -> Result<String, JsError> {
+    pub fn finalize(&mut self) -> Result<String, JsValue> {
         Ok(self
             .0
             .take()
@@ -136,12 +269,15 @@ pub struct WasmModel {
     gpu_selftest_ms: Option<f64>,
 }
 
-fn busy() -> JsError {
-    js_err("the model is busy with another call: await it first")
+fn busy() -> JsValue {
+    coded(
+        "busy",
+        "the model is busy with another call: await it first",
+    )
 }
 
-fn step_out(session: &mut Session) -> Result<JsValue, JsError> {
-    let s = session.step().map_err(js_err)?;
+fn step_out(session: &mut Session) -> Result<JsValue, JsValue> {
+    let s = session.step().map_err(run_err)?;
     let done = s.stop.is_some();
     to_js(&StepOut {
         token_id: s.token_id,
@@ -169,13 +305,17 @@ pub fn webgpu_available() -> bool {
 impl WasmModel {
     /// Parses, validates and loads a GGUF file on `engine` ("exact", the default,
     /// or "float"). The bytes move into the model (no second copy).
-    pub fn load(bytes: Vec<u8>, engine: Option<String>) -> Result<WasmModel, JsError> {
+    pub fn load(bytes: Vec<u8>, engine: Option<String>) -> Result<WasmModel, JsValue> {
         let engine = match engine.as_deref() {
             None | Some("") => EngineKind::Exact,
-            Some(e) => EngineKind::parse(e)
-                .ok_or_else(|| js_err(format!("unknown engine '{e}' (use exact or float)")))?,
+            Some(e) => EngineKind::parse(e).ok_or_else(|| {
+                coded(
+                    "bad-request",
+                    format!("unknown engine '{e}' (use exact or float)"),
+                )
+            })?,
         };
-        let model = LoadedModel::load(bytes, engine).map_err(js_err)?;
+        let model = LoadedModel::load(bytes, engine).map_err(load_err)?;
         Ok(Self {
             session: Rc::new(RefCell::new(Session::new(model))),
             gpu_compile_ms: None,
@@ -187,30 +327,35 @@ impl WasmModel {
     /// and runs the start-up self-test first; rejects with a readable message if
     /// there is no usable adapter or the device fails the self-test (the caller
     /// then loads on the CPU: the tokens are the same).
-    pub async fn load_gpu(bytes: Vec<u8>) -> Result<WasmModel, JsError> {
+    pub async fn load_gpu(bytes: Vec<u8>) -> Result<WasmModel, JsValue> {
         use crate::gpu::{selftest, GpuExecutor, GpuOptions};
         if !webgpu_available() {
-            return Err(js_err("this browser has no WebGPU"));
+            return Err(coded("no-webgpu", "this browser has no WebGPU"));
         }
         // A bad file is refused before seconds of kernel compilation and self-test.
-        crate::gguf::GgufModel::parse(&bytes).map_err(js_err)?;
+        crate::gguf::GgufModel::parse(&bytes).map_err(|e| coded("bad-model", e))?;
         let t0 = web_time::Instant::now();
         let mut gpu = GpuExecutor::new(GpuOptions::default())
             .await
-            .map_err(js_err)?;
+            .map_err(|e| coded("no-adapter", e))?;
         gpu.precompile();
         let compile_ms = elapsed_ms(t0);
         let t1 = web_time::Instant::now();
-        let failed = selftest::run_async(&mut gpu).await.map_err(js_err)?;
+        let failed = selftest::run_async(&mut gpu)
+            .await
+            .map_err(|e| coded("gpu-selftest", e))?;
         let selftest_ms = elapsed_ms(t1);
         if !failed.is_empty() {
-            return Err(js_err(format!(
-                "{} failed the self-test: {}",
-                gpu.summary(),
-                failed.join("; ")
-            )));
+            return Err(coded(
+                "gpu-selftest",
+                format!(
+                    "{} failed the self-test: {}",
+                    gpu.summary(),
+                    failed.join("; ")
+                ),
+            ));
         }
-        let model = LoadedModel::load_gpu(bytes, gpu).map_err(js_err)?;
+        let model = LoadedModel::load_gpu(bytes, gpu).map_err(load_err)?;
         Ok(Self {
             session: Rc::new(RefCell::new(Session::new(model))),
             gpu_compile_ms: Some(compile_ms),
@@ -218,7 +363,7 @@ impl WasmModel {
         })
     }
 
-    pub fn info(&self) -> Result<JsValue, JsError> {
+    pub fn info(&self) -> Result<JsValue, JsValue> {
         let session = self.session.try_borrow().map_err(|_| busy())?;
         let m = &session.model;
         let name = match m.gguf.metadata("general.name") {
@@ -242,33 +387,33 @@ impl WasmModel {
 
     /// Starts a generation: `{prompt, chat, max_tokens, temperature?, top_k?, top_p?,
     /// min_p?, repeat_penalty?, repeat_last_n?, seed?, stop?}`.
-    pub fn begin(&mut self, options: JsValue) -> Result<JsValue, JsError> {
+    pub fn begin(&mut self, options: JsValue) -> Result<JsValue, JsValue> {
         let o: RunOptions = serde_wasm_bindgen::from_value(options)
-            .map_err(|e| js_err(format!("invalid generation options: {e}")))?;
-        let req = o.to_request().map_err(js_err)?;
+            .map_err(|e| coded("bad-request", format!("invalid generation options: {e}")))?;
+        let req = o.to_request().map_err(|e| coded("bad-request", e))?;
         let mut session = self.session.try_borrow_mut().map_err(|_| busy())?;
-        let prompt_tokens = session.begin(&req).map_err(js_err)?;
+        let prompt_tokens = session.begin(&req).map_err(|e| coded("bad-request", e))?;
         to_js(&Begun { prompt_tokens })
     }
 
     /// Generates one token (CPU executor; use `step_async` on the GPU).
-    pub fn step(&mut self) -> Result<JsValue, JsError> {
+    pub fn step(&mut self) -> Result<JsValue, JsValue> {
         let mut session = self.session.try_borrow_mut().map_err(|_| busy())?;
         step_out(&mut session)
     }
 
     /// [`WasmModel::begin`] on any executor: resolves once the prompt's logits
     /// are on the host.
-    pub fn begin_async(&self, options: JsValue) -> Result<js_sys::Promise, JsError> {
+    pub fn begin_async(&self, options: JsValue) -> Result<js_sys::Promise, JsValue> {
         let o: RunOptions = serde_wasm_bindgen::from_value(options)
-            .map_err(|e| js_err(format!("invalid generation options: {e}")))?;
-        let req = o.to_request().map_err(js_err)?;
+            .map_err(|e| coded("bad-request", format!("invalid generation options: {e}")))?;
+        let req = o.to_request().map_err(|e| coded("bad-request", e))?;
         let session = self.session.clone();
         Ok(future_to_promise(async move {
             let mut s = session.try_borrow_mut().map_err(|_| busy())?;
-            let prompt_tokens = s.begin(&req).map_err(js_err)?;
-            s.resolve().await.map_err(js_err)?;
-            Ok(to_js(&Begun { prompt_tokens })?)
+            let prompt_tokens = s.begin(&req).map_err(|e| coded("bad-request", e))?;
+            s.resolve().await.map_err(run_err)?;
+            to_js(&Begun { prompt_tokens })
         }))
     }
 
@@ -278,21 +423,21 @@ impl WasmModel {
         let session = self.session.clone();
         future_to_promise(async move {
             let mut s = session.try_borrow_mut().map_err(|_| busy())?;
-            s.resolve().await.map_err(js_err)?;
+            s.resolve().await.map_err(run_err)?;
             let out = step_out(&mut s)?;
-            s.resolve().await.map_err(js_err)?;
+            s.resolve().await.map_err(run_err)?;
             Ok(out)
         })
     }
 
     /// The text of one token id (as the model's decoder writes it alone).
-    pub fn token_text(&self, id: u32) -> Result<String, JsError> {
+    pub fn token_text(&self, id: u32) -> Result<String, JsValue> {
         let session = self.session.try_borrow().map_err(|_| busy())?;
         session.model.tokenizer.decode(&[id]).map_err(js_err)
     }
 
     /// Token ids of `text` (without BOS unless `add_bos`).
-    pub fn tokenize(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, JsError> {
+    pub fn tokenize(&self, text: &str, add_bos: bool) -> Result<Vec<u32>, JsValue> {
         let session = self.session.try_borrow().map_err(|_| busy())?;
         let tok = &session.model.tokenizer;
         let mut ids = tok.encode(text, false).map_err(js_err)?;

@@ -1,8 +1,11 @@
 //! Each GPU kernel against the CPU executor (the reference), bit for bit, over
-//! many shapes including awkward ones, with and without `dot4I8Packed`, and with
-//! weights split across bindings. Runs on whatever Vulkan driver the loader
+//! many shapes including awkward ones, with both matmul kernels (per-row and
+//! tiled) each with and without `dot4I8Packed` (each leg asserts which it
+//! uses), and with weights split across bindings. Runs on whatever Vulkan driver the loader
 //! picks: `make test` runs it on Mesa lavapipe and on SwiftShader
 //! (`VK_ICD_FILENAMES=/usr/lib/chromium/vk_swiftshader_icd.json`).
+
+mod common;
 
 use std::sync::Arc;
 use verbatim::cpu::{CpuExecutor, Rows};
@@ -90,22 +93,72 @@ fn executors() -> Vec<(String, GpuExecutor)> {
             panic!("no Vulkan device ({e}); `make apt-deps` installs mesa-vulkan-drivers")
         })
     };
-    let dot4 = mk(GpuOptions::default());
-    let fallback = mk(GpuOptions {
-        no_dot4: true,
-        max_binding: Some(128 << 10),
-        matmul: MatmulKernel::PerRow,
-    });
-    let tiled = mk(GpuOptions {
-        matmul: MatmulKernel::Tiled,
-        ..Default::default()
-    });
-    eprintln!("GPU: {}", dot4.summary());
-    vec![
-        (format!("{}", dot4.summary()), dot4),
-        (format!("{}", fallback.summary()), fallback),
-        (format!("{}", tiled.summary()), tiled),
-    ]
+    // (options, dot4 expected, tiled expected): both matmul kernels with and
+    // without `dot4I8Packed` (a real GPU without the extension gets tiled +
+    // byte-wise), and weights split across 128 KiB bindings on the per-row leg.
+    let legs = [
+        (GpuOptions::default(), true, None),
+        (
+            GpuOptions {
+                no_dot4: true,
+                max_binding: Some(128 << 10),
+                matmul: MatmulKernel::PerRow,
+            },
+            false,
+            Some(false),
+        ),
+        (
+            GpuOptions {
+                matmul: MatmulKernel::Tiled,
+                ..Default::default()
+            },
+            true,
+            Some(true),
+        ),
+        (
+            GpuOptions {
+                no_dot4: true,
+                matmul: MatmulKernel::Tiled,
+                ..Default::default()
+            },
+            false,
+            Some(true),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (opts, dot4, tiled) in legs {
+        let gpu = mk(opts);
+        let name = gpu.summary().to_string();
+        common::expect_adapter(&gpu.summary().name);
+        assert_dot4(&gpu, dot4, &name);
+        if let Some(tiled) = tiled {
+            assert_eq!(gpu.matmul_per_row(), !tiled, "{name}: wrong matmul kernel");
+        }
+        out.push((name, gpu));
+    }
+    eprintln!("GPU: {}", out[0].0);
+    out
+}
+
+/// The leg uses the `dot4I8Packed` builtins exactly when it should. Natively
+/// wgpu always offers the language extension (naga lowers it where the Vulkan
+/// device lacks `VK_KHR_shader_integer_dot_product`), so the default leg must
+/// use it; the fallback legs must not.
+fn assert_dot4(gpu: &GpuExecutor, want: bool, name: &str) {
+    assert_eq!(gpu.uses_dot4(), want, "{name}: dot4 in use");
+    assert_eq!(gpu.summary().dot4, want, "{name}: summary's dot4");
+    for format in [WeightFormat::Q4_1, WeightFormat::Q8_0] {
+        let src = gpu.matmul_source(format);
+        assert_eq!(
+            src.contains("dot4I8Packed(") && src.contains("dot4U8Packed("),
+            want,
+            "{name}: {format:?} matmul module's dot4 builtins"
+        );
+        assert!(
+            src.contains("fn dot4i8("),
+            "{name}: {format:?} matmul module lacks its dot4 helper"
+        );
+    }
 }
 
 /// Equality with the first difference named instead of two huge vectors.

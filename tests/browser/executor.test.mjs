@@ -12,7 +12,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, generate, loadModel, openApp, waitForLoad } from './lib/app.mjs';
+import { byTestId, errorText, generate, loadModel, openApp, openSettings, waitForLoad } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, requireModel, requireWasm } from './lib/env.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -137,7 +137,8 @@ test('without a WebGPU adapter the page runs on the CPU, says why, and gives the
   try {
     const { page, problems } = await openApp(browser.context, server.url);
     assert.equal(await loadModel(page, DEFAULT_MODEL_ID), 'network');
-    assert.match(await page.textContent(byTestId('executor')), /^CPU \(WebGPU unavailable: .+\)$/);
+    assert.equal(await page.textContent(byTestId('executor')), 'CPU (no usable GPU here)');
+    assert.equal(await page.textContent(byTestId('info-executor-short')), 'CPU (no usable GPU here)');
     assert.match(await page.textContent(byTestId('info-executor')), /^CPU \(wasm\): WebGPU unavailable: .+\. The tokens are the same as on a GPU\.$/);
     const got = await generate(page, RUN);
     assert.deepEqual(got.tokenIds, onGpu.tokenIds);
@@ -171,7 +172,7 @@ test('a GPU that fails the start-up self-test is not used: the CPU runs, and the
     );
     const { page, problems } = await openApp(browser.context, server.url);
     assert.equal(await loadModel(page, DEFAULT_MODEL_ID), 'network');
-    assert.match(await page.textContent(byTestId('executor')), /^CPU \(GPU failed the self-test: [^:]+\)$/);
+    assert.equal(await page.textContent(byTestId('executor')), 'CPU (no usable GPU here)');
     assert.match(await page.textContent(byTestId('info-executor')), /^CPU \(wasm\): GPU failed the self-test: .*got [0-9a-f]+, want [0-9a-f]+.*\. The tokens are the same as on a GPU\.$/);
     const got = await generate(page, RUN);
     assert.deepEqual(got.tokenIds, onGpu.tokenIds);
@@ -208,6 +209,7 @@ test('a GPU lost during a run or a replay is reported, and “Retry on CPU” ru
     assert.match(await page.textContent(byTestId('executor')), GPU_LABEL);
     await page.fill(byTestId('prompt'), RUN.prompt);
     await page.setChecked(byTestId('chat-toggle'), RUN.chat);
+    await openSettings(page);
     await page.fill(byTestId('max-tokens'), String(RUN.maxTokens));
     await page.click(byTestId('generate-button'));
     await page.waitForSelector(byTestId('gpu-failure'), { timeout: LOAD_TIMEOUT_MS });
@@ -216,7 +218,7 @@ test('a GPU lost during a run or a replay is reported, and “Retry on CPU” ru
     assert.equal(await page.textContent(byTestId('stats')), 'The run stopped: the GPU failed.');
     assert.match(await page.textContent(byTestId('run-executor')), /^Ran on the GPU \(WebGPU adapter .+\) until it failed\.$/);
     assert.ok(await page.isHidden(byTestId('error')), 'one message, beside the run');
-    assert.ok(await page.isDisabled(byTestId('generate-button')), 'the model was unloaded');
+    assert.ok(await page.isHidden(byTestId('model-info')), 'the model was unloaded');
     assert.equal(await page.getAttribute(byTestId('app'), 'data-state'), 'idle');
 
     // The form is changed meanwhile: the retry still runs the request that failed.
@@ -259,4 +261,23 @@ test('a GPU lost during a run or a replay is reported, and “Retry on CPU” ru
   } finally {
     await browser.close();
   }
+});
+
+test('a panic while the GPU is in use: a fresh engine, and Retry loads the model on the CPU', async () => {
+  assert.ok(onGpu, 'needs the first test');
+  // The model is saved in this profile and "Use the CPU only" is off: it loads on the GPU at once.
+  const { page, problems } = await openApp(gpuBrowser.context, `${server.url}?test-hooks=1`);
+  assert.equal(await waitForLoad(page, LOAD_TIMEOUT_MS), 'cache');
+  assert.match(await page.textContent(byTestId('executor')), GPU_LABEL);
+  await page.evaluate(() => window.verbatimTestHooks.panic('on the GPU'));
+  await page.waitForFunction(() => document.querySelector('[data-testid="app"]').dataset.engineRestarts === '1');
+  assert.match(await errorText(page), /^The engine stopped: it panicked \(.*on the GPU\)\. Your prompt and output are kept\. Retry loads the model again on the CPU in a fresh engine\.$/);
+  await page.click(byTestId('retry-button'));
+  assert.equal(await waitForLoad(page, LOAD_TIMEOUT_MS), 'cache');
+  assert.equal(await page.textContent(byTestId('executor')), 'CPU (wasm; loaded on the CPU after the GPU failed)');
+  assert.deepEqual(
+    problems.filter((p) => !/panicked at|test panic requested|RuntimeError: unreachable/.test(p)),
+    [],
+  );
+  await page.close();
 });

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, generate, loadModel, openApp, preferCpu } from './lib/app.mjs';
+import { byTestId, openSettings, generate, loadModel, openApp, preferCpu } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireNativeBinary, requireWasm } from './lib/env.mjs';
 import { rawLinkPayload, wasmLinks } from './lib/links.mjs';
 import { startServer } from './lib/server.mjs';
@@ -42,6 +42,7 @@ after(async () => {
 
 /** Sets the sampling controls of the generate form. */
 async function setSampling(page, { temperature, seed, topK, topP, minP, stop }) {
+  await openSettings(page);
   if (temperature !== undefined) await page.fill(byTestId('temperature'), String(temperature));
   if (seed !== undefined) await page.fill(byTestId('seed'), String(seed));
   if (topK !== undefined) await page.fill(byTestId('top-k'), String(topK));

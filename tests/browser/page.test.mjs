@@ -42,7 +42,12 @@ test('the page loads with no console errors and lists every model of the manifes
   assert.equal(await page.getAttribute(byTestId('app'), 'data-state'), 'idle');
   assert.equal(await errorText(page), null);
   assert.ok(await page.isEnabled(byTestId('load-button')));
-  assert.ok(await page.isDisabled(byTestId('generate-button')), 'nothing to generate with before a model is loaded');
+  // Generate is the main action even before a model is loaded: it says what it will download first.
+  assert.ok(await page.isEnabled(byTestId('generate-button')));
+  assert.equal(
+    await page.textContent(byTestId('generate-why')),
+    'Generate first downloads SmolLM2-135M-Instruct (Q4_1) (98.4 MB) once; it is then saved in this browser.',
+  );
   assert.deepEqual(problems, []);
   await page.close();
 });
@@ -61,14 +66,15 @@ test('the page runs under a CSP without inline script or style, and every contro
   }));
   assert.deepEqual(audit, { inlineScripts: 0, styleElements: 0, styleAttributes: 0, unlabelled: [] });
 
-  // Keyboard: Tab reaches the model choice and the load button.
+  // Keyboard: Tab reaches the prompt, Generate, the model choice and the load button.
   const reached = new Set();
-  for (let i = 0; i < 12; i++) {
+  for (let i = 0; i < 24; i++) {
     await page.keyboard.press('Tab');
     reached.add(await page.evaluate(() => document.activeElement?.dataset.testid ?? document.activeElement?.tagName));
   }
   assert.ok(reached.has('model-option-smollm2-135m-instruct-q4_1'), [...reached].join(', '));
   assert.ok(reached.has('load-button'), [...reached].join(', '));
+  assert.ok(reached.has('prompt') && reached.has('generate-button'), [...reached].join(', '));
   assert.deepEqual(problems, []);
   await page.close();
 });

@@ -7,7 +7,9 @@ use verbatim::engine::tokens_hash;
 use verbatim::exact::SPEC_VERSION;
 use verbatim::hash::sha256_hex;
 use verbatim::manifest::Manifest;
-use verbatim::replay::{compare, parse_sha256, Expectation, Input, ModelRef, RunLink, Verdict};
+use verbatim::replay::{
+    compare, parse_sha256, Expectation, Input, ModelRef, RunLink, Verdict, MAX_MODEL_ID_LEN,
+};
 use verbatim::session::{GenerateRequest, Session};
 use verbatim::tokenizer::ChatMessage;
 
@@ -36,7 +38,7 @@ pub fn make(
     let id = match &model.model_file {
         Some(p) => p
             .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
+            .map(|s| link_id(&s.to_string_lossy()))
             .unwrap_or_else(|| "model".into()),
         None => model.model.clone(),
     };
@@ -61,10 +63,7 @@ pub fn make(
         max_tokens: req.max_tokens,
         params: req.params.clone(),
         stop: req.stop.clone(),
-        expect: Some(Expectation {
-            tokens_hash: parse_sha256(&tokens_hash(&ids)).context("token hash")?,
-            token_ids: ids.clone(),
-        }),
+        expect: Some(Expectation::of(ids.clone())),
     };
     eprintln!("{text}");
     eprintln!(
@@ -72,8 +71,18 @@ pub fn make(
         ids.len(),
         &tokens_hash(&ids)[..16]
     );
-    println!("{base}#{}", link.encode());
+    println!("{base}#{}", link.encode()?);
     Ok(())
+}
+
+/// A local file's name as a link's model id: its first [`MAX_MODEL_ID_LEN`] bytes
+/// (cut at a character boundary); the id only names the file, its hash identifies it.
+fn link_id(stem: &str) -> String {
+    let mut end = stem.len().min(MAX_MODEL_ID_LEN);
+    while !stem.is_char_boundary(end) {
+        end -= 1;
+    }
+    stem[..end].to_string()
 }
 
 pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> Result<()> {
@@ -123,7 +132,8 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
     };
     let tok = &session.model.tokenizer;
     let piece = |t: Option<u32>| match t {
-        Some(t) => format!("{:?}", tok.decode(&[t]).unwrap_or_default()),
+        Some(t) if (t as usize) < tok.vocab_size() => format!("{:?}", tok.describe_token(t)),
+        Some(t) => tok.describe_token(t),
         None => "(end)".into(),
     };
     match compare(expect, &ids) {
@@ -148,5 +158,19 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
             );
             std::process::exit(1);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_file_name_becomes_an_id_a_link_can_hold() {
+        assert_eq!(link_id("model"), "model");
+        let long = "é".repeat(150); // 300 bytes
+        let id = link_id(&long);
+        assert!(id.len() <= MAX_MODEL_ID_LEN && id.len() >= MAX_MODEL_ID_LEN - 1);
+        assert!(long.starts_with(&id));
     }
 }

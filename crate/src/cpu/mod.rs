@@ -13,7 +13,6 @@ use crate::exact::rope::RopeTable;
 use crate::exec::{AttnShape, ExecError, Executor, WeightView};
 use simd::{rows_dot, Prepared};
 
-pub mod dot;
 pub mod simd;
 
 /// Smallest matmul (multiply-accumulates) split over threads.
@@ -208,7 +207,7 @@ impl Executor for CpuExecutor {
                 let vals: Vec<&CachedVec> =
                     cache.values[first..=pos].iter().map(|p| &p[kvh]).collect();
                 let o = &mut out[(t * sh.n_head + h) * hd..(t * sh.n_head + h + 1) * hd];
-                attend_with(&qa, &keys, &vals, scale, o, dot::dot_i16);
+                attend_with(&qa, &keys, &vals, scale, o, simd::dot_i16);
             }
         }
         Rows {

@@ -316,7 +316,7 @@ impl EvalLink {
             }
             _ => return Err(LinkError::Malformed("expectation").into()),
         };
-        if !r.done() {
+        if r.remaining() != 0 {
             return Err(EvalLinkError::Trailing);
         }
         Ok(Self {

@@ -1,5 +1,6 @@
 //! Typed hyper-parameters read from GGUF metadata (`<arch>.*` keys of the GGUF spec).
 
+use super::limits::{MAX_DIM, MAX_LAYERS, MAX_VOCAB};
 use super::GgufError;
 use candle_core::quantized::gguf_file::Value;
 use std::collections::HashMap;
@@ -76,7 +77,12 @@ impl Meta<'_> {
     fn get(&self, k: &str) -> Option<&Value> {
         self.md.get(&self.key(k))
     }
+    /// A positive integer no larger than [`MAX_DIM`].
     fn usize(&self, k: &str) -> Result<usize, GgufError> {
+        self.bounded(k, MAX_DIM, "MAX_DIM")
+    }
+    /// A positive integer no larger than `max` (the limit called `name`).
+    fn bounded(&self, k: &str, max: u64, name: &'static str) -> Result<usize, GgufError> {
         let key = self.key(k);
         let v = self.get(k).ok_or(GgufError::MissingMetadata(key.clone()))?;
         let n = match v {
@@ -93,11 +99,18 @@ impl Meta<'_> {
                 })
             }
         };
-        // Sanity bound: no dimension of a model we can run in a browser is this big.
-        if n == 0 || n > (1 << 24) {
+        if n == 0 {
             return Err(GgufError::BadMetadata {
                 key,
-                reason: format!("{n} is out of range"),
+                reason: "0 is out of range".into(),
+            });
+        }
+        if n > max {
+            return Err(GgufError::Limit {
+                what: key,
+                value: n,
+                limit: max,
+                name,
             });
         }
         Ok(n as usize)
@@ -127,6 +140,18 @@ impl Meta<'_> {
         } else {
             Ok(default)
         }
+    }
+    /// A RoPE base frequency: at least 1 (the spec's frequencies `base^(-2i/d)`
+    /// are then at most 1).
+    fn rope_base(&self, k: &str, default: f32) -> Result<f32, GgufError> {
+        let v = self.f32_or(k, default)?;
+        if v < 1.0 {
+            return Err(GgufError::BadMetadata {
+                key: self.key(k),
+                reason: format!("{v} is below 1"),
+            });
+        }
+        Ok(v)
     }
 }
 
@@ -172,14 +197,14 @@ impl ModelConfig {
                 let n_vocab = vocab(&m, vocab_len)?;
                 Ok(Self::Llama(LlamaConfig {
                     n_embd,
-                    n_layer: m.usize("block_count")?,
+                    n_layer: m.bounded("block_count", MAX_LAYERS, "MAX_LAYERS")?,
                     n_head,
                     n_head_kv,
                     n_ff: m.usize("feed_forward_length")?,
                     n_vocab,
                     head_dim,
                     rope_dim: m.usize_or("rope.dimension_count", head_dim)?,
-                    rope_freq_base: m.f32_or("rope.freq_base", 10_000.0)?,
+                    rope_freq_base: m.rope_base("rope.freq_base", 10_000.0)?,
                     rms_eps: m.f32("attention.layer_norm_rms_epsilon")?,
                     context_length: m.usize("context_length")?,
                 }))
@@ -193,6 +218,16 @@ impl ModelConfig {
                 let n_head_kv = m.usize_or("attention.head_count_kv", n_head)?;
                 divides("gemma3.attention.head_count", n_head, n_head_kv)?;
                 let head_dim = m.usize("attention.key_length")?;
+                // The attention widths (heads x head size) stay within MAX_DIM too, so
+                // no shape product overflows a 32-bit usize.
+                if n_head as u64 * head_dim as u64 > MAX_DIM {
+                    return Err(GgufError::Limit {
+                        what: "gemma3 attention width (head_count x key_length)".into(),
+                        value: n_head as u64 * head_dim as u64,
+                        limit: MAX_DIM,
+                        name: "MAX_DIM",
+                    });
+                }
                 let value_len = m.usize_or("attention.value_length", head_dim)?;
                 if value_len != head_dim {
                     return Err(GgufError::BadMetadata {
@@ -202,14 +237,14 @@ impl ModelConfig {
                 }
                 Ok(Self::Gemma3(Gemma3Config {
                     n_embd: m.usize("embedding_length")?,
-                    n_layer: m.usize("block_count")?,
+                    n_layer: m.bounded("block_count", MAX_LAYERS, "MAX_LAYERS")?,
                     n_head,
                     n_head_kv,
                     n_ff: m.usize("feed_forward_length")?,
                     n_vocab: vocab(&m, vocab_len)?,
                     head_dim,
-                    rope_freq_base: m.f32_or("rope.freq_base", 1_000_000.0)?,
-                    rope_freq_base_local: m.f32_or("rope.local_freq_base", 10_000.0)?,
+                    rope_freq_base: m.rope_base("rope.freq_base", 1_000_000.0)?,
+                    rope_freq_base_local: m.rope_base("rope.local_freq_base", 10_000.0)?,
                     sliding_window: m.usize("attention.sliding_window")?,
                     sliding_window_pattern: m.usize_or("attention.sliding_window_type", 6)?,
                     rms_eps: m.f32("attention.layer_norm_rms_epsilon")?,
@@ -258,10 +293,16 @@ impl ModelConfig {
 
 fn vocab(m: &Meta<'_>, vocab_len: Option<u64>) -> Result<usize, GgufError> {
     if m.get("vocab_size").is_some() {
-        return m.usize("vocab_size");
+        return m.bounded("vocab_size", MAX_VOCAB, "MAX_VOCAB");
     }
     match vocab_len {
-        Some(n) if n > 0 && n <= (1 << 24) => Ok(n as usize),
+        Some(n) if n > MAX_VOCAB => Err(GgufError::Limit {
+            what: "number of tokenizer.ggml.tokens".into(),
+            value: n,
+            limit: MAX_VOCAB,
+            name: "MAX_VOCAB",
+        }),
+        Some(n) if n > 0 => Ok(n as usize),
         _ => Err(GgufError::MissingMetadata("tokenizer.ggml.tokens".into())),
     }
 }

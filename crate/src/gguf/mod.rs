@@ -1,22 +1,26 @@
 //! GGUF model files: parsing, typed configuration and tensor validation.
 //!
-//! The container format is the GGUF spec (ggml `docs/gguf.md`); parsing of the
-//! header, metadata and tensor table is done by candle-core's
-//! [`candle_core::quantized::gguf_file`] reader. This module turns what it reads
-//! into a typed [`ModelConfig`] and checks, before anything else touches the
-//! weights, that every tensor the architecture needs is present, has the shape
-//! the configuration implies, and lies wholly inside the file.
+//! The container format is the GGUF spec (ggml `docs/gguf.md`); the header,
+//! metadata and tensor table are read by this crate's bounded reader
+//! (`reader.rs`, limits in [`limits`]) into candle-core's
+//! [`candle_core::quantized::gguf_file::Content`], so candle only ever sees a
+//! validated file. This module turns what it reads into a typed [`ModelConfig`]
+//! and checks, before anything else touches the weights, that every tensor the
+//! architecture needs is present, has the shape the configuration implies, and
+//! lies wholly inside the file.
 
 mod config;
 mod error;
+pub mod limits;
+mod reader;
 mod tensors;
 
 pub use config::{Architecture, Gemma3Config, LlamaConfig, ModelConfig};
 pub use error::GgufError;
+pub use reader::read_with_address_limit;
 pub use tensors::{expected_tensors, TensorSpec};
 
 use candle_core::quantized::gguf_file::{Content, TensorInfo, Value};
-use std::io::Cursor;
 
 /// A parsed, validated GGUF file held in memory.
 pub struct GgufModel {
@@ -72,12 +76,10 @@ impl GgufModel {
     }
 }
 
-/// Reads the GGUF header, metadata and tensor table with candle's reader.
+/// Reads and checks the GGUF header, metadata and tensor table of a whole file:
+/// every count and size within [`limits`], every tensor inside the file.
 pub fn read_content(bytes: &[u8]) -> Result<Content, GgufError> {
-    if bytes.len() < 4 || &bytes[..4] != b"GGUF" {
-        return Err(GgufError::NotGguf);
-    }
-    Content::read(&mut Cursor::new(bytes)).map_err(|e| GgufError::malformed(e.to_string()))
+    reader::read(bytes)
 }
 
 fn content_vocab_len(content: &Content) -> Option<u64> {

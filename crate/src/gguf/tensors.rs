@@ -78,15 +78,26 @@ pub fn expected_tensors(config: &ModelConfig) -> Vec<TensorSpec> {
     v
 }
 
-/// Byte offset (from the start of the file) and length of a tensor's data.
+/// Byte offset (from the start of the file) and length of a tensor's data, as
+/// checked u64s (the element count is a u64 product: no usize that wraps on wasm32).
 pub(crate) fn byte_range(info: &TensorInfo, data_offset: u64) -> Option<(u64, u64)> {
-    let elems = info.shape.elem_count() as u64;
-    let block = info.ggml_dtype.block_size() as u64;
-    if elems % block != 0 {
-        return None;
-    }
-    let len = (elems / block).checked_mul(info.ggml_dtype.type_size() as u64)?;
+    let elems = info
+        .shape
+        .dims()
+        .iter()
+        .try_fold(1u64, |n, &d| n.checked_mul(d as u64))?;
+    let len = super::reader::tensor_size(elems, info.ggml_dtype)?;
     Some((data_offset.checked_add(info.offset)?, len))
+}
+
+/// How many tensors `config` names (the optional output head included), computed
+/// before the list is built.
+fn expected_count(config: &ModelConfig) -> u64 {
+    let per_layer = match config {
+        ModelConfig::Llama(_) => 9,
+        ModelConfig::Gemma3(_) => 13,
+    };
+    3 + per_layer * config.n_layer() as u64
 }
 
 fn supported(dtype: GgmlDType) -> bool {
@@ -103,6 +114,19 @@ pub(crate) fn validate(
     config: &ModelConfig,
     file_size: u64,
 ) -> Result<(), GgufError> {
+    // The configuration bounds the layers (limits::MAX_LAYERS); a file that
+    // declares more layers than its table has tensors for is refused before the
+    // expected list is built.
+    // (Each layer has several tensors: more layers than tensors is hopeless, and the
+    // list built below stays within a small multiple of the table's size.)
+    let table = content.tensor_infos.len() as u64;
+    if config.n_layer() as u64 > table {
+        return Err(GgufError::malformed(format!(
+            "its {} layers need at least {} tensors; its table has {table}",
+            config.n_layer(),
+            expected_count(config) - 1
+        )));
+    }
     for t in expected_tensors(config) {
         let Some(info) = content.tensor_infos.get(&t.name) else {
             if t.required {

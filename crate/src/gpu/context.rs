@@ -38,6 +38,9 @@ pub enum MatmulKernel {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdapterSummary {
     pub name: String,
+    /// PCI vendor and device ids as the driver reports them (0 where unknown).
+    pub vendor: u32,
+    pub device: u32,
     pub backend: String,
     pub driver: String,
     pub device_type: String,
@@ -146,6 +149,8 @@ impl GpuExecutor {
             * 256;
         let summary = AdapterSummary {
             name: info.name.clone(),
+            vendor: info.vendor,
+            device: info.device,
             backend: format!("{:?}", info.backend),
             driver: [info.driver.as_str(), info.driver_info.as_str()]
                 .iter()

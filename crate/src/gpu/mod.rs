@@ -232,6 +232,17 @@ impl GpuExecutor {
         self.pipelines.dot4()
     }
 
+    /// The WGSL module the matmul kernel in use is compiled from (tests assert
+    /// which `dot4` flavour it contains).
+    pub fn matmul_source(&self, format: WeightFormat) -> String {
+        let kernel = if self.summary.matmul_per_row {
+            shader::Kernel::MatmulRows(format)
+        } else {
+            shader::Kernel::Matmul(format)
+        };
+        shader::source(kernel, self.pipelines.dot4())
+    }
+
     /// Destroys the device, as a driver reset or an unplugged GPU would: every
     /// later read-back reports the loss (tests of the failure path use this).
     pub fn lose_device(&mut self) {

@@ -156,7 +156,8 @@ impl Pipelines {
     }
 }
 
-#[cfg(test)]
+// naga is a native dev-dependency: these tests do not build on wasm32.
+#[cfg(all(test, not(target_arch = "wasm32")))]
 mod tests {
     use super::*;
     use naga::{Expression, Literal, ScalarKind, TypeInner};

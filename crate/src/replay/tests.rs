@@ -1,4 +1,10 @@
+use super::wire::base64url_encode;
 use super::*;
+
+/// The link text of `l` with a valid checksum, whether or not `encode` would accept it.
+pub(super) fn forge(l: &RunLink) -> String {
+    pack_payload(&l.unchecked_fields())
+}
 
 fn sample(n_tokens: usize) -> RunLink {
     let ids: Vec<u32> = (0..n_tokens as u32)
@@ -37,7 +43,7 @@ fn sample(n_tokens: usize) -> RunLink {
 #[test]
 fn round_trips() {
     let link = sample(128);
-    let s = link.encode();
+    let s = link.encode().unwrap();
     assert!(s.starts_with("v1."));
     assert_eq!(RunLink::decode(&s).unwrap(), link);
     assert_eq!(
@@ -50,18 +56,18 @@ fn round_trips() {
         stop: vec![],
         ..link
     };
-    assert_eq!(RunLink::decode(&raw.encode()).unwrap(), raw);
+    assert_eq!(RunLink::decode(&raw.encode().unwrap()).unwrap(), raw);
 }
 
 #[test]
 fn a_typical_link_is_under_1000_characters() {
-    let s = sample(128).encode();
+    let s = sample(128).encode().unwrap();
     assert!(s.len() <= 1000, "{} characters", s.len());
 }
 
 #[test]
 fn every_truncation_is_an_error_not_a_panic() {
-    let s = sample(40).encode();
+    let s = sample(40).encode().unwrap();
     for len in 0..s.len() {
         assert!(RunLink::decode(&s[..len]).is_err(), "cut at {len}");
     }
@@ -70,7 +76,7 @@ fn every_truncation_is_an_error_not_a_panic() {
 #[test]
 fn changed_characters_never_become_another_run() {
     let link = sample(40);
-    let s = link.encode();
+    let s = link.encode().unwrap();
     let bytes = s.as_bytes();
     for i in 3..bytes.len() {
         for b in [b'A', b'z', b'-', b'9'] {
@@ -107,13 +113,13 @@ fn hostile_and_unknown_links_have_clear_errors() {
     let mut l = sample(4);
     l.params.top_p_micro = 7_000_000;
     assert!(matches!(
-        RunLink::decode(&l.encode()),
+        RunLink::decode(&forge(&l)),
         Err(LinkError::InvalidSettings(_))
     ));
     let mut l = sample(4);
     l.max_tokens = 1_000_000_000;
     assert!(matches!(
-        RunLink::decode(&l.encode()),
+        RunLink::decode(&forge(&l)),
         Err(LinkError::OutOfRange {
             what: "max tokens",
             ..

@@ -35,14 +35,18 @@ impl<'a> Reader<'a> {
     pub fn new(buf: &'a [u8]) -> Self {
         Self { buf, pos: 0 }
     }
-    pub fn done(&self) -> bool {
-        self.pos == self.buf.len()
+    /// Bytes not read yet.
+    pub fn remaining(&self) -> usize {
+        self.buf.len() - self.pos
     }
     pub fn u8(&mut self, what: &'static str) -> Result<u8, LinkError> {
         let b = *self.buf.get(self.pos).ok_or(LinkError::Truncated(what))?;
         self.pos += 1;
         Ok(b)
     }
+    /// An unsigned LEB128 varint in its one minimal form: at most 10 bytes, the
+    /// 10th at most 1, and no final 0x00 byte after the first (which would be a
+    /// longer spelling of the same number).
     pub fn u64(&mut self, what: &'static str) -> Result<u64, LinkError> {
         let mut v: u64 = 0;
         for shift in (0..64).step_by(7) {
@@ -53,6 +57,9 @@ impl<'a> Reader<'a> {
             }
             v |= part << shift;
             if b & 0x80 == 0 {
+                if b == 0 && shift > 0 {
+                    return Err(LinkError::Overlong(what));
+                }
                 return Ok(v);
             }
         }
@@ -163,8 +170,15 @@ mod tests {
         for v in [0, 1, 127, 128, 300, u32::MAX as u64, u64::MAX] {
             assert_eq!(r.u64("x").unwrap(), v);
         }
-        assert!(r.done());
+        assert_eq!(r.remaining(), 0);
         assert!(Reader::new(&[0xff; 11]).u64("x").is_err());
         assert!(Reader::new(&[0x80]).u64("x").is_err());
+        // 0 and 1 spelled with two bytes; 128 with three.
+        for overlong in [&[0x80, 0x00][..], &[0x81, 0x00], &[0x80, 0x81, 0x00]] {
+            assert_eq!(
+                Reader::new(overlong).u64("x"),
+                Err(LinkError::Overlong("x"))
+            );
+        }
     }
 }

@@ -7,6 +7,13 @@
 //! `raise_exception(message)` function that aborts rendering with the template's own message.
 //! A few Python string methods templates commonly call (`strip`, `startswith`, ...) are provided,
 //! as HF's Jinja sandbox has them.
+//!
+//! A template comes from the model file, so it is untrusted: each render runs on a budget of
+//! [`CHAT_TEMPLATE_FUEL`] minijinja instructions (nested `range(100000)` loops stop there), its
+//! output is cut off at [`MAX_CHAT_OUTPUT`] bytes, and `replace` (filter and method) refuses to
+//! build a string longer than that (`replace("", s)` grows a string by `|s|` per character).
+//! Not bounded: the size of intermediate strings built with `~` or `*` (minijinja caps one `*`
+//! at 10^8 bytes), which only fuel limits.
 
 use minijinja::value::Value;
 use minijinja::{Environment, ErrorKind, State, UndefinedBehavior};
@@ -15,6 +22,11 @@ use serde::{Deserialize, Serialize};
 use super::error::TokenizerError;
 
 const NAME: &str = "chat_template";
+
+/// minijinja instructions one render may execute (ChatML renders 256 messages well within it).
+pub const CHAT_TEMPLATE_FUEL: u64 = 2_000_000;
+/// Largest rendered conversation, and largest string `replace` may build, in bytes.
+pub const MAX_CHAT_OUTPUT: usize = 4 << 20;
 
 /// One message of a conversation.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +57,14 @@ pub enum ChatTemplateError {
     /// Rendering failed otherwise (unknown filter, wrong types, ...).
     #[error("chat template failed to render: {0}")]
     Render(String),
+    /// The render ran out of its instruction budget.
+    #[error("chat template runs too long: it used up its budget of {CHAT_TEMPLATE_FUEL} steps (CHAT_TEMPLATE_FUEL)")]
+    OutOfFuel,
+    /// The rendered text, or a string built on the way, is too long.
+    #[error(
+        "chat template output is too long: more than {MAX_CHAT_OUTPUT} bytes (MAX_CHAT_OUTPUT)"
+    )]
+    TooLong,
 }
 
 /// A compiled chat template.
@@ -70,6 +90,10 @@ impl ChatTemplate {
         env.set_undefined_behavior(UndefinedBehavior::Lenient);
         env.add_function("raise_exception", raise_exception);
         env.set_unknown_method_callback(python_methods);
+        env.set_fuel(Some(CHAT_TEMPLATE_FUEL));
+        env.add_filter("replace", |s: String, from: String, to: String| {
+            bounded_replace(&s, &from, &to)
+        });
         let syntax_error = env
             .add_template_owned(NAME, source.to_string())
             .err()
@@ -108,15 +132,79 @@ impl ChatTemplate {
             bos_token => &self.bos_token,
             eos_token => &self.eos_token,
         };
-        template.render(ctx).map_err(|e| {
-            let raised = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-                .find_map(|e| e.downcast_ref::<Raised>());
-            match raised {
-                Some(Raised(message)) => ChatTemplateError::Raised(message.clone()).into(),
-                None => ChatTemplateError::Render(describe(&e)).into(),
-            }
-        })
+        let mut out = Bounded(Vec::new(), false);
+        match template.render_captured_to(ctx, &mut out) {
+            // Every piece written is a whole `str`: the bytes are UTF-8.
+            Ok(_) => Ok(String::from_utf8_lossy(&out.0).into_owned()),
+            Err(_) if out.1 => Err(ChatTemplateError::TooLong.into()),
+            Err(e) => Err(classify(&e).into()),
+        }
     }
+}
+
+/// The typed form of a render error.
+fn classify(e: &minijinja::Error) -> ChatTemplateError {
+    let mut causes = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source());
+    if let Some(Raised(message)) = causes.find_map(|e| e.downcast_ref::<Raised>()) {
+        return ChatTemplateError::Raised(message.clone());
+    }
+    let mut causes = std::iter::successors(Some(e as &dyn std::error::Error), |e| e.source());
+    if causes.any(|e| e.downcast_ref::<TooLong>().is_some()) {
+        return ChatTemplateError::TooLong;
+    }
+    match e.kind() {
+        ErrorKind::OutOfFuel => ChatTemplateError::OutOfFuel,
+        _ => ChatTemplateError::Render(describe(e)),
+    }
+}
+
+/// An output that refuses to grow past [`MAX_CHAT_OUTPUT`] bytes (and says so in `.1`).
+struct Bounded(Vec<u8>, bool);
+
+impl std::io::Write for Bounded {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.0.len() + buf.len() > MAX_CHAT_OUTPUT {
+            self.1 = true;
+            return Err(std::io::Error::other(TooLong));
+        }
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The marker error of an output or string over [`MAX_CHAT_OUTPUT`].
+#[derive(Debug)]
+struct TooLong;
+
+impl std::fmt::Display for TooLong {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "more than {MAX_CHAT_OUTPUT} bytes")
+    }
+}
+
+impl std::error::Error for TooLong {}
+
+/// `str::replace`, refusing (before building it) a result over [`MAX_CHAT_OUTPUT`] bytes.
+fn bounded_replace(s: &str, from: &str, to: &str) -> Result<Value, minijinja::Error> {
+    // An empty pattern matches at every character boundary, both ends included.
+    let n = if from.is_empty() {
+        s.chars().count() as u64 + 1
+    } else {
+        s.matches(from).count() as u64
+    };
+    let len =
+        (s.len() as u64 - n * from.len() as u64).saturating_add(n.saturating_mul(to.len() as u64));
+    if len > MAX_CHAT_OUTPUT as u64 {
+        return Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            "replace makes too long a string",
+        )
+        .with_source(TooLong));
+    }
+    Ok(Value::from(s.replace(from, to)))
 }
 
 /// The message of a `raise_exception` call, carried as the source of the minijinja error.
@@ -187,7 +275,7 @@ fn python_methods(
         "upper" => Value::from(s.to_uppercase()),
         "lower" => Value::from(s.to_lowercase()),
         "replace" => match (arg(0), arg(1)) {
-            (Some(from), Some(to)) => Value::from(s.replace(from, to)),
+            (Some(from), Some(to)) => bounded_replace(s, from, to)?,
             _ => return Err(unknown()),
         },
         "split" => match arg(0) {
@@ -267,5 +355,53 @@ mod tests {
             .render(&[ChatMessage::new("user", " ab ")], false)
             .unwrap();
         assert_eq!(out, "ab|True| AB ");
+    }
+
+    fn render_err(src: &str, content: &str) -> ChatTemplateError {
+        let t = ChatTemplate::new(src, "", "");
+        let start = std::time::Instant::now();
+        let err = t.render(&[ChatMessage::new("user", content)], true);
+        assert!(start.elapsed().as_secs() < 5, "{:?}", start.elapsed());
+        match err {
+            Err(TokenizerError::ChatTemplate(e)) => e,
+            other => panic!("expected a chat template error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nested_loops_run_out_of_fuel() {
+        let src =
+            "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}";
+        let err = render_err(src, "x");
+        assert!(matches!(err, ChatTemplateError::OutOfFuel), "{err}");
+        assert!(err.to_string().contains("CHAT_TEMPLATE_FUEL"), "{err}");
+    }
+
+    #[test]
+    fn output_and_replace_are_bounded() {
+        let src = "{% for i in range(100000) %}{{ messages[0].content }}{% endfor %}";
+        let err = render_err(src, &"x".repeat(1000));
+        assert!(matches!(err, ChatTemplateError::TooLong), "{err}");
+        assert!(err.to_string().contains("MAX_CHAT_OUTPUT"), "{err}");
+        for src in [
+            "{% set s = messages[0].content %}{{ s|replace('', s)|replace('', s)|replace('', s) }}",
+            "{% set s = messages[0].content %}{{ s.replace('', s).replace('', s).replace('', s) }}",
+        ] {
+            let err = render_err(src, &"ab".repeat(100));
+            assert!(matches!(err, ChatTemplateError::TooLong), "{src}: {err}");
+        }
+        // Within the bound, replace still works like Python's.
+        let t = ChatTemplate::new("{{ messages[0].content|replace('', '-') }}", "", "");
+        assert_eq!(
+            t.render(&[ChatMessage::new("u", "ab")], false).unwrap(),
+            "-a-b-"
+        );
+    }
+
+    #[test]
+    fn a_long_conversation_fits_the_fuel() {
+        let t = ChatTemplate::new(CHATML, "", "");
+        let msgs = vec![ChatMessage::new("user", "hello there"); 256];
+        assert!(t.render(&msgs, true).is_ok());
     }
 }

@@ -33,6 +33,17 @@ pub enum TokenizerError {
     #[error("GGUF tokenizer metadata is inconsistent: {0}")]
     Inconsistent(String),
 
+    /// The vocabulary breaks one of the limits on its size.
+    #[error(
+        "GGUF tokenizer metadata: the {what} is {value}, more than the limit {limit} ({name})"
+    )]
+    Limit {
+        what: &'static str,
+        value: u64,
+        limit: u64,
+        name: &'static str,
+    },
+
     /// A token id outside the vocabulary was given to a decoder.
     #[error("token id {id} is out of range: the vocabulary has {size} tokens")]
     TokenOutOfRange { id: u32, size: usize },

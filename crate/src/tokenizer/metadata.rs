@@ -10,6 +10,12 @@ use std::collections::HashMap;
 use candle_core::quantized::gguf_file::{Content, Value};
 
 use super::error::TokenizerError;
+use crate::gguf::limits::MAX_VOCAB;
+
+/// Longest token text, in bytes (SmolLM2's longest is 162, Gemma 3's 48). Building a
+/// SentencePiece tokenizer looks up both halves of every split of every token, so its work is
+/// at most `MAX_TOKEN_LEN` times the vocabulary's bytes: linear in the file.
+pub const MAX_TOKEN_LEN: usize = 1024;
 
 pub(crate) const MODEL: &str = "tokenizer.ggml.model";
 pub(crate) const PRE: &str = "tokenizer.ggml.pre";
@@ -55,6 +61,22 @@ impl Metadata {
         let model = string(meta, MODEL)?.ok_or(TokenizerError::MissingKey(MODEL))?;
         let tokens = string_array(meta, TOKENS)?.ok_or(TokenizerError::MissingKey(TOKENS))?;
         let n = tokens.len();
+        if n as u64 > MAX_VOCAB {
+            return Err(TokenizerError::Limit {
+                what: "number of tokens",
+                value: n as u64,
+                limit: MAX_VOCAB,
+                name: "MAX_VOCAB",
+            });
+        }
+        if let Some(long) = tokens.iter().find(|t| t.len() > MAX_TOKEN_LEN) {
+            return Err(TokenizerError::Limit {
+                what: "length in bytes of a token",
+                value: long.len() as u64,
+                limit: MAX_TOKEN_LEN as u64,
+                name: "MAX_TOKEN_LEN",
+            });
+        }
         let scores = float_array(meta, SCORES)?;
         let token_types = int_array(meta, TOKEN_TYPE)?;
         // llama.cpp refuses score and type arrays shorter than the token list

@@ -28,7 +28,9 @@ mod vocab;
 use candle_core::quantized::gguf_file::Content;
 
 pub use chat::{ChatMessage, ChatTemplate, ChatTemplateError};
+pub use chat::{CHAT_TEMPLATE_FUEL, MAX_CHAT_OUTPUT};
 pub use error::TokenizerError;
+pub use metadata::MAX_TOKEN_LEN;
 pub use stream::StreamDecoder;
 
 use special::{Fragment, SpecialTokens};
@@ -122,6 +124,15 @@ impl Tokenizer {
     /// UTF-8 replaced by U+FFFD. Same result as feeding the ids to a [`StreamDecoder`].
     pub fn decode(&self, ids: &[u32]) -> Result<String, TokenizerError> {
         stream::decode(self, ids)
+    }
+
+    /// The text of one token for a person to read, never an error: an id outside the
+    /// vocabulary (an expected token in a hostile link) is described as such.
+    pub fn describe_token(&self, id: u32) -> String {
+        match self.decode(&[id]) {
+            Ok(text) => text,
+            Err(_) => format!("(token id {id}, not in this model's vocabulary)"),
+        }
     }
 
     /// A decoder for streamed generation; see [`StreamDecoder`].

@@ -20,3 +20,15 @@ pub fn model_bytes(id: &str) -> Vec<u8> {
         )
     })
 }
+
+/// With `VERBATIM_EXPECT_ADAPTER` set (the Makefile sets `llvmpipe` or
+/// `SwiftShader` for each Vulkan leg), fails unless `adapter` names it, so a GPU
+/// test cannot silently run on another driver than the one its leg is for.
+pub fn expect_adapter(adapter: &str) {
+    if let Ok(want) = std::env::var("VERBATIM_EXPECT_ADAPTER") {
+        assert!(
+            adapter.to_lowercase().contains(&want.to_lowercase()),
+            "VERBATIM_EXPECT_ADAPTER={want}, but the GPU is '{adapter}' (check VK_ICD_FILENAMES)"
+        );
+    }
+}

@@ -85,10 +85,18 @@ export async function loadModel(page, id) {
   return waitForLoad(page);
 }
 
-/** Runs one greedy generation; resolves to {text, tokenIds, tokensHash, stats}. */
+/** Opens the Generate form's collapsed "Settings" section. */
+export async function openSettings(page) {
+  await page.evaluate(() => {
+    document.querySelector('[data-testid="settings"]').open = true;
+  });
+}
+
+/** Runs one generation (greedy unless the settings say otherwise); resolves to {text, tokenIds, tokensHash, stats}. */
 export async function generate(page, { prompt, chat, maxTokens }) {
   await page.fill(byTestId('prompt'), prompt);
   await page.setChecked(byTestId('chat-toggle'), chat);
+  await openSettings(page);
   await page.fill(byTestId('max-tokens'), String(maxTokens));
   const runs = Number((await page.getAttribute(byTestId('app'), 'data-runs')) ?? 0);
   await page.click(byTestId('generate-button'));

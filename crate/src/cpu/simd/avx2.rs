@@ -1,0 +1,285 @@
+//! The AVX2 twins (x86_64, chosen at run time when the CPU has AVX2): the row
+//! accumulator of [`quant::row_dot_acc`] one row and four blocks per step (module
+//! docs of [`super`]), and the attention dot product [`dot_i16`].
+
+use super::shift::{block_count, Shift, FLUSH_BLOCKS};
+use super::Prepared;
+use crate::exact::act::{Act, BLOCK};
+use crate::exact::quant::{self, WeightFormat};
+use std::arch::x86_64::*;
+
+/// Largest f16 exponent field decoded on this path: `|F| <= 2047 << 20 < 2^31`.
+const MAX_EF: i32 = 21;
+
+#[inline(always)]
+unsafe fn load_a(a: *const i16, i: usize) -> __m256i {
+    _mm256_loadu_si256(a.add(i) as *const __m256i)
+}
+
+/// Eight i32 lanes summing to S1 of one Q4_1 block (16 nibble bytes at `qs`:
+/// element j < 16 is the low nibble of byte j, element j + 16 its high nibble).
+/// Each lane is a sum of exact products below 2^24: no lane can wrap.
+#[inline(always)]
+unsafe fn q4_partial(qs: *const u8, a: *const i16) -> __m256i {
+    let q = _mm_loadu_si128(qs as *const __m128i);
+    let m = _mm_set1_epi8(15);
+    let lo = _mm256_cvtepu8_epi16(_mm_and_si128(q, m));
+    let hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q, 4), m));
+    _mm256_add_epi32(
+        _mm256_madd_epi16(lo, load_a(a, 0)),
+        _mm256_madd_epi16(hi, load_a(a, 16)),
+    )
+}
+
+/// Eight i32 lanes summing to S1 of one Q8_0 block (32 i8 at `qs`).
+#[inline(always)]
+unsafe fn q8_partial(qs: *const u8, a: *const i16) -> __m256i {
+    let q0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(qs as *const __m128i));
+    let q1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(qs.add(16) as *const __m128i));
+    _mm256_add_epi32(
+        _mm256_madd_epi16(q0, load_a(a, 0)),
+        _mm256_madd_epi16(q1, load_a(a, 16)),
+    )
+}
+
+/// `[sum(p0), sum(p1), sum(p2), sum(p3)]`, each the sum of a vector's eight lanes.
+#[inline(always)]
+unsafe fn reduce4(p: [__m256i; 4]) -> __m128i {
+    // hadd(hadd(p0, p1), hadd(p2, p3)) holds, per 128-bit half, the four sums of
+    // that half of p0..p3; adding the halves gives the four totals.
+    let h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
+    _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1))
+}
+
+/// `F = dm << k` (signed) of the f16 in the low 16 bits of each i32 lane (the high
+/// 16 bits are zero). Exponent field 0 (subnormal): `dm = frac`, `k = 0`; else
+/// `dm = 1024 + frac`, `k = field - 1`. Fields above [`MAX_EF`] give wrong lanes;
+/// `worst` keeps the largest field seen so the caller can reject the row.
+#[inline(always)]
+unsafe fn decode(h: __m256i, worst: &mut __m256i) -> __m256i {
+    let ef = _mm256_and_si256(_mm256_srli_epi32(h, 10), _mm256_set1_epi32(31));
+    *worst = _mm256_max_epi32(*worst, ef);
+    let normal = _mm256_cmpgt_epi32(ef, _mm256_setzero_si256()); // -1 where field > 0
+    let mant = _mm256_or_si256(
+        _mm256_and_si256(h, _mm256_set1_epi32(0x3ff)),
+        _mm256_and_si256(normal, _mm256_set1_epi32(0x400)),
+    );
+    let k = _mm256_add_epi32(ef, normal);
+    let f = _mm256_sllv_epi32(mant, k);
+    let sign = _mm256_srai_epi32(_mm256_slli_epi32(h, 16), 31);
+    _mm256_sub_epi32(_mm256_xor_si256(f, sign), sign)
+}
+
+#[inline(always)]
+unsafe fn rd32(p: *const u8) -> i32 {
+    (p as *const u32).read_unaligned() as i32
+}
+
+#[inline(always)]
+unsafe fn rd16(p: *const u8) -> i32 {
+    (p as *const u16).read_unaligned() as i32
+}
+
+/// The state of one row: four i64 lanes of scaled terms (module docs), the largest
+/// exponent field seen, and the row's shift as vectors.
+struct Row {
+    acc: __m256i,
+    worst: __m256i,
+    half: __m256i,
+    mask: __m256i,
+}
+
+impl Row {
+    /// Adds the four terms whose exact products `F*S` are the i64 lanes of `p`.
+    #[inline(always)]
+    unsafe fn add<const LEFT: bool>(&mut self, p: __m256i) {
+        let t = if LEFT {
+            p
+        } else {
+            _mm256_and_si256(_mm256_add_epi64(p, self.half), self.mask)
+        };
+        self.acc = _mm256_add_epi64(self.acc, t);
+    }
+
+    /// The sum of the terms added since the last flush.
+    #[inline(always)]
+    unsafe fn flush(&mut self, shift: Shift) -> i64 {
+        let mut l = [0i64; 4];
+        _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, self.acc);
+        self.acc = _mm256_setzero_si256();
+        shift.finish(l)
+    }
+}
+
+/// Blocks `0..N` (1 <= N <= 4) at `blk` (stride 20 for Q4_1, 34 for Q8_0),
+/// activations at `a`, block sums at `bs`. Missing blocks are zero: scale bits 0
+/// decode to `F = 0`, so their lanes add exactly 0.
+#[inline(always)]
+unsafe fn group<const N: usize, const Q4: bool, const LEFT: bool>(
+    row: &mut Row,
+    blk: *const u8,
+    a: *const i16,
+    bs: *const i32,
+) {
+    let bb = if Q4 { 20 } else { 34 };
+    let partial = |i: usize| {
+        if i >= N {
+            _mm256_setzero_si256()
+        } else if Q4 {
+            q4_partial(blk.add(i * bb + 4), a.add(i * BLOCK))
+        } else {
+            q8_partial(blk.add(i * bb + 2), a.add(i * BLOCK))
+        }
+    };
+    let s1 = reduce4([partial(0), partial(1), partial(2), partial(3)]);
+    // The scale bits of block i (Q4_1: d and m; Q8_0: d), 0 for missing blocks.
+    let scales = |i: usize| match (i < N, Q4) {
+        (false, _) => 0,
+        (true, true) => rd32(blk.add(i * bb)),
+        (true, false) => rd16(blk.add(i * bb)),
+    };
+    let h = _mm_setr_epi32(scales(0), scales(1), scales(2), scales(3));
+    if Q4 {
+        // Lanes [d0, m0, d1, m1, d2, m2, d3, m3] against [S1_0, S0_0, S1_1, S0_1, ...].
+        let f = decode(_mm256_cvtepu16_epi32(h), &mut row.worst);
+        let s0 = if N == 4 {
+            _mm_loadu_si128(bs as *const __m128i)
+        } else {
+            let s0 = |i: usize| if i < N { *bs.add(i) } else { 0 };
+            _mm_setr_epi32(s0(0), s0(1), s0(2), s0(3))
+        };
+        let s = _mm256_set_m128i(_mm_unpackhi_epi32(s1, s0), _mm_unpacklo_epi32(s1, s0));
+        // mul_epi32 multiplies the low (even) i32 of each i64 lane, sign-extended.
+        row.add::<LEFT>(_mm256_mul_epi32(f, s));
+        row.add::<LEFT>(_mm256_mul_epi32(
+            _mm256_srli_epi64(f, 32),
+            _mm256_srli_epi64(s, 32),
+        ));
+    } else {
+        // Lanes [d0, 0, d1, 0, ...]: the d's in the even i32 lanes, like the sums.
+        let f = decode(_mm256_cvtepu32_epi64(h), &mut row.worst);
+        row.add::<LEFT>(_mm256_mul_epi32(f, _mm256_cvtepu32_epi64(s1)));
+    }
+}
+
+/// The accumulator of one row of `n` blocks at `w`, or `None` if a scale is
+/// outside the decoded range.
+#[inline(always)]
+unsafe fn row<const Q4: bool, const LEFT: bool>(
+    w: *const u8,
+    act: &Act,
+    n: usize,
+    shift: Shift,
+) -> Option<i64> {
+    let bb = if Q4 { 20 } else { 34 };
+    let mut st = Row {
+        acc: _mm256_setzero_si256(),
+        worst: _mm256_setzero_si256(),
+        half: _mm256_set1_epi64x(shift.half()),
+        mask: _mm256_set1_epi64x(shift.mask()),
+    };
+    let (a, bs) = (act.q.as_ptr(), act.block_sums.as_ptr());
+    let mut total = 0i64;
+    let mut b = 0;
+    while b + 4 <= n {
+        group::<4, Q4, LEFT>(&mut st, w.add(b * bb), a.add(b * BLOCK), bs.add(b));
+        b += 4;
+        if b % FLUSH_BLOCKS == 0 {
+            total = total.wrapping_add(st.flush(shift));
+        }
+    }
+    let (w, a, bs) = (w.add(b * bb), a.add(b * BLOCK), bs.add(b));
+    match n - b {
+        3 => group::<3, Q4, LEFT>(&mut st, w, a, bs),
+        2 => group::<2, Q4, LEFT>(&mut st, w, a, bs),
+        1 => group::<1, Q4, LEFT>(&mut st, w, a, bs),
+        _ => {}
+    }
+    let bad = _mm256_cmpgt_epi32(st.worst, _mm256_set1_epi32(MAX_EF));
+    if _mm256_movemask_epi8(bad) != 0 {
+        return None;
+    }
+    Some(total.wrapping_add(st.flush(shift)))
+}
+
+#[target_feature(enable = "avx2")]
+unsafe fn run<const Q4: bool, const LEFT: bool>(
+    rows: &[u8],
+    rb: usize,
+    n_rows: usize,
+    act: &Act,
+    shift: Shift,
+    emit: &mut impl FnMut(usize, i64),
+) {
+    let format = if Q4 {
+        WeightFormat::Q4_1
+    } else {
+        WeightFormat::Q8_0
+    };
+    let n = block_count(format, rb, act);
+    for r in 0..n_rows {
+        let w = &rows[r * rb..(r + 1) * rb];
+        let acc = row::<Q4, LEFT>(w.as_ptr(), act, n, shift);
+        emit(r, acc.unwrap_or_else(|| quant::row_dot_acc(format, w, act)));
+    }
+}
+
+/// Accumulators of rows `0..n_rows` (`rb` bytes each) of `rows`; the caller has
+/// checked that AVX2 is present and that `rows` holds `n_rows` rows.
+pub unsafe fn rows_acc(
+    format: WeightFormat,
+    rows: &[u8],
+    rb: usize,
+    n_rows: usize,
+    x: &Prepared,
+    emit: &mut impl FnMut(usize, i64),
+) {
+    let act = x.act;
+    match (Shift::of(act.exp), format) {
+        (None, _) => {
+            for r in 0..n_rows {
+                emit(
+                    r,
+                    quant::row_dot_acc(format, &rows[r * rb..(r + 1) * rb], act),
+                );
+            }
+        }
+        (Some(s @ Shift::Right(_)), WeightFormat::Q4_1) => {
+            run::<true, false>(rows, rb, n_rows, act, s, emit)
+        }
+        (Some(s @ Shift::Left(_)), WeightFormat::Q4_1) => {
+            run::<true, true>(rows, rb, n_rows, act, s, emit)
+        }
+        (Some(s @ Shift::Right(_)), WeightFormat::Q8_0) => {
+            run::<false, false>(rows, rb, n_rows, act, s, emit)
+        }
+        (Some(s @ Shift::Left(_)), WeightFormat::Q8_0) => {
+            run::<false, true>(rows, rb, n_rows, act, s, emit)
+        }
+    }
+}
+
+/// `sum a_i * b_i` over the common length (see [`super::dot_i16`]); the caller has
+/// checked that AVX2 is present.
+#[target_feature(enable = "avx2")]
+pub unsafe fn dot_i16(a: &[i16], b: &[i16]) -> i64 {
+    let n = a.len().min(b.len());
+    let mut acc = _mm256_setzero_si256();
+    let mut i = 0;
+    while i + 16 <= n {
+        // SAFETY: i + 16 <= n for both slices.
+        let va = _mm256_loadu_si256(a.as_ptr().add(i) as *const __m256i);
+        let vb = _mm256_loadu_si256(b.as_ptr().add(i) as *const __m256i);
+        let p = _mm256_madd_epi16(va, vb);
+        acc = _mm256_add_epi64(acc, _mm256_cvtepi32_epi64(_mm256_castsi256_si128(p)));
+        acc = _mm256_add_epi64(acc, _mm256_cvtepi32_epi64(_mm256_extracti128_si256(p, 1)));
+        i += 16;
+    }
+    let mut lanes = [0i64; 4];
+    _mm256_storeu_si256(lanes.as_mut_ptr() as *mut __m256i, acc);
+    let mut s = lanes.iter().fold(0i64, |x, &y| x.wrapping_add(y));
+    for j in i..n {
+        s = s.wrapping_add(a[j] as i64 * b[j] as i64);
+    }
+    s
+}

@@ -1,0 +1,279 @@
+//! SIMD twins of the exact row accumulator [`quant::row_dot_acc`] and of the
+//! attention score dot product [`attention::dot_i16`]: AVX2 on x86_64 (chosen at run
+//! time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the scalar definition elsewhere
+//! ([`Twin`] names them; `shift.rs` holds what the two SIMD twins share). Every twin
+//! returns the scalar bits for every input; `tests.rs` compares each twin with the
+//! definition, natively and on wasm32.
+//!
+//! # The attention dot product
+//!
+//! Its inputs are activations (`|x| <= 32767`, symmetric), so a pair sum
+//! `a0*b0 + a1*b1` is at most `2 * 32767^2 < 2^31` and the i16 pair-multiply-add
+//! instructions (`pmaddwd`, `i32x4.dot_i16x8_s`) are exact; each pair sum is widened
+//! to i64 before it is added, and i64 sums wrap like the definition's, so the total
+//! is the definition's in any order.
+//!
+//! # One shift per row
+//!
+//! The spec (docs/numerics.md, section 3) rounds each term on its own:
+//! `T = round_shift(dm * S, s)` with `s = -(de + e + 32)`, where `dm * 2^de` is the
+//! block's f16 scale, `e` the activation exponent and `S` the block's exact integer
+//! sum (`S1`, or `S0` for the Q4_1 minimum). The shift depends on the block, so the
+//! plain code runs a serial chain per block: horizontal sum, multiply, a left or
+//! right shift by a variable amount, add. The twins rewrite the term:
+//!
+//! * `k = de + 24` is in `0..=29` for every finite f16, so `F = dm * 2^k` (the scale
+//!   times 2^24) is an exact integer, and `s = U - k` with `U = -(e + 8)`, which
+//!   depends on the activation only: one shift for the whole row.
+//! * For `U >= 1`: if `s > 0`, `round_shift(dm*S, s) = floor((dm*S + 2^(s-1)) /
+//!   2^s)`; multiplying numerator and denominator by `2^k` gives
+//!   `floor((F*S + 2^(U-1)) / 2^U) = round_shift(F*S, U)`. If `s <= 0`, the spec's
+//!   value is `dm*S * 2^-s`, and `F*S = dm*S * 2^-s * 2^U` is an exact multiple of
+//!   `2^U`, so `round_shift(F*S, U)` is again that value. Either way
+//!   `T = round_shift(F*S, U)` exactly, as long as `F*S` is exact.
+//! * For `-63 <= U <= 0` every `s = U - k` is `<= 0`: the spec's value is
+//!   `dm*S << -s` modulo 2^64 (0 for `-s >= 64`), and `F*S << -U` is
+//!   `dm*S * 2^(k-U)` modulo 2^64: the same number.
+//!
+//! The fast paths decode `F` only where `|F| < 2^31` (exponent fields up to 21 on
+//! AVX2, 4..=18 on wasm, which has no per-lane shifts), so `F*S` is one signed
+//! 32×32→64 multiply; `|S| < 2^27` (section 9 bounds: `|a| <= 32767`) gives
+//! `|F*S| < 2^58`. A row with a scale outside that range, or an activation exponent
+//! outside `-65..=55` (`U` outside `-63..=57`), is computed by the scalar code
+//! instead, so the twins never guess.
+//!
+//! # Rounding without 64-bit arithmetic shifts
+//!
+//! For `U >= 1`, `x = F*S + 2^(U-1)` and `x & -2^U` is `2^U * floor(x / 2^U)
+//! = 2^U * T`: the term, still multiplied by `2^U`. Accumulator lanes add these
+//! (exactly: below 2^59 each for `U <= 57`, and a lane is flushed at least every 16
+//! terms, so a lane's sum stays below 2^63); a flush shifts each lane right by `U`,
+//! which is exact because the lane holds a multiple of `2^U`. (AVX2 has no 64-bit
+//! arithmetic shift and wasm's `i64x2.shr_s` is emulated on x86 hosts; this needs
+//! neither in the loop.) For `U <= 0` the lanes add `F*S` (wrapping) and a flush
+//! shifts left by `-U`: a left shift distributes over wrapping sums. The row sum
+//! adds the flushed lane sums wrapping, like the spec's accumulator, so the order of
+//! terms cannot matter.
+//!
+//! # Shapes
+//!
+//! AVX2 handles one row, four blocks per step: four independent dot products, one
+//! horizontal reduction for all four, one vector scale step. wasm handles two rows
+//! and two blocks per tile, two tiles per loop step: the rows share the activation
+//! loads, and the four (row, block) sums of a tile share one reduction and one scale
+//! decode. wasm also reads the activation in a per-block permuted order
+//! ([`Prepared`], made once per matmul input), which lets 16-bit shifts pick the
+//! nibbles or bytes of a weight register in place of byte → 16-bit widening.
+
+use crate::exact::act::{Act, BLOCK};
+use crate::exact::attention;
+use crate::exact::fixed::{round_shift, sat_i32};
+use crate::exact::quant::{self, WeightFormat, ACC_FRAC, OUT_FRAC};
+
+#[cfg(target_arch = "x86_64")]
+mod avx2;
+#[cfg(any(target_arch = "x86_64", target_arch = "wasm32"))]
+mod shift;
+#[cfg(target_arch = "wasm32")]
+mod simd128;
+#[cfg(test)]
+mod tests;
+
+/// The implementations of the kernels of this module. Each twin returns the scalar
+/// definition's bits; [`Twin::detected`] is the one the executor uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Twin {
+    /// The definition itself: [`quant::row_dot_acc`] row by row, [`attention::dot_i16`].
+    Scalar,
+    /// x86_64 with AVX2 (detected at run time).
+    #[cfg(target_arch = "x86_64")]
+    Avx2,
+    /// wasm32 built with `+simd128` (`.cargo/config.toml`).
+    #[cfg(target_arch = "wasm32")]
+    Simd128,
+}
+
+impl Twin {
+    /// The fastest twin this machine has: AVX2 on an x86_64 CPU that has it, simd128
+    /// on wasm32, otherwise the scalar definition.
+    pub fn detected() -> Twin {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx2") {
+                Twin::Avx2
+            } else {
+                Twin::Scalar
+            }
+        }
+        #[cfg(target_arch = "wasm32")]
+        {
+            Twin::Simd128
+        }
+        #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
+        {
+            Twin::Scalar
+        }
+    }
+}
+
+/// A matmul input made ready for the SIMD kernels, once per matmul: on wasm a copy
+/// of the activation with each block's elements in the order
+/// `0, 2, .., 14, 1, 3, .., 15, 16, 18, .., 30, 17, 19, .., 31`, the order in which
+/// 16-bit lanes of a weight register hold the nibbles (Q4_1) or bytes (Q8_0).
+pub struct Prepared<'a> {
+    act: &'a Act,
+    #[cfg(target_arch = "wasm32")]
+    perm: Vec<i16>,
+}
+
+impl<'a> Prepared<'a> {
+    /// `act` must be what [`Act::quantize`] builds (`|q| <= 32767`, `block_sums` the
+    /// sums of the blocks of `q`): the kernels' overflow bounds rest on it.
+    pub fn new(act: &'a Act) -> Self {
+        debug_assert!(well_formed(act), "malformed activation");
+        Prepared {
+            act,
+            #[cfg(target_arch = "wasm32")]
+            perm: simd128::permute(&act.q),
+        }
+    }
+}
+
+/// Whether `act` keeps [`Act::quantize`]'s invariants.
+fn well_formed(act: &Act) -> bool {
+    let sums = act
+        .q
+        .chunks(BLOCK)
+        .map(|b| b.iter().map(|&a| a as i32).sum::<i32>());
+    act.q.iter().all(|&a| a != i16::MIN) && sums.zip(&act.block_sums).all(|(s, &t)| s == t)
+}
+
+/// Q32 accumulators of rows `0..n_rows` of `rows` (`row_bytes` bytes each) times the
+/// activation of `x`, on `twin`: `emit(r, acc)` for each.
+fn rows_acc(
+    twin: Twin,
+    format: WeightFormat,
+    rows: &[u8],
+    row_bytes: usize,
+    n_rows: usize,
+    x: &Prepared,
+    emit: &mut impl FnMut(usize, i64),
+) {
+    assert!(rows.len() >= n_rows * row_bytes, "weight rows out of range");
+    match twin {
+        Twin::Scalar => {
+            for r in 0..n_rows {
+                let w = &rows[r * row_bytes..(r + 1) * row_bytes];
+                emit(r, quant::row_dot_acc(format, w, x.act));
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        Twin::Avx2 => {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "no AVX2 on this CPU"
+            );
+            // SAFETY: AVX2 is present; `rows` holds `n_rows` rows (checked above).
+            unsafe { avx2::rows_acc(format, rows, row_bytes, n_rows, x, emit) };
+        }
+        #[cfg(target_arch = "wasm32")]
+        Twin::Simd128 => simd128::rows_acc(format, rows, row_bytes, n_rows, x, emit),
+    }
+}
+
+/// Q16 outputs of consecutive weight rows: `out[r]` is row `r` of `rows` (each
+/// `row_bytes` bytes; `out.len()` rows) times `x`, as [`quant::row_dot`] computes it.
+pub fn rows_dot(
+    format: WeightFormat,
+    rows: &[u8],
+    row_bytes: usize,
+    x: &Prepared,
+    out: &mut [i32],
+) {
+    rows_dot_on(Twin::detected(), format, rows, row_bytes, x, out);
+}
+
+/// [`rows_dot`] on a given twin.
+pub fn rows_dot_on(
+    twin: Twin,
+    format: WeightFormat,
+    rows: &[u8],
+    row_bytes: usize,
+    x: &Prepared,
+    out: &mut [i32],
+) {
+    let n_rows = out.len();
+    rows_acc(twin, format, rows, row_bytes, n_rows, x, &mut |r, acc| {
+        out[r] = to_q16(acc)
+    });
+}
+
+/// Q32 accumulators of consecutive weight rows (see [`rows_dot`]).
+pub fn rows_dot_acc(
+    format: WeightFormat,
+    rows: &[u8],
+    row_bytes: usize,
+    x: &Prepared,
+    out: &mut [i64],
+) {
+    rows_dot_acc_on(Twin::detected(), format, rows, row_bytes, x, out);
+}
+
+/// [`rows_dot_acc`] on a given twin.
+pub fn rows_dot_acc_on(
+    twin: Twin,
+    format: WeightFormat,
+    rows: &[u8],
+    row_bytes: usize,
+    x: &Prepared,
+    out: &mut [i64],
+) {
+    let n_rows = out.len();
+    rows_acc(twin, format, rows, row_bytes, n_rows, x, &mut |r, acc| {
+        out[r] = acc
+    });
+}
+
+/// Q32 accumulator of `row` times `act` (see [`quant::row_dot_acc`]). Prepares `act`
+/// on every call: matmuls go through [`rows_dot`] with one [`Prepared`] per input.
+pub fn row_dot_acc(format: WeightFormat, row: &[u8], act: &Act) -> i64 {
+    let mut out = [0];
+    rows_dot_acc(format, row, row.len(), &Prepared::new(act), &mut out);
+    out[0]
+}
+
+/// One Q16 output element (see [`quant::row_dot`]).
+pub fn row_dot(format: WeightFormat, row: &[u8], act: &Act) -> i32 {
+    to_q16(row_dot_acc(format, row, act))
+}
+
+#[inline(always)]
+fn to_q16(acc: i64) -> i32 {
+    sat_i32(round_shift(acc, ACC_FRAC - OUT_FRAC))
+}
+
+/// `sum a_i * b_i` for activation vectors ([`attention::dot_i16`]), on the fastest
+/// twin this machine has.
+#[inline]
+pub fn dot_i16(a: &[i16], b: &[i16]) -> i64 {
+    dot_i16_on(Twin::detected(), a, b)
+}
+
+/// [`dot_i16`] on a given twin.
+#[inline]
+pub fn dot_i16_on(twin: Twin, a: &[i16], b: &[i16]) -> i64 {
+    match twin {
+        Twin::Scalar => attention::dot_i16(a, b),
+        #[cfg(target_arch = "x86_64")]
+        Twin::Avx2 => {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "no AVX2 on this CPU"
+            );
+            // SAFETY: AVX2 is present.
+            unsafe { avx2::dot_i16(a, b) }
+        }
+        #[cfg(target_arch = "wasm32")]
+        Twin::Simd128 => simd128::dot_i16(a, b),
+    }
+}
