@@ -23,5 +23,7 @@ pub mod session;
 pub mod tokenizer;
 #[cfg(target_arch = "wasm32")]
 pub mod web;
+#[cfg(target_arch = "wasm32")]
+pub mod web_eval;
 
 pub use error::{Error, Result};

@@ -10,12 +10,11 @@ use std::time::Instant;
 use verbatim::cpu::CpuExecutor;
 use verbatim::engine::ExactModel;
 use verbatim::eval::builtin::{builtin_task, builtin_tasks};
-use verbatim::eval::link::{compare, expectation, EvalLink, EvalVerdict, TaskRef};
+use verbatim::eval::link::{compare, difference, expectation, EvalLink, EvalVerdict, TaskRef};
 use verbatim::eval::metrics::headline;
 use verbatim::eval::result::{merge, parse_shard, run_info, EvalResult};
 use verbatim::eval::run::{score_item, subset, ExactScorer, FloatScorer, ItemResult, ScoringModel};
 use verbatim::eval::score::SCORE_SPEC;
-use verbatim::eval::task::OutputType;
 use verbatim::eval::task::Task;
 use verbatim::exact::SPEC_VERSION;
 use verbatim::gguf::GgufModel;
@@ -523,30 +522,8 @@ pub fn replay_link(
             );
             Ok(())
         }
-        EvalVerdict::ItemDiffers { id, expected, got } => {
-            let what = |m: u32| match ot {
-                OutputType::Loglikelihood if m == 1 => "the greedy continuation".to_string(),
-                OutputType::Loglikelihood => "a non-greedy continuation".to_string(),
-                _ => format!("choice {m}"),
-            };
-            if expected.choice != got.choice {
-                println!(
-                    "Item {id} differs: expected {}, got {}",
-                    what(expected.choice),
-                    what(got.choice)
-                );
-            } else {
-                println!(
-                    "Item {id} differs: same {}, but its log-likelihoods differ",
-                    what(got.choice)
-                );
-            }
-            std::process::exit(1);
-        }
-        EvalVerdict::HashDiffers => {
-            println!(
-                "The items hash differs (every item's choice matches): some log-likelihood differs"
-            );
+        other => {
+            println!("{}", difference(&other, ot).unwrap_or_default());
             std::process::exit(1);
         }
     }

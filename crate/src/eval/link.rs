@@ -143,6 +143,34 @@ pub fn compare(expect: &EvalExpect, got: &[ItemResult], ot: OutputType) -> EvalV
     EvalVerdict::Exact { items: got.len() }
 }
 
+/// What a replay prints when it does not reproduce the link (none when exact):
+/// "Item 17 differs: expected choice 2, got choice 1".
+pub fn difference(v: &EvalVerdict, ot: OutputType) -> Option<String> {
+    let what = |m: u32| match ot {
+        OutputType::Loglikelihood if m == 1 => "the greedy continuation".to_string(),
+        OutputType::Loglikelihood => "a non-greedy continuation".to_string(),
+        _ => format!("choice {m}"),
+    };
+    match v {
+        EvalVerdict::Exact { .. } => None,
+        EvalVerdict::ItemDiffers { id, expected, got } if expected.choice != got.choice => {
+            Some(format!(
+                "Item {id} differs: expected {}, got {}",
+                what(expected.choice),
+                what(got.choice)
+            ))
+        }
+        EvalVerdict::ItemDiffers { id, got, .. } => Some(format!(
+            "Item {id} differs: same {}, but its log-likelihoods differ",
+            what(got.choice)
+        )),
+        EvalVerdict::HashDiffers => Some(
+            "The items hash differs (every item's choice matches): some log-likelihood differs"
+                .into(),
+        ),
+    }
+}
+
 fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }

@@ -1,0 +1,324 @@
+// The Evaluate view: scores a task (built in, or a file dropped here) on the exact engine in its
+// own worker (eval/worker.js), with progress, ETA, cancel and resume after a reload (store.js);
+// shows the metrics and every item, exports JSON and CSV, and makes and replays eval links
+// (#e1.…, docs/links.md). All text from files and links is set with textContent.
+
+import { clearItems, loadItems, runKey, saveItems } from './store.js';
+
+const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
+const SUBSETS = { first20: 20, first200: 200, all: null };
+
+const state = {
+  worker: null,
+  tasks: [], // built-in tasks (tasks/manifest.json)
+  models: [],
+  own: null, // {name, bytes} of a dropped task file
+  task: null, // the loaded task's description
+  loadedKey: null, // what the worker has loaded
+  items: [],
+  limit: null,
+  total: 0,
+  running: false,
+  replayLink: null,
+  pending: new Map(),
+};
+
+function el(tag, text, cls) {
+  const e = document.createElement(tag);
+  if (text !== undefined) e.textContent = text;
+  if (cls) e.className = cls;
+  return e;
+}
+
+function fmt(v, digits = 4) {
+  return typeof v === 'number' ? v.toFixed(digits) : '';
+}
+
+function showError(message) {
+  $('eval-error').hidden = !message;
+  $('eval-error').textContent = message || '';
+}
+
+function ask(what, fields) {
+  return new Promise((resolve, reject) => {
+    state.pending.set(what, { resolve, reject });
+    state.worker.postMessage({ type: what, ...fields });
+  });
+}
+
+function startWorker() {
+  state.worker?.terminate();
+  state.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  state.loadedKey = null;
+  state.worker.onmessage = (event) => onMessage(event.data);
+}
+
+function onMessage(msg) {
+  switch (msg.status) {
+    case 'loaded':
+    case 'answer': {
+      const key = msg.status === 'loaded' ? 'load' : msg.what === 'item-view' ? 'item-view' : msg.what;
+      const p = state.pending.get(key);
+      state.pending.delete(key);
+      p?.resolve(msg.status === 'loaded' ? msg : msg.value);
+      break;
+    }
+    case 'item':
+      onItem(msg);
+      break;
+    case 'finished':
+      onFinished(msg.cancelled);
+      break;
+    case 'error': {
+      for (const [, p] of state.pending) p.reject(new Error(msg.message));
+      state.pending.clear();
+      state.running = false;
+      setRunning(false);
+      showError(msg.message);
+      break;
+    }
+  }
+}
+
+function selectedModel() {
+  return state.models.find((m) => m.id === $('eval-model').value) ?? state.models[0];
+}
+
+async function taskBytes() {
+  const choice = $('eval-task').value;
+  if (choice === 'own') {
+    if (!state.own) throw new Error('Drop a task file here first (or choose a built-in task).');
+    return state.own.bytes;
+  }
+  const entry = state.tasks.find((t) => t.name === choice);
+  const response = await fetch(new URL(`../tasks/${entry.file}`, import.meta.url), { cache: 'no-store' });
+  if (!response.ok) throw new Error(`The task file ${entry.file} is not on this site (HTTP ${response.status}): run \`make tasks\`.`);
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function ensureLoaded() {
+  const model = selectedModel();
+  const choice = $('eval-task').value;
+  const key = `${model.sha256}:${choice}:${choice === 'own' ? state.own?.name : ''}`;
+  if (state.loadedKey === key) return;
+  $('eval-status').textContent = 'Loading the model and the task…';
+  const bytes = await taskBytes();
+  const loaded = await ask('load', { model, task: { bytes: bytes.buffer.slice(0) } });
+  state.task = loaded.task;
+  state.loadedKey = key;
+  $('eval-task-info').textContent = `${loaded.task.name} v${loaded.task.version}: ${loaded.task.items} items, ${loaded.task.output_type}; licence ${loaded.task.licence}; items sha256 ${loaded.task.items_sha256}`;
+}
+
+function progressKey() {
+  return runKey(selectedModel().sha256, state.task.items_sha256, state.limit);
+}
+
+async function startRun() {
+  showError('');
+  try {
+    await ensureLoaded();
+  } catch (e) {
+    showError(e.message);
+    $('eval-status').textContent = '';
+    return;
+  }
+  const sub = state.replay ? state.replay.limit : SUBSETS[$('eval-subset').value];
+  state.limit = sub === null ? null : Math.min(sub, state.task.items);
+  state.total = state.limit ?? state.task.items;
+  state.items = await loadItems(progressKey());
+  if (state.items.length > state.total) state.items = [];
+  renderResults();
+  if (state.items.length >= state.total) {
+    await finish();
+    return;
+  }
+  state.running = true;
+  state.t0 = performance.now();
+  state.resumedFrom = state.items.length;
+  setRunning(true);
+  state.worker.postMessage({ type: 'run', start: state.items.length, end: state.total });
+}
+
+function setRunning(on) {
+  $('eval-run').disabled = on;
+  $('eval-cancel').hidden = !on;
+  $('eval-progress').hidden = false;
+}
+
+function onItem(msg) {
+  state.items.push(msg.item);
+  const done = state.items.length;
+  const scored = done - state.resumedFrom;
+  const secs = msg.elapsed_ms / 1000;
+  const eta = scored > 0 ? (secs / scored) * (state.total - done) : 0;
+  $('eval-progress').max = state.total;
+  $('eval-progress').value = done;
+  $('eval-status').textContent = `${done}/${state.total} items · ${(msg.tokens_run / Math.max(secs, 1e-3)).toFixed(1)} tok/s · ETA ${Math.round(eta)} s`;
+  saveItems(progressKey(), state.items);
+}
+
+async function onFinished(wasCancelled) {
+  state.running = false;
+  setRunning(false);
+  if (wasCancelled) {
+    $('eval-status').textContent = `Cancelled at ${state.items.length}/${state.total} items (kept: Run resumes).`;
+    return;
+  }
+  await finish();
+}
+
+async function finish() {
+  const result = await ask('result', { items: state.items, limit: state.limit });
+  state.result = result;
+  renderResults();
+  if (state.replayLink) {
+    const verdict = await ask('compare', { link: state.replayLink, items: state.items });
+    $('eval-replay-result').textContent = verdict.message;
+    $('eval-replay-result').dataset.exact = String(verdict.exact);
+  } else {
+    $('eval-link').value = `${location.origin}${location.pathname}#${await ask('link', { items: state.items, limit: state.limit })}`;
+  }
+  $('eval-status').textContent = `Done: ${state.items.length} items.`;
+  $('eval-app').dataset.state = 'done';
+}
+
+function renderResults() {
+  const r = state.result;
+  const body = $('eval-metrics');
+  body.replaceChildren();
+  $('eval-items-hash').textContent = r ? r.items_hash : '';
+  if (!r) return;
+  const rows = [
+    ['acc', r.metrics.acc, r.metrics.acc_stderr],
+    ['acc_norm', r.metrics.acc_norm, r.metrics.acc_norm_stderr],
+    ['perplexity', r.metrics.perplexity],
+    ['word_perplexity', r.metrics.word_perplexity],
+    ['byte_perplexity', r.metrics.byte_perplexity],
+    ['bits_per_byte', r.metrics.bits_per_byte],
+  ];
+  for (const [name, v, se] of rows) {
+    if (v === undefined) continue;
+    const tr = el('tr');
+    tr.append(el('td', name), el('td', fmt(v)), el('td', se === undefined ? '' : fmt(se)), el('td', String(r.n)));
+    body.append(tr);
+  }
+  const items = $('eval-items');
+  items.replaceChildren();
+  for (const it of r.items) {
+    const tr = el('tr');
+    const ok = it.gold === null || it.gold === undefined ? '' : it.pred === it.gold ? '✓' : '✗';
+    tr.append(
+      el('td', String(it.id)),
+      el('td', it.gold ?? ''),
+      el('td', String(it.pred)),
+      el('td', String(it.pred_norm)),
+      el('td', it.loglik.map((x) => x.toFixed(3)).join(' · ')),
+      el('td', ok),
+    );
+    tr.tabIndex = 0;
+    tr.addEventListener('click', () => showItem(it));
+    items.append(tr);
+  }
+}
+
+async function showItem(it) {
+  const v = await ask('item-view', { index: it.id });
+  const box = $('eval-item-detail');
+  box.replaceChildren();
+  box.append(el('pre', v.context, 'link-input'));
+  const ol = el('ol');
+  ol.start = 0;
+  v.choices.forEach((c, i) => {
+    const mark = [i === it.pred ? 'chosen' : '', i === v.gold ? 'gold' : ''].filter(Boolean).join(', ');
+    ol.append(el('li', `${c}  (log-likelihood ${it.loglik[i]?.toFixed(4)}${mark ? `; ${mark}` : ''})`));
+  });
+  box.append(ol);
+  box.hidden = false;
+}
+
+function download(name, text, type) {
+  const a = el('a');
+  a.href = URL.createObjectURL(new Blob([text], { type }));
+  a.download = name;
+  a.click();
+  setTimeout(() => URL.revokeObjectURL(a.href), 1000);
+}
+
+function exportCsv() {
+  const r = state.result;
+  const q = (s) => `"${String(s).replaceAll('"', '""')}"`;
+  const lines = ['id,gold,pred,pred_norm,loglik,loglik_q16'];
+  for (const it of r.items) {
+    lines.push([it.id, it.gold ?? '', it.pred, it.pred_norm, q(it.loglik.join(' ')), q(it.loglik_q16.join(' '))].join(','));
+  }
+  download(`${r.task}.csv`, `${lines.join('\n')}\n`, 'text/csv');
+}
+
+async function onOwnFile(file) {
+  showError('');
+  const bytes = new Uint8Array(await file.arrayBuffer());
+  // Checked in the worker's engine: the same parser as the CLI.
+  const w = await import('../pkg/verbatim.js');
+  await w.default();
+  try {
+    const info = w.task_check(bytes);
+    state.own = { name: file.name, bytes };
+    $('eval-task').value = 'own';
+    $('eval-own-status').textContent = `${file.name}: ${info.name}, ${info.items} items (${info.output_type})`;
+    state.loadedKey = null;
+  } catch (e) {
+    showError(`${file.name} is not a valid task file: ${e.message}`);
+  }
+}
+
+async function init() {
+  if (!$('eval-app')) return;
+  const w = await import('../pkg/verbatim.js');
+  await w.default();
+  state.models = JSON.parse(w.manifest_json()).models.filter((m) => m.architecture === 'llama');
+  state.tasks = JSON.parse(w.tasks_manifest_json()).tasks;
+  for (const m of state.models) $('eval-model').append(new Option(m.name ?? m.id, m.id));
+  for (const t of state.tasks) $('eval-task').append(new Option(`${t.name} (${t.items} items; ${t.licence})`, t.name));
+  $('eval-task').append(new Option('Your own task file (drop it below)', 'own'));
+  startWorker();
+  $('eval-run').addEventListener('click', startRun);
+  $('eval-cancel').addEventListener('click', () => state.worker.postMessage({ type: 'cancel' }));
+  $('eval-restart').addEventListener('click', async () => {
+    if (state.task) await clearItems(progressKey());
+    state.items = [];
+    state.result = null;
+    renderResults();
+  });
+  $('eval-export-json').addEventListener('click', () => state.result && download(`${state.result.task}.json`, `${JSON.stringify(state.result)}\n`, 'application/json'));
+  $('eval-export-csv').addEventListener('click', () => state.result && exportCsv());
+  $('eval-file').addEventListener('change', (e) => e.target.files[0] && onOwnFile(e.target.files[0]));
+  const drop = $('eval-drop');
+  drop.addEventListener('dragover', (e) => e.preventDefault());
+  drop.addEventListener('drop', (e) => {
+    e.preventDefault();
+    if (e.dataTransfer.files[0]) onOwnFile(e.dataTransfer.files[0]);
+  });
+  for (const id of ['eval-model', 'eval-task']) $(id).addEventListener('change', () => (state.loadedKey = null));
+  const frag = location.hash.slice(1);
+  if (frag && w.is_eval_link(frag)) {
+    try {
+      const info = w.eval_link_decode(frag);
+      state.replayLink = frag;
+      state.replay = info;
+      $('eval-replay').hidden = false;
+      $('eval-replay-info').textContent = `${info.task} (items sha256 ${info.task_sha256}), first ${info.n} items, model ${info.model_id} (${info.model_sha256}), specs ${info.spec} + ${info.score_spec}; expected items sha256 ${info.items_hash}`;
+      if (state.models.some((m) => m.id === info.model_id)) $('eval-model').value = info.model_id;
+      if (state.tasks.some((t) => t.name === info.task)) $('eval-task').value = info.task;
+      $('eval-subset').value = info.n <= 20 ? 'first20' : info.n <= 200 ? 'first200' : 'all';
+      $('eval-replay-button').addEventListener('click', async () => {
+        await clearItems(runKey(info.model_sha256, info.task_sha256, info.limit));
+        startRun();
+      });
+    } catch (e) {
+      showError(e.message);
+    }
+  }
+  $('eval-app').dataset.state = 'ready';
+}
+
+init().catch((e) => showError(e.message));

@@ -1,0 +1,110 @@
+// The evaluation worker: loads the exact engine (wasm CPU executor) with a model and a task, and
+// scores items one by one so the page can show progress, cancel between items and resume.
+//
+// Messages from the page, each {type, ...}:
+//   {type: 'load', model: {id, file, sha256}, task: {bytes} }   model from the Cache API (as the
+//        Generate view stored it), else models/cache/<file> of this site; checked by SHA-256
+//   {type: 'run', start, end, done: [items...]}   scores items start..end (items already done are
+//        kept, not scored again), reporting each
+//   {type: 'cancel'}                               stops after the current item
+//   {type: 'result', items, limit} / {type: 'link', items, limit} / {type: 'compare', link, items}
+//   {type: 'item-view', index}
+// Messages to the page, each {status, ...}:
+//   loaded {task, model_sha256}, item {index, item, tokens_run, elapsed_ms}, finished {cancelled},
+//   answer {what, value}, error {message}
+
+import { readModel } from '../model-cache.js';
+
+let wasm = null;
+let evaluator = null;
+let cancelled = false;
+
+const post = (status, fields = {}) => self.postMessage({ status, ...fields });
+
+async function engine() {
+  if (wasm === null) {
+    const module = await import('../pkg/verbatim.js');
+    await module.default();
+    wasm = module;
+  }
+  return wasm;
+}
+
+async function modelBytes(model) {
+  const cached = await readModel(model.sha256).catch(() => null);
+  if (cached !== null) return cached;
+  const url = new URL(`../models/cache/${encodeURIComponent(model.file)}`, self.location.href);
+  const response = await fetch(url, { cache: 'no-store' });
+  if (!response.ok) {
+    throw new Error(`The model ${model.id} is not stored in this browser: load it in Generate first (HTTP ${response.status} for ${model.file}).`);
+  }
+  return new Uint8Array(await response.arrayBuffer());
+}
+
+async function load(msg) {
+  const w = await engine();
+  const bytes = await modelBytes(msg.model);
+  evaluator = null;
+  const ev = new w.WasmEvaluator(bytes, msg.model.id);
+  if (ev.model_sha256() !== msg.model.sha256) {
+    throw new Error(`The model file has SHA-256 ${ev.model_sha256()}, not ${msg.model.sha256}.`);
+  }
+  const task = ev.set_task(new Uint8Array(msg.task.bytes));
+  evaluator = ev;
+  post('loaded', { task, model_sha256: ev.model_sha256() });
+}
+
+async function run(msg) {
+  cancelled = false;
+  const t0 = performance.now();
+  const tokens0 = evaluator.tokens_run();
+  for (let i = msg.start; i < msg.end; i++) {
+    if (cancelled) {
+      post('finished', { cancelled: true });
+      return;
+    }
+    const item = evaluator.score(i);
+    post('item', {
+      index: i,
+      item,
+      tokens_run: evaluator.tokens_run() - tokens0,
+      elapsed_ms: performance.now() - t0,
+    });
+    // Let a 'cancel' message in between items.
+    await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  post('finished', { cancelled: false });
+}
+
+self.onmessage = async (event) => {
+  const msg = event.data;
+  try {
+    switch (msg.type) {
+      case 'load':
+        await load(msg);
+        break;
+      case 'run':
+        await run(msg);
+        break;
+      case 'cancel':
+        cancelled = true;
+        break;
+      case 'result':
+        post('answer', { what: 'result', value: evaluator.result(msg.items, msg.limit ?? undefined) });
+        break;
+      case 'link':
+        post('answer', { what: 'link', value: evaluator.link(msg.items, msg.limit ?? undefined) });
+        break;
+      case 'compare':
+        post('answer', { what: 'compare', value: evaluator.compare_link(msg.link, msg.items) });
+        break;
+      case 'item-view':
+        post('answer', { what: 'item-view', value: evaluator.item_view(msg.index) });
+        break;
+      default:
+        post('error', { message: `unknown request ${msg.type}` });
+    }
+  } catch (e) {
+    post('error', { message: e instanceof Error ? e.message : String(e) });
+  }
+};
