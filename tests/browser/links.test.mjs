@@ -5,6 +5,7 @@
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -250,7 +251,11 @@ test('bad links give a clear message, inject nothing, and leave the prompt and o
   const wrong = ids[2] === 5 ? 6 : 5;
   const actual = ids[2];
   ids[2] = wrong;
-  const divergent = wasm.link_encode({ ...valid, expect: { ...valid.expect, token_ids: ids } });
+  // The expectation's hash covers its ids (a link with a mismatched hash is refused as damaged).
+  const le = Buffer.alloc(4 * ids.length);
+  ids.forEach((id, i) => le.writeUInt32LE(id, 4 * i));
+  const tokensHash = createHash('sha256').update(le).digest('hex');
+  const divergent = wasm.link_encode({ ...valid, expect: { token_ids: ids, tokens_hash: tokensHash } });
   assert.equal(await open(divergent), null);
   const outcome = await replay(page);
   assert.ok(outcome.startsWith(`Diverged at token 3: expected token id ${wrong} ("`), outcome);
