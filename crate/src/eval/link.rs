@@ -11,6 +11,7 @@ use super::fingerprint::{item_digest, items_hash};
 use super::metrics::Tally;
 use super::run::ItemResult;
 use super::task::{OutputType, MAX_ITEMS};
+use crate::replay::codec::{checksum, inflate};
 use crate::replay::wire::{base64url_decode, base64url_encode, Reader, Writer};
 use crate::replay::{LinkError, ModelRef};
 use thiserror::Error;
@@ -179,35 +180,13 @@ fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
-fn checksum(payload: &[u8]) -> [u8; 4] {
-    use sha2::{Digest, Sha256};
-    let d = Sha256::digest(payload);
-    [d[0], d[1], d[2], d[3]]
-}
-
 /// Raw DEFLATE of at most [`MAX_EVAL_PAYLOAD`] bytes that must use every input
 /// byte (data after the final block is refused, not ignored).
 fn inflate_exact(packed: &[u8]) -> Result<Vec<u8>, EvalLinkError> {
-    use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
-    use miniz_oxide::inflate::TINFLStatus;
-    let mut out = vec![0u8; MAX_EVAL_PAYLOAD];
-    let mut state = DecompressorOxide::new();
-    let (status, read, written) = decompress(
-        &mut state,
-        packed,
-        &mut out,
-        0,
-        inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF,
-    );
-    match status {
-        TINFLStatus::Done if read == packed.len() => {
-            out.truncate(written);
-            Ok(out)
-        }
-        TINFLStatus::Done => Err(EvalLinkError::Trailing),
-        TINFLStatus::HasMoreOutput => Err(LinkError::TooLarge.into()),
-        _ => Err(LinkError::Corrupt.into()),
-    }
+    inflate(packed, MAX_EVAL_PAYLOAD).map_err(|e| match e {
+        LinkError::TrailingCompressed(_) => EvalLinkError::Trailing,
+        other => other.into(),
+    })
 }
 
 impl EvalLink {

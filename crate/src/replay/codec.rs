@@ -171,7 +171,7 @@ impl RunLink {
         if v != LINK_VERSION.to_string() {
             return Err(LinkError::UnknownVersion(v.chars().take(12).collect()));
         }
-        let raw = inflate(&base64url_decode(body)?)?;
+        let raw = inflate(&base64url_decode(body)?, MAX_PAYLOAD)?;
         if raw.len() < CHECKSUM_LEN {
             return Err(LinkError::Truncated("header"));
         }
@@ -273,16 +273,16 @@ pub fn pack_payload(fields: &[u8]) -> String {
     format!("v{LINK_VERSION}.{}", base64url_encode(&packed))
 }
 
-/// Raw DEFLATE (RFC 1951) decompression of at most [`MAX_PAYLOAD`] bytes that
-/// refuses anything after the final block.
-fn inflate(packed: &[u8]) -> Result<Vec<u8>, LinkError> {
+/// Raw DEFLATE (RFC 1951) decompression of at most `max` bytes that refuses
+/// anything after the final block (run links and eval links).
+pub(crate) fn inflate(packed: &[u8], max: usize) -> Result<Vec<u8>, LinkError> {
     use miniz_oxide::inflate::core::{decompress, inflate_flags, DecompressorOxide};
     use miniz_oxide::inflate::TINFLStatus;
     let flags = inflate_flags::TINFL_FLAG_USING_NON_WRAPPING_OUTPUT_BUF;
     let mut d = DecompressorOxide::new();
     // One byte more than the limit, so that a payload of exactly the limit ends
     // with `Done` and anything longer is seen.
-    let cap = MAX_PAYLOAD + 1;
+    let cap = max + 1;
     let mut out = vec![0u8; packed.len().saturating_mul(4).clamp(64, cap)];
     let (mut in_pos, mut out_pos) = (0, 0);
     loop {
@@ -290,7 +290,7 @@ fn inflate(packed: &[u8]) -> Result<Vec<u8>, LinkError> {
         in_pos += n_in;
         out_pos += n_out;
         match status {
-            TINFLStatus::Done if out_pos > MAX_PAYLOAD => return Err(LinkError::TooLarge),
+            TINFLStatus::Done if out_pos > max => return Err(LinkError::TooLarge),
             TINFLStatus::Done => {
                 if in_pos != packed.len() {
                     return Err(LinkError::TrailingCompressed(packed.len() - in_pos));
@@ -309,7 +309,7 @@ fn inflate(packed: &[u8]) -> Result<Vec<u8>, LinkError> {
 }
 
 /// The first 4 bytes of the SHA-256 of the payload: catches edited or damaged links.
-fn checksum(payload: &[u8]) -> [u8; CHECKSUM_LEN] {
+pub(crate) fn checksum(payload: &[u8]) -> [u8; CHECKSUM_LEN] {
     use sha2::{Digest, Sha256};
     let d = Sha256::digest(payload);
     [d[0], d[1], d[2], d[3]]

@@ -5,7 +5,7 @@
 //! order, followed by a 4-byte SHA-256 checksum of them). Everything in a link is untrusted: decoding bounds every length and
 //! value and fails with a [`LinkError`] a person can read.
 
-mod codec;
+pub(crate) mod codec;
 mod view;
 pub(crate) mod wire;
 
