@@ -169,7 +169,7 @@ golden-webgpu-full: test-deps models wasm
 # crashes to fuzz/artifacts/<target>/ (copy each to fuzz/regressions/<target>/: the
 # stable test crate/tests/fuzz_regressions.rs replays them in `make test`).
 FUZZ_SECONDS ?= 900
-FUZZ_TARGETS := link_decode gguf_load tokenizer_gguf chat_template
+FUZZ_TARGETS := link_decode gguf_load tokenizer_gguf chat_template task_file
 fuzz:
 	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
 	@command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz

@@ -104,3 +104,39 @@ pub fn chat_template(data: &[u8]) {
     ];
     let _ = t.render(&msgs, true);
 }
+
+/// Task files (docs/tasks.md) and eval links: parsing never panics. The input is
+/// used twice: as a whole task file, and as item lines under a valid header of
+/// each output type (with the items' sha256 filled in), so the item parser is
+/// reached without the fuzzer having to forge hashes. An eval link that decodes
+/// re-encodes to a link that decodes to the same value.
+pub fn task_file(data: &[u8]) {
+    use verbatim::eval::link::EvalLink;
+    use verbatim::eval::task::{write_task_file, OutputType, Task, TaskHeaderSpec};
+    let _ = Task::parse(data);
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let lines: Vec<String> = text.lines().map(str::to_string).collect();
+    for output_type in [
+        OutputType::MultipleChoice,
+        OutputType::Loglikelihood,
+        OutputType::LoglikelihoodRolling,
+    ] {
+        let header = TaskHeaderSpec {
+            name: "fuzz".into(),
+            version: 1,
+            output_type,
+            package: "fuzz".into(),
+            licence: "CC0-1.0".into(),
+        };
+        let _ = Task::parse(&write_task_file(&header, &lines));
+    }
+    if let Ok(link) = EvalLink::decode(text) {
+        let again = link.encode();
+        assert_eq!(
+            EvalLink::decode(&again).expect("a re-encoded eval link decodes"),
+            link
+        );
+    }
+}

@@ -64,3 +64,8 @@ fn tokenizer_gguf() {
 fn chat_template() {
     replay("chat_template", checks::chat_template);
 }
+
+#[test]
+fn task_file() {
+    replay("task_file", checks::task_file);
+}

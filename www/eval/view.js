@@ -187,6 +187,8 @@ function renderResults() {
   const body = $('eval-metrics');
   body.replaceChildren();
   $('eval-items-hash').textContent = r ? r.items_hash : '';
+  // Results, export and link appear once there is a result to show.
+  $('eval-output').hidden = !r;
   if (!r) return;
   const rows = [
     ['acc', r.metrics.acc, r.metrics.acc_stderr],
