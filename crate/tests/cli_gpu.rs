@@ -8,23 +8,10 @@
 mod common;
 
 use serde_json::Value;
-use std::process::Command;
-
-const MODEL: &str = "smollm2-135m-instruct-q4_1";
 
 fn verbatim(args: &[&str], fault: bool) -> (i32, String, String) {
-    common::model_bytes(MODEL); // fails clearly if not fetched
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_verbatim"));
-    cmd.args(args).env_remove("VERBATIM_TEST_SELFTEST_FAULT");
-    if fault {
-        cmd.env("VERBATIM_TEST_SELFTEST_FAULT", "1");
-    }
-    let out = cmd.output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    let fault = fault.then_some("1");
+    common::verbatim_cli(args, &[("VERBATIM_TEST_SELFTEST_FAULT", fault)])
 }
 
 const RUN: [&str; 8] = [

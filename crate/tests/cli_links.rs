@@ -3,20 +3,10 @@
 
 mod common;
 
-use std::process::Command;
 use verbatim::replay::{Expectation, RunLink};
 
 fn verbatim(args: &[&str]) -> (i32, String, String) {
-    common::model_bytes("smollm2-135m-instruct-q4_1"); // fails clearly if not fetched
-    let out = Command::new(env!("CARGO_BIN_EXE_verbatim"))
-        .args(args)
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    common::verbatim_cli(args, &[])
 }
 
 #[test]

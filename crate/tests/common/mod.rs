@@ -32,3 +32,24 @@ pub fn expect_adapter(adapter: &str) {
         );
     }
 }
+
+/// Runs the `verbatim` binary built for these tests with `args` and the
+/// environment changes `env` (`Some(v)` sets, `None` removes), after checking the
+/// default model is fetched; returns (exit status, stdout, stderr).
+pub fn verbatim_cli(args: &[&str], env: &[(&str, Option<&str>)]) -> (i32, String, String) {
+    model_bytes("smollm2-135m-instruct-q4_1"); // fails clearly if not fetched
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_verbatim"));
+    cmd.args(args);
+    for (k, v) in env {
+        match v {
+            Some(v) => cmd.env(k, v),
+            None => cmd.env_remove(k),
+        };
+    }
+    let out = cmd.output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
