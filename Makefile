@@ -28,7 +28,7 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_MATMUL -u VERBATIM_BLESS
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
-        lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser golden-browser-full \
+        lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser site golden-browser-full \
         golden-gpu-full golden-webgpu-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
 
 help:
@@ -37,6 +37,7 @@ help:
 	@echo "make test-full  make test plus every golden case on every executor (release bar)"
 	@echo "make conformance  check this machine's CPU and Vulkan drivers (docs/conformance.md)"
 	@echo "make models  fetch and verify all manifest models into models/cache"
+	@echo "make site    build the static site into site/ (copy it to any static host)"
 
 ## ---- set-up ----------------------------------------------------------------
 
@@ -74,6 +75,12 @@ wasm: setup-wasm
 
 native:
 	$(CARGO) build --release -p verbatim --bin verbatim
+
+# The static site (docs/releasing.md): site/ works on any static host, at its root or a sub-path.
+# Earlier releases' engines are kept from RELEASES (unpacked earlier sites).
+RELEASES ?= releases
+site: wasm tasks
+	python3 tools/build_site.py --out site --releases $(RELEASES)
 
 ## ---- main job --------------------------------------------------------------
 
