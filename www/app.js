@@ -12,7 +12,7 @@ import { Engine } from './engine.js';
 import { executorShort, formatMB, formatSeconds, plural, sentenceOf } from './format.js';
 import { historyItem } from './history-view.js';
 import { addRun, deleteRun, listRuns } from './history.js';
-import { engineRuns, readManifest } from './manifest.js';
+import { engineRuns, readManifestFile } from './manifest.js';
 import { randomSeed, restoreForm } from './settings.js';
 import { ui } from './ui.js';
 import { editRun, formChanged, makeRunLink, onGenerateDone, renderConversation, showFormError } from './generate-view.js';
@@ -87,6 +87,26 @@ export const engine = new Engine({
 function startWorker() {
   clearStopTimer();
   engine.start();
+}
+
+/**
+ * Runs the engine of numeric spec `spec` from now on (a link made with an earlier spec, on a site
+ * that keeps that spec's engine: docs/releasing.md). The loaded model belongs to the engine that
+ * is replaced, so it is unloaded; the saved models stay. Resolves to whether that engine runs now.
+ */
+export async function switchEngine(spec) {
+  const folder = page.site.engines[spec];
+  if (!folder) return false;
+  engine.useFolder(folder);
+  page.loaded = null;
+  page.loadingWith = null;
+  page.pendingAutoLoad = null;
+  ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
+  setState('starting');
+  startWorker();
+  await engine.ready;
+  return page.engineSpec === spec;
 }
 
 /**
@@ -423,9 +443,16 @@ setState('starting');
   formChanged();
 }
 renderHistory();
+// The manifest first: on a built site it names the engine to start (engine/<spec>/).
+const manifest = await readManifestFile().catch((error) => error);
+if (!(manifest instanceof Error)) {
+  page.site = manifest.site;
+  if (page.site.engine !== null) engine.useFolder(page.site.engines[page.site.engine]);
+}
 startWorker();
 try {
-  page.models = await readManifest();
+  if (manifest instanceof Error) throw manifest;
+  page.models = manifest.models;
   if (page.models.length === 0) throw new Error('it lists no models');
   renderModels();
   markSupported();

@@ -1,6 +1,11 @@
 // The page's side of the engine worker (worker.js): starts it (again after a failure), posts
 // messages to it, and asks it questions that have an answer (link_encode / link_decode). Messages
 // from a worker that has been replaced are dropped, so a restart cannot mix two engines' reports.
+//
+// Which engine: `folder` holds worker.js and the wasm it loads (pkg/). On a built site each numeric
+// spec's engine lives at its own folder that never changes (engine/exact-1/, docs/releasing.md);
+// served from www/ (`make serve`) the engine is the page's own folder. Any engine folder speaks
+// the messages documented in worker.js, so a later page drives an earlier engine.
 
 export class Engine {
   /**
@@ -9,6 +14,7 @@ export class Engine {
    */
   constructor({ testHooks = false, onMessage, onError }) {
     this.testHooks = testHooks;
+    this.folder = new URL('./', import.meta.url);
     this.onMessage = onMessage;
     this.onError = onError;
     this.worker = null;
@@ -25,11 +31,16 @@ export class Engine {
     return this.worker !== null;
   }
 
+  /** The engine the next start() runs: the folder (relative to this page) holding its worker.js. */
+  useFolder(folder) {
+    this.folder = new URL(folder, document.baseURI);
+  }
+
   /** Starts a fresh worker, ending the current one; questions still open are answered with an error. */
   start() {
     this.terminate();
     this.resetReady();
-    const url = new URL('worker.js', import.meta.url);
+    const url = new URL('worker.js', this.folder);
     if (this.testHooks) url.searchParams.set('test-hooks', '1');
     const current = new Worker(url, { type: 'module', name: 'verbatim-engine' });
     this.worker = current;

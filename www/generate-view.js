@@ -220,6 +220,7 @@ export async function makeRunLink(finished, done) {
     spec: page.engineSpec,
     tokens: token_ids.length,
     tokensHash: tokens_hash,
+    doi: page.site.doi,
   });
   ui.app.dataset.linkMade = String(Number(ui.app.dataset.linkMade ?? 0) + 1);
 }

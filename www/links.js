@@ -53,18 +53,19 @@ export function tidyLink(text) {
 }
 
 /**
- * Whether a model address from a link may be fetched: only https:, or this page's own origin.
- * `origin` is the page's (or the worker's) location.origin. Returns {ok: true, url} or
- * {ok: false, why}.
+ * Whether a model address may be fetched: only https:, this page's own origin, or one of
+ * `extraOrigins` (the site's `model_origins`, e.g. a test's local model host). `origin` is the
+ * page's (or the worker's) location.origin. Returns {ok: true, url} or {ok: false, why}.
  */
-export function checkModelUrl(address, origin) {
+export function checkModelUrl(address, origin, extraOrigins = []) {
   let url;
   try {
     url = new URL(String(address));
   } catch {
     return { ok: false, why: 'it is not a valid web address' };
   }
-  if (url.origin === origin && (url.protocol === 'https:' || url.protocol === 'http:')) return { ok: true, url };
+  const web = url.protocol === 'https:' || url.protocol === 'http:';
+  if (web && (url.origin === origin || extraOrigins.includes(url.origin))) return { ok: true, url };
   if (url.protocol !== 'https:') {
     return { ok: false, why: `only https: addresses are fetched, and this one is ${escapeInvisible(url.protocol)}` };
   }

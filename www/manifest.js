@@ -15,17 +15,25 @@ export function engineRuns(engine, entry) {
   return EXACT_ARCHITECTURES.has(entry.architecture);
 }
 
-export async function readManifest() {
+/**
+ * The manifest: {models, site}. Each model gets `download`, the absolute address its file is
+ * fetched from: its public `url` where the manifest names one (a built site: docs/releasing.md),
+ * else the copy this server keeps under models/cache/ (`make serve`). `site` (a built site only,
+ * else defaults): {engines: {spec: folder}, engine: the default spec, model_origins: origins allowed
+ * besides https: and this page's own, page_url, doi}.
+ */
+export async function readManifestFile() {
+  const address = new URL(MANIFEST_URL, location.href);
   let response;
   try {
-    response = await fetch(MANIFEST_URL, { cache: 'no-cache' });
+    response = await fetch(address, { cache: 'no-cache' });
   } catch (error) {
     throw new Error(`the server could not be reached (${error.message})`);
   }
   if (!response.ok) throw new Error(`the server answered HTTP ${response.status} for ${MANIFEST_URL}`);
   const manifest = await response.json();
   if (!Array.isArray(manifest?.models)) throw new Error(`${MANIFEST_URL} has no "models" list`);
-  return manifest.models.filter((entry) => {
+  const models = manifest.models.filter((entry) => {
     const ok =
       typeof entry?.id === 'string' &&
       typeof entry.name === 'string' &&
@@ -33,10 +41,48 @@ export async function readManifest() {
       /^[A-Za-z0-9._-]+$/.test(entry.file) &&
       Number.isSafeInteger(entry.size) &&
       entry.size > 0 &&
-      /^[0-9a-f]{64}$/.test(entry.sha256 ?? '');
+      /^[0-9a-f]{64}$/.test(entry.sha256 ?? '') &&
+      (entry.url === undefined || parses(entry.url));
     if (!ok) console.warn('Skipping a malformed manifest entry', entry);
     return ok;
   });
+  for (const entry of models) {
+    entry.download = entry.url !== undefined ? new URL(entry.url).href : new URL(`cache/${encodeURIComponent(entry.file)}`, address).href;
+  }
+  return { models, site: siteSettings(manifest.site) };
+}
+
+function parses(text) {
+  try {
+    new URL(text); // eslint-disable-line no-new
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The manifest's `site` object, checked; defaults where it is absent (the page served from www/). */
+function siteSettings(site) {
+  const engines = {};
+  for (const [spec, folder] of Object.entries(site?.engines ?? {})) {
+    // A relative folder of this site, e.g. "engine/exact-1/".
+    if (/^[a-z0-9-]{1,32}$/.test(spec) && typeof folder === 'string' && /^[A-Za-z0-9._/-]+\/$/.test(folder) && !folder.startsWith('/')) {
+      engines[spec] = folder;
+    }
+  }
+  const origins = Array.isArray(site?.model_origins) ? site.model_origins.filter((o) => typeof o === 'string' && parses(o) && new URL(o).origin === o) : [];
+  return {
+    engines,
+    engine: typeof site?.engine === 'string' && engines[site.engine] ? site.engine : null,
+    modelOrigins: origins,
+    pageUrl: typeof site?.page_url === 'string' ? site.page_url : null,
+    doi: typeof site?.doi === 'string' && /^10\.\d{4,9}\/\S+$/.test(site.doi) ? site.doi : null,
+  };
+}
+
+/** The manifest's models (see readManifestFile). */
+export async function readManifest() {
+  return (await readManifestFile()).models;
 }
 
 /** The licence as a link when the manifest gives an http(s) address, else as plain text. */

@@ -6,9 +6,13 @@
 
 export const CACHE_NAME = 'verbatim-models-v1';
 
-/** The cache key of a model file whose SHA-256 (lowercase hex) is `sha256`. */
+/**
+ * The cache key of a model file whose SHA-256 (lowercase hex) is `sha256`: at this origin's root,
+ * so that the page, its workers and every engine folder (engine/<spec>/) name a file alike
+ * wherever the site is published (at the root or under a sub-path).
+ */
 export function cacheKey(sha256) {
-  return new URL(`model-cache/sha256-${sha256}.gguf`, import.meta.url).href;
+  return new URL(`/model-cache/sha256-${sha256}.gguf`, globalThis.location.origin).href;
 }
 
 async function openCache() {

@@ -104,9 +104,15 @@ export function loadManifestModel(model, options) {
   localStorage.setItem(LAST_MODEL_KEY, model.id);
   page.lastLoad = (again) => loadManifestModel(model, again);
   beginLoad(`Preparing ${model.name}…`);
-  const { id, name, file, size, sha256 } = model;
+  const { id, name, file, size, sha256, download } = model;
   const executor = executorFor(options);
-  engine.post({ type: 'load-model', model: { id, name, file, size, sha256 }, engine: ui.engineSelect.value, executor });
+  engine.post({
+    type: 'load-model',
+    model: { id, name, file, size, sha256, download },
+    origins: page.site.modelOrigins,
+    engine: ui.engineSelect.value,
+    executor,
+  });
 }
 
 function loadFile(file, options) {

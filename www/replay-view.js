@@ -7,7 +7,7 @@ import { showLinkSummary } from './link-view.js';
 import { checkModelUrl, displayUrl, replayVerdict, tidyLink } from './links.js';
 import { renderCite } from './share.js';
 import { ui } from './ui.js';
-import { announce, engine, focusLater, hideError, hideGpuFailure, recordRun, setState } from './app.js';
+import { announce, engine, focusLater, hideError, hideGpuFailure, recordRun, setState, switchEngine } from './app.js';
 import { editRun } from './generate-view.js';
 import { beginLoad, executorFor, loadManifestModel, updateLoadLabel } from './model-card.js';
 import { page } from './page-state.js';
@@ -37,6 +37,12 @@ export async function handleLocationHash() {
     view = await engine.request('link-decode', { text: tidy.payload });
   } catch (error) {
     showLinkError(`This link cannot be opened: ${sentenceOf(error.message)} Copy it again from its source, or ask whoever sent it for a new one.`);
+    return;
+  }
+  if (location.hash.slice(1) !== tidy.payload && location.hash.slice(1) !== fragment) return; // another link arrived meanwhile
+  // A link of another spec runs on that spec's engine, where this site keeps it.
+  if (view.spec !== page.engineSpec && page.site.engines[view.spec] && !(await switchEngine(view.spec))) {
+    showLinkError(`This link needs the ${view.spec} engine, which did not start here. Reload the page to try again.`);
     return;
   }
   if (location.hash.slice(1) !== tidy.payload && location.hash.slice(1) !== fragment) return; // another link arrived meanwhile
@@ -102,7 +108,7 @@ export function showLinkModelStatus() {
       `This link needs model ${model.id} with SHA-256 ${model.sha256}, which is not in the list; ` +
       "open the file with “Choose a file…” under “Or open a GGUF file” in the Model section.";
     // Only https: (or this site) is fetched; the address is shown normalised, invisible characters escaped.
-    const allowed = model.url ? checkModelUrl(model.url, location.origin) : { ok: false, why: '' };
+    const allowed = model.url ? checkModelUrl(model.url, location.origin, page.site.modelOrigins) : { ok: false, why: '' };
     const shown = displayUrl(model.url ?? '');
     ui.linkModelUrlBox.hidden = !model.url;
     ui.linkModelUrl.textContent = shown.text;
@@ -149,14 +155,14 @@ ui.replayButton.addEventListener('click', () => {
 ui.linkFetchButton.addEventListener('click', () => {
   if (!page.link?.view.model.url || page.state === 'loading' || page.state === 'generating') return;
   const { id, sha256 } = page.link.view.model;
-  const allowed = checkModelUrl(page.link.view.model.url, location.origin);
+  const allowed = checkModelUrl(page.link.view.model.url, location.origin, page.site.modelOrigins);
   if (!allowed.ok) return;
   const url = allowed.url.href;
   ui.engineSelect.value = 'exact';
   page.pendingReplay = true;
   page.lastLoad = (options) => {
     beginLoad(`Downloading ${id} from ${url}…`);
-    engine.post({ type: 'load-url', url, sha256, name: id, engine: 'exact', executor: executorFor(options) });
+    engine.post({ type: 'load-url', url, sha256, name: id, origins: page.site.modelOrigins, engine: 'exact', executor: executorFor(options) });
   };
   page.lastLoad();
 });
@@ -207,6 +213,7 @@ export function onReplayDone(finished, { reason, token_ids, tokens_hash, diverge
       spec: finished.link.view.spec,
       tokens: got.length,
       tokensHash: tokens_hash,
+      doi: page.site.doi,
     });
   }
 }

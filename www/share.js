@@ -27,12 +27,16 @@ export async function tokensHash(ids) {
   return [...digest].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-/** A "Cite this run" block: plain text and a BibTeX @misc entry, all set as text. */
-export function renderCite(container, { version, url, modelId, modelName, sha256, spec, tokens, tokensHash }) {
+/**
+ * A "Cite this run" block: plain text and a BibTeX @misc entry, all set as text. `doi`: the
+ * archived release's DOI (the site's setting, docs/releasing.md), or null.
+ */
+export function renderCite(container, { version, url, modelId, modelName, sha256, spec, tokens, tokensHash, doi = null }) {
   const date = new Date().toISOString().slice(0, 10);
+  const software = doi ? `Verbatim ${version} (https://doi.org/${doi})` : `Verbatim ${version}`;
   const plainText =
     `${modelName} (${modelId}, GGUF SHA-256 ${sha256}), ${plural(tokens, 'token')} generated with ` +
-    `Verbatim ${version}, numeric spec ${spec}; token ids SHA-256 ${tokensHash}. ` +
+    `${software}, numeric spec ${spec}; token ids SHA-256 ${tokensHash}. ` +
     `Replay: ${url} (accessed ${date}).`;
   const clean = (text) => String(text).replace(/[{}\\]/g, '');
   const bibtex = [
@@ -40,7 +44,7 @@ export function renderCite(container, { version, url, modelId, modelName, sha256
     `  title        = {Verbatim run of ${clean(modelId)}},`,
     `  howpublished = {\\url{${clean(url)}}},`,
     `  note         = {Model ${clean(modelId)}, GGUF SHA-256 ${sha256}; numeric spec ${clean(spec)}; ` +
-      `${tokens} tokens, token ids SHA-256 ${tokensHash}; Verbatim ${clean(version)}},`,
+      `${tokens} tokens, token ids SHA-256 ${tokensHash}; Verbatim ${clean(version)}${doi ? `, doi:${clean(doi)}` : ''}},`,
     `  year         = {${date.slice(0, 4)}},`,
     `  urldate      = {${date}}`,
     '}',

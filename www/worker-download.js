@@ -1,31 +1,48 @@
-// The engine worker's downloads and file reads (worker.js): a manifest model from this site, any
-// byte stream of a known length, or bytes already in memory, each hashed with SHA-256 as it
-// arrives and reported as progress. `io` is {Hasher: the engine's Sha256Hasher, post: the worker's
+// The engine worker's downloads and file reads (worker.js): a manifest model (from its public
+// source or this site), any byte stream of a known length, or bytes already in memory, each hashed
+// with SHA-256 as it arrives and reported as progress. `io` is {Hasher: the engine's Sha256Hasher, post: the worker's
 // messages to the page}. Failures are UserErrors in plain words.
 
+import { checkModelUrl } from './links.js';
 import { UserError, describe, formatMB } from './worker-util.js';
 
 const PROGRESS_INTERVAL_MS = 100;
 const HASH_SLICE = 8 << 20;
 
-/** Downloads a manifest entry's file from this site, hashing it as it arrives. */
-export async function download(entry, signal, io) {
-  const url = new URL(`models/cache/${encodeURIComponent(entry.file)}`, self.location.href);
+/**
+ * Downloads a manifest entry's file from `entry.download` (an absolute address the page gives:
+ * the model's public source on a published site, else this server's copy), following redirects,
+ * hashing it as it arrives. The address, and where a redirect lands, must pass the page's policy
+ * (links.js): https:, this site, or one of `origins`.
+ */
+export async function download(entry, signal, io, origins = []) {
+  const allowed = checkModelUrl(entry.download, self.location.origin, origins);
+  if (!allowed.ok) {
+    throw new UserError('bad-url', `${entry.name} is not downloaded from ${entry.download}: ${allowed.why}.`, false);
+  }
+  const url = allowed.url;
+  const remote = url.origin !== self.location.origin;
   let response;
   try {
-    response = await fetch(url, { signal, cache: 'no-store' });
+    response = await fetch(url, { signal, cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer', redirect: 'follow' });
   } catch (error) {
     if (signal.aborted) throw error;
-    throw new UserError(
-      'network',
-      `The download of ${entry.name} failed before it started: the server could not be reached (${describe(error)}).`,
-    );
+    const why = remote
+      ? `${url.host} could not be reached, or it does not let this page read the file (no CORS headers)`
+      : 'the server could not be reached';
+    throw new UserError('network', `The download of ${entry.name} failed before it started: ${why} (${describe(error)}).`);
+  }
+  const landed = response.url ? checkModelUrl(response.url, self.location.origin, origins) : allowed;
+  if (!landed.ok) {
+    response.body?.cancel();
+    throw new UserError('bad-url', `The download of ${entry.name} from ${url.host} was redirected to an address that is not fetched: ${landed.why}.`, false);
   }
   if (!response.ok) {
-    const what = response.status === 404 ? 'the model file is not on this server' : 'the server refused the download';
+    let what = response.status === 404 ? 'the model file is not on this server' : 'the server refused the download';
+    if (remote) what = response.status === 404 ? `the model file is not at ${url.host}` : `${url.host} refused the download`;
     throw new UserError(
       'http',
-      `The download of ${entry.name} failed: ${what} (HTTP ${response.status} for ${url.pathname}).`,
+      `The download of ${entry.name} failed: ${what} (HTTP ${response.status} for ${remote ? url.href : url.pathname}).`,
     );
   }
   const declared = response.headers.get('Content-Length');

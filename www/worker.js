@@ -7,15 +7,18 @@
 // the start-up self-test ('gpu'), or on the wasm CPU executor ('cpu'): the tokens are the same.
 //
 // Messages from the page, each {type, ...}:
-//   {type: 'load-model', model: {id, name, file, size, sha256}, engine, executor}  from the
-//                                                               cache, else downloaded;
+//   {type: 'load-model', model: {id, name, file, size, sha256, download}, origins, engine,
+//    executor}                                                  from the cache, else downloaded
+//                                                               from `download` (an absolute
+//                                                               address; origins: the site's
+//                                                               model_origins, links.js);
 //                                                               engine: 'exact' | 'float';
 //                                                               executor: 'auto' (the faster
 //                                                               one here) | 'gpu' (WebGPU if it
 //                                                               works, else the CPU) | 'cpu'
 //   {type: 'load-file', file: File, engine, executor}           a GGUF file the user opened
-//   {type: 'load-url', url, sha256, name, engine, executor}     a file named by a link, fetched
-//                                                               only after the user agreed
+//   {type: 'load-url', url, sha256, name, origins, engine, executor}   a file named by a link,
+//                                                               fetched only after the user agreed
 //   {type: 'generate', run}                                     run: the engine's begin() options
 //   {type: 'link-encode', id, view} / {type: 'link-decode', id, text}   answered at once with
 //                                                               reply {id, result} or {id, error}
@@ -175,7 +178,7 @@ self.onmessage = async ({ data }) => {
   const phase = data.type === 'generate' ? 'generate' : 'load';
   phaseNow = phase;
   try {
-    if (data.type === 'load-model') await loadFromManifest(data.model, data.engine, data.executor, signal);
+    if (data.type === 'load-model') await loadFromManifest(data.model, data.origins ?? [], data.engine, data.executor, signal);
     else if (data.type === 'load-file') await loadFromFile(data.file, data.engine, data.executor, signal);
     else if (data.type === 'load-url') await loadFromUrl(data, signal);
     else if (data.type === 'generate') await generate(data, signal);
@@ -200,7 +203,7 @@ self.onmessage = async ({ data }) => {
   }
 };
 
-async function loadFromManifest(entry, engine, executor, signal) {
+async function loadFromManifest(entry, origins, engine, executor, signal) {
   unloadModel();
   let bytes = await readModel(entry.sha256);
   let source = 'cache';
@@ -214,7 +217,7 @@ async function loadFromManifest(entry, engine, executor, signal) {
   let cacheError = null;
   if (bytes === null) {
     source = 'network';
-    bytes = await download(entry, signal, io);
+    bytes = await download(entry, signal, io, origins);
     try {
       await storeModel(entry.sha256, bytes);
     } catch (error) {
@@ -238,10 +241,10 @@ async function loadFromFile(file, engine, executor, signal) {
 }
 
 /** Fetches a file from the address a link names (the user agreed), checking it against the link's hash. */
-async function loadFromUrl({ url, sha256, name, engine, executor }, signal) {
+async function loadFromUrl({ url, sha256, name, origins = [], engine, executor }, signal) {
   unloadModel();
-  // Checked again here: only https:, or this site.
-  const allowed = checkModelUrl(url, self.location.origin);
+  // Checked again here: only https:, this site, or the site's model origins.
+  const allowed = checkModelUrl(url, self.location.origin, origins);
   if (!allowed.ok) throw new UserError('bad-url', `That address is not fetched: ${allowed.why}.`, false);
   const shown = allowed.url.href; // normalised: punycode host, percent-encoded path
   let response;
@@ -252,7 +255,7 @@ async function loadFromUrl({ url, sha256, name, engine, executor }, signal) {
     throw new UserError('network', `The download from ${shown} failed before it started (${describe(error)}).`);
   }
   // A redirect must end at an address that would have been allowed itself.
-  const landed = response.url ? checkModelUrl(response.url, self.location.origin) : allowed;
+  const landed = response.url ? checkModelUrl(response.url, self.location.origin, origins) : allowed;
   if (!landed.ok) {
     response.body?.cancel();
     throw new UserError('bad-url', `The address ${shown} redirected to one that is not fetched: ${landed.why}.`, false);
