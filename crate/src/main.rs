@@ -148,9 +148,9 @@ enum Command {
         model: ModelArgs,
         #[command(flatten)]
         run: RunArgs,
-        /// The page the link opens.
-        #[arg(long, default_value = "http://127.0.0.1:8080/")]
-        base: String,
+        /// The page the link opens [default: page_url in site.json, else http://127.0.0.1:8080/].
+        #[arg(long)]
+        base: Option<String>,
         #[arg(long, value_enum, default_value_t = ExecutorArg::Cpu)]
         executor: ExecutorArg,
     },
@@ -399,7 +399,12 @@ fn run(cli: Cli) -> Result<()> {
             run,
             base,
             executor,
-        } => links::make(&model, run.request()?, &base, executor),
+        } => links::make(
+            &model,
+            run.request()?,
+            &links::page_base(base.as_deref()),
+            executor,
+        ),
         Command::Replay {
             link,
             model_file,

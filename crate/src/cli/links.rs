@@ -75,6 +75,25 @@ pub fn make(
     Ok(())
 }
 
+/// The site config (`site.json`, docs/releasing.md): where the page is published.
+const SITE_JSON: &str = include_str!("../../../site.json");
+/// The page `make serve` serves: links open there until the page is published.
+const LOCAL_PAGE: &str = "http://127.0.0.1:8080/";
+
+/// The page a link opens: `--base` if given, else `page_url` in site.json, else [`LOCAL_PAGE`].
+/// The run is in the link's fragment, so any copy of the page replays it.
+pub fn page_base(arg: Option<&str>) -> String {
+    arg.map(str::to_string)
+        .or_else(|| site_page_url(SITE_JSON))
+        .unwrap_or_else(|| LOCAL_PAGE.to_string())
+}
+
+/// `page_url` of a site config, when it is a string (null: not published yet).
+fn site_page_url(json: &str) -> Option<String> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    value.get("page_url")?.as_str().map(str::to_string)
+}
+
 /// A local file's name as a link's model id: its first [`MAX_MODEL_ID_LEN`] bytes
 /// (cut at a character boundary); the id only names the file, its hash identifies it.
 fn link_id(stem: &str) -> String {
@@ -172,5 +191,24 @@ mod tests {
         let id = link_id(&long);
         assert!(id.len() <= MAX_MODEL_ID_LEN && id.len() >= MAX_MODEL_ID_LEN - 1);
         assert!(long.starts_with(&id));
+    }
+
+    #[test]
+    fn links_open_the_published_page_else_the_local_one() {
+        assert_eq!(
+            page_base(Some("https://a.example/v/")),
+            "https://a.example/v/"
+        );
+        assert_eq!(
+            site_page_url(r#"{"page_url": "https://user.github.io/verbatim/"}"#).as_deref(),
+            Some("https://user.github.io/verbatim/")
+        );
+        assert_eq!(site_page_url(r#"{"page_url": null}"#), None);
+        // The checked-in config is valid JSON; unpublished, links open the local page.
+        let config: serde_json::Value = serde_json::from_str(SITE_JSON).unwrap();
+        match config["page_url"].as_str() {
+            Some(url) => assert_eq!(page_base(None), url),
+            None => assert_eq!(page_base(None), LOCAL_PAGE),
+        }
     }
 }
