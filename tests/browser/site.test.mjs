@@ -1,0 +1,183 @@
+// The published site: tools/build_site.py's output (`make site`) under a sub-path of a plain static
+// file server (`python3 -m http.server`, no custom headers), with the models fetched from an
+// emulated public host (tools/remote_origin.py: CORS, a redirect to a second origin, and its
+// failure modes). The meta CSP is enforced, the engine comes from engine/exact-1/, downloads fail
+// in plain words and keep the user's work, the golden links of this release replay exactly, and
+// a host that sends the wasm with the wrong type still works, also without WebGPU.
+
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { launchBrowser } from './lib/browser.mjs';
+import { byTestId, cachedModelKeys, generate, openApp, preferCpu, waitForLoad, waitForLoadError } from './lib/app.mjs';
+import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireWasm } from './lib/env.mjs';
+import { wasmLinks } from './lib/links.mjs';
+import { buildSite, startRemoteOrigin, startStaticServer } from './lib/site.mjs';
+
+const SUB_PATH = 'verbatim';
+const REPLAY_TIMEOUT_MS = 180_000;
+
+let scratch;
+let remote;
+let server;
+let pageUrl; // the site's address: http://127.0.0.1:P/verbatim/
+let modelPath; // the model's path on the public host
+let browser; // tests 1-3 share it (and its saved model)
+let golden; // id -> link of tests/golden/links/links.json
+
+before(async () => {
+  requireWasm();
+  const { entry } = requireModel(DEFAULT_MODEL_ID);
+  modelPath = new URL(entry.sources.find((s) => s.kind === 'url').url).pathname;
+  const links = JSON.parse(readFileSync(join(REPO_ROOT, 'tests/golden/links/links.json'), 'utf8')).links;
+  golden = Object.fromEntries(links.map((l) => [l.id, l.link]));
+  scratch = await mkdtemp(join(tmpdir(), 'verbatim-site-'));
+  remote = await startRemoteOrigin();
+  await buildSite(join(scratch, SUB_PATH), remote);
+  server = await startStaticServer(scratch);
+  pageUrl = `${server.origin}/${SUB_PATH}/`;
+  browser = await launchBrowser();
+  await preferCpu(browser.context); // executor choice: test 4 and executor.test.mjs
+});
+
+after(async () => {
+  await browser?.close();
+  await server?.close();
+  await remote?.close();
+  if (scratch) await rm(scratch, { recursive: true, force: true });
+});
+
+/** The page's address with a golden link's fragment. */
+const onSite = (base, id) => `${base}#${new URL(golden[id]).hash.slice(1)}`;
+
+/** Problems other than the CSP violation a test provokes on purpose. */
+const unexpected = (problems) => problems.filter((p) => !/Content Security Policy/.test(p));
+
+/** Opens a link in a new page and waits until the page has handled it. */
+async function openLink(url) {
+  const opened = await openApp(browser.context, url);
+  await opened.page.waitForFunction(() => Number(document.querySelector('[data-testid="app"]').dataset.linksHandled ?? 0) >= 1, null, {
+    timeout: 30_000,
+  });
+  return opened;
+}
+
+/** Clicks Replay (loading the model first if needed) and resolves to the result line. */
+async function replay(page) {
+  await page.waitForSelector(`${byTestId('replay-button')}:not([disabled])`, { timeout: 30_000 });
+  await page.click(byTestId('replay-button'));
+  await page.waitForFunction(
+    () =>
+      /^(Reproduced exactly|Diverged|The replay)/.test(document.querySelector('[data-testid="replay-result"]').textContent) ||
+      !document.querySelector('[data-testid="error"]').hidden,
+    null,
+    { timeout: REPLAY_TIMEOUT_MS },
+  );
+  return page.textContent(byTestId('replay-result'));
+}
+
+test('under a sub-path of a plain static server: the meta CSP is enforced and the engine comes from engine/exact-1/', async () => {
+  const response = await fetch(pageUrl);
+  assert.equal(response.headers.get('content-security-policy'), null, 'the policy is in the page, not a header');
+  const requested = [];
+  browser.context.on('request', (request) => requested.push(new URL(request.url()).pathname));
+  const { page, problems } = await openApp(browser.context, pageUrl);
+  assert.equal(await page.getAttribute(byTestId('app'), 'data-state'), 'idle');
+  assert.ok(requested.includes(`/${SUB_PATH}/engine/exact-1/worker.js`), requested.join('\n'));
+  assert.ok(requested.includes(`/${SUB_PATH}/engine/exact-1/pkg/verbatim_bg.wasm`), requested.join('\n'));
+  assert.ok(!requested.includes(`/${SUB_PATH}/worker.js`), 'the page runs the versioned engine');
+  assert.ok(!requested.some((path) => !path.startsWith(`/${SUB_PATH}/`)), `a request outside the sub-path: ${requested.join('\n')}`);
+
+  // An injected inline script does not run: the <meta> policy forbids it.
+  const injected = await page.evaluate(async () => {
+    const violation = new Promise((resolve) => document.addEventListener('securitypolicyviolation', (e) => resolve(e.effectiveDirective), { once: true }));
+    const script = document.createElement('script');
+    script.textContent = 'window.injectedRan = true;';
+    document.head.append(script);
+    return { ran: window.injectedRan === true, directive: await violation };
+  });
+  assert.deepEqual(injected, { ran: false, directive: 'script-src-elem' });
+  assert.deepEqual(unexpected(problems), []);
+  await page.close();
+});
+
+test('download failures from the public host are said next to the model list, keep the prompt and cache nothing; then the model downloads through the redirect', async () => {
+  const { page, problems } = await openApp(browser.context, pageUrl);
+  const prompt = 'My own words, which must survive every failed download.';
+  await page.fill(byTestId('prompt'), prompt);
+  await page.check(byTestId(`model-option-${DEFAULT_MODEL_ID}`));
+  const expected = {
+    'no-cors': /^The download of SmolLM2-135M-Instruct \(Q4_1\) failed before it started: 127\.0\.0\.1:\d+ could not be reached, or it does not let this page read the file \(no CORS headers\)/,
+    404: /^The download of SmolLM2-135M-Instruct \(Q4_1\) failed: the model file is not at 127\.0\.0\.1:\d+ \(HTTP 404 for http:\/\/127\.0\.0\.1:\d+\/QuantFactory\//,
+    cut: /^The download (was interrupted after|ended early: )/,
+    'wrong-bytes': /^Checksum mismatch: the downloaded smollm2-135m-instruct-q4_1\.gguf is not the published file/,
+  };
+  for (const [mode, words] of Object.entries(expected)) {
+    await remote.setMode(modelPath, mode);
+    await page.click(byTestId('load-button'));
+    const message = await waitForLoadError(page);
+    assert.match(message, words, mode);
+    assert.ok(await page.isVisible(`${byTestId('model-heading')}, ${byTestId('error')}`));
+    assert.equal(await page.inputValue(byTestId('prompt')), prompt, mode);
+    assert.deepEqual(await cachedModelKeys(page), [], mode);
+  }
+  await remote.setMode(modelPath, 'ok');
+  await page.click(byTestId('retry-button'));
+  assert.equal(await waitForLoad(page), 'network');
+  const log = await remote.log();
+  assert.ok(log.some((r) => r.server === 'hub' && r.path === modelPath && r.status === 302), JSON.stringify(log));
+  assert.ok(log.some((r) => r.server === 'cdn' && r.path === `/ok${modelPath}` && r.status === 200), JSON.stringify(log));
+  assert.equal((await cachedModelKeys(page)).length, 1);
+  assert.equal(await page.inputValue(byTestId('prompt')), prompt);
+
+  // A greedy run gives the golden link's tokens, and its link is this page's address.
+  const want = (await wasmLinks()).link_decode(new URL(golden['greedy-chat']).hash.slice(1));
+  const got = await generate(page, { prompt: 'What is the capital of France?', chat: true, maxTokens: 16 });
+  assert.deepEqual(got.tokenIds, want.expect.token_ids);
+  await page.waitForFunction(() => document.querySelector('[data-testid="link-text"]').value !== '');
+  assert.ok((await page.inputValue(byTestId('link-text'))).startsWith(`${pageUrl}#v1.`));
+  assert.deepEqual(unexpected(problems), []);
+  await page.close();
+});
+
+test('golden links of this release replay exactly in the built site; a damaged link says what to do', async () => {
+  for (const id of ['sampled', 'stop-string']) {
+    const { page, problems } = await openLink(onSite(pageUrl, id));
+    const want = (await wasmLinks()).link_decode(new URL(golden[id]).hash.slice(1)).expect.token_ids.length;
+    assert.match(await replay(page), new RegExp(`^Reproduced exactly: ${want}/${want} tokens`), id);
+    assert.deepEqual(unexpected(problems), [], id);
+    await page.close();
+  }
+  const { page, problems } = await openLink(`${pageUrl}#v1.AAAAAAAA`);
+  assert.ok(await page.isVisible(byTestId('link-error')));
+  assert.match(await page.textContent(byTestId('link-error-message')), /^This link cannot be opened: .+ Copy it again from its source/);
+  assert.deepEqual(unexpected(problems), []);
+  await page.close();
+});
+
+test('a host that sends the wasm as application/octet-stream, a browser without WebGPU: the engine starts, downloads and replays on the CPU', async () => {
+  const plain = await startStaticServer(scratch, { wrongWasmType: true });
+  const fresh = await launchBrowser({ webgpu: false });
+  try {
+    const wasmTypes = [];
+    fresh.context.on('response', (response) => {
+      if (response.url().endsWith('.wasm')) wasmTypes.push([new URL(response.url()).pathname, response.headers()['content-type']]);
+    });
+    const base = `${plain.origin}/${SUB_PATH}/`;
+    const { page, problems } = await openApp(fresh.context, onSite(base, 'stopped-run'));
+    await page.waitForFunction(() => document.querySelector('[data-testid="app"]').dataset.link === 'ready', null, { timeout: 30_000 });
+    // The engine's wasm (and the evaluation view's) arrive as application/octet-stream, and still run.
+    assert.ok(wasmTypes.some(([path]) => path === `/${SUB_PATH}/engine/exact-1/pkg/verbatim_bg.wasm`), JSON.stringify(wasmTypes));
+    assert.ok(wasmTypes.every(([, type]) => type === 'application/octet-stream'), JSON.stringify(wasmTypes));
+    const want = (await wasmLinks()).link_decode(new URL(golden['stopped-run']).hash.slice(1)).expect.token_ids.length;
+    assert.match(await replay(page), new RegExp(`^Reproduced exactly: ${want}/${want} tokens .* on the CPU`));
+    assert.equal(await page.textContent(byTestId('info-executor-short')), 'CPU (no usable GPU here)');
+    assert.deepEqual(problems, []);
+  } finally {
+    await fresh.close();
+    await plain.close();
+  }
+});
