@@ -139,7 +139,7 @@ test-python:
 
 # The browser tests compare with the CLI; the test profile's binary (built by
 # `cargo test`) saves a second, release build of the native code.
-test-browser: test-deps models wasm tasks
+test-browser: test-deps models wasm tasks site
 	$(CARGO) build -p verbatim --bin verbatim
 	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=1 tests/browser/
 

@@ -6,18 +6,23 @@
 // a host that sends the wasm with the wrong type still works, also without WebGPU.
 
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, test } from 'node:test';
+import { promisify } from 'node:util';
 import { launchBrowser } from './lib/browser.mjs';
 import { byTestId, cachedModelKeys, generate, openApp, preferCpu, waitForLoad, waitForLoadError } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireWasm } from './lib/env.mjs';
-import { wasmLinks } from './lib/links.mjs';
+import { rawLinkPayload, wasmLinks } from './lib/links.mjs';
 import { buildSite, startRemoteOrigin, startStaticServer } from './lib/site.mjs';
 
 const SUB_PATH = 'verbatim';
+// An earlier spec's engine, kept by a release: the exact-1 engine under another name (its worker
+// reports that spec), so that a link of that spec must switch the page to its folder.
+const EARLIER_SPEC = 'exact-0';
 const REPLAY_TIMEOUT_MS = 180_000;
 
 let scratch;
@@ -25,6 +30,7 @@ let remote;
 let server;
 let pageUrl; // the site's address: http://127.0.0.1:P/verbatim/
 let modelPath; // the model's path on the public host
+let modelSha256;
 let browser; // tests 1-3 share it (and its saved model)
 let golden; // id -> link of tests/golden/links/links.json
 
@@ -32,11 +38,15 @@ before(async () => {
   requireWasm();
   const { entry } = requireModel(DEFAULT_MODEL_ID);
   modelPath = new URL(entry.sources.find((s) => s.kind === 'url').url).pathname;
+  modelSha256 = entry.sha256;
   const links = JSON.parse(readFileSync(join(REPO_ROOT, 'tests/golden/links/links.json'), 'utf8')).links;
   golden = Object.fromEntries(links.map((l) => [l.id, l.link]));
   scratch = await mkdtemp(join(tmpdir(), 'verbatim-site-'));
   remote = await startRemoteOrigin();
-  await buildSite(join(scratch, SUB_PATH), remote);
+  const releases = join(scratch, 'releases');
+  await buildSite(join(scratch, SUB_PATH), remote, releases);
+  await keepAsEarlierRelease(join(scratch, SUB_PATH, 'engine/exact-1'), join(releases, 'v0/engine', EARLIER_SPEC));
+  await buildSite(join(scratch, SUB_PATH), remote, releases);
   server = await startStaticServer(scratch);
   pageUrl = `${server.origin}/${SUB_PATH}/`;
   browser = await launchBrowser();
@@ -49,6 +59,25 @@ after(async () => {
   await remote?.close();
   if (scratch) await rm(scratch, { recursive: true, force: true });
 });
+
+/** Copies an engine folder to `folder` as the engine of EARLIER_SPEC, with its SHA256SUMS. */
+async function keepAsEarlierRelease(engine, folder) {
+  await cp(engine, folder, { recursive: true });
+  const worker = join(folder, 'worker.js');
+  const source = await readFile(worker, 'utf8');
+  const renamed = source.replace('spec: module.spec_version()', `spec: '${EARLIER_SPEC}'`);
+  assert.notEqual(renamed, source, 'worker.js reports its spec as expected');
+  await writeFile(worker, renamed);
+  await promisify(execFile)('python3', ['-c', 'import sys; sys.path.insert(0, "tools"); import build_site, pathlib; build_site.write_sums(pathlib.Path(sys.argv[1]))', folder], { cwd: REPO_ROOT });
+}
+
+/** Every file of a folder, relative to it. */
+function filesUnder(folder) {
+  return readdirSync(folder, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => relative(folder, join(entry.parentPath ?? entry.path, entry.name)))
+    .sort();
+}
 
 /** The page's address with a golden link's fragment. */
 const onSite = (base, id) => `${base}#${new URL(golden[id]).hash.slice(1)}`;
@@ -71,7 +100,7 @@ async function replay(page) {
   await page.click(byTestId('replay-button'));
   await page.waitForFunction(
     () =>
-      /^(Reproduced exactly|Diverged|The replay)/.test(document.querySelector('[data-testid="replay-result"]').textContent) ||
+      /^(Reproduced exactly|Diverged|The replay|Ran )/.test(document.querySelector('[data-testid="replay-result"]').textContent) ||
       !document.querySelector('[data-testid="error"]').hidden,
     null,
     { timeout: REPLAY_TIMEOUT_MS },
@@ -179,5 +208,32 @@ test('a host that sends the wasm as application/octet-stream, a browser without 
   } finally {
     await fresh.close();
     await plain.close();
+  }
+});
+
+test('`make site` built the same site: the same files, the same exact-1 engine', () => {
+  const made = join(REPO_ROOT, 'site');
+  assert.ok(existsSync(join(made, 'index.html')), `${made} is missing: build it with \`make site\` first.`);
+  const ours = join(scratch, SUB_PATH);
+  const outsideEngines = (folder) => filesUnder(folder).filter((f) => !f.startsWith('engine/'));
+  assert.deepEqual(outsideEngines(made), outsideEngines(ours), 'site/ is stale: run `make site`');
+  assert.equal(readFileSync(join(made, 'engine/exact-1/SHA256SUMS'), 'utf8'), readFileSync(join(ours, 'engine/exact-1/SHA256SUMS'), 'utf8'));
+});
+
+test('a link of an earlier spec kept by the site runs on that spec\'s engine, from its own folder', async () => {
+  const requested = [];
+  const record = (request) => requested.push(new URL(request.url()).pathname);
+  browser.context.on('request', record);
+  try {
+    const payload = rawLinkPayload({ spec: EARLIER_SPEC, id: DEFAULT_MODEL_ID, sha256: modelSha256, prompt: 'Hello', maxTokens: 2 });
+    const { page, problems } = await openLink(`${pageUrl}#${payload}`);
+    assert.equal(await page.getAttribute(byTestId('app'), 'data-link'), 'ready', await page.textContent(byTestId('link-panel')));
+    assert.equal(await page.textContent(byTestId('link-spec')), EARLIER_SPEC);
+    assert.ok(requested.includes(`/${SUB_PATH}/engine/${EARLIER_SPEC}/worker.js`), requested.join('\n'));
+    assert.match(await replay(page), /^Ran 2 tokens/);
+    assert.deepEqual(unexpected(problems), []);
+    await page.close();
+  } finally {
+    browser.context.off('request', record);
   }
 });

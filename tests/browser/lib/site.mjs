@@ -56,10 +56,14 @@ export async function startRemoteOrigin() {
   };
 }
 
-/** Builds the site into `out` (tools/build_site.py, as `make site`), models from `remote`. */
-export async function buildSite(out, remote) {
+/**
+ * Builds the site into `out` (tools/build_site.py, as `make site`), models from `remote`, earlier
+ * engines from `releases` (a folder of unpacked earlier sites; none if it does not exist).
+ */
+export async function buildSite(out, remote, releases) {
   const cdnOrigin = new URL(remote.cdn).origin;
-  const args = [join(REPO_ROOT, 'tools/build_site.py'), '--out', out, '--model-mirror', remote.hub, '--model-origin', cdnOrigin];
+  const args = [join(REPO_ROOT, 'tools/build_site.py'), '--out', out, '--releases', releases];
+  args.push('--model-mirror', remote.hub, '--model-origin', cdnOrigin);
   await run('python3', args, { cwd: REPO_ROOT });
 }
 
