@@ -39,7 +39,7 @@ before(async () => {
   const { entry } = requireModel(DEFAULT_MODEL_ID);
   modelPath = new URL(entry.sources.find((s) => s.kind === 'url').url).pathname;
   modelSha256 = entry.sha256;
-  const links = JSON.parse(readFileSync(join(REPO_ROOT, 'tests/golden/links/links.json'), 'utf8')).links;
+  const links = JSON.parse(readFileSync(join(REPO_ROOT, 'tests/golden/links/0.1.0.json'), 'utf8')).links;
   golden = Object.fromEntries(links.map((l) => [l.id, l.link]));
   scratch = await mkdtemp(join(tmpdir(), 'verbatim-site-'));
   remote = await startRemoteOrigin();
