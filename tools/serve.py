@@ -12,7 +12,8 @@ name given with ``--allow-host``), so a page on another origin cannot reach it
 through DNS rebinding. It answers GET and HEAD, honours single HTTP byte ranges
 (RFC 9110, section 14), sends Content-Length so the page can show download
 progress, and sends a Content-Security-Policy that forbids inline script and
-inline style. There are no directory listings and no way out of the two roots.
+inline style and lets only the embed view (``embed.html``) be framed by other
+sites (``frame-ancestors``). There are no directory listings and no way out of the two roots.
 
 Standard library only (Python 3.11).
 """
@@ -37,6 +38,17 @@ CONTENT_SECURITY_POLICY = (
     "style-src 'self'; img-src 'self' data:; connect-src 'self' https:; object-src 'none'; "
     "base-uri 'none'"
 )
+# Who may show a response in a frame (CSP frame-ancestors, which only a header can carry): the
+# embed view (embed.html, a card for other sites' <iframe>s) anyone; everything else this site only.
+FRAMEABLE_FILES = ("embed.html",)
+FRAME_ANY = "frame-ancestors *"
+FRAME_SELF = "frame-ancestors 'self'"
+
+
+def content_security_policy(file: Path | None) -> str:
+    """The CSP of a response: the page's policy plus who may frame it."""
+    frame = FRAME_ANY if file is not None and file.name in FRAMEABLE_FILES else FRAME_SELF
+    return f"{CONTENT_SECURITY_POLICY}; {frame}"
 
 MIME_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -295,7 +307,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         suffix = file.suffix.lower() if file is not None else ".html"
         self.send_header("Content-Type", MIME_TYPES.get(suffix, "application/octet-stream"))
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.send_header("Content-Security-Policy", content_security_policy(file))
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
@@ -305,7 +317,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "text/plain; charset=utf-8")
         self.send_header("Cache-Control", "no-cache")
-        self.send_header("Content-Security-Policy", CONTENT_SECURITY_POLICY)
+        self.send_header("Content-Security-Policy", content_security_policy(None))
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()

@@ -28,6 +28,7 @@ class ServeTest(unittest.TestCase):
         (www / "pkg").mkdir(parents=True)
         (www / "sub").mkdir()
         (www / "index.html").write_text("<!doctype html><title>t</title>")
+        (www / "embed.html").write_text("<!doctype html><title>embed</title>")
         (www / "app.js").write_text("export {};")
         (www / "style.css").write_text("body {}")
         (www / "pkg" / "verbatim_bg.wasm").write_bytes(b"\0asm\1\0\0\0")
@@ -106,6 +107,17 @@ class ServeTest(unittest.TestCase):
         self.assertEqual(headers["Cache-Control"], "no-cache")
         _, headers, _ = self.request("/app.js")
         self.assertEqual(headers["Cache-Control"], "no-cache")
+
+    def test_only_the_embed_view_may_be_framed_by_other_sites(self) -> None:
+        for path in ("/", "/index.html", "/app.js", "/models/manifest.json", "/nonexistent"):
+            _, headers, _ = self.request(path)
+            csp = headers["Content-Security-Policy"]
+            self.assertTrue(csp.endswith("; frame-ancestors 'self'"), (path, csp))
+        _, headers, _ = self.request("/embed.html")
+        csp = headers["Content-Security-Policy"]
+        self.assertTrue(csp.endswith("; frame-ancestors *"), csp)
+        self.assertIn("script-src 'self' 'wasm-unsafe-eval'", csp)
+        self.assertNotIn("unsafe-inline", csp)
 
     def test_whole_file_with_length(self) -> None:
         status, headers, body = self.request("/models/cache/m.gguf")

@@ -2,6 +2,7 @@
 // (from the list, a file, or a link's address) on the executor the page asks for, the load's
 // progress, and the loaded model's details. Driven by app.js, which hands it the worker's reports.
 
+import { asksBeforeDownload } from './consent.js';
 import { executorChoice } from './executor-choice.js';
 import { engineLabel, executorDetail, executorLabel, executorShort, formatMB, plural } from './format.js';
 import { engineRuns, modelRow } from './manifest.js';
@@ -15,8 +16,6 @@ import { loadedMatchesLink, showLinkModelStatus, startReplay } from './replay-vi
 const LAST_MODEL_KEY = 'verbatim.model';
 // The choice under "Executor": 'gpu' or 'cpu'; absent: 'auto' (the faster one, executor-choice.js).
 const EXECUTOR_KEY = 'verbatim.executor';
-// Downloads larger than this ask first on a metered or slow connection.
-const ASK_ABOVE_BYTES = 100e6;
 
 export function renderModels() {
   ui.modelListStatus.hidden = true;
@@ -75,15 +74,10 @@ export function selectedModel() {
   return page.models.find((m) => m.id === radio?.value) ?? null;
 }
 
-function meteredConnection() {
-  const connection = navigator.connection;
-  return Boolean(connection && (connection.saveData || /^(slow-2g|2g|3g)$/.test(connection.effectiveType ?? '')));
-}
-
 /** Loads a listed model; a download over 100 MB on a metered or slow connection asks first. */
 export function loadManifestModel(model, options) {
   if (!engineRuns(ui.engineSelect.value, model)) return;
-  if (!page.savedIds.has(model.id) && model.size > ASK_ABOVE_BYTES && meteredConnection() && !options?.consented) {
+  if (asksBeforeDownload(model, page.savedIds.has(model.id)) && !options?.consented) {
     ui.consentMessage.textContent =
       `${model.name} is a download of ${formatMB(model.size)}, and this browser says the connection is metered or slow. Download it now?`;
     ui.consent.hidden = false;

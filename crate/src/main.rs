@@ -22,6 +22,8 @@ mod eval;
 mod executor;
 #[path = "cli/links.rs"]
 mod links;
+#[path = "cli/replay_file.rs"]
+mod replay_file;
 
 #[derive(Parser)]
 #[command(
@@ -157,7 +159,13 @@ enum Command {
     /// Replay a link natively; exits with status 1 if the tokens differ.
     Replay {
         /// A link, its #fragment, or the fragment's payload.
-        link: String,
+        #[arg(required_unless_present = "file")]
+        link: Option<String>,
+        /// Replay every link in this file instead (one per line; blank lines and
+        /// # comments skipped): a summary line per link, exit status 1 if any
+        /// diverged or failed.
+        #[arg(long, value_name = "PATH", conflicts_with = "link")]
+        file: Option<PathBuf>,
         /// Use this GGUF file (its sha256 must match the link's).
         #[arg(long, value_name = "PATH")]
         model_file: Option<PathBuf>,
@@ -407,10 +415,20 @@ fn run(cli: Cli) -> Result<()> {
         ),
         Command::Replay {
             link,
+            file,
             model_file,
             executor,
             task_file,
         } => {
+            let Some(link) = link else {
+                let file = file.context("give a link or --file")?;
+                let options = replay_file::FileOptions {
+                    model_file: model_file.as_deref(),
+                    executor,
+                    task_file: task_file.as_deref(),
+                };
+                return replay_file::replay_file(&file, &options);
+            };
             if verbatim::eval::link::is_eval_link(&link) {
                 eval::replay_link(
                     &link,

@@ -443,6 +443,35 @@ pub fn replay_link(
     task_file: Option<&Path>,
     tasks_dir: Option<&Path>,
 ) -> Result<()> {
+    match replay_link_outcome(text, model_file, executor, task_file, tasks_dir)? {
+        EvalReplay::Exact(message) => {
+            println!("{message}");
+            Ok(())
+        }
+        EvalReplay::Differs(message) => {
+            println!("{message}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// What replaying an eval link found, in the words `verbatim replay` prints.
+pub enum EvalReplay {
+    /// "Score reproduced exactly: …"
+    Exact(String),
+    /// The first item that differs.
+    Differs(String),
+}
+
+/// Replays an eval link: its items scored again and compared item by item,
+/// stopping at the first difference (used by `replay` and `replay --file`).
+pub fn replay_link_outcome(
+    text: &str,
+    model_file: Option<&Path>,
+    executor: ExecutorArg,
+    task_file: Option<&Path>,
+    tasks_dir: Option<&Path>,
+) -> Result<EvalReplay> {
     let link = EvalLink::decode(text)?;
     if link.spec != SPEC_VERSION || link.score_spec != SCORE_SPEC {
         bail!(
@@ -516,15 +545,13 @@ pub fn replay_link(
                 items,
             );
             let (name, value) = headline(&r.metrics);
-            println!(
+            Ok(EvalReplay::Exact(format!(
                 "Score reproduced exactly: {name} {value:.4} on {count} items (items sha256 {})",
                 r.items_hash
-            );
-            Ok(())
+            )))
         }
-        other => {
-            println!("{}", difference(&other, ot).unwrap_or_default());
-            std::process::exit(1);
-        }
+        other => Ok(EvalReplay::Differs(
+            difference(&other, ot).unwrap_or_default(),
+        )),
     }
 }

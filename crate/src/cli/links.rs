@@ -104,14 +104,9 @@ fn link_id(stem: &str) -> String {
     stem[..end].to_string()
 }
 
-pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> Result<()> {
-    let link = RunLink::decode(text)?;
-    if link.spec != SPEC_VERSION {
-        bail!(
-            "the link was made with numeric spec '{}'; this Verbatim replays '{SPEC_VERSION}'",
-            link.spec
-        );
-    }
+/// The model file a run link names: `model_file`, or the manifest's cached copy;
+/// either way its sha256 must be the link's.
+pub(crate) fn link_model_bytes(link: &RunLink, model_file: Option<&Path>) -> Result<Vec<u8>> {
     let want = verbatim::hash::hex(&link.model.sha256);
     let bytes = match model_file {
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
@@ -137,30 +132,68 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
     if got_sha != want {
         bail!("the model file has sha256 {got_sha}; the link needs {want}");
     }
-    let mut session = Session::new(load_exact(bytes, executor)?);
-    let on = session.model.executor();
-    let (ids, text) = run(&mut session, &link.request())?;
-    println!("{text}");
-    let Some(expect) = &link.expect else {
-        println!(
-            "No expectation in the link: generated {} tokens (sha256 {}).",
-            ids.len(),
-            tokens_hash(&ids)
+    Ok(bytes)
+}
+
+/// Decodes a run link and checks that this build replays its numeric spec.
+pub(crate) fn decode_run_link(text: &str) -> Result<RunLink> {
+    let link = RunLink::decode(text)?;
+    if link.spec != SPEC_VERSION {
+        bail!(
+            "the link was made with numeric spec '{}'; this Verbatim replays '{SPEC_VERSION}'",
+            link.spec
         );
-        return Ok(());
-    };
+    }
+    Ok(link)
+}
+
+/// What a run link's replay produced.
+pub(crate) struct Replayed {
+    pub ids: Vec<u32>,
+    pub text: String,
+    /// The comparison with the link's expectation; None when the link records none.
+    pub verdict: Option<Verdict>,
+}
+
+/// Replays `link` on a loaded model (whose sha256 the caller checked).
+pub(crate) fn replay_on(session: &mut Session, link: &RunLink) -> Result<Replayed> {
+    let (ids, text) = run(session, &link.request())?;
+    let verdict = link.expect.as_ref().map(|e| compare(e, &ids));
+    Ok(Replayed { ids, text, verdict })
+}
+
+/// A token as a replay verdict names it: its text quoted, or why it has none.
+pub(crate) fn token_piece(session: &Session, t: Option<u32>) -> String {
     let tok = &session.model.tokenizer;
-    let piece = |t: Option<u32>| match t {
+    match t {
         Some(t) if (t as usize) < tok.vocab_size() => format!("{:?}", tok.describe_token(t)),
         Some(t) => tok.describe_token(t),
         None => "(end)".into(),
+    }
+}
+
+pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> Result<()> {
+    let link = decode_run_link(text)?;
+    let bytes = link_model_bytes(&link, model_file)?;
+    let mut session = Session::new(load_exact(bytes, executor)?);
+    let on = session.model.executor();
+    let replayed = replay_on(&mut session, &link)?;
+    let ids = &replayed.ids;
+    println!("{}", replayed.text);
+    let (Some(expect), Some(verdict)) = (&link.expect, replayed.verdict) else {
+        println!(
+            "No expectation in the link: generated {} tokens (sha256 {}).",
+            ids.len(),
+            tokens_hash(ids)
+        );
+        return Ok(());
     };
-    match compare(expect, &ids) {
+    match verdict {
         Verdict::Exact { tokens } => {
             println!(
                 "Reproduced exactly: {tokens}/{} tokens (sha256 {}) on {on}",
                 expect.token_ids.len(),
-                &tokens_hash(&ids)[..16]
+                &tokens_hash(ids)[..16]
             );
             Ok(())
         }
@@ -172,8 +205,8 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
             println!(
                 "Diverged at token {}: expected {}, got {} (executor: {on}, spec {SPEC_VERSION})",
                 index + 1,
-                piece(expected),
-                piece(got)
+                token_piece(&session, expected),
+                token_piece(&session, got)
             );
             std::process::exit(1);
         }
