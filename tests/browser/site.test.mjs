@@ -237,3 +237,24 @@ test('a link of an earlier spec kept by the site runs on that spec\'s engine, fr
     browser.context.off('request', record);
   }
 });
+
+test('a link of a spec whose engine folder is missing on the host says so, and nothing hangs', async () => {
+  const manifestPath = join(scratch, SUB_PATH, 'models/manifest.json');
+  const original = await readFile(manifestPath, 'utf8');
+  const manifest = JSON.parse(original);
+  manifest.site.engines['exact-9'] = 'engine/exact-9/';
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  try {
+    const payload = rawLinkPayload({ spec: 'exact-9', id: DEFAULT_MODEL_ID, sha256: modelSha256, prompt: 'Hello', maxTokens: 2 });
+    // Not openApp: the engine is meant to fail to start here.
+    const page = await browser.context.newPage();
+    await page.goto(`${pageUrl}#${payload}`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="app"]').dataset.link === 'error', null, { timeout: 30_000 });
+    assert.equal(await page.textContent(byTestId('link-error-message')), 'This link needs the exact-9 engine, which did not start here. Reload the page to try again.');
+    assert.match(await page.textContent(byTestId('error-message')), /^The engine could not be started/);
+    assert.equal(await page.getAttribute(byTestId('app'), 'data-state'), 'failed');
+    await page.close();
+  } finally {
+    await writeFile(manifestPath, original);
+  }
+});
