@@ -17,6 +17,7 @@ import { launchBrowser } from './lib/browser.mjs';
 import { byTestId, cachedModelKeys, generate, openApp, preferCpu, waitForLoad, waitForLoadError } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireWasm } from './lib/env.mjs';
 import { rawLinkPayload, wasmLinks } from './lib/links.mjs';
+import { checkModelUrl } from '../../www/links.js';
 import { buildSite, startRemoteOrigin, startStaticServer } from './lib/site.mjs';
 
 const SUB_PATH = 'verbatim';
@@ -172,13 +173,25 @@ test('download failures from the public host are said next to the model list, ke
   await page.close();
 });
 
-test('golden links of this release replay exactly in the built site; a damaged link says what to do', async () => {
-  for (const id of ['sampled', 'stop-string']) {
-    const { page, problems } = await openLink(onSite(pageUrl, id));
-    const want = (await wasmLinks()).link_decode(new URL(golden[id]).hash.slice(1)).expect.token_ids.length;
-    assert.match(await replay(page), new RegExp(`^Reproduced exactly: ${want}/${want} tokens`), id);
-    assert.deepEqual(unexpected(problems), [], id);
-    await page.close();
+test('golden links of this release replay exactly in the built site, cited with the release DOI; a damaged link says what to do', async () => {
+  // The DOI a release puts in site.json (docs/releasing.md), as the build writes it.
+  const manifestPath = join(scratch, SUB_PATH, 'models/manifest.json');
+  const original = await readFile(manifestPath, 'utf8');
+  const manifest = JSON.parse(original);
+  manifest.site.doi = '10.5281/zenodo.1234567';
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  try {
+    for (const id of ['sampled', 'stop-string']) {
+      const { page, problems } = await openLink(onSite(pageUrl, id));
+      const want = (await wasmLinks()).link_decode(new URL(golden[id]).hash.slice(1)).expect.token_ids.length;
+      assert.match(await replay(page), new RegExp(`^Reproduced exactly: ${want}/${want} tokens`), id);
+      assert.match(await page.textContent(byTestId('cite-text')), /generated with Verbatim \S+ \(https:\/\/doi\.org\/10\.5281\/zenodo\.1234567\)/);
+      assert.match(await page.textContent(byTestId('cite-bibtex')), /doi:10\.5281\/zenodo\.1234567/);
+      assert.deepEqual(unexpected(problems), [], id);
+      await page.close();
+    }
+  } finally {
+    await writeFile(manifestPath, original);
   }
   const { page, problems } = await openLink(`${pageUrl}#v1.AAAAAAAA`);
   assert.ok(await page.isVisible(byTestId('link-error')));
@@ -257,4 +270,15 @@ test('a link of a spec whose engine folder is missing on the host says so, and n
   } finally {
     await writeFile(manifestPath, original);
   }
+});
+
+test('model addresses: https:, this site, or an origin the site names (and nothing else)', () => {
+  const page = 'http://127.0.0.1:8000';
+  const extra = ['http://127.0.0.1:9001'];
+  assert.equal(checkModelUrl('http://127.0.0.1:9001/org/m/resolve/abc/M.gguf', page, extra).ok, true);
+  assert.equal(checkModelUrl('http://127.0.0.1:9002/M.gguf', page, extra).ok, false);
+  assert.equal(checkModelUrl('http://127.0.0.1:9001/M.gguf', page).ok, false);
+  assert.equal(checkModelUrl('ftp://127.0.0.1:9001/M.gguf', page, ['ftp://127.0.0.1:9001']).ok, false);
+  assert.equal(checkModelUrl('http://127.0.0.1:8000/models/cache/m.gguf', page, extra).ok, true);
+  assert.equal(checkModelUrl('https://huggingface.co/x/resolve/abc/M.gguf', page, extra).ok, true);
 });
