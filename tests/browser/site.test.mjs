@@ -2,8 +2,9 @@
 // file server (`python3 -m http.server`, no custom headers), with the models fetched from an
 // emulated public host (tools/remote_origin.py: CORS, a redirect to a second origin, and its
 // failure modes). The meta CSP is enforced, the engine comes from engine/exact-1/, downloads fail
-// in plain words and keep the user's work, the golden links of this release replay exactly, and
-// a host that sends the wasm with the wrong type still works, also without WebGPU.
+// in plain words and keep the user's work, the golden links of this release replay exactly, a
+// link of an earlier spec runs on that spec's engine, and a host that sends the wasm with the
+// wrong type still works, also without WebGPU.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -32,8 +33,8 @@ let server;
 let pageUrl; // the site's address: http://127.0.0.1:P/verbatim/
 let modelPath; // the model's path on the public host
 let modelSha256;
-let browser; // tests 1-3 share it (and its saved model)
-let golden; // id -> link of tests/golden/links/links.json
+let browser; // shared by every test but the one without WebGPU (and so is its saved model)
+let golden; // id -> link of tests/golden/links/0.1.0.json (this release's)
 
 before(async () => {
   requireWasm();
