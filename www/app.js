@@ -75,6 +75,7 @@ export const engine = new Engine({
     if (page.state === 'starting') {
       // The module itself did not start (a missing build): nothing to restart into.
       engine.terminate();
+      engine.markReady(); // whoever waits for this engine goes on: its requests fail, it does not run
       showError(`The engine could not be started${event.message ? ` (${event.message})` : ''}. From a source checkout, build it with \`make wasm\`.`, null);
       setState('failed');
       return;
@@ -313,6 +314,7 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   page.pendingGenerate = null;
   if (phase === 'init') {
     engine.terminate();
+    engine.markReady(); // as above: waiting for it ends, its requests fail
     showError(message, null);
     setState('failed');
     return;

@@ -91,7 +91,8 @@ async function modelBytes(entry) {
   const cached = await readModel(entry.sha256);
   if (cached && (await sha256Hex(cached)) === entry.sha256) return cached;
   setProgress(`Downloading ${entry.name} (${formatMB(entry.size)})…`);
-  const response = await fetch(`models/cache/${encodeURIComponent(entry.file)}`, { cache: 'no-store' });
+  // This server's copy, or the model's public source on a built site (manifest.js).
+  const response = await fetch(entry.download, { cache: 'no-store', credentials: 'omit', referrerPolicy: 'no-referrer' });
   if (!response.ok) throw new Error(`the server answered HTTP ${response.status} for ${entry.file}`);
   const bytes = new Uint8Array(await response.arrayBuffer());
   const got = await sha256Hex(bytes);

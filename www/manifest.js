@@ -20,7 +20,7 @@ export function engineRuns(engine, entry) {
  * fetched from: its public `url` where the manifest names one (a built site: docs/releasing.md),
  * else the copy this server keeps under models/cache/ (`make serve`). `site` (a built site only,
  * else defaults): {engines: {spec: folder}, engine: the default spec, model_origins: origins allowed
- * besides https: and this page's own, page_url, doi}.
+ * besides https: and this page's own, doi}.
  */
 export async function readManifestFile() {
   const address = new URL(MANIFEST_URL, location.href);
@@ -75,7 +75,6 @@ function siteSettings(site) {
     engines,
     engine: typeof site?.engine === 'string' && engines[site.engine] ? site.engine : null,
     modelOrigins: origins,
-    pageUrl: typeof site?.page_url === 'string' ? site.page_url : null,
     doi: typeof site?.doi === 'string' && /^10\.\d{4,9}\/\S+$/.test(site.doi) ? site.doi : null,
   };
 }

@@ -5,8 +5,8 @@ export const page = {
   // 'starting' | 'idle' (no model) | 'loading' | 'ready' | 'generating' | 'failed' (no engine)
   state: 'starting',
   models: [], // validated manifest entries
-  // The built site's settings (manifest.js): {engines: {spec: folder}, engine, modelOrigins, pageUrl, doi}
-  site: { engines: {}, engine: null, modelOrigins: [], pageUrl: null, doi: null },
+  // The built site's settings (manifest.js): {engines: {spec: folder}, engine, modelOrigins, doi}
+  site: { engines: {}, engine: null, modelOrigins: [], doi: null },
   lastLoad: null, // repeats the last load, for Retry; lastLoad({cpuRetry}) loads it on the CPU
   loadingWith: null, // {cpuRetry}: how the load under way was asked for
   pendingAutoLoad: null, // a cached model to load once the engine is up

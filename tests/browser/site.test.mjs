@@ -2,8 +2,9 @@
 // file server (`python3 -m http.server`, no custom headers), with the models fetched from an
 // emulated public host (tools/remote_origin.py: CORS, a redirect to a second origin, and its
 // failure modes). The meta CSP is enforced, the engine comes from engine/exact-1/, downloads fail
-// in plain words and keep the user's work, the golden links of this release replay exactly, and
-// a host that sends the wasm with the wrong type still works, also without WebGPU.
+// in plain words and keep the user's work, the golden links of this release replay exactly, a
+// link of an earlier spec runs on that spec's engine, and a host that sends the wasm with the
+// wrong type still works, also without WebGPU.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -17,6 +18,7 @@ import { launchBrowser } from './lib/browser.mjs';
 import { byTestId, cachedModelKeys, generate, openApp, preferCpu, waitForLoad, waitForLoadError } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, REPO_ROOT, requireModel, requireWasm } from './lib/env.mjs';
 import { rawLinkPayload, wasmLinks } from './lib/links.mjs';
+import { checkModelUrl } from '../../www/links.js';
 import { buildSite, startRemoteOrigin, startStaticServer } from './lib/site.mjs';
 
 const SUB_PATH = 'verbatim';
@@ -31,8 +33,8 @@ let server;
 let pageUrl; // the site's address: http://127.0.0.1:P/verbatim/
 let modelPath; // the model's path on the public host
 let modelSha256;
-let browser; // tests 1-3 share it (and its saved model)
-let golden; // id -> link of tests/golden/links/links.json
+let browser; // shared by every test but the one without WebGPU (and so is its saved model)
+let golden; // id -> link of tests/golden/links/0.1.0.json (this release's)
 
 before(async () => {
   requireWasm();
@@ -172,13 +174,25 @@ test('download failures from the public host are said next to the model list, ke
   await page.close();
 });
 
-test('golden links of this release replay exactly in the built site; a damaged link says what to do', async () => {
-  for (const id of ['sampled', 'stop-string']) {
-    const { page, problems } = await openLink(onSite(pageUrl, id));
-    const want = (await wasmLinks()).link_decode(new URL(golden[id]).hash.slice(1)).expect.token_ids.length;
-    assert.match(await replay(page), new RegExp(`^Reproduced exactly: ${want}/${want} tokens`), id);
-    assert.deepEqual(unexpected(problems), [], id);
-    await page.close();
+test('golden links of this release replay exactly in the built site, cited with the release DOI; a damaged link says what to do', async () => {
+  // The DOI a release puts in site.json (docs/releasing.md), as the build writes it.
+  const manifestPath = join(scratch, SUB_PATH, 'models/manifest.json');
+  const original = await readFile(manifestPath, 'utf8');
+  const manifest = JSON.parse(original);
+  manifest.site.doi = '10.5281/zenodo.1234567';
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  try {
+    for (const id of ['sampled', 'stop-string']) {
+      const { page, problems } = await openLink(onSite(pageUrl, id));
+      const want = (await wasmLinks()).link_decode(new URL(golden[id]).hash.slice(1)).expect.token_ids.length;
+      assert.match(await replay(page), new RegExp(`^Reproduced exactly: ${want}/${want} tokens`), id);
+      assert.match(await page.textContent(byTestId('cite-text')), /generated with Verbatim \S+ \(https:\/\/doi\.org\/10\.5281\/zenodo\.1234567\)/);
+      assert.match(await page.textContent(byTestId('cite-bibtex')), /doi:10\.5281\/zenodo\.1234567/);
+      assert.deepEqual(unexpected(problems), [], id);
+      await page.close();
+    }
+  } finally {
+    await writeFile(manifestPath, original);
   }
   const { page, problems } = await openLink(`${pageUrl}#v1.AAAAAAAA`);
   assert.ok(await page.isVisible(byTestId('link-error')));
@@ -236,4 +250,36 @@ test('a link of an earlier spec kept by the site runs on that spec\'s engine, fr
   } finally {
     browser.context.off('request', record);
   }
+});
+
+test('a link of a spec whose engine folder is missing on the host says so, and nothing hangs', async () => {
+  const manifestPath = join(scratch, SUB_PATH, 'models/manifest.json');
+  const original = await readFile(manifestPath, 'utf8');
+  const manifest = JSON.parse(original);
+  manifest.site.engines['exact-9'] = 'engine/exact-9/';
+  await writeFile(manifestPath, JSON.stringify(manifest));
+  try {
+    const payload = rawLinkPayload({ spec: 'exact-9', id: DEFAULT_MODEL_ID, sha256: modelSha256, prompt: 'Hello', maxTokens: 2 });
+    // Not openApp: the engine is meant to fail to start here.
+    const page = await browser.context.newPage();
+    await page.goto(`${pageUrl}#${payload}`);
+    await page.waitForFunction(() => document.querySelector('[data-testid="app"]').dataset.link === 'error', null, { timeout: 30_000 });
+    assert.equal(await page.textContent(byTestId('link-error-message')), 'This link needs the exact-9 engine, which did not start here. Reload the page to try again.');
+    assert.match(await page.textContent(byTestId('error-message')), /^The engine could not be started/);
+    assert.equal(await page.getAttribute(byTestId('app'), 'data-state'), 'failed');
+    await page.close();
+  } finally {
+    await writeFile(manifestPath, original);
+  }
+});
+
+test('model addresses: https:, this site, or an origin the site names (and nothing else)', () => {
+  const page = 'http://127.0.0.1:8000';
+  const extra = ['http://127.0.0.1:9001'];
+  assert.equal(checkModelUrl('http://127.0.0.1:9001/org/m/resolve/abc/M.gguf', page, extra).ok, true);
+  assert.equal(checkModelUrl('http://127.0.0.1:9002/M.gguf', page, extra).ok, false);
+  assert.equal(checkModelUrl('http://127.0.0.1:9001/M.gguf', page).ok, false);
+  assert.equal(checkModelUrl('ftp://127.0.0.1:9001/M.gguf', page, ['ftp://127.0.0.1:9001']).ok, false);
+  assert.equal(checkModelUrl('http://127.0.0.1:8000/models/cache/m.gguf', page, extra).ok, true);
+  assert.equal(checkModelUrl('https://huggingface.co/x/resolve/abc/M.gguf', page, extra).ok, true);
 });

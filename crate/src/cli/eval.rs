@@ -86,9 +86,9 @@ pub struct EvalArgs {
     /// Print an eval link that replays this score exactly (`verbatim replay`, the page).
     #[arg(long)]
     pub link: bool,
-    /// The page an eval link opens.
-    #[arg(long, default_value = "http://127.0.0.1:8080/")]
-    pub base: String,
+    /// The page an eval link opens [default: page_url in site.json, else http://127.0.0.1:8080/].
+    #[arg(long)]
+    pub base: Option<String>,
 }
 
 pub fn tasks_dir(arg: Option<&Path>) -> PathBuf {
@@ -376,10 +376,11 @@ pub fn run(cmd: EvalCommand) -> Result<()> {
             emit(&r, a.json, a.out.as_deref())?;
             if a.link {
                 let link = make_link(&r, &task, &items)?;
+                let base = crate::links::page_base(a.base.as_deref());
                 if a.json {
-                    eprintln!("{}#{}", a.base, link.encode());
+                    eprintln!("{base}#{}", link.encode());
                 } else {
-                    println!("{}#{}", a.base, link.encode());
+                    println!("{base}#{}", link.encode());
                 }
             }
             Ok(())
