@@ -206,9 +206,10 @@ self.addEventListener('fetch', (event) => {
   if (request.method !== 'GET') return;
   const url = new URL(request.url);
   if (!inShell(url)) return;
-  if (url.pathname.endsWith('/manifest.json')) {
+  if (url.pathname.endsWith('/manifest.json') || (url.search !== '' && request.mode !== 'navigate')) {
     // The list of models: the network's when it answers (it changes between releases), else the
-    // snapshot's.
+    // snapshot's. Likewise a file asked for with a query (worker.js?test-hooks=1): a worker's
+    // address is the address of the response that made it, and a stored one has no query.
     event.respondWith(fetch(request).catch(() => fromSnapshot(request)));
     return;
   }
