@@ -132,6 +132,7 @@ start();
 
 function startReplay() {
   state.texts = [];
+  el.why.textContent = '';
   el.output.textContent = '';
   el.verdict.textContent = '';
   delete el.verdict.dataset.verdict;
