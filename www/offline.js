@@ -40,11 +40,14 @@ async function register() {
     reloading = true;
     location.reload();
   };
-  // A new sw.js, installed and waiting: used only after the click.
+  // The click: a new sw.js, installed and waiting, takes over (and brings its own shell);
+  // otherwise the current one switches to the newer shell it stored.
+  const update = () => {
+    if (registration.waiting) registration.waiting.postMessage({ type: 'skip-waiting' });
+    else serviceWorker.controller?.postMessage({ type: 'use-update' });
+  };
   const offerWaiting = () => {
-    if (registration.waiting && serviceWorker.controller) {
-      showBanner(() => registration.waiting?.postMessage({ type: 'skip-waiting' }));
-    }
+    if (registration.waiting && serviceWorker.controller) showBanner(update);
   };
   serviceWorker.addEventListener('controllerchange', () => {
     if (banner !== null) reload(); // the user asked for it
@@ -56,7 +59,7 @@ async function register() {
   // A newer shell stored by the current sw.js.
   serviceWorker.addEventListener('message', ({ data }) => {
     if (data?.type === 'update-ready') {
-      showBanner(() => serviceWorker.controller?.postMessage({ type: 'use-update' }));
+      showBanner(update);
     } else if (data?.type === 'update-used') {
       reload();
     }

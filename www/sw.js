@@ -21,8 +21,9 @@ const POINTER = `${PREFIX}current`; // holds one entry: the current snapshot's v
 const POINTER_KEY = 'current-version';
 // Where the crawl starts, and what no page names literally (manifest.js builds the address).
 const ROOTS = ['./', 'embed.html', 'models/manifest.json'];
-// Never part of the shell: model files (model-cache.js keeps verified copies) and task data.
-const NOT_SHELL = /\.gguf$|\/model-cache\/|\/tasks\/[^/]+\.jsonl$/;
+// Never part of the shell: model files (model-cache.js keeps verified copies), task data, and this
+// script (the browser checks it for updates itself).
+const NOT_SHELL = /\.gguf$|\/model-cache\/|\/tasks\/[^/]+\.jsonl$|\/sw\.js$/;
 const MAX_FILES = 300;
 
 const scope = () => new URL(self.registration.scope);

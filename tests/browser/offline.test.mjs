@@ -1,11 +1,11 @@
 // Offline use (www/sw.js, www/offline.js) and the share box's Embed and QR code (www/share.js):
 // a page visited once opens and replays its link with the network off, from the service worker's
 // snapshot and the saved model; a changed site is announced ("A new version of Verbatim is
-// available") and used only after the click on Reload. The site is served from a copy of www/
-// (links to its files) so that the test can change one file.
+// available") and used only after the click on Reload, and so is a new sw.js. The site is served
+// from a copy of www/ (links to its files, copies of the two the test changes).
 
 import assert from 'node:assert/strict';
-import { cp, mkdtemp, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -25,7 +25,7 @@ before(async () => {
   requireModel(DEFAULT_MODEL_ID);
   root = await mkdtemp(join(tmpdir(), 'verbatim-offline-'));
   for (const name of await readdir(WWW_DIR)) {
-    if (name === 'style.css') await cp(join(WWW_DIR, name), join(root, name));
+    if (name === 'style.css' || name === 'sw.js') await cp(join(WWW_DIR, name), join(root, name));
     else await symlink(join(WWW_DIR, name), join(root, name));
   }
   server = await startServer({ root, models: MODELS_DIR });
@@ -109,4 +109,23 @@ test('a new version is announced and used only after the click on Reload', async
   assert.equal(await next.isVisible(byTestId('update-banner')), false);
   await page.close();
   await next.close();
+});
+
+test('a new service worker waits for the click on Reload too', async () => {
+  const page = await browser.context.newPage();
+  await page.goto(server.url);
+  await serviceWorkerReady(page);
+  const sw = join(root, 'sw.js');
+  await writeFile(sw, `${await readFile(sw, 'utf8')}\n// a new release of the service worker\n`);
+  await page.evaluate(async () => (await navigator.serviceWorker.ready).update());
+  await page.waitForSelector(byTestId('update-banner'), { timeout: 30_000 });
+  const waiting = () => page.evaluate(async () => (await navigator.serviceWorker.getRegistration()).waiting !== null);
+  assert.equal(await waiting(), true, 'installed, and waiting: not swapped by itself');
+
+  await Promise.all([page.waitForEvent('load'), page.click(byTestId('update-reload'))]);
+  await serviceWorkerReady(page);
+  assert.equal(await waiting(), false);
+  assert.equal(await page.getAttribute('html', 'data-offline'), 'controlled');
+  assert.equal(await page.isVisible(byTestId('update-banner')), false);
+  await page.close();
 });
