@@ -6,7 +6,8 @@
 // engine.js (the worker wrapper), format.js (words and numbers), links.js (pasted links, model
 // addresses, verdicts), link-view.js (a link's summary), manifest.js (the list of models),
 // settings.js (the Generate form), history.js + history-view.js (this browser's runs), share.js
-// (links, citations, copying), model-cache.js (verified model files).
+// (links, citations, copying, QR codes, embed code), model-cache.js (verified model files),
+// offline.js (the service worker sw.js and its update banner).
 
 import { Engine } from './engine.js';
 import { executorShort, formatMB, formatSeconds, plural, sentenceOf } from './format.js';
@@ -19,6 +20,7 @@ import { editRun, formChanged, makeRunLink, onGenerateDone, renderConversation, 
 import { hideProgress, loadManifestModel, markSupported, onLoaded, refreshSavedBadges, renderModels, selectedModel, showProgress } from './model-card.js';
 import { page } from './page-state.js';
 import { handleLocationHash, onReplayDone, showLinkModelStatus, updateReplayButton } from './replay-view.js';
+import './offline.js';
 
 // Stop and Cancel wait this long for the engine to answer, then end its worker.
 const STOP_GRACE_MS = 3000;

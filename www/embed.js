@@ -11,7 +11,7 @@ import { Engine } from './engine.js';
 import { executorChoice } from './executor-choice.js';
 import { executorShort, formatMB, plural, sentenceOf } from './format.js';
 import { replayVerdict, tidyLink } from './links.js';
-import { readManifest } from './manifest.js';
+import { engineRuns, readManifest } from './manifest.js';
 import { hasModel } from './model-cache.js';
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -132,6 +132,7 @@ start();
 
 function startReplay() {
   state.texts = [];
+  el.why.textContent = '';
   el.output.textContent = '';
   el.verdict.textContent = '';
   delete el.verdict.dataset.verdict;
@@ -227,6 +228,12 @@ async function start() {
   el.details.hidden = false;
   if (state.entry === null) {
     el.why.textContent = 'Its model is not in this site’s list: open the run in Verbatim to give the file.';
+    setState('idle');
+    return;
+  }
+  if (!engineRuns('exact', state.entry)) {
+    el.why.textContent = `The exact engine does not run ${state.entry.architecture} models yet.`;
+    state.entry = null;
     setState('idle');
     return;
   }

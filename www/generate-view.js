@@ -4,7 +4,7 @@
 import { executorShort, formatSeconds, plural } from './format.js';
 import { isLocalAddress } from './links.js';
 import { fillForm, randomSeed, runFromForm, saveForm, settingsSummary, showConversation, validateForm } from './settings.js';
-import { clearAddressLink, copyText, renderCite, tokensHash } from './share.js';
+import { clearAddressLink, copyText, renderCite, showShareExtras, tokensHash } from './share.js';
 import { ui } from './ui.js';
 import { announce, engine, focusLater, hideError, hideGpuFailure, recordRun, requestStop, setState } from './app.js';
 import { loadManifestModel, selectedModel } from './model-card.js';
@@ -203,6 +203,7 @@ export async function makeRunLink(finished, done) {
     ? `Link to this run as far as it went (stopped after ${plural(token_ids.length, 'token')}; the link asks for that many). It contains your prompt: anyone with it can read the prompt and replay the run, getting the same tokens.`
     : 'Link to this run. It contains your prompt: anyone with it can read the prompt and replay the run, getting the same tokens.';
   ui.shareLocalWarning.hidden = !isLocalAddress(url);
+  showShareExtras(url, known?.name ?? model.label);
   ui.share.hidden = false;
   recordRun({
     kind: stopped ? 'stopped' : 'generated',

@@ -1,7 +1,13 @@
-// Sharing a run: the "Cite this run" block (plain text and BibTeX, each with a copy button), copying
-// to the clipboard, the token ids' hash of a stopped run, and the address bar's link.
+// Sharing a run: the "Cite this run" block (plain text and BibTeX, each with a copy button, and the
+// link's QR code), copying to the clipboard, the token ids' hash of a stopped run, the address
+// bar's link, and beside "Copy link" the link's QR code and "Embed" (an <iframe> of embed.html).
 
 import { plural } from './format.js';
+import { QrTooLongError, qrSvg } from './qr.js';
+
+// The embed card's size in the <iframe> snippet (embed.css fits it down to 320 px wide).
+const EMBED_WIDTH = 600;
+const EMBED_HEIGHT = 400;
 
 /** Copies `text`; says so in `status`. */
 export async function copyText(text, status) {
@@ -28,8 +34,71 @@ export async function tokensHash(ids) {
 }
 
 /**
- * A "Cite this run" block: plain text and a BibTeX @misc entry, all set as text. `doi`: the
- * archived release's DOI (the site's setting, docs/releasing.md), or null.
+ * The QR code of `url` in a figure: a button that enlarges it (a long link makes a dense code), and
+ * a caption. A link too long for any QR code gets a sentence instead.
+ */
+export function qrFigure(url, { testid, caption }) {
+  const figure = document.createElement('figure');
+  figure.className = 'qr';
+  figure.dataset.testid = testid;
+  let svg;
+  try {
+    svg = qrSvg(url, { label: `QR code of the link ${url.slice(0, 60)}…` });
+  } catch (error) {
+    if (!(error instanceof QrTooLongError)) throw error;
+    figure.textContent = 'This link is too long for a QR code.';
+    return figure;
+  }
+  const button = document.createElement('button');
+  button.type = 'button';
+  button.className = 'qr-toggle';
+  button.setAttribute('aria-pressed', 'false');
+  button.title = 'Enlarge the QR code';
+  button.append(svg);
+  button.addEventListener('click', () => {
+    const large = figure.classList.toggle('large');
+    button.setAttribute('aria-pressed', String(large));
+    button.title = large ? 'Make the QR code smaller' : 'Enlarge the QR code';
+  });
+  const text = document.createElement('figcaption');
+  text.textContent = caption;
+  figure.append(button, text);
+  return figure;
+}
+
+/** The embed view's address for a run's link: embed.html beside the page, with the same fragment. */
+export function embedUrl(url) {
+  const link = new URL(url);
+  return new URL(`embed.html${link.hash}`, link).href;
+}
+
+/** The <iframe> snippet that shows a run's embed card; `title` names it for screen readers. */
+export function embedSnippet(url, title) {
+  const attr = (text) => String(text).replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+  return `<iframe src="${attr(embedUrl(url))}" title="${attr(title)}" width="${EMBED_WIDTH}" height="${EMBED_HEIGHT}" loading="lazy"></iframe>`;
+}
+
+const shareQr = document.querySelector('[data-testid="share-qr"]');
+const embedButton = document.querySelector('[data-testid="embed-button"]');
+const copyStatus = document.querySelector('[data-testid="copy-status"]');
+let embedCode = '';
+
+/** Beside "Copy link", once a run has a link: its QR code, and what "Embed" copies. */
+export function showShareExtras(url, modelName) {
+  shareQr.replaceChildren(qrFigure(url, { testid: 'share-qr-figure', caption: 'Scan to open this run' }));
+  embedCode = embedSnippet(url, `Verbatim: a run of ${modelName} that replays in your browser`);
+  embedButton.dataset.snippet = embedCode;
+}
+
+embedButton?.addEventListener('click', async () => {
+  if (embedCode === '') return;
+  await copyText(embedCode, copyStatus);
+  if (copyStatus.textContent === 'Copied.') copyStatus.textContent = 'Copied the embed code (an <iframe>): paste it into a web page.';
+});
+
+/**
+ * A "Cite this run" block: plain text, a BibTeX @misc entry (all set as text) and the link's QR
+ * code. `doi`: the archived release's DOI (the site's setting, docs/releasing.md), or null.
  */
 export function renderCite(container, { version, url, modelId, modelName, sha256, spec, tokens, tokensHash, doi = null }) {
   const date = new Date().toISOString().slice(0, 10);
@@ -75,6 +144,7 @@ export function renderCite(container, { version, url, modelId, modelName, sha256
     bib,
     copyButton('Copy BibTeX', 'copy-cite-bibtex', bibtex),
     status,
+    qrFigure(url, { testid: 'cite-qr', caption: 'The link as a QR code, for print and slides' }),
   );
   container.hidden = false;
 }

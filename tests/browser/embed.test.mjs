@@ -103,6 +103,38 @@ test('the card fits a 320-px frame, and bad links say what is wrong', async () =
   await page.close();
 });
 
+test('on a metered connection a download over 100 MB asks first, as on the page', async () => {
+  frames = [{ src: `${server.url}embed.html#${payload}`, width: 600, height: 400 }];
+  const page = await browser.context.newPage();
+  await page.addInitScript(() => Object.defineProperty(navigator, 'connection', { value: { saveData: true, effectiveType: '4g' } }));
+  // The same model listed as 150 MB (its real size is under the 100 MB threshold), not yet saved
+  // in this frame's storage.
+  await page.route('**/models/manifest.json', async (route) => {
+    const manifest = await (await route.fetch()).json();
+    manifest.models = manifest.models.map((m) => (m.id === DEFAULT_MODEL_ID ? { ...m, size: 150_000_000 } : m));
+    await route.fulfill({ json: manifest });
+  });
+  await page.goto(blogUrl);
+  const frame = await (await page.waitForSelector('iframe')).contentFrame();
+  await frame.waitForSelector(`${byTestId('embed')}[data-state="idle"]`, { timeout: 60_000 });
+  // Saved by the first test, where the browser gives a third-party frame storage (this headless
+  // Chromium does not: there the embed downloads every time).
+  await frame.evaluate(() => caches.delete('verbatim-models-v1').catch(() => false));
+  await frame.goto('about:blank');
+  await frame.goto(`${server.url}embed.html#${payload}`);
+  await frame.waitForSelector(`${byTestId('embed')}[data-state="idle"]`, { timeout: 60_000 });
+  assert.equal(await frame.textContent(byTestId('embed-replay')), 'Download 150.0 MB and replay');
+  const downloads = server.requestsTo('/models/cache/').length;
+  await frame.click(byTestId('embed-replay'));
+  await frame.waitForSelector(`${byTestId('embed-consent')}:not([hidden])`);
+  assert.match(await frame.textContent(byTestId('embed-consent-message')), /is a download of 150\.0 MB, and this browser says the connection is metered or slow\. Download it now\?$/);
+  await frame.click(byTestId('embed-consent-no'));
+  assert.equal(await frame.isVisible(byTestId('embed-consent')), false);
+  assert.equal(await frame.getAttribute(byTestId('embed'), 'data-state'), 'idle');
+  assert.equal(server.requestsTo('/models/cache/').length, downloads, 'nothing was downloaded');
+  await page.close();
+});
+
 test('another site may frame the embed view but not the page', async () => {
   const { page } = await openBlog([
     { src: `${server.url}index.html`, width: 600, height: 400 },
