@@ -40,12 +40,15 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from serve import CONTENT_SECURITY_POLICY  # noqa: E402  (the page's policy, one definition)
+from serve import CONTENT_SECURITY_POLICY, FRAMEABLE_FILES  # noqa: E402  (the page's policy, one definition)
 
 # Directives a <meta> policy cannot carry (CSP3, section 3.3): they go to _headers only.
 META_UNSUPPORTED = ("frame-ancestors", "report-uri", "report-to", "sandbox")
-# HTML files other sites may put in an <iframe>; every other page refuses to be framed.
-EMBEDDABLE = ("embed.html",)
+# HTML files other sites may put in an <iframe> (as serve.py says); every other page may be framed
+# by this site only.
+EMBEDDABLE = FRAMEABLE_FILES
+FRAME_ANY = "*"
+FRAME_SELF = "'self'"
 # The other headers serve.py sends with every file.
 COMMON_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
@@ -296,19 +299,26 @@ def site_manifest(manifest: dict, config: Config, engines: list[str], default_en
 # ---- _headers --------------------------------------------------------------------------------
 
 
+def html_paths(name: str) -> list[str]:
+    """The addresses a host serves an HTML file at: its own, its folder's for index.html, and the
+    one without `.html` (Cloudflare Pages redirects `/embed.html` to `/embed`; Netlify serves both)."""
+    if Path(name).name == "index.html":
+        return ["/" + name[: -len("index.html")], f"/{name}"]
+    return [f"/{name}", f"/{name[: -len('.html')]}"]
+
+
 def headers_file(html_files: list[str], js_files: list[str], policy: list[tuple[str, str]]) -> str:
-    """Netlify / Cloudflare Pages `_headers`. Rules never overlap in a header (hosts merge
-    overlapping rules differently), so the policy is given per file."""
+    """Netlify / Cloudflare Pages `_headers` (paths from the host's root). Rules never overlap in a
+    header: both hosts join the values of every rule that matches a path, and two policies in
+    one response would both apply (the embed view could then not be framed), so the policy is
+    given per file, never in `/*`."""
     out = ["# Written by tools/build_site.py: the headers tools/serve.py sends, for hosts that read this file.\n"]
     out.append("/*\n")
     out += [f"  {name}: {value}\n" for name, value in COMMON_HEADERS]
-    page_policy = header_policy(policy, "'none'")
+    page_policy = header_policy(policy, FRAME_SELF)
     for name in html_files:
-        framed = header_policy(policy, "*") if Path(name).name in EMBEDDABLE else page_policy
-        paths = [f"/{name}"]
-        if Path(name).name == "index.html":
-            paths.insert(0, "/" + name[: -len("index.html")])
-        for path in paths:
+        framed = header_policy(policy, FRAME_ANY) if Path(name).name in EMBEDDABLE else page_policy
+        for path in html_paths(name):
             out.append(f"{path}\n  Content-Security-Policy: {framed}\n  Cache-Control: no-cache\n")
     # A worker's policy comes with its script's response.
     worker_policy = header_policy(policy, None)

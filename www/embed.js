@@ -2,7 +2,9 @@
 // blog. It shows what the link runs and replays it in this browser on a click, with the page's own
 // modules: the engine worker (engine.js, worker.js), link tidying and verdicts (links.js), the list
 // of models (manifest.js), saved models (model-cache.js) and the download consent rule
-// (consent.js). Nothing is downloaded before a click; a download over 100 MB on a metered or slow
+// (consent.js). As on the page, the manifest says which engine runs (a built site keeps each
+// spec's engine in its own folder, docs/releasing.md: the link's spec picks it) and where each
+// model is downloaded from (`download`: its public source on a built site). Nothing is downloaded before a click; a download over 100 MB on a metered or slow
 // connection asks again, as on the page. Models named only by an address in the link are not
 // fetched here: "Open in Verbatim" opens the full page, which asks first.
 
@@ -11,7 +13,7 @@ import { Engine } from './engine.js';
 import { executorChoice } from './executor-choice.js';
 import { executorShort, formatMB, plural, sentenceOf } from './format.js';
 import { replayVerdict, tidyLink } from './links.js';
-import { engineRuns, readManifest } from './manifest.js';
+import { engineRuns, readManifestFile } from './manifest.js';
 import { hasModel } from './model-cache.js';
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
@@ -48,6 +50,7 @@ const state = {
   loaded: null, // the worker's 'loaded' report, once the model is in the engine
   texts: [], // the replayed tokens' texts
   spec: null, // the spec the engine implements
+  site: { engines: {}, engine: null, modelOrigins: [] }, // the manifest's site settings (manifest.js)
 };
 
 function setState(next) {
@@ -117,13 +120,14 @@ function onWorkerMessage(message) {
       if (message.code === 'aborted') {
         el.status.textContent = sentenceOf(message.message);
         setState(state.loaded ? 'ready' : 'idle');
+      } else if (message.fatal) {
+        // The engine cannot go on (a trap, a lost GPU): it is ended.
+        engine.terminate();
+        state.loaded = null;
+        fail(`${sentenceOf(message.message)} Reload to try again, or open the run in Verbatim.`);
       } else {
         fail(`${sentenceOf(message.message)} Open the run in Verbatim for more options.`);
       }
-      if (message.fatal) engine.// Another link in the same frame: start afresh.
-window.addEventListener('hashchange', () => location.reload());
-
-start();
       break;
     default:
       break;
@@ -175,8 +179,14 @@ function loadAndReplay({ consented = false } = {}) {
   el.error.hidden = true;
   setState('loading');
   el.status.textContent = state.saved ? `Loading ${model.name}, saved in this browser…` : `Downloading ${model.name}…`;
-  const { id, name, file, size, sha256 } = model;
-  engine.post({ type: 'load-model', model: { id, name, file, size, sha256 }, engine: 'exact', executor: storedExecutor() });
+  const { id, name, file, size, sha256, download } = model;
+  engine.post({
+    type: 'load-model',
+    model: { id, name, file, size, sha256, download },
+    origins: state.site.modelOrigins,
+    engine: 'exact',
+    executor: storedExecutor(),
+  });
 }
 
 el.replay.addEventListener('click', () => {
@@ -208,13 +218,23 @@ async function start() {
   const openHref = new URL(`index.html#${tidy.payload}`, location.href).href;
   el.open.href = openHref;
   el.openLink.href = openHref;
+  // The manifest first: on a built site it names the engine to start (engine/<spec>/).
+  const manifest = await readManifestFile().catch(() => null);
+  const models = manifest?.models ?? [];
+  if (manifest !== null) state.site = manifest.site;
+  if (state.site.engine !== null) engine.useFolder(state.site.engines[state.site.engine]);
   engine.start();
-  let models = [];
   try {
-    [state.view, models] = await Promise.all([engine.request('link-decode', { text: tidy.payload }), readManifest().catch(() => [])]);
+    state.view = await engine.request('link-decode', { text: tidy.payload });
   } catch (error) {
     fail(`This link cannot be opened: ${sentenceOf(error.message)}`);
     return;
+  }
+  if (state.view.spec !== state.spec && state.site.engines[state.view.spec]) {
+    // A link of another spec this site keeps the engine of: that engine replays it.
+    engine.useFolder(state.site.engines[state.view.spec]);
+    engine.start();
+    await engine.ready;
   }
   if (state.view.spec !== state.spec) {
     fail(`This run was made with numeric spec ${state.view.spec}; this Verbatim replays ${state.spec}. Open it in a Verbatim that implements that spec.`);
@@ -242,9 +262,6 @@ async function start() {
   el.why.textContent = state.saved ? `${state.entry.name} is saved in this browser.` : 'The model is downloaded once, checked against its SHA-256 and saved in this browser.';
   setState('idle');
 }
-
-// Another link in the same frame: start afresh.
-window.addEventListener('hashchange', () => location.reload());
 
 // Another link in the same frame: start afresh.
 window.addEventListener('hashchange', () => location.reload());

@@ -4,7 +4,10 @@
 //
 // The shell is a snapshot: every file the pages load, found by following their references from
 // index.html and embed.html (src/href attributes, static and dynamic imports, new URL(…,
-// import.meta.url)), plus the list of models; kept in one cache per version, named after the
+// import.meta.url)), plus the list of models and the engines it names: engine.js computes the
+// engine's address (a built site keeps each spec's engine at `site.engines[spec]`, e.g.
+// engine/exact-1/, docs/releasing.md; served from www/ it is the page's own folder), so the crawl
+// also starts at each engine's worker.js. Kept in one cache per version, named after the
 // SHA-256 of its paths and contents. Requests for a snapshot's files are answered from the
 // current snapshot only, so a page never mixes two versions.
 //
@@ -21,6 +24,7 @@ const POINTER = `${PREFIX}current`; // holds one entry: the current snapshot's v
 const POINTER_KEY = 'current-version';
 // Where the crawl starts, and what no page names literally (manifest.js builds the address).
 const ROOTS = ['./', 'embed.html', 'models/manifest.json'];
+const MANIFEST = 'models/manifest.json';
 // Never part of the shell: model files (model-cache.js keeps verified copies), task data, and this
 // script (the browser checks it for updates itself).
 const NOT_SHELL = /\.gguf$|\/model-cache\/|\/tasks\/[^/]+\.jsonl$|\/sw\.js$/;
@@ -50,6 +54,21 @@ function references(url, type, text) {
   return found;
 }
 
+/**
+ * The engines' workers the list of models names (`site.engines`: spec -> a folder of this site,
+ * as manifest.js reads it); the page's own worker.js when it names none (served from www/).
+ */
+function engineRoots(manifestText, base) {
+  let engines = {};
+  try {
+    engines = JSON.parse(manifestText)?.site?.engines ?? {};
+  } catch {
+    engines = {}; // a damaged list: the page says so; its own engine is still kept
+  }
+  const folders = Object.values(engines).filter((f) => typeof f === 'string' && /^[A-Za-z0-9._/-]+\/$/.test(f) && !f.startsWith('/'));
+  return (folders.length > 0 ? folders : ['./']).map((folder) => new URL('worker.js', new URL(folder, base)));
+}
+
 function inShell(url) {
   const base = scope();
   return url.origin === base.origin && url.pathname.startsWith(base.pathname) && !NOT_SHELL.test(url.pathname);
@@ -71,6 +90,7 @@ async function fetchShell() {
       continue; // a reference to a file the site does not have (e.g. an optional build)
     }
     files.set(url.href, response);
+    if (url.href === new URL(MANIFEST, base).href) queue.push(...engineRoots(await response.clone().text(), base));
     const type = response.headers.get('Content-Type') ?? '';
     if (/html|javascript|css/.test(type)) queue.push(...references(url, type, await response.clone().text()));
   }

@@ -2,12 +2,15 @@
 // file server (`python3 -m http.server`, no custom headers), with the models fetched from an
 // emulated public host (tools/remote_origin.py: CORS, a redirect to a second origin, and its
 // failure modes). The meta CSP is enforced, the engine comes from engine/exact-1/, downloads fail
-// in plain words and keep the user's work, the golden links of this release replay exactly, a
-// link of an earlier spec runs on that spec's engine, and a host that sends the wasm with the
-// wrong type still works, also without WebGPU.
+// in plain words and keep the user's work, the golden links of this release replay exactly (also
+// with the network off, from the service worker's copy of the page and engine, and in the embed
+// view framed by another site), a link of an earlier spec runs on that spec's engine, and a host
+// that sends the wasm with the wrong type still works, also without WebGPU.
 
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer } from 'node:http';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -182,7 +185,8 @@ test('golden links of this release replay exactly in the built site, cited with 
   manifest.site.doi = '10.5281/zenodo.1234567';
   await writeFile(manifestPath, JSON.stringify(manifest));
   try {
-    for (const id of ['sampled', 'stop-string']) {
+    // (stop-string replays offline below, greedy-chat in the embed view, stopped-run without WebGPU.)
+    for (const id of ['sampled']) {
       const { page, problems } = await openLink(onSite(pageUrl, id));
       const want = (await wasmLinks()).link_decode(new URL(golden[id]).hash.slice(1)).expect.token_ids.length;
       assert.match(await replay(page), new RegExp(`^Reproduced exactly: ${want}/${want} tokens`), id);
@@ -199,6 +203,74 @@ test('golden links of this release replay exactly in the built site, cited with 
   assert.match(await page.textContent(byTestId('link-error-message')), /^This link cannot be opened: .+ Copy it again from its source/);
   assert.deepEqual(unexpected(problems), []);
   await page.close();
+});
+
+test('visited once, the site opens and replays a golden link with no network: page and engine from the service worker, model from the browser', async () => {
+  const id = 'stop-string';
+  const { page, problems } = await openLink(onSite(pageUrl, id));
+  await page.evaluate(() => navigator.serviceWorker.ready.then(() => true));
+  if (await page.evaluate(() => navigator.serviceWorker.controller === null)) await page.reload(); // the first visit of this browser
+  await browser.context.setOffline(true);
+  try {
+    await page.reload();
+    await page.waitForFunction(() => Number(document.querySelector('[data-testid="app"]').dataset.linksHandled ?? 0) >= 1, null, { timeout: 30_000 });
+    assert.equal(await page.getAttribute('html', 'data-offline'), 'controlled');
+    const want = (await wasmLinks()).link_decode(new URL(golden[id]).hash.slice(1)).expect.token_ids.length;
+    assert.match(await replay(page), new RegExp(`^Reproduced exactly: ${want}/${want} tokens`));
+    assert.match(await page.textContent(byTestId('info-source')), /^Saved copy in this browser/);
+  } finally {
+    await browser.context.setOffline(false);
+  }
+  assert.deepEqual(unexpected(problems), []);
+  await page.close();
+});
+
+/** Another site (localhost, not 127.0.0.1) whose page frames `src`; resolves to {url, close()}. */
+async function startBlog(src) {
+  const blog = createServer((request, response) => {
+    response.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8' });
+    response.end(`<!doctype html><title>A blog</title><p>My post.</p><iframe src="${src}" title="Verbatim run" width="600" height="400"></iframe>`);
+  });
+  blog.listen(0, '127.0.0.1');
+  await once(blog, 'listening');
+  return { url: `http://localhost:${blog.address().port}/`, close: () => new Promise((resolve) => blog.close(resolve)) };
+}
+
+test('the embed view, framed by another site, replays a golden link on engine/exact-1/ with its model from the public host', async () => {
+  const id = 'greedy-chat';
+  const blog = await startBlog(`${pageUrl}embed.html#${new URL(golden[id]).hash.slice(1)}`);
+  // A browser without WebGPU: a third-party frame has no storage here, so the embed cannot read
+  // the "Executor" choice and would time the software GPU adapter against the CPU first.
+  const reader = await launchBrowser({ webgpu: false });
+  const requested = [];
+  reader.context.on('request', (request) => requested.push(new URL(request.url()).pathname));
+  const page = await reader.context.newPage();
+  const problems = [];
+  page.on('console', (message) => message.type() === 'error' && problems.push(`console: ${message.text()}`));
+  page.on('pageerror', (error) => problems.push(`uncaught: ${error.message}`));
+  try {
+    await page.goto(blog.url);
+    const frame = await (await page.waitForSelector('iframe')).contentFrame();
+    await frame.waitForSelector(`${byTestId('embed')}[data-state="idle"]`, { timeout: 60_000 });
+    assert.match(await frame.textContent(byTestId('embed-model')), /^SmolLM2-135M-Instruct/);
+    assert.equal(await frame.getAttribute(byTestId('embed-open-link'), 'href'), onSite(`${pageUrl}index.html`, id));
+    const fetchedBefore = (await remote.log()).filter((r) => r.path.endsWith(modelPath)).length;
+    await frame.click(byTestId('embed-replay'));
+    await frame.waitForFunction(() => document.querySelector('[data-testid="embed-verdict"]').textContent !== '' || document.querySelector('[data-testid="embed-error"]').hidden === false, null, {
+      timeout: REPLAY_TIMEOUT_MS,
+    });
+    const want = (await wasmLinks()).link_decode(new URL(golden[id]).hash.slice(1)).expect.token_ids.length;
+    assert.match(await frame.textContent(byTestId('embed-verdict')), new RegExp(`^Reproduced exactly: ${want}/${want} tokens`), await frame.textContent(byTestId('embed')));
+    assert.ok(requested.includes(`/${SUB_PATH}/engine/exact-1/worker.js`), requested.join('\n'));
+    assert.ok(!requested.includes(`/${SUB_PATH}/worker.js`), 'the embed runs the versioned engine');
+    // This headless Chromium gives a third-party frame no storage: the model came from the public host.
+    const fetched = (await remote.log()).filter((r) => r.path.endsWith(modelPath));
+    assert.ok(fetched.length > fetchedBefore && fetched.at(-1).status === 200, JSON.stringify(fetched));
+    assert.deepEqual(unexpected(problems), []);
+  } finally {
+    await reader.close();
+    await blog.close();
+  }
 });
 
 test('a host that sends the wasm as application/octet-stream, a browser without WebGPU: the engine starts, downloads and replays on the CPU', async () => {
