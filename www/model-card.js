@@ -166,7 +166,10 @@ export function onLoaded({ info, executor, sha256, source, label, bytes, cache_e
   ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens`;
   ui.infoSha256.textContent = sha256;
   if (source === 'network') {
-    ui.infoSource.textContent = 'Downloaded from this site, SHA-256 verified, saved in this browser.';
+    // A built site downloads from the model's public source (manifest.js `download`).
+    const from = listed?.download ? new URL(listed.download) : null;
+    const where = from && from.origin !== location.origin ? from.host : 'this site';
+    ui.infoSource.textContent = `Downloaded from ${where}, SHA-256 verified, saved in this browser.`;
   } else if (source === 'cache') {
     ui.infoSource.textContent = 'Saved copy in this browser, SHA-256 verified: nothing was downloaded.';
   } else if (source === 'url') {

@@ -161,6 +161,8 @@ test('download failures from the public host are said next to the model list, ke
   await remote.setMode(modelPath, 'ok');
   await page.click(byTestId('retry-button'));
   assert.equal(await waitForLoad(page), 'network');
+  assert.match(await page.textContent(byTestId('info-source')), /^Downloaded from 127\.0\.0\.1:\d+, SHA-256 verified/);
+  assert.notEqual(new URL(remote.hub).origin, server.origin);
   const log = await remote.log();
   assert.ok(log.some((r) => r.server === 'hub' && r.path === modelPath && r.status === 302), JSON.stringify(log));
   assert.ok(log.some((r) => r.server === 'cdn' && r.path === `/ok${modelPath}` && r.status === 200), JSON.stringify(log));
@@ -308,7 +310,8 @@ test('`make site` built the same site: the same files, the same exact-1 engine',
 
 test('a link of an earlier spec kept by the site runs on that spec\'s engine, from its own folder', async () => {
   const requested = [];
-  const record = (request) => requested.push(new URL(request.url()).pathname);
+  // The pages' and their workers' requests, not the service worker's (its update check fetches every engine).
+  const record = (request) => request.serviceWorker() === null && requested.push(new URL(request.url()).pathname);
   browser.context.on('request', record);
   try {
     const payload = rawLinkPayload({ spec: EARLIER_SPEC, id: DEFAULT_MODEL_ID, sha256: modelSha256, prompt: 'Hello', maxTokens: 2 });
@@ -319,6 +322,15 @@ test('a link of an earlier spec kept by the site runs on that spec\'s engine, fr
     assert.match(await replay(page), /^Ran 2 tokens/);
     assert.deepEqual(unexpected(problems), []);
     await page.close();
+
+    // The embed view of the same link starts that engine too, and offers the replay.
+    requested.length = 0;
+    const card = await browser.context.newPage();
+    await card.goto(`${pageUrl}embed.html#${payload}`);
+    await card.waitForSelector(`${byTestId('embed')}[data-state="idle"]`, { timeout: 30_000 });
+    assert.equal(await card.isDisabled(byTestId('embed-replay')), false);
+    assert.ok(requested.includes(`/${SUB_PATH}/engine/${EARLIER_SPEC}/worker.js`), requested.join('\n'));
+    await card.close();
   } finally {
     browser.context.off('request', record);
   }
