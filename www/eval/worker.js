@@ -18,6 +18,7 @@
 //   answer {what, value}, error {message}
 
 import { readModel } from '../model-cache.js';
+import { adapterFacts } from '../worker-util.js';
 
 let wasm = null;
 let evaluator = null;
@@ -69,7 +70,13 @@ async function load(msg) {
   }
   const task = ev.set_task(new Uint8Array(msg.task.bytes));
   evaluator = ev;
-  post('loaded', { task, model_sha256: ev.model_sha256(), executor: ev.executor(), fallback });
+  let executor = ev.executor();
+  if (executor.startsWith('gpu')) {
+    // WebGPU gives the engine no adapter name: the browser's adapter info names it.
+    const name = (await adapterFacts())?.name;
+    if (name) executor = executor.replace(/^gpu: WebGPU adapter/, `gpu: ${name}`);
+  }
+  post('loaded', { task, model_sha256: ev.model_sha256(), executor, fallback });
 }
 
 async function run(msg) {
