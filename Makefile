@@ -29,7 +29,7 @@ CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_M
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser site golden-browser-full \
-        golden-gpu-full golden-webgpu-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu
+        golden-gpu-full golden-webgpu-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu bench-eval
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -217,6 +217,12 @@ bench-browser: test-deps models-default wasm
 # The exact engine on WebGPU in headless Chromium (SwiftShader here) beside the wasm CPU and wllama.
 bench-browser-gpu: test-deps models-default wasm
 	node bench/speed.mjs --with-webgpu --prompt-tokens 32 --decode-tokens 8 --repeat 1 --budget 900
+
+# Tokens scored per second: the exact engine natively at 1 and 2 threads and, with
+# LLAMA_PY=<a python that imports llama_cpp>, llama.cpp on the same items (ratio); then the page.
+bench-eval: test-deps models-default native wasm
+	python3 bench/eval_compare.py --task arc_easy --limit 20 --threads 1,2 $(if $(LLAMA_PY),--llama-py $(LLAMA_PY))
+	node bench/eval-speed.mjs --task arc_easy
 
 # The GPU executor on each Vulkan implementation here vs the CPU executor.
 bench-gpu: apt-deps models-default native

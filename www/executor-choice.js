@@ -21,3 +21,18 @@ export function fasterExecutor({ gpuMsPerToken, cpuMsPerToken }) {
   return gpuMsPerToken < cpuMsPerToken ? 'gpu' : 'cpu';
 }
 
+
+/** Where the choice under "Executor" is kept in this browser (absent: 'auto'). */
+export const EXECUTOR_KEY = 'verbatim.executor';
+
+/**
+ * The executor an evaluation runs on ('gpu' or 'cpu'): the one the Generate side runs its exact
+ * model on when one is loaded (its decision: the user's choice, or Automatic's measurement), else
+ * the stored choice, where Automatic means the CPU (scoring times nothing; the bits are the same).
+ */
+export function evalExecutor({ loaded, stored }) {
+  if (loaded?.engine === 'exact' && (loaded.executor?.kind === 'gpu' || loaded.executor?.kind === 'cpu')) {
+    return loaded.executor.kind;
+  }
+  return executorChoice(stored) === 'gpu' ? 'gpu' : 'cpu';
+}

@@ -93,6 +93,13 @@ impl<E: Executor> ExactModel<E> {
             .forward_rows(&mut self.executor, &mut self.state, tokens, false)
     }
 
+    /// Feeds `tokens` and leaves the logits after each of them on the executor's
+    /// device (evaluation on WebGPU reads them asynchronously).
+    pub fn forward_rows_all(&mut self, tokens: &[u32]) -> Result<E::Rows, ModelError> {
+        self.weights
+            .forward_rows(&mut self.executor, &mut self.state, tokens, true)
+    }
+
     /// Feeds `tokens` and returns the logits after each of them (teacher forcing).
     pub fn forward_all(&mut self, tokens: &[u32]) -> Result<Vec<Vec<i32>>, ModelError> {
         self.weights

@@ -293,6 +293,44 @@ fn elapsed_ms(since: web_time::Instant) -> f64 {
     since.elapsed().as_secs_f64() * 1e3
 }
 
+/// Opens the WebGPU executor for `bytes` (a GGUF file): refuses a bad file first,
+/// compiles every kernel and runs the start-up self-test; returns the executor and
+/// the milliseconds both took, or a coded error (`no-webgpu`, `bad-model`,
+/// `no-adapter`, `gpu-selftest`). Generation and evaluation load through it.
+pub(crate) async fn open_checked_gpu(
+    bytes: &[u8],
+) -> Result<(crate::gpu::GpuExecutor, f64, f64), JsValue> {
+    use crate::gpu::{selftest, GpuExecutor, GpuOptions};
+    if !webgpu_available() {
+        return Err(coded("no-webgpu", "this browser has no WebGPU"));
+    }
+    // A bad file is refused before seconds of kernel compilation and self-test.
+    crate::gguf::GgufModel::parse(bytes).map_err(|e| coded("bad-model", e))?;
+    let t0 = web_time::Instant::now();
+
+    let mut gpu = GpuExecutor::new(GpuOptions::default())
+        .await
+        .map_err(|e| coded("no-adapter", e))?;
+    gpu.precompile();
+    let compile_ms = elapsed_ms(t0);
+    let t1 = web_time::Instant::now();
+    let failed = selftest::run_async(&mut gpu)
+        .await
+        .map_err(|e| coded("gpu-selftest", e))?;
+    let selftest_ms = elapsed_ms(t1);
+    if !failed.is_empty() {
+        return Err(coded(
+            "gpu-selftest",
+            format!(
+                "{} failed the self-test: {}",
+                gpu.summary(),
+                failed.join("; ")
+            ),
+        ));
+    }
+    Ok((gpu, compile_ms, selftest_ms))
+}
+
 /// Whether this browser exposes WebGPU at all (`navigator.gpu`).
 #[wasm_bindgen]
 pub fn webgpu_available() -> bool {
@@ -328,33 +366,7 @@ impl WasmModel {
     /// there is no usable adapter or the device fails the self-test (the caller
     /// then loads on the CPU: the tokens are the same).
     pub async fn load_gpu(bytes: Vec<u8>) -> Result<WasmModel, JsValue> {
-        use crate::gpu::{selftest, GpuExecutor, GpuOptions};
-        if !webgpu_available() {
-            return Err(coded("no-webgpu", "this browser has no WebGPU"));
-        }
-        // A bad file is refused before seconds of kernel compilation and self-test.
-        crate::gguf::GgufModel::parse(&bytes).map_err(|e| coded("bad-model", e))?;
-        let t0 = web_time::Instant::now();
-        let mut gpu = GpuExecutor::new(GpuOptions::default())
-            .await
-            .map_err(|e| coded("no-adapter", e))?;
-        gpu.precompile();
-        let compile_ms = elapsed_ms(t0);
-        let t1 = web_time::Instant::now();
-        let failed = selftest::run_async(&mut gpu)
-            .await
-            .map_err(|e| coded("gpu-selftest", e))?;
-        let selftest_ms = elapsed_ms(t1);
-        if !failed.is_empty() {
-            return Err(coded(
-                "gpu-selftest",
-                format!(
-                    "{} failed the self-test: {}",
-                    gpu.summary(),
-                    failed.join("; ")
-                ),
-            ));
-        }
+        let (gpu, compile_ms, selftest_ms) = open_checked_gpu(&bytes).await?;
         let model = LoadedModel::load_gpu(bytes, gpu).map_err(load_err)?;
         Ok(Self {
             session: Rc::new(RefCell::new(Session::new(model))),

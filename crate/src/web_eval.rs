@@ -1,7 +1,13 @@
 //! The wasm-bindgen surface of evaluation (docs/tasks.md, docs/links.md "Eval
 //! links"): a [`WasmEvaluator`] scores a task's items one call at a time on the
-//! exact engine (wasm CPU executor), so the page's worker can report progress,
-//! cancel between items and resume from items it kept.
+//! exact engine, on the wasm CPU executor or on WebGPU (the same bits: spec
+//! `exact-1`), so the page's worker can report progress, cancel between items and
+//! resume from items it kept. On WebGPU the logits are read back asynchronously,
+//! so scoring is [`WasmEvaluator::score_async`].
+
+// `score_async` holds the evaluator across awaits on purpose: a second call
+// meanwhile gets a "busy" error from `try_borrow_mut`, never a panic.
+#![allow(clippy::await_holding_refcell_ref)]
 
 use crate::cpu::CpuExecutor;
 use crate::engine::ExactModel;
@@ -9,15 +15,24 @@ use crate::eval::builtin::TASKS_MANIFEST_JSON;
 use crate::eval::link::{compare, difference, expectation, EvalLink, EvalVerdict, TaskRef};
 use crate::eval::metrics::headline;
 use crate::eval::result::{run_info, EvalResult, ItemJson};
-use crate::eval::run::{score_item, ExactScorer, ItemResult, ScoringModel};
+use crate::eval::run::{
+    fit_context, item_requests, item_result, score_item, EvalError, ExactScorer, ItemResult,
+    ScoringModel,
+};
+use crate::eval::score::ContinuationScore;
 use crate::eval::task::{Item, Task};
 use crate::gguf::GgufModel;
+use crate::gpu::GpuExecutor;
 use crate::hash::{hex, sha256_hex};
+use crate::model::ModelError;
 use crate::replay::{parse_sha256, ModelRef};
 use crate::tokenizer::Tokenizer;
 use serde::Serialize;
+use std::cell::RefCell;
+use std::rc::Rc;
 use std::sync::Arc;
 use wasm_bindgen::prelude::*;
+use wasm_bindgen_futures::future_to_promise;
 
 fn js_err(e: impl std::fmt::Display) -> JsError {
     JsError::new(&e.to_string())
@@ -121,17 +136,82 @@ struct Verdict {
     message: String,
 }
 
-/// The exact engine plus one task: scores items by index.
-#[wasm_bindgen]
-pub struct WasmEvaluator {
-    scorer: ExactScorer<CpuExecutor>,
+/// The exact engine on WebGPU as a scorer: as [`ExactScorer`] (the context runs
+/// once, its KV cache is rewound for every choice, each continuation goes as one
+/// batch), with the logits read back without blocking.
+struct GpuScorer {
+    model: ExactModel<GpuExecutor>,
+    context_length: usize,
+    context: Vec<u32>,
+    context_logits: Vec<i32>,
+    tokens_run: u64,
+}
+
+impl GpuScorer {
+    async fn read(
+        &mut self,
+        rows: &<GpuExecutor as crate::exec::Executor>::Rows,
+    ) -> Result<Vec<Vec<i32>>, EvalError> {
+        self.model
+            .executor
+            .read_async(rows)
+            .await
+            .map_err(|e| EvalError::Model(ModelError::from(e)))
+    }
+
+    async fn rows(&mut self, context: &[u32], cont: &[u32]) -> Result<Vec<Vec<i32>>, EvalError> {
+        if self.context.is_empty() || self.context != context {
+            self.context.clear();
+            self.model.reset();
+            let r = self.model.forward_rows(context)?;
+            self.context_logits = self.read(&r).await?.pop().unwrap_or_default();
+            self.tokens_run += context.len() as u64;
+            self.context = context.to_vec();
+        }
+        let mut rows = vec![self.context_logits.clone()];
+        if cont.len() > 1 {
+            self.model.rewind(context.len());
+            let r = self.model.forward_rows_all(&cont[..cont.len() - 1])?;
+            rows.extend(self.read(&r).await?);
+            self.tokens_run += cont.len() as u64 - 1;
+        }
+        Ok(rows)
+    }
+
+    /// [`score_item`] with asynchronous reads.
+    async fn score_item(
+        &mut self,
+        tok: &Tokenizer,
+        task: &Task,
+        index: usize,
+    ) -> Result<ItemResult, EvalError> {
+        let mut scores = Vec::new();
+        for (context, cont) in item_requests(tok, task, index)? {
+            let context = fit_context(&context, &cont, self.context_length, index)?;
+            let rows = self.rows(context, &cont).await?;
+            scores.push(ContinuationScore::from_rows(&rows, &cont));
+        }
+        Ok(item_result(task, index, scores))
+    }
+}
+
+/// Where the exact engine runs.
+enum Backend {
+    Cpu(Box<ExactScorer<CpuExecutor>>),
+    Gpu(Box<GpuScorer>),
+}
+
+struct Inner {
+    backend: Backend,
+    /// "cpu", or "gpu: <adapter>".
+    executor: String,
     tok: Tokenizer,
     model_id: String,
     model_sha256: String,
     task: Option<Task>,
 }
 
-impl WasmEvaluator {
+impl Inner {
     fn task(&self) -> Result<&Task, JsError> {
         self.task
             .as_ref()
@@ -143,6 +223,79 @@ impl WasmEvaluator {
             .map_err(|e| js_err(format!("invalid items: {e}")))?;
         json.iter().map(|j| j.to_result().map_err(js_err)).collect()
     }
+
+    fn tokens_run(&self) -> u64 {
+        match &self.backend {
+            Backend::Cpu(s) => s.tokens_run(),
+            Backend::Gpu(s) => s.tokens_run,
+        }
+    }
+}
+
+/// The task, if it has item `index`.
+fn task_with(task: &Option<Task>, index: u32) -> Result<&Task, JsError> {
+    let task = task
+        .as_ref()
+        .ok_or_else(|| js_err("no task is set: call set_task first"))?;
+    if index as usize >= task.items.len() {
+        return Err(js_err(format!("the task has no item {index}")));
+    }
+    Ok(task)
+}
+
+/// The exact engine plus one task: scores items by index.
+#[wasm_bindgen]
+pub struct WasmEvaluator {
+    inner: Rc<RefCell<Inner>>,
+}
+
+fn busy() -> JsError {
+    js_err("the evaluator is busy with another call: await it first")
+}
+
+impl WasmEvaluator {
+    fn with(bytes: Vec<u8>, model_id: String, gpu: Option<GpuExecutor>) -> Result<Self, JsError> {
+        let model_sha256 = sha256_hex(&bytes);
+        let gguf = GgufModel::parse(&bytes).map_err(js_err)?;
+        let tok = Tokenizer::from_gguf(&gguf.content).map_err(js_err)?;
+        let ctx = gguf.config.context_length();
+        let file = Arc::new(bytes);
+        let (backend, executor) = match gpu {
+            None => {
+                let model = ExactModel::load(CpuExecutor::new(), &gguf, &file).map_err(js_err)?;
+                (
+                    Backend::Cpu(Box::new(ExactScorer::new(model, ctx))),
+                    "cpu".to_string(),
+                )
+            }
+            Some(gpu) => {
+                let label = format!("gpu: {}", gpu.summary());
+                let model = ExactModel::load(gpu, &gguf, &file).map_err(js_err)?;
+                let scorer = GpuScorer {
+                    model,
+                    context_length: ctx,
+                    context: Vec::new(),
+                    context_logits: Vec::new(),
+                    tokens_run: 0,
+                };
+                (Backend::Gpu(Box::new(scorer)), label)
+            }
+        };
+        Ok(Self {
+            inner: Rc::new(RefCell::new(Inner {
+                backend,
+                executor,
+                tok,
+                model_id,
+                model_sha256,
+                task: None,
+            })),
+        })
+    }
+
+    fn inner(&self) -> Result<std::cell::Ref<'_, Inner>, JsError> {
+        self.inner.try_borrow().map_err(|_| busy())
+    }
 }
 
 #[wasm_bindgen]
@@ -150,54 +303,75 @@ impl WasmEvaluator {
     /// Loads a GGUF file for the exact engine (spec `exact-1`, wasm CPU executor).
     #[wasm_bindgen(constructor)]
     pub fn new(bytes: Vec<u8>, model_id: String) -> Result<WasmEvaluator, JsError> {
-        let model_sha256 = sha256_hex(&bytes);
-        let gguf = GgufModel::parse(&bytes).map_err(js_err)?;
-        let tok = Tokenizer::from_gguf(&gguf.content).map_err(js_err)?;
-        let ctx = gguf.config.context_length();
-        let file = Arc::new(bytes);
-        let model = ExactModel::load(CpuExecutor::new(), &gguf, &file).map_err(js_err)?;
-        Ok(Self {
-            scorer: ExactScorer::new(model, ctx),
-            tok,
-            model_id,
-            model_sha256,
-            task: None,
-        })
+        Self::with(bytes, model_id, None)
     }
 
-    pub fn model_sha256(&self) -> String {
-        self.model_sha256.clone()
+    /// Loads a GGUF file for the exact engine on WebGPU, after the kernels compile
+    /// and pass the start-up self-test (as generation's `WasmModel.load_gpu`);
+    /// rejects with a coded Error (`no-webgpu`, `no-adapter`, `gpu-selftest`, …)
+    /// the page answers by scoring on the CPU.
+    pub async fn load_gpu(bytes: Vec<u8>, model_id: String) -> Result<WasmEvaluator, JsValue> {
+        let (gpu, _, _) = crate::web::open_checked_gpu(&bytes).await?;
+        Self::with(bytes, model_id, Some(gpu)).map_err(JsValue::from)
+    }
+
+    pub fn model_sha256(&self) -> Result<String, JsError> {
+        Ok(self.inner()?.model_sha256.clone())
+    }
+
+    /// Where the engine runs: "cpu", or "gpu: <adapter>".
+    pub fn executor(&self) -> Result<String, JsError> {
+        Ok(self.inner()?.executor.clone())
     }
 
     /// Sets the task from a task file's bytes; returns its description.
     pub fn set_task(&mut self, bytes: &[u8]) -> Result<JsValue, JsError> {
         let t = Task::parse(bytes).map_err(js_err)?;
         let info = to_js(&task_info(&t));
-        self.task = Some(t);
+        self.inner.try_borrow_mut().map_err(|_| busy())?.task = Some(t);
         info
     }
 
-    /// Scores item `index`; returns it in the JSON result's item form.
+    /// Scores item `index` on the CPU executor; returns it in the JSON result's
+    /// item form. On WebGPU use [`WasmEvaluator::score_async`].
     pub fn score(&mut self, index: u32) -> Result<JsValue, JsError> {
-        let task = self
-            .task
-            .as_ref()
-            .ok_or_else(|| js_err("no task is set: call set_task first"))?;
-        if index as usize >= task.items.len() {
-            return Err(js_err(format!("the task has no item {index}")));
-        }
-        let r = score_item(&mut self.scorer, &self.tok, task, index as usize).map_err(js_err)?;
+        let mut guard = self.inner.try_borrow_mut().map_err(|_| busy())?;
+        let inner = &mut *guard;
+        let task = task_with(&inner.task, index)?;
+        let Backend::Cpu(scorer) = &mut inner.backend else {
+            return Err(js_err("on WebGPU, score with score_async"));
+        };
+        let r = score_item(scorer.as_mut(), &inner.tok, task, index as usize).map_err(js_err)?;
         to_js(&ItemJson::from_result(&r))
     }
 
+    /// [`WasmEvaluator::score`] on either executor: resolves to the item.
+    pub fn score_async(&self, index: u32) -> js_sys::Promise {
+        let inner = self.inner.clone();
+        future_to_promise(async move {
+            let mut guard = inner.try_borrow_mut().map_err(|_| busy())?;
+            let inner = &mut *guard;
+            let task = task_with(&inner.task, index)?;
+            let r = match &mut inner.backend {
+                Backend::Cpu(scorer) => {
+                    score_item(scorer.as_mut(), &inner.tok, task, index as usize)
+                }
+                Backend::Gpu(scorer) => scorer.score_item(&inner.tok, task, index as usize).await,
+            }
+            .map_err(js_err)?;
+            Ok(to_js(&ItemJson::from_result(&r))?)
+        })
+    }
+
     /// Tokens run through the model so far.
-    pub fn tokens_run(&self) -> f64 {
-        self.scorer.tokens_run() as f64
+    pub fn tokens_run(&self) -> Result<f64, JsError> {
+        Ok(self.inner()?.tokens_run() as f64)
     }
 
     /// An item's text, for the per-item view.
     pub fn item_view(&self, index: u32) -> Result<JsValue, JsError> {
-        let t = self.task()?;
+        let inner = self.inner()?;
+        let t = inner.task()?;
         let item = t
             .items
             .get(index as usize)
@@ -232,27 +406,29 @@ impl WasmEvaluator {
     /// The result (`verbatim eval --json`'s shape) of scored `items` (items
     /// `0..n` of the task in order; `limit` as the run asked).
     pub fn result(&self, items: JsValue, limit: Option<u32>) -> Result<JsValue, JsError> {
-        let t = self.task()?;
+        let inner = self.inner()?;
+        let t = inner.task()?;
         let info = run_info(
             t,
-            &self.model_id,
-            &self.model_sha256,
+            &inner.model_id,
+            &inner.model_sha256,
             true,
             limit.map(|l| l as u64),
         );
-        to_js(&EvalResult::new(info, None, self.items(items)?))
+        to_js(&EvalResult::new(info, None, inner.items(items)?))
     }
 
     /// The eval link (`e1.…`) of scored `items` (the task's first `n`, in order).
     pub fn link(&self, items: JsValue, limit: Option<u32>) -> Result<String, JsError> {
-        let t = self.task()?;
-        let items = self.items(items)?;
+        let inner = self.inner()?;
+        let t = inner.task()?;
+        let items = inner.items(items)?;
         let link = EvalLink {
             spec: crate::exact::SPEC_VERSION.into(),
             score_spec: crate::eval::score::SCORE_SPEC.into(),
             model: ModelRef {
-                id: self.model_id.clone(),
-                sha256: parse_sha256(&self.model_sha256).ok_or_else(|| js_err("model hash"))?,
+                id: inner.model_id.clone(),
+                sha256: parse_sha256(&inner.model_sha256).ok_or_else(|| js_err("model hash"))?,
                 url: None,
             },
             task: TaskRef {
@@ -270,16 +446,17 @@ impl WasmEvaluator {
     /// Compares replayed `items` with a link: `{exact, item, message}` with the
     /// CLI's words ("Score reproduced exactly: …" / "Item 17 differs: …").
     pub fn compare_link(&self, link: &str, items: JsValue) -> Result<JsValue, JsError> {
+        let inner = self.inner()?;
         let l = EvalLink::decode(link).map_err(js_err)?;
         let e = l
             .expect
             .ok_or_else(|| js_err("the link has no expectation"))?;
-        let items = self.items(items)?;
+        let items = inner.items(items)?;
         let ot = l.task.output_type;
         let v = match compare(&e, &items, ot) {
             EvalVerdict::Exact { items: n } => {
-                let t = self.task()?;
-                let info = run_info(t, &self.model_id, &self.model_sha256, true, l.limit);
+                let t = inner.task()?;
+                let info = run_info(t, &inner.model_id, &inner.model_sha256, true, l.limit);
                 let r = EvalResult::new(info, None, items);
                 let (name, value) = headline(&r.metrics);
                 Verdict {

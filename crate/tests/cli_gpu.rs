@@ -181,3 +181,46 @@ fn conformance_rejects_unknown_cases() {
     assert_eq!(code, 1);
     assert!(err.contains("there is no golden case 'nope'"), "{err}");
 }
+
+/// `verbatim eval --executor gpu` scores the same bits as the CPU executor: the
+/// KV cache kept and rewound for each choice, each continuation as one batch
+/// (two short items: software Vulkan is slow).
+#[test]
+fn eval_on_gpu_gives_the_cpu_items_hash() {
+    use verbatim::eval::task::{write_task_file, OutputType, TaskHeaderSpec};
+    let dir = std::env::temp_dir().join(format!("verbatim-eval-gpu-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let spec = TaskHeaderSpec {
+        name: "toy".into(),
+        version: 1,
+        output_type: OutputType::MultipleChoice,
+        package: "tests".into(),
+        licence: "CC0-1.0".into(),
+    };
+    let lines = vec![
+        r#"{"context":"The sky is","choices":["blue","green","made of cheese"],"gold":0}"#
+            .to_string(),
+        r#"{"context":"Ice is","choices":["cold","hot"],"gold":0}"#.to_string(),
+    ];
+    let task = dir.join("toy.jsonl");
+    std::fs::write(&task, write_task_file(&spec, &lines)).unwrap();
+    let task = task.display().to_string();
+    let run = |executor: &str| -> Value {
+        let args = [
+            "eval",
+            "--task-file",
+            &task,
+            "--executor",
+            executor,
+            "--json",
+        ];
+        let (code, out, err) = verbatim(&args, false);
+        assert_eq!(code, 0, "{err}");
+        serde_json::from_str(&out).unwrap()
+    };
+    let (gpu, cpu) = (run("gpu"), run("cpu"));
+    assert_eq!(gpu["n"], 2);
+    assert_eq!(gpu["items_hash"], cpu["items_hash"]);
+    assert_eq!(gpu["items"], cpu["items"]);
+    std::fs::remove_dir_all(&dir).unwrap();
+}

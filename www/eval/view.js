@@ -1,12 +1,29 @@
 // The Evaluate view: scores a task (built in, or a file dropped here) on the exact engine in its
-// own worker (eval/worker.js), with progress, ETA, cancel and resume after a reload (store.js);
-// shows the metrics and every item, exports JSON and CSV, and makes and replays eval links
-// (#e1.…, docs/links.md). All text from files and links is set with textContent.
+// own worker (eval/worker.js), on the executor the Generate side uses (executor-choice.js), with
+// progress, tokens per second, ETA, cancel and resume after a reload (store.js); shows the metrics
+// and every item, exports JSON and CSV, makes and replays eval links (#e1.…, docs/links.md), and
+// keeps every finished result for a chart comparing models and tasks (chart.js). All text from
+// files and links is set with textContent.
 
-import { clearItems, loadItems, runKey, saveItems } from './store.js';
+import { EXECUTOR_KEY, evalExecutor } from '../executor-choice.js';
+import { page } from '../page-state.js';
+import { CHART_METRICS, drawChart, fillCompareTable } from './chart.js';
+import { clearItems, loadItems, loadResults, removeResults, runKey, saveItems, saveResult } from './store.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const SUBSETS = { first20: 20, first200: 200, all: null };
+// The built-in run under way ({model, task, subset}), so that the view offers to resume it after a
+// reload; removed when it finishes.
+const UNFINISHED_KEY = 'verbatim.eval.unfinished';
+
+function remember(value) {
+  try {
+    if (value === null) localStorage.removeItem(UNFINISHED_KEY);
+    else localStorage.setItem(UNFINISHED_KEY, JSON.stringify(value));
+  } catch {
+    // no storage: no offer after a reload (Run still resumes from IndexedDB)
+  }
+}
 
 const state = {
   worker: null,
@@ -96,17 +113,37 @@ async function taskBytes() {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** The executor this evaluation asks for: Generate's (its loaded model, else the stored choice). */
+function wantedExecutor() {
+  let stored = null;
+  try {
+    stored = localStorage.getItem(EXECUTOR_KEY);
+  } catch {
+    // no storage: Automatic
+  }
+  return evalExecutor({ loaded: page.loaded, stored });
+}
+
+/** "the wasm CPU executor" or "WebGPU (adapter …)". */
+function executorWords(executor) {
+  return executor.startsWith('gpu') ? `WebGPU (${executor.replace(/^gpu:\s*/, '')})` : 'the wasm CPU executor';
+}
+
 async function ensureLoaded() {
   const model = selectedModel();
   const choice = $('eval-task').value;
-  const key = `${model.sha256}:${choice}:${choice === 'own' ? state.own?.name : ''}`;
+  const executor = wantedExecutor();
+  const key = `${model.sha256}:${choice}:${choice === 'own' ? state.own?.name : ''}:${executor}`;
   if (state.loadedKey === key) return;
-  $('eval-status').textContent = 'Loading the model and the task…';
+  $('eval-status').textContent = executor === 'gpu' ? 'Loading the model and the task (WebGPU: compiling and self-testing the kernels)…' : 'Loading the model and the task…';
   const bytes = await taskBytes();
-  const loaded = await ask('load', { model, task: { bytes: bytes.buffer.slice(0) } });
+  const loaded = await ask('load', { model, task: { bytes: bytes.buffer.slice(0) }, executor });
   state.task = loaded.task;
+  state.executor = loaded.executor;
   state.loadedKey = key;
   $('eval-task-info').textContent = `${loaded.task.name} v${loaded.task.version}: ${loaded.task.items} items, ${loaded.task.output_type}; licence ${loaded.task.licence}; items sha256 ${loaded.task.items_sha256}`;
+  $('eval-executor').textContent = `Scored on ${executorWords(loaded.executor)}${loaded.fallback ? `: ${loaded.fallback}` : ''}.`;
+  $('eval-executor').dataset.executor = loaded.executor.startsWith('gpu') ? 'gpu' : 'cpu';
 }
 
 function progressKey() {
@@ -132,7 +169,11 @@ async function startRun() {
     await finish();
     return;
   }
+  const choice = $('eval-task').value;
+  if (!state.replayLink && choice !== 'own') remember({ model: selectedModel().id, task: choice, subset: $('eval-subset').value });
+  $('eval-resume').hidden = true;
   state.running = true;
+  state.rate = null;
   state.t0 = performance.now();
   state.resumedFrom = state.items.length;
   setRunning(true);
@@ -153,7 +194,8 @@ function onItem(msg) {
   const eta = scored > 0 ? (secs / scored) * (state.total - done) : 0;
   $('eval-progress').max = state.total;
   $('eval-progress').value = done;
-  $('eval-status').textContent = `${done}/${state.total} items · ${(msg.tokens_run / Math.max(secs, 1e-3)).toFixed(1)} tok/s · ETA ${Math.round(eta)} s`;
+  state.rate = msg.tokens_run / Math.max(secs, 1e-3);
+  $('eval-status').textContent = `${done}/${state.total} items · ${state.rate.toFixed(1)} tok/s · ETA ${Math.round(eta)} s`;
   saveItems(progressKey(), state.items);
 }
 
@@ -178,8 +220,66 @@ async function finish() {
   } else {
     $('eval-link').value = `${location.origin}${location.pathname}#${await ask('link', { items: state.items, limit: state.limit })}`;
   }
-  $('eval-status').textContent = `Done: ${state.items.length} items.`;
+  remember(null);
+  const rate = state.rate ? ` · ${state.rate.toFixed(1)} tokens scored per second on ${executorWords(state.executor)}` : '';
+  $('eval-status').textContent = `Done: ${state.items.length} items${rate}.`;
+  const model = selectedModel();
+  await saveResult({
+    key: progressKey(),
+    model_id: model.id,
+    model_name: model.name ?? model.id,
+    model_sha256: result.model_sha256,
+    task: result.task,
+    task_sha256: result.task_sha256,
+    limit: state.limit,
+    n: result.n,
+    metrics: result.metrics,
+    items_hash: result.items_hash,
+    executor: state.executor,
+  });
+  await renderComparison();
   $('eval-app').dataset.state = 'done';
+}
+
+/**
+ * After a reload: the built-in run left unfinished is selected again and the view says how far it
+ * got; Run resumes it from the first item not kept.
+ */
+async function offerResume() {
+  let saved = null;
+  try {
+    saved = JSON.parse(localStorage.getItem(UNFINISHED_KEY) ?? 'null');
+  } catch {
+    return;
+  }
+  const model = state.models.find((m) => m.id === saved?.model);
+  const task = state.tasks.find((t) => t.name === saved?.task);
+  if (!model || !task || !(saved.subset in SUBSETS)) return;
+  const sub = SUBSETS[saved.subset];
+  const limit = sub === null ? null : Math.min(sub, task.items);
+  const total = limit ?? task.items;
+  const kept = (await loadItems(runKey(model.sha256, task.items_sha256, limit))).length;
+  if (kept === 0 || kept >= total) return;
+  $('eval-model').value = model.id;
+  $('eval-task').value = task.name;
+  $('eval-subset').value = saved.subset;
+  $('eval-resume').textContent = `An unfinished run was kept: ${kept} of ${total} items of ${task.name} on ${model.name ?? model.id}. Run resumes it from item ${kept + 1}.`;
+  $('eval-resume').hidden = false;
+}
+
+/** The kept results: the chart of the chosen metric and the table. */
+async function renderComparison() {
+  const results = await loadResults();
+  $('eval-compare').hidden = results.length === 0;
+  const metric = $('eval-chart-metric').value;
+  const bars = drawChart($('eval-chart'), results, metric);
+  $('eval-chart-caption').textContent = bars
+    ? `${CHART_METRICS[metric].label} of ${results.length} kept result${results.length === 1 ? '' : 's'} (${bars} bar${bars === 1 ? '' : 's'}).`
+    : `No kept result has ${CHART_METRICS[metric].label}: choose another metric.`;
+  fillCompareTable($('eval-compare-rows'), results, async (key) => {
+    await removeResults(key);
+    await renderComparison();
+  });
 }
 
 function renderResults() {
@@ -287,6 +387,8 @@ async function init() {
   $('eval-cancel').addEventListener('click', () => state.worker.postMessage({ type: 'cancel' }));
   $('eval-restart').addEventListener('click', async () => {
     if (state.task) await clearItems(progressKey());
+    remember(null);
+    $('eval-resume').hidden = true;
     state.items = [];
     state.result = null;
     renderResults();
@@ -301,6 +403,13 @@ async function init() {
     if (e.dataTransfer.files[0]) onOwnFile(e.dataTransfer.files[0]);
   });
   for (const id of ['eval-model', 'eval-task']) $(id).addEventListener('change', () => (state.loadedKey = null));
+  if (!state.replayLink) await offerResume();
+  $('eval-chart-metric').addEventListener('change', renderComparison);
+  $('eval-compare-clear').addEventListener('click', async () => {
+    await removeResults();
+    await renderComparison();
+  });
+  await renderComparison();
   const frag = location.hash.slice(1);
   if (frag && w.is_eval_link(frag)) {
     try {

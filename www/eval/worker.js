@@ -1,19 +1,24 @@
-// The evaluation worker: loads the exact engine (wasm CPU executor) with a model and a task, and
-// scores items one by one so the page can show progress, cancel between items and resume.
+// The evaluation worker: loads the exact engine with a model and a task, on the executor the page
+// chose (the wasm CPU executor, or WebGPU: the same bits), and scores items one by one so the page
+// can show progress, cancel between items and resume.
 //
 // Messages from the page, each {type, ...}:
-//   {type: 'load', model: {id, file, sha256}, task: {bytes} }   model from the Cache API (as the
-//        Generate view stored it), else models/cache/<file> of this site; checked by SHA-256
+//   {type: 'load', model: {id, file, sha256}, task: {bytes}, executor: 'cpu' | 'gpu'}   model from
+//        the Cache API (as the Generate view stored it), else models/cache/<file> of this site;
+//        checked by SHA-256. 'gpu' loads on WebGPU after the self-test, else (no WebGPU, no
+//        adapter, a failed self-test) on the CPU, with the reason
 //   {type: 'run', start, end, done: [items...]}   scores items start..end (items already done are
 //        kept, not scored again), reporting each
 //   {type: 'cancel'}                               stops after the current item
 //   {type: 'result', items, limit} / {type: 'link', items, limit} / {type: 'compare', link, items}
 //   {type: 'item-view', index}
 // Messages to the page, each {status, ...}:
-//   loaded {task, model_sha256}, item {index, item, tokens_run, elapsed_ms}, finished {cancelled},
+//   loaded {task, model_sha256, executor: "cpu" | "gpu: <adapter>", fallback: why the GPU was not
+//   used or null}, item {index, item, tokens_run, elapsed_ms}, finished {cancelled},
 //   answer {what, value}, error {message}
 
 import { readModel } from '../model-cache.js';
+import { adapterFacts } from '../worker-util.js';
 
 let wasm = null;
 let evaluator = null;
@@ -41,17 +46,37 @@ async function modelBytes(model) {
   return new Uint8Array(await response.arrayBuffer());
 }
 
+/** The evaluator on WebGPU when asked and it passes the self-test, else on the CPU (with why). */
+async function evaluatorFor(w, bytes, msg) {
+  if (msg.executor === 'gpu') {
+    try {
+      return { ev: await w.WasmEvaluator.load_gpu(bytes, msg.model.id), fallback: null };
+    } catch (e) {
+      const why = e instanceof Error ? e.message : String(e);
+      return { ev: new w.WasmEvaluator(bytes, msg.model.id), fallback: `the GPU could not be used (${why})` };
+    }
+  }
+  return { ev: new w.WasmEvaluator(bytes, msg.model.id), fallback: null };
+}
+
 async function load(msg) {
   const w = await engine();
   const bytes = await modelBytes(msg.model);
+  evaluator?.free();
   evaluator = null;
-  const ev = new w.WasmEvaluator(bytes, msg.model.id);
+  const { ev, fallback } = await evaluatorFor(w, bytes, msg);
   if (ev.model_sha256() !== msg.model.sha256) {
     throw new Error(`The model file has SHA-256 ${ev.model_sha256()}, not ${msg.model.sha256}.`);
   }
   const task = ev.set_task(new Uint8Array(msg.task.bytes));
   evaluator = ev;
-  post('loaded', { task, model_sha256: ev.model_sha256() });
+  let executor = ev.executor();
+  if (executor.startsWith('gpu')) {
+    // WebGPU gives the engine no adapter name: the browser's adapter info names it.
+    const name = (await adapterFacts())?.name;
+    if (name) executor = executor.replace(/^gpu: WebGPU adapter/, `gpu: ${name}`);
+  }
+  post('loaded', { task, model_sha256: ev.model_sha256(), executor, fallback });
 }
 
 async function run(msg) {
@@ -63,7 +88,7 @@ async function run(msg) {
       post('finished', { cancelled: true });
       return;
     }
-    const item = evaluator.score(i);
+    const item = await evaluator.score_async(i);
     post('item', {
       index: i,
       item,

@@ -1,7 +1,9 @@
 //! Scoring items on a model, as lm-evaluation-harness builds its requests
 //! (docs/tasks.md, "Tokenization"): each context runs once, its KV cache is kept,
 //! and every choice's continuation tokens go through the model as one batch
-//! after it.
+//! after it. A context and continuation longer than the model's context keep
+//! their last tokens, as lm-eval's `_loglikelihood_tokens` cuts from the left
+//! ([`fit_context`]).
 
 use super::score::{argmax_first, argmax_norm_first, ContinuationScore};
 use super::task::{Item, OutputType, Task};
@@ -20,8 +22,10 @@ pub enum EvalError {
     Reference(#[from] ReferenceError),
     #[error(transparent)]
     Tokenizer(#[from] TokenizerError),
-    #[error("item {item} needs {tokens} tokens; this model's context holds {max}")]
-    TooLong {
+    #[error(
+        "item {item}: its continuation alone is {tokens} tokens; this model's context holds {max}"
+    )]
+    ContinuationTooLong {
         item: usize,
         tokens: usize,
         max: usize,
@@ -200,40 +204,67 @@ pub fn word_count(text: &str) -> u64 {
     n
 }
 
-/// Scores item `index` of `task`.
-pub fn score_item(
-    model: &mut dyn ScoringModel,
+/// lm-eval's left truncation (`_loglikelihood_tokens`: the model reads
+/// `(context + continuation)[-(max_length + 1):][:-1]`): when the context and the
+/// continuation need more than `max` positions, the context keeps its last
+/// `max + 1 - cont.len()` tokens (at least one). A continuation longer than `max`
+/// alone cannot be scored and is an error.
+pub fn fit_context<'a>(
+    context: &'a [u32],
+    cont: &[u32],
+    max: usize,
+    item: usize,
+) -> Result<&'a [u32], EvalError> {
+    if cont.len() > max {
+        return Err(EvalError::ContinuationTooLong {
+            item,
+            tokens: cont.len(),
+            max,
+        });
+    }
+    let keep = max + 1 - cont.len();
+    Ok(&context[context.len().saturating_sub(keep)..])
+}
+
+/// A request's (context tokens, continuation tokens).
+pub type Request = (Vec<u32>, Vec<u32>);
+
+/// The requests item `index` is scored with, in order (one per choice; one for
+/// the other task types), before [`fit_context`].
+pub fn item_requests(
     tok: &Tokenizer,
     task: &Task,
     index: usize,
-) -> Result<ItemResult, EvalError> {
-    let item = &task.items[index];
-    let max = model.context_length();
-    let mut run = |context: &[u32], cont: &[u32]| -> Result<ContinuationScore, EvalError> {
-        let need = context.len() + cont.len() - 1;
-        if need > max {
-            return Err(EvalError::TooLong {
-                item: index,
-                tokens: need,
-                max,
-            });
-        }
-        let rows = model.rows(context, cont)?;
-        Ok(ContinuationScore::from_rows(&rows, cont))
-    };
-    let id = index as u32;
-    Ok(match item {
+) -> Result<Vec<Request>, EvalError> {
+    Ok(match &task.items[index] {
         Item::Choice {
-            context,
-            choices,
-            gold,
-        } => {
-            let mut scores = Vec::with_capacity(choices.len());
-            for c in choices {
+            context, choices, ..
+        } => choices
+            .iter()
+            .map(|c| {
                 let cont = format!("{}{c}", task.target_delimiter);
-                let (ctx, cont) = encode_pair(tok, context, &cont, index)?;
-                scores.push(run(&ctx, &cont)?);
+                encode_pair(tok, context, &cont, index)
+            })
+            .collect::<Result<_, _>>()?,
+        Item::Loglikelihood {
+            context,
+            continuation,
+        } => vec![encode_pair(tok, context, continuation, index)?],
+        Item::Rolling { text } => {
+            let cont = tok.encode(text, false)?;
+            if cont.is_empty() {
+                return Err(EvalError::EmptyContinuation { item: index });
             }
+            vec![(vec![prefix_token(tok)?], cont)]
+        }
+    })
+}
+
+/// The result of item `index` from the scores of its [`item_requests`], in order.
+pub fn item_result(task: &Task, index: usize, scores: Vec<ContinuationScore>) -> ItemResult {
+    let id = index as u32;
+    match &task.items[index] {
+        Item::Choice { choices, gold, .. } => {
             let lls: Vec<i64> = scores.iter().map(|s| s.loglik_q16).collect();
             let lens: Vec<u32> = choices.iter().map(|c| c.chars().count() as u32).collect();
             ItemResult {
@@ -246,38 +277,42 @@ pub fn score_item(
                 bytes: None,
             }
         }
-        Item::Loglikelihood {
-            context,
-            continuation,
-        } => {
-            let (ctx, cont) = encode_pair(tok, context, continuation, index)?;
-            ItemResult {
-                id,
-                gold: None,
-                scores: vec![run(&ctx, &cont)?],
-                pred: 0,
-                pred_norm: 0,
-                words: None,
-                bytes: None,
-            }
-        }
-        Item::Rolling { text } => {
-            let cont = tok.encode(text, false)?;
-            if cont.is_empty() {
-                return Err(EvalError::EmptyContinuation { item: index });
-            }
-            let prefix = [prefix_token(tok)?];
-            ItemResult {
-                id,
-                gold: None,
-                scores: vec![run(&prefix, &cont)?],
-                pred: 0,
-                pred_norm: 0,
-                words: Some(word_count(text)),
-                bytes: Some(text.len() as u64),
-            }
-        }
-    })
+        Item::Loglikelihood { .. } => ItemResult {
+            id,
+            gold: None,
+            scores,
+            pred: 0,
+            pred_norm: 0,
+            words: None,
+            bytes: None,
+        },
+        Item::Rolling { text } => ItemResult {
+            id,
+            gold: None,
+            scores,
+            pred: 0,
+            pred_norm: 0,
+            words: Some(word_count(text)),
+            bytes: Some(text.len() as u64),
+        },
+    }
+}
+
+/// Scores item `index` of `task`.
+pub fn score_item(
+    model: &mut dyn ScoringModel,
+    tok: &Tokenizer,
+    task: &Task,
+    index: usize,
+) -> Result<ItemResult, EvalError> {
+    let max = model.context_length();
+    let mut scores = Vec::new();
+    for (context, cont) in item_requests(tok, task, index)? {
+        let context = fit_context(&context, &cont, max, index)?;
+        let rows = model.rows(context, &cont)?;
+        scores.push(ContinuationScore::from_rows(&rows, &cont));
+    }
+    Ok(item_result(task, index, scores))
 }
 
 /// Items `[start, end)` of the first `limit` items (all when `None`), shard `i`
@@ -304,6 +339,29 @@ mod tests {
         assert_eq!(word_count("a b  c"), 3);
         assert_eq!(word_count(" a\n\tb "), 4); // ['', 'a', 'b', '']
         assert_eq!(word_count("one"), 1);
+    }
+
+    #[test]
+    fn long_contexts_are_cut_from_the_left_as_lm_eval() {
+        let ctx: Vec<u32> = (0..10).collect();
+        let cont = [100, 101, 102];
+        // Fits: 10 + 3 - 1 = 12 positions.
+        assert_eq!(fit_context(&ctx, &cont, 12, 0).unwrap(), &ctx[..]);
+        // lm-eval: (ctx + cont)[-(8 + 1):][:-1] = ctx[4..] + cont[..2].
+        let kept = fit_context(&ctx, &cont, 8, 0).unwrap();
+        assert_eq!(kept, &ctx[4..]);
+        let whole: Vec<u32> = ctx.iter().chain(&cont).copied().collect();
+        let lm_eval_input = &whole[whole.len() - 9..whole.len() - 1];
+        let ours: Vec<u32> = kept.iter().chain(&cont[..2]).copied().collect();
+        assert_eq!(ours, lm_eval_input);
+        // A continuation of exactly the context length keeps one context token.
+        assert_eq!(fit_context(&ctx, &cont, 3, 0).unwrap(), &[9]);
+        // Longer alone: an error that names the item.
+        let err = fit_context(&ctx, &cont, 2, 7).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "item 7: its continuation alone is 3 tokens; this model's context holds 2"
+        );
     }
 
     #[test]
