@@ -228,6 +228,92 @@ fn matmul_and_quantize_match_cpu() {
     }
 }
 
+/// Matmuls of one input by up to three weights share a dispatch (Q, K, V; gate
+/// and up), and a residual add of a lone matmul's output folds into it: the
+/// outputs and the sum equal the CPU's, over awkward row counts (not multiples
+/// of the kernels' 8 or 64), token counts and mixed formats (which must not
+/// fuse), and the dispatch counts show the fusion happened.
+#[test]
+fn fused_matmuls_and_residual_add_match_cpu() {
+    let mut rng = Rng(0x5eed_f00d);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for case in 0..14 {
+            let cols = 32 * rng.range(1, 24) as usize;
+            let t = [1, 3, 8, 9, 17][rng.below(5) as usize];
+            let n_w = 1 + case % 3;
+            let mixed = n_w > 1 && case % 4 == 3;
+            let mut formats =
+                vec![[WeightFormat::Q4_1, WeightFormat::Q8_0][rng.below(2) as usize]; n_w];
+            if mixed {
+                formats[n_w - 1] = match formats[0] {
+                    WeightFormat::Q4_1 => WeightFormat::Q8_0,
+                    WeightFormat::Q8_0 => WeightFormat::Q4_1,
+                };
+            }
+            let views: Vec<WeightView> = formats
+                .iter()
+                .map(|&f| {
+                    let rows = [1, 7, 13, 64, 70, 129][rng.below(6) as usize];
+                    weight(&mut rng, f, rows, cols)
+                })
+                .collect();
+            let x = rng.q16_bounded(t * cols);
+            let ic = cpu.quantize(&cpu_rows(x.clone(), cols));
+            let xg = gpu.rows_from_host(&x, cols);
+            let wgs: Vec<_> = views
+                .iter()
+                .map(|v| gpu.weight(v.clone()).unwrap())
+                .collect();
+            // A residual add of the last output: folded only when it is alone.
+            let last = views.last().unwrap();
+            let h = rng.q16(t * last.rows);
+            let mut hg = gpu.rows_from_host(&h, last.rows);
+            let mut hc = cpu_rows(h, last.rows);
+            let ig = gpu.quantize(&xg);
+            let before = gpu.stats.dispatches;
+            let outs: Vec<_> = wgs.iter().map(|w| gpu.matmul(w, &ig)).collect();
+            let single = wgs.iter().all(|w| w.parts() == 1);
+            let before_add = gpu.stats.dispatches;
+            gpu.add(&mut hg, outs.last().unwrap());
+            if single {
+                let groups = if mixed { 2 } else { 1 };
+                assert_eq!(
+                    before_add - before,
+                    groups,
+                    "{name}: {n_w} matmuls, dispatches"
+                );
+                let add = u64::from(n_w > 1 && !mixed);
+                assert_eq!(
+                    gpu.stats.dispatches - before_add,
+                    add,
+                    "{name}: add folded when alone"
+                );
+            }
+            for (i, (v, og)) in views.iter().zip(&outs).enumerate() {
+                let wc = cpu.weight(v.clone()).unwrap();
+                let want = cpu.matmul(&wc, &ic);
+                same(
+                    &gpu.read(og).unwrap().concat(),
+                    &want.data,
+                    &format!(
+                        "{name}: segment {i} of {n_w} ({:?} {}x{cols}) times {t}",
+                        v.format, v.rows
+                    ),
+                );
+                if i + 1 == n_w {
+                    cpu.add(&mut hc, &want);
+                }
+            }
+            same(
+                &gpu.read(&hg).unwrap().concat(),
+                &hc.data,
+                &format!("{name}: residual add after {n_w} matmuls"),
+            );
+        }
+    }
+}
+
 #[test]
 fn embed_matches_cpu() {
     let mut rng = Rng(42);

@@ -184,6 +184,8 @@ impl GpuExecutor {
             exp2: None,
             lost,
             failed,
+            open_matmul: None,
+            spare_outputs: None,
             stats: GpuStats::default(),
         })
     }

@@ -88,6 +88,10 @@ pub struct GpuExecutor {
     lost: Arc<Mutex<Option<String>>>,
     /// Set by the uncaptured-error handler and by operations that cannot go on.
     failed: Arc<Mutex<Option<String>>>,
+    /// The last recorded matmul while it can still absorb work (see `matmul`).
+    open_matmul: Option<matmul::OpenMatmul>,
+    /// Buffers bound to matmul output slots a dispatch leaves unused.
+    spare_outputs: Option<[wgpu::Buffer; 3]>,
     pub stats: GpuStats,
 }
 
