@@ -408,25 +408,25 @@ fn rope_matches_cpu() {
                 let pos0 = rng.range(0, 3000) as usize;
                 let base = [10000f32, 100000.0, 1e6][rng.below(3) as usize].to_bits();
                 let x = rng.q16(t * heads * head_dim);
+                // Keys: fewer heads, rotated at the same positions right after
+                // the queries, so they join the queries' dispatch.
+                let kv_heads = rng.range(1, heads as i64) as usize;
+                let k = rng.q16(t * kv_heads * head_dim);
                 let mut xc = cpu_rows(x.clone(), heads * head_dim);
-                cpu.rope(
-                    &mut xc,
-                    &mut RopeTable::new(dim, base, style),
-                    head_dim,
-                    pos0,
-                );
+                let mut kc = cpu_rows(k.clone(), kv_heads * head_dim);
+                let mut table = RopeTable::new(dim, base, style);
+                cpu.rope(&mut xc, &mut table, head_dim, pos0);
+                cpu.rope(&mut kc, &mut table, head_dim, pos0);
                 let mut xg = gpu.rows_from_host(&x, heads * head_dim);
-                gpu.rope(
-                    &mut xg,
-                    &mut RopeTable::new(dim, base, style),
-                    head_dim,
-                    pos0,
-                );
-                same(
-                    &gpu.read(&xg).unwrap().concat(),
-                    &xc.data,
-                    &format!("{name}: {style:?} dim {dim} of {head_dim}, pos {pos0}"),
-                );
+                let mut kg = gpu.rows_from_host(&k, kv_heads * head_dim);
+                let mut table = RopeTable::new(dim, base, style);
+                gpu.rope(&mut xg, &mut table, head_dim, pos0);
+                let before = gpu.stats.dispatches;
+                gpu.rope(&mut kg, &mut table, head_dim, pos0);
+                assert_eq!(gpu.stats.dispatches, before, "{name}: keys joined queries");
+                let what = format!("{name}: {style:?} dim {dim} of {head_dim}, pos {pos0}");
+                same(&gpu.read(&xg).unwrap().concat(), &xc.data, &what);
+                same(&gpu.read(&kg).unwrap().concat(), &kc.data, &what);
             }
         }
     }

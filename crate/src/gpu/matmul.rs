@@ -65,7 +65,7 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
     if w.parts.len() == 1 && join(ex, w, x, out.get()) {
         return result(out);
     }
-    let [spare1, spare2, spare3] = spare_outputs(ex);
+    let [spare1, spare2, spare3] = ex.spare_outputs();
     let kernel = if ex.matmul_per_row() {
         Kernel::MatmulRows(w.format)
     } else {
@@ -123,24 +123,6 @@ fn row_groups(ex: &GpuExecutor, rows: usize) -> u32 {
         ROWS
     };
     rows.div_ceil(per_group) as u32
-}
-
-/// Three small buffers bound to the output slots a dispatch does not use.
-fn spare_outputs(ex: &mut GpuExecutor) -> [wgpu::Buffer; 3] {
-    if let Some(s) = &ex.spare_outputs {
-        return s.clone();
-    }
-    let make = || {
-        ex.device.create_buffer(&wgpu::BufferDescriptor {
-            label: Some("verbatim unused matmul output"),
-            size: 256,
-            usage: wgpu::BufferUsages::STORAGE,
-            mapped_at_creation: false,
-        })
-    };
-    let s = [make(), make(), make()];
-    ex.spare_outputs = Some(s.clone());
-    s
 }
 
 fn set_param(ex: &mut GpuExecutor, at: usize, word: usize, value: u32) {

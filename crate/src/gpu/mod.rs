@@ -90,7 +90,9 @@ pub struct GpuExecutor {
     failed: Arc<Mutex<Option<String>>>,
     /// The last recorded matmul while it can still absorb work (see `matmul`).
     open_matmul: Option<matmul::OpenMatmul>,
-    /// Buffers bound to matmul output slots a dispatch leaves unused.
+    /// The last recorded RoPE while another may join it (see `rope`).
+    open_rope: Option<rope::OpenRope>,
+    /// Buffers bound to writable slots a dispatch leaves unused.
     spare_outputs: Option<[wgpu::Buffer; 3]>,
     pub stats: GpuStats,
 }
