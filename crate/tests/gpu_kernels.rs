@@ -452,6 +452,12 @@ fn attention_matches_cpu() {
                 head_dim,
                 window,
             };
+            let rope = (case % 2 == 1).then(|| {
+                let dim = 2 * rng.range(1, head_dim as i64 / 2) as usize;
+                let style = [RopeStyle::Interleaved, RopeStyle::Neox][rng.below(2) as usize];
+                (dim, style)
+            });
+            let base = 10000f32.to_bits();
             let mut cc = cpu.new_cache(shape);
             let mut gc = gpu.new_cache(shape);
             // A prompt, a few decode steps, then a rewind and a different continuation.
@@ -466,22 +472,41 @@ fn attention_matches_cpu() {
                 let qd = rng.q16(t * n_head * head_dim);
                 let kd = rng.q16(t * n_head_kv * head_dim);
                 let vd = rng.q16(t * n_head_kv * head_dim);
+                let (mut qc, mut kc) = (
+                    cpu_rows(qd.clone(), n_head * head_dim),
+                    cpu_rows(kd.clone(), n_head_kv * head_dim),
+                );
+                let mut q = gpu.rows_from_host(&qd, n_head * head_dim);
+                let mut k = gpu.rows_from_host(&kd, n_head_kv * head_dim);
+                let v = gpu.rows_from_host(&vd, n_head_kv * head_dim);
+                let before = gpu.stats.dispatches;
+                // Odd cases rotate queries and keys first, as the model does:
+                // the GPU folds that RoPE into kv_store.
+                if let Some((dim, style)) = rope {
+                    for (x, xg) in [(&mut qc, &mut q), (&mut kc, &mut k)] {
+                        cpu.rope(x, &mut RopeTable::new(dim, base, style), head_dim, pos);
+                        gpu.rope(xg, &mut RopeTable::new(dim, base, style), head_dim, pos);
+                    }
+                }
                 let want = cpu.attention(
                     &mut cc,
-                    &cpu_rows(qd.clone(), n_head * head_dim),
-                    &cpu_rows(kd.clone(), n_head_kv * head_dim),
+                    &qc,
+                    &kc,
                     &cpu_rows(vd.clone(), n_head_kv * head_dim),
                     pos,
                 );
-                let q = gpu.rows_from_host(&qd, n_head * head_dim);
-                let k = gpu.rows_from_host(&kd, n_head_kv * head_dim);
-                let v = gpu.rows_from_host(&vd, n_head_kv * head_dim);
                 let got = gpu.attention(&mut gc, &q, &k, &v, pos);
-                same(
-                    &gpu.read(&got).unwrap().concat(),
-                    &want.data,
-                    &format!("{name}: heads {n_head}/{n_head_kv} x {head_dim}, window {window:?}, {t} rows at {pos}"),
-                );
+                if t == 1 && step > 1 {
+                    // kv_store (with the RoPE) and attention.
+                    assert_eq!(gpu.stats.dispatches - before, 2, "{name}: RoPE folded");
+                }
+                let what = format!("{name}: heads {n_head}/{n_head_kv} x {head_dim}, window {window:?}, rope {rope:?}, {t} rows at {pos}");
+                same(&gpu.read(&got).unwrap().concat(), &want.data, &what);
+                if rope.is_some() {
+                    // The rotated rows themselves, as the model's contract says.
+                    same(&gpu.read(&q).unwrap().concat(), &qc.data, &what);
+                    same(&gpu.read(&k).unwrap().concat(), &kc.data, &what);
+                }
                 pos += t;
             }
         }

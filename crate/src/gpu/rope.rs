@@ -3,7 +3,9 @@
 //!
 //! Fusion, decided while recording: when the last recorded command is a RoPE at
 //! the same positions with the same table (the queries), the next one (the
-//! keys) joins its dispatch; each pair is rotated by the same arithmetic.
+//! keys) joins its dispatch; each pair is rotated by the same arithmetic. When
+//! attention then follows at once, it takes that dispatch over ([`take_fused`]):
+//! `kv_store` rotates the keys and queries itself.
 
 use super::commands::{Binding, Command};
 use super::shader::Kernel;
@@ -26,6 +28,15 @@ pub(super) struct OpenRope {
     /// (head_dim, pairs, neox, pos0, rows)
     shape: [usize; 5],
     pairs_total: usize,
+    /// The second rotated buffer, once one joined.
+    x2: Option<wgpu::Buffer>,
+}
+
+/// What `kv_store` needs to do a RoPE itself.
+pub(super) struct FusedRope {
+    pub table: wgpu::Buffer,
+    pub pairs: u32,
+    pub neox: u32,
 }
 
 pub(super) fn encode(
@@ -67,6 +78,7 @@ pub(super) fn encode(
             x: x.buf.get().clone(),
             shape,
             pairs_total: n,
+            x2: None,
         });
     }
 }
@@ -80,10 +92,10 @@ fn join(
     shape: [usize; 5],
     n: usize,
 ) -> bool {
-    let Some(open) = ex.open_rope.take() else {
+    let Some(open) = ex.open_rope.as_mut() else {
         return false;
     };
-    if open.table != *table || open.shape != shape || open.x == *x.buf.get() {
+    if open.x2.is_some() || open.table != *table || open.shape != shape || open.x == *x.buf.get() {
         return false;
     }
     let Some(Command::Dispatch {
@@ -94,7 +106,39 @@ fn join(
     };
     bindings[X2] = Binding::from(x.buf.get());
     groups[0] = (open.pairs_total + n).div_ceil(64) as u32;
+    open.x2 = Some(x.buf.get().clone());
     let at = open.params + 4 * P_COLS2;
     ex.params[at..at + 4].copy_from_slice(&(x.cols as u32).to_le_bytes());
     true
+}
+
+/// Removes the last recorded command if it is the RoPE of exactly `q` and then
+/// `k` at positions `pos0..pos0 + q.rows` with heads of `head_dim`, returning
+/// what `kv_store` needs to do it instead.
+pub(super) fn take_fused(
+    ex: &mut GpuExecutor,
+    q: &GpuRows,
+    k: &GpuRows,
+    pos0: usize,
+    head_dim: usize,
+) -> Option<FusedRope> {
+    let open = ex.open_rope.as_ref()?;
+    let [hd, pairs, neox, p0, rows] = open.shape;
+    let fits = open.x == *q.buf.get()
+        && open.x2.as_ref() == Some(k.buf.get())
+        && (hd, p0, rows) == (head_dim, pos0, q.rows)
+        && k.rows == q.rows
+        && open.command + 1 == ex.commands.len();
+    if !fits {
+        return None;
+    }
+    let table = open.table.clone();
+    ex.open_rope = None;
+    ex.commands.pop();
+    ex.stats.dispatches -= 1;
+    Some(FusedRope {
+        table,
+        pairs: pairs as u32,
+        neox: neox as u32,
+    })
 }

@@ -15,6 +15,7 @@ const EXP: &str = include_str!("wgsl/exp.wgsl");
 const ACT_WRITE: &str = include_str!("wgsl/act_write.wgsl");
 const DOT4_BUILTIN: &str = include_str!("wgsl/dot4_builtin.wgsl");
 const DOT4_FALLBACK: &str = include_str!("wgsl/dot4_fallback.wgsl");
+const ROPE_PAIR: &str = include_str!("wgsl/rope_pair.wgsl");
 const MATMUL_BLOCK: &str = include_str!("wgsl/matmul_block.wgsl");
 const SEGMENT: &str = "// @segment\n";
 const END_SEGMENT: &str = "// @end-segment\n";
@@ -103,6 +104,9 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
             exp2_table().len()
         );
         s.push_str(EXP);
+    }
+    if matches!(kernel, Kernel::Rope | Kernel::KvStore) {
+        s.push_str(ROPE_PAIR);
     }
     if matches!(kernel, Kernel::SiluMul | Kernel::RmsNorm | Kernel::Quantize) {
         s.push_str(ACT_WRITE);

@@ -1,6 +1,6 @@
 // RoPE (docs/numerics.md section 5) with the Q30 cos/sin table rows built on the
 // CPU by crate/src/exact/rope.rs: y0 = sat(round_shift(x0 c - x1 s, 30)),
-// y1 = sat(round_shift(x0 s + x1 c, 30)). One invocation per rotated pair, over
+// y1 = sat(round_shift(x0 s + x1 c, 30)) (rope_pair.wgsl). One invocation per rotated pair, over
 // the pairs of `x` (the queries) and then those of `x2` (the keys, when
 // rope.rs lets a second rotation at the same positions join the dispatch;
 // cols2 = 0 otherwise).
@@ -19,13 +19,6 @@ struct Params {
 @group(0) @binding(1) var<storage, read_write> x: array<i32>;
 @group(0) @binding(2) var<storage, read> table: array<i32>;
 @group(0) @binding(3) var<storage, read_write> x2: array<i32>;
-
-fn rotate(x0: i32, x1: i32, c: i32, s: i32) -> vec2<i32> {
-    return vec2<i32>(
-        sat_i32(round_shift(i64_sub(mul_i32_wide(x0, c), mul_i32_wide(x1, s)), 30)),
-        sat_i32(round_shift(i64_add(mul_i32_wide(x0, s), mul_i32_wide(x1, c)), 30)),
-    );
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
@@ -50,12 +43,12 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let s = table[ti + 1u];
     if (second) {
         let base = t * p.cols2 + h * p.head_dim;
-        let y = rotate(x2[base + a], x2[base + b], c, s);
+        let y = rope_pair(x2[base + a], x2[base + b], c, s);
         x2[base + a] = y.x;
         x2[base + b] = y.y;
     } else {
         let base = t * p.cols + h * p.head_dim;
-        let y = rotate(x[base + a], x[base + b], c, s);
+        let y = rope_pair(x[base + a], x[base + b], c, s);
         x[base + a] = y.x;
         x[base + b] = y.y;
     }
