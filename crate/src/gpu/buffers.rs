@@ -18,11 +18,13 @@ pub struct PooledBuffer {
     pub(super) buf: Option<wgpu::Buffer>,
     pub(super) pool: Arc<Mutex<Pool>>,
 }
+
 impl PooledBuffer {
     pub(super) fn get(&self) -> &wgpu::Buffer {
         self.buf.as_ref().expect("pooled buffer present until drop")
     }
 }
+
 impl Drop for PooledBuffer {
     fn drop(&mut self) {
         if let (Some(b), Ok(mut pool)) = (self.buf.take(), self.pool.lock()) {
@@ -30,16 +32,19 @@ impl Drop for PooledBuffer {
         }
     }
 }
+
 #[derive(Default)]
 pub(super) struct Pool {
     pub(super) free: HashMap<u64, Vec<wgpu::Buffer>>,
 }
+
 /// Q16 rows `[rows × cols]` on the device (`i32`).
 pub struct GpuRows {
     pub(super) buf: PooledBuffer,
     pub rows: usize,
     pub cols: usize,
 }
+
 /// Matmul input rows on the device: per row `cols/4` words of low bytes, `cols/4`
 /// words of high bytes, the exponent and `cols/32` block sums (`wgsl/act_write.wgsl`).
 pub struct GpuInput {
@@ -47,9 +52,11 @@ pub struct GpuInput {
     pub rows: usize,
     pub cols: usize,
 }
+
 pub(super) fn act_stride(cols: usize) -> usize {
     cols / 2 + 1 + cols / 32
 }
+
 /// One layer's KV cache: 16-bit pairs per (position, kv head) and exponents.
 pub struct GpuKvCache {
     pub(super) shape: AttnShape,
@@ -60,12 +67,14 @@ pub struct GpuKvCache {
     pub(super) k_exp: Option<wgpu::Buffer>,
     pub(super) v_exp: Option<wgpu::Buffer>,
 }
+
 pub(super) struct RopeGpu {
     pub(super) buf: wgpu::Buffer,
     /// Positions uploaded.
     pub(super) rows: usize,
     pub(super) cap: usize,
 }
+
 impl GpuExecutor {
     /// The exp2 table of spec exact-1 section 6 on the device.
     pub(super) fn exp2_table(&mut self) -> wgpu::Buffer {
@@ -77,6 +86,7 @@ impl GpuExecutor {
         self.exp2 = Some(b.clone());
         b
     }
+
     /// A device copy of constant data (norm weights), uploaded once per content.
     pub(super) fn constant_i32(&mut self, data: &[i32]) -> wgpu::Buffer {
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -88,6 +98,7 @@ impl GpuExecutor {
         self.constants.insert(key, b.clone());
         b
     }
+
     pub(super) fn alloc(&mut self, bytes: usize) -> PooledBuffer {
         let size = (bytes.max(4) as u64).next_multiple_of(256);
         let reused = self
@@ -110,6 +121,7 @@ impl GpuExecutor {
             pool: self.pool.clone(),
         }
     }
+
     /// A storage buffer holding `data`, written at the next submission (before
     /// the commands recorded so far run, which is why it is never pooled).
     pub(super) fn upload(&mut self, data: &[u8]) -> wgpu::Buffer {
@@ -130,6 +142,7 @@ impl GpuExecutor {
         self.stats.upload_bytes += data.len() as u64;
         buf
     }
+
     /// Q16 rows from the host (tests, self-test).
     pub fn rows_from_host(&mut self, data: &[i32], cols: usize) -> GpuRows {
         let bytes: Vec<u8> = data.iter().flat_map(|v| v.to_le_bytes()).collect();
@@ -142,6 +155,7 @@ impl GpuExecutor {
             cols,
         }
     }
+
     pub(super) fn rope_table(&mut self, table: &mut RopeTable, upto: usize) -> wgpu::Buffer {
         let key = table.key();
         let pairs = table.dim() / 2;
@@ -186,6 +200,7 @@ impl GpuExecutor {
         self.stats.upload_bytes += bytes.len() as u64;
         entry.buf.clone()
     }
+
     pub(super) fn ensure_cache(
         &mut self,
         cache: &mut GpuKvCache,

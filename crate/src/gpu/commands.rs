@@ -12,6 +12,7 @@ pub(super) struct Binding {
     pub(super) offset: u64,
     pub(super) size: Option<u64>,
 }
+
 impl From<&wgpu::Buffer> for Binding {
     fn from(b: &wgpu::Buffer) -> Self {
         Binding {
@@ -21,6 +22,7 @@ impl From<&wgpu::Buffer> for Binding {
         }
     }
 }
+
 pub(super) enum Command {
     Dispatch {
         kernel: Kernel,
@@ -36,6 +38,7 @@ pub(super) enum Command {
         size: u64,
     },
 }
+
 /// Commands recorded before a submission is forced (bounds host memory).
 pub(super) const MAX_PENDING: usize = 8192;
 impl GpuExecutor {
@@ -74,6 +77,7 @@ impl GpuExecutor {
         }
         Some((self.commands.len() - 1, off as usize))
     }
+
     pub(super) fn copy(
         &mut self,
         src: &wgpu::Buffer,
@@ -93,6 +97,7 @@ impl GpuExecutor {
         });
         self.stats.copies += 1;
     }
+
     /// Submits everything recorded so far.
     pub fn flush(&mut self) {
         self.open_matmul = None;

@@ -25,6 +25,7 @@ impl GpuExecutor {
             None => Ok(()),
         }
     }
+
     /// Records a failure that the next read-back reports (executor operations
     /// themselves cannot fail).
     pub(super) fn fail(&mut self, why: String) {
@@ -32,6 +33,7 @@ impl GpuExecutor {
             l.get_or_insert(why);
         }
     }
+
     /// Matmul input rows back on the host, as the CPU executor's activations.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn read_input(&mut self, x: &GpuInput) -> Result<Vec<crate::exact::act::Act>, ExecError> {
@@ -63,6 +65,7 @@ impl GpuExecutor {
             })
             .collect())
     }
+
     /// Records the copy of `x` into a mappable buffer and submits.
     pub(super) fn start_read(&mut self, x: &GpuRows) -> (wgpu::Buffer, usize) {
         let bytes = (x.rows * x.cols * 4) as u64;
@@ -80,6 +83,7 @@ impl GpuExecutor {
         self.stats.syncs += 1;
         (staging, bytes as usize)
     }
+
     pub(super) fn finish_read(
         staging: &wgpu::Buffer,
         bytes: usize,
@@ -100,6 +104,7 @@ impl GpuExecutor {
         }
         Ok(ints.chunks(cols).map(|c| c.to_vec()).collect())
     }
+
     /// Copies rows back to the host, waiting for the device (WebGPU: see
     /// [`GpuExecutor::read_async`]).
     #[cfg(not(target_arch = "wasm32"))]
@@ -127,6 +132,7 @@ impl GpuExecutor {
             }
         }
     }
+
     /// Copies rows back to the host without blocking the event loop (WebGPU).
     #[cfg(target_arch = "wasm32")]
     pub async fn read_async(&mut self, x: &GpuRows) -> Result<Vec<Vec<i32>>, ExecError> {

@@ -16,6 +16,7 @@ pub(super) struct WeightPart {
     pub(super) row0: usize,
     pub(super) rows: usize,
 }
+
 /// A weight matrix repacked into aligned words (`wgsl/embed.wgsl`), split into
 /// row ranges that each fit the device's storage binding limit.
 pub struct GpuWeight {
@@ -24,6 +25,7 @@ pub struct GpuWeight {
     pub(super) cols: usize,
     pub(super) parts: Arc<Vec<WeightPart>>,
 }
+
 impl GpuWeight {
     pub(super) fn words_per_block(format: WeightFormat) -> usize {
         match format {
@@ -31,18 +33,22 @@ impl GpuWeight {
             WeightFormat::Q8_0 => 9,
         }
     }
+
     pub(super) fn row_bytes(&self) -> usize {
         self.cols / 32 * Self::words_per_block(self.format) * 4
     }
+
     /// Bytes on the device.
     pub fn bytes(&self) -> usize {
         self.rows * self.row_bytes()
     }
+
     /// Number of device buffers the weight is split into.
     pub fn parts(&self) -> usize {
         self.parts.len()
     }
 }
+
 /// An uploaded weight and the file it came from.
 pub(super) type WeightEntry = (Arc<Vec<u8>>, GpuWeight);
 impl GpuExecutor {
