@@ -1,11 +1,9 @@
 //! Attention (docs/numerics.md section 7): `wgsl/kv_store.wgsl` appends the new
 //! keys and values to the quantized cache, `wgsl/attention.wgsl` attends each
-//! query head (with `wgsl/exp.wgsl` for the integer softmax). A RoPE of these
-//! queries and keys recorded just before is folded into `kv_store`
-//! (`rope::take_fused`).
+//! query head (with `wgsl/exp.wgsl` for the integer softmax).
 
 use super::shader::Kernel;
-use super::{rope, GpuExecutor, GpuKvCache, GpuRows};
+use super::{GpuExecutor, GpuKvCache, GpuRows};
 use crate::exact::attention::score_scale_q30;
 
 pub(super) const SOURCE: &str = include_str!("wgsl/attention.wgsl");
@@ -24,8 +22,6 @@ pub(super) fn encode(
 ) -> GpuRows {
     let sh = cache.shape;
     let (hd, n) = (sh.head_dim, q.rows);
-    // Taken first: nothing reads q or k before kv_store, which rotates them.
-    let fused = rope::take_fused(ex, q, k, pos0, hd);
     let out = ex.alloc(n * sh.n_head * hd * 4);
     let result = GpuRows {
         buf: out,
@@ -48,24 +44,9 @@ pub(super) fn encode(
         (Some(a), Some(b), Some(c), Some(d)) => (a.clone(), b.clone(), c.clone(), d.clone()),
         _ => unreachable!("ensure_cache allocates all four buffers"),
     };
-    let [spare, _, _] = ex.spare_outputs();
-    let (rope_on, pairs, neox, q_rows, table, layers) = match &fused {
-        Some(f) => (1, f.pairs, f.neox, q.buf.get().clone(), f.table.clone(), 3),
-        // Unused: a spare writable buffer, and v (read-only) as the table.
-        None => (0, 0, 0, spare, v.buf.get().clone(), 2),
-    };
     ex.dispatch(
         Kernel::KvStore,
-        &[
-            sh.n_head_kv as u32,
-            hd as u32,
-            n as u32,
-            pos0 as u32,
-            rope_on,
-            pairs,
-            neox,
-            sh.n_head as u32,
-        ],
+        &[sh.n_head_kv as u32, hd as u32, n as u32, pos0 as u32],
         vec![
             k.buf.get().into(),
             v.buf.get().into(),
@@ -73,10 +54,8 @@ pub(super) fn encode(
             (&vc).into(),
             (&ke).into(),
             (&ve).into(),
-            (&q_rows).into(),
-            (&table).into(),
         ],
-        [sh.n_head_kv as u32, n as u32, layers],
+        [sh.n_head_kv as u32, n as u32, 2],
     );
     cache.len = pos0 + n;
 

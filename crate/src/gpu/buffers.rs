@@ -254,23 +254,4 @@ impl GpuExecutor {
         cache.cap = new_cap;
         Ok(())
     }
-
-    /// Three small buffers bound to the writable slots a dispatch does not use
-    /// (writable bindings may not alias).
-    pub(super) fn spare_outputs(&mut self) -> [wgpu::Buffer; 3] {
-        if let Some(s) = &self.spare_outputs {
-            return s.clone();
-        }
-        let make = || {
-            self.device.create_buffer(&wgpu::BufferDescriptor {
-                label: Some("verbatim unused output"),
-                size: 256,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: false,
-            })
-        };
-        let s = [make(), make(), make()];
-        self.spare_outputs = Some(s.clone());
-        s
-    }
 }

@@ -43,19 +43,16 @@ pub(super) enum Command {
 pub(super) const MAX_PENDING: usize = 8192;
 impl GpuExecutor {
     /// Records a dispatch of `kernel` with uniform `params` and storage `bindings`
-    /// (bindings 1..). Returns the command's index and its parameters' byte
-    /// offset while it is pending (None if empty or already submitted).
+    /// (bindings 1..).
     pub(super) fn dispatch(
         &mut self,
         kernel: Kernel,
         params: &[u32],
         bindings: Vec<Binding>,
         groups: [u32; 3],
-    ) -> Option<(usize, usize)> {
-        self.open_matmul = None;
-        self.open_rope = None;
+    ) {
         if groups.contains(&0) {
-            return None;
+            return;
         }
         let off = (self.params.len() as u64).next_multiple_of(self.uniform_align);
         self.params.resize(off as usize, 0);
@@ -73,9 +70,7 @@ impl GpuExecutor {
         self.stats.dispatches += 1;
         if self.commands.len() >= MAX_PENDING {
             self.flush();
-            return None;
         }
-        Some((self.commands.len() - 1, off as usize))
     }
 
     pub(super) fn copy(
@@ -86,8 +81,6 @@ impl GpuExecutor {
         dst_offset: u64,
         size: u64,
     ) {
-        self.open_matmul = None;
-        self.open_rope = None;
         self.commands.push(Command::Copy {
             src: src.clone(),
             src_offset,
@@ -100,8 +93,6 @@ impl GpuExecutor {
 
     /// Submits everything recorded so far.
     pub fn flush(&mut self) {
-        self.open_matmul = None;
-        self.open_rope = None;
         if self.commands.is_empty() {
             return;
         }

@@ -184,9 +184,6 @@ impl GpuExecutor {
             exp2: None,
             lost,
             failed,
-            open_matmul: None,
-            open_rope: None,
-            spare_outputs: None,
             stats: GpuStats::default(),
         })
     }

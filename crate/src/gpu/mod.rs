@@ -88,12 +88,6 @@ pub struct GpuExecutor {
     lost: Arc<Mutex<Option<String>>>,
     /// Set by the uncaptured-error handler and by operations that cannot go on.
     failed: Arc<Mutex<Option<String>>>,
-    /// The last recorded matmul while it can still absorb work (see `matmul`).
-    open_matmul: Option<matmul::OpenMatmul>,
-    /// The last recorded RoPE while another may join it (see `rope`).
-    open_rope: Option<rope::OpenRope>,
-    /// Buffers bound to writable slots a dispatch leaves unused.
-    spare_outputs: Option<[wgpu::Buffer; 3]>,
     pub stats: GpuStats,
 }
 

@@ -15,13 +15,7 @@ const EXP: &str = include_str!("wgsl/exp.wgsl");
 const ACT_WRITE: &str = include_str!("wgsl/act_write.wgsl");
 const DOT4_BUILTIN: &str = include_str!("wgsl/dot4_builtin.wgsl");
 const DOT4_FALLBACK: &str = include_str!("wgsl/dot4_fallback.wgsl");
-const ROPE_PAIR: &str = include_str!("wgsl/rope_pair.wgsl");
 const MATMUL_BLOCK: &str = include_str!("wgsl/matmul_block.wgsl");
-const SEGMENT: &str = "// @segment\n";
-const END_SEGMENT: &str = "// @end-segment\n";
-
-/// Weights (segments) one matmul dispatch multiplies its input by.
-pub const MATMUL_SEGMENTS: usize = 3;
 
 /// A compute kernel (and its weight format where it reads weights).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -105,31 +99,12 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
         );
         s.push_str(EXP);
     }
-    if matches!(kernel, Kernel::Rope | Kernel::KvStore) {
-        s.push_str(ROPE_PAIR);
-    }
     if matches!(kernel, Kernel::SiluMul | Kernel::RmsNorm | Kernel::Quantize) {
         s.push_str(ACT_WRITE);
     }
     if matches!(kernel, Kernel::Matmul(_) | Kernel::MatmulRows(_)) {
         s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
-        // Shared part, then the per-segment functions once per weight binding
-        // (WGSL cannot index bindings), then the entry point.
-        let (common, block) = MATMUL_BLOCK
-            .split_once(SEGMENT)
-            .expect("matmul_block.wgsl has its segment marker");
-        let (per_segment, entry) = kernel
-            .body()
-            .split_once(END_SEGMENT)
-            .expect("matmul kernels have their segment marker");
-        s.push_str(common);
-        for seg in 0..MATMUL_SEGMENTS {
-            let suffix = format!("_{seg}");
-            s.push_str(&block.replace("_SEG", &suffix));
-            s.push_str(&per_segment.replace("_SEG", &suffix));
-        }
-        s.push_str(entry);
-        return s;
+        s.push_str(MATMUL_BLOCK);
     }
     s.push_str(kernel.body());
     s

@@ -7,11 +7,16 @@
 //
 // A workgroup of 64 = 8 rows x 8 lanes computes 8 output rows for up to 8 tokens:
 // lane l sums blocks l, l + 8, ...; the 8 partial sums of a row meet in workgroup
-// memory. Bindings, segments and the block term are in matmul_block.wgsl;
-// `lane_SEG` is emitted once per segment.
+// memory. Bindings and the block term are in matmul_block.wgsl.
 
-// Lane `lane`'s partial sums of row `row` of segment SEG for tokens t0 ..
-fn lane_SEG(row: u32, lane: u32, t0: u32) -> array<I64, 8> {
+var<workgroup> part: array<I64, 512>;
+
+@compute @workgroup_size(64)
+fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    let lane = lid % 8u;
+    let rsub = lid / 8u;
+    let row = wg.x * 8u + rsub;
+    let t0 = wg.y * TT;
     let n = p.cols;
     let nb = n / 32u;
     let astride = n / 2u + 1u + nb;
@@ -20,45 +25,20 @@ fn lane_SEG(row: u32, lane: u32, t0: u32) -> array<I64, 8> {
     for (var k = 0u; k < TT; k = k + 1u) {
         acc[k] = I64(0u, 0u);
     }
-    for (var b = lane; b < nb; b = b + 8u) {
-        let wbase = (row * nb + b) * words;
-        let w0 = w_SEG[wbase];
-        let d = f16_decode(w0 & 0xffffu);
-        let m = f16_decode(w0 >> 16u);
-        for (var k = 0u; k < TT; k = k + 1u) {
-            let t = t0 + k;
-            if (t < p.n_tokens) {
-                let abase = t * astride;
-                let e = bitcast<i32>(act[abase + n / 2u]);
-                acc[k] = i64_add(acc[k], block_term_SEG(wbase, abase, n, b, d, m, e));
+    if (row < p.rows) {
+        for (var b = lane; b < nb; b = b + 8u) {
+            let wbase = (row * nb + b) * words;
+            let w0 = w[wbase];
+            let d = f16_decode(w0 & 0xffffu);
+            let m = f16_decode(w0 >> 16u);
+            for (var k = 0u; k < TT; k = k + 1u) {
+                let t = t0 + k;
+                if (t < p.n_tokens) {
+                    let abase = t * astride;
+                    let e = bitcast<i32>(act[abase + n / 2u]);
+                    acc[k] = i64_add(acc[k], block_term(wbase, abase, n, b, d, m, e));
+                }
             }
-        }
-    }
-    return acc;
-}
-
-// @end-segment
-
-var<workgroup> part: array<I64, 512>;
-
-@compute @workgroup_size(64)
-fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
-    let lane = lid % 8u;
-    let rsub = lid / 8u;
-    let r = wg.x * 8u + rsub;
-    let sr = segment_of(r);
-    let t0 = wg.y * TT;
-    var acc: array<I64, 8>;
-    for (var k = 0u; k < TT; k = k + 1u) {
-        acc[k] = I64(0u, 0u);
-    }
-    if (r < p.rows.w) {
-        if (sr.x == 0u) {
-            acc = lane_0(sr.y, lane, t0);
-        } else if (sr.x == 1u) {
-            acc = lane_1(sr.y, lane, t0);
-        } else {
-            acc = lane_2(sr.y, lane, t0);
         }
     }
     for (var k = 0u; k < TT; k = k + 1u) {
@@ -67,11 +47,11 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
     workgroupBarrier();
     // Lane l finishes token t0 + l of this row.
     let t = t0 + lane;
-    if (r < p.rows.w && t < p.n_tokens) {
+    if (row < p.rows && t < p.n_tokens) {
         var sum = I64(0u, 0u);
         for (var j = 0u; j < 8u; j = j + 1u) {
             sum = i64_add(sum, part[(rsub * 8u + j) * TT + lane]);
         }
-        write_out(sr.x, t, sr.y, sat_i32(round_shift(sum, 16)));
+        out[t * p.out_stride + p.row0 + row] = sat_i32(round_shift(sum, 16));
     }
 }
