@@ -11,7 +11,7 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ExecError {
-    #[error("weight tensor '{name}' has type {dtype}, which spec exact-1 does not define")]
+    #[error("weight tensor '{name}' has type {dtype}, which the exact engine does not define (specs exact-1 and exact-2 define Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K)")]
     UnsupportedWeight { name: String, dtype: String },
     #[error("the executor failed: {0}")]
     Device(String),
@@ -31,7 +31,7 @@ pub struct WeightView {
 
 impl WeightView {
     pub fn row_bytes(&self) -> usize {
-        self.cols / 32 * self.format.block_bytes()
+        self.cols / self.format.block_elems() * self.format.block_bytes()
     }
     pub fn bytes(&self) -> &[u8] {
         &self.file[self.offset..self.offset + self.rows * self.row_bytes()]

@@ -24,7 +24,7 @@ pub enum ModelError {
     BadToken { id: u32, n_vocab: usize },
     #[error("tensor '{name}' has a non-finite scale (infinity or NaN) in block {block}: the file is corrupt")]
     NonFiniteScale { name: String, block: usize },
-    #[error("tensor '{name}' is not a whole number of 32-element blocks per row ({cols} columns)")]
+    #[error("tensor '{name}' is not a whole number of blocks per row ({cols} columns)")]
     RaggedRows { name: String, cols: usize },
 }
 
@@ -38,6 +38,12 @@ pub(crate) fn weight_view(
     let format = match info.ggml_dtype {
         GgmlDType::Q4_1 => WeightFormat::Q4_1,
         GgmlDType::Q8_0 => WeightFormat::Q8_0,
+        GgmlDType::Q4_0 => WeightFormat::Q4_0,
+        GgmlDType::Q5_0 => WeightFormat::Q5_0,
+        GgmlDType::Q5_1 => WeightFormat::Q5_1,
+        GgmlDType::Q4K => WeightFormat::Q4K,
+        GgmlDType::Q5K => WeightFormat::Q5K,
+        GgmlDType::Q6K => WeightFormat::Q6K,
         other => {
             return Err(ExecError::UnsupportedWeight {
                 name: name.to_string(),
@@ -48,7 +54,7 @@ pub(crate) fn weight_view(
     };
     let dims = info.shape.dims();
     let (rows, cols) = (dims[0], dims[1]);
-    if cols % 32 != 0 {
+    if cols % format.block_elems() != 0 {
         return Err(ModelError::RaggedRows {
             name: name.to_string(),
             cols,
@@ -70,10 +76,7 @@ pub(crate) fn weight_view(
 /// Rejects blocks whose f16 scales are infinite or NaN (exponent field 31): spec
 /// exact-1 only defines finite scales.
 fn check_scales(name: &str, format: WeightFormat, bytes: &[u8]) -> Result<(), ModelError> {
-    let scale_offsets: &[usize] = match format {
-        WeightFormat::Q4_1 => &[0, 2],
-        WeightFormat::Q8_0 => &[0],
-    };
+    let scale_offsets = format.scale_offsets();
     for (block, b) in bytes.chunks_exact(format.block_bytes()).enumerate() {
         for &o in scale_offsets {
             if (b[o + 1] >> 2) & 0x1f == 0x1f {
