@@ -4,7 +4,7 @@ use crate::{load_exact, read_model, ExecutorArg, ModelArgs};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use verbatim::engine::tokens_hash;
-use verbatim::exact::SPEC_VERSION;
+use verbatim::exact::{SPEC_EXACT_1, SPEC_EXACT_2};
 use verbatim::hash::sha256_hex;
 use verbatim::manifest::Manifest;
 use verbatim::replay::{
@@ -53,7 +53,7 @@ pub fn make(
         Input::Raw(req.prompt.clone())
     };
     let link = RunLink {
-        spec: SPEC_VERSION.into(),
+        spec: session.model.spec().unwrap_or(SPEC_EXACT_1).into(),
         model: ModelRef {
             id,
             sha256: parse_sha256(&sha).context("model hash")?,
@@ -87,9 +87,9 @@ fn link_id(stem: &str) -> String {
 
 pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> Result<()> {
     let link = RunLink::decode(text)?;
-    if link.spec != SPEC_VERSION {
+    if link.spec != SPEC_EXACT_1 && link.spec != SPEC_EXACT_2 {
         bail!(
-            "the link was made with numeric spec '{}'; this Verbatim replays '{SPEC_VERSION}'",
+            "the link was made with numeric spec '{}'; this Verbatim replays '{SPEC_EXACT_1}' and '{SPEC_EXACT_2}'",
             link.spec
         );
     }
@@ -119,6 +119,14 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
         bail!("the model file has sha256 {got_sha}; the link needs {want}");
     }
     let mut session = Session::new(load_exact(bytes, executor)?);
+    let model_spec = session.model.spec().unwrap_or(SPEC_EXACT_1);
+    // exact-2 is a strict superset of exact-1: an exact-1 model replays under
+    // either name; a model that needs exact-2 cannot be in an exact-1 link.
+    if model_spec == SPEC_EXACT_2 && link.spec == SPEC_EXACT_1 {
+        bail!(
+            "the link names numeric spec '{SPEC_EXACT_1}', which does not define this model (it needs '{SPEC_EXACT_2}')"
+        );
+    }
     let on = session.model.executor();
     let (ids, text) = run(&mut session, &link.request())?;
     println!("{text}");
@@ -151,10 +159,11 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
             got,
         } => {
             println!(
-                "Diverged at token {}: expected {}, got {} (executor: {on}, spec {SPEC_VERSION})",
+                "Diverged at token {}: expected {}, got {} (executor: {on}, spec {})",
                 index + 1,
                 piece(expected),
-                piece(got)
+                piece(got),
+                link.spec
             );
             std::process::exit(1);
         }

@@ -11,6 +11,7 @@ pub mod attention;
 pub mod blocks;
 pub mod ffn;
 pub mod fixed;
+pub mod gemma;
 pub mod math;
 pub mod norm;
 pub mod quant;

@@ -1,6 +1,7 @@
 //! Forward passes of spec `exact-1`, one per architecture, each written once over
 //! the [`Executor`](crate::exec::Executor) trait.
 
+pub mod gemma3;
 pub mod llama;
 
 use crate::exact::quant::WeightFormat;
@@ -26,6 +27,32 @@ pub enum ModelError {
     NonFiniteScale { name: String, block: usize },
     #[error("tensor '{name}' is not a whole number of blocks per row ({cols} columns)")]
     RaggedRows { name: String, cols: usize },
+}
+
+/// The numeric spec a model runs under: `exact-2` for gemma3 or for any tensor
+/// in a format exact-1 does not define, else `exact-1` (whose every run replays
+/// identically under exact-2, a strict superset).
+pub fn spec_of(gguf: &GgufModel) -> &'static str {
+    use crate::exact::{SPEC_EXACT_1, SPEC_EXACT_2};
+    if gguf.config.architecture() != crate::gguf::Architecture::Llama {
+        return SPEC_EXACT_2;
+    }
+    let exact_2 = gguf.content.tensor_infos.values().any(|t| {
+        matches!(
+            t.ggml_dtype,
+            GgmlDType::Q4_0
+                | GgmlDType::Q5_0
+                | GgmlDType::Q5_1
+                | GgmlDType::Q4K
+                | GgmlDType::Q5K
+                | GgmlDType::Q6K
+        )
+    });
+    if exact_2 {
+        SPEC_EXACT_2
+    } else {
+        SPEC_EXACT_1
+    }
 }
 
 /// A quantized matrix of the file as a [`WeightView`].
