@@ -181,3 +181,23 @@ fn k_quant_scales_and_minimums_decode_as_get_scale_min_k4() {
     assert_eq!(scale_min_k4(1, &q), (7, 9));
     assert_eq!(scale_min_k4(5, &q), (0xA | (3 << 4), 0x3 | (1 << 4)));
 }
+
+#[test]
+fn the_cpu_executors_matmul_computes_the_definition_for_every_new_format() {
+    use crate::cpu::simd::{rows_dot, Prepared};
+    let mut s = 3u64;
+    for f in NEW {
+        // 3 rows of 2 (super-)blocks; activation exponents across the usual range.
+        for exp in [-24, -16, -12] {
+            let bytes = blocks(&mut s, f, 6, 8, 14);
+            let rb = 2 * f.block_bytes();
+            let act = activation(&mut s, 2 * f.block_elems(), exp);
+            let mut got = [0i32; 3];
+            rows_dot(f, &bytes, rb, &Prepared::new(&act), &mut got);
+            for (r, g) in got.iter().enumerate() {
+                let row = &bytes[r * rb..(r + 1) * rb];
+                assert_eq!(*g, quant::row_dot(f, row, &act), "{f:?} row {r} exp {exp}");
+            }
+        }
+    }
+}
