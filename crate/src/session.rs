@@ -202,6 +202,16 @@ impl LoadedModel {
         }
     }
 
+    /// The numeric spec the exact engine runs this model under (`exact-1` or
+    /// `exact-2`, [`crate::model::spec_of`]); `None` on the float engine.
+    pub fn spec(&self) -> Option<&'static str> {
+        match &self.backend {
+            Backend::Float(_) => None,
+            Backend::Exact(m) => Some(m.spec()),
+            Backend::Gpu(m) => Some(m.spec()),
+        }
+    }
+
     /// The GPU executor's counters, when the model runs on one.
     pub fn gpu_stats(&self) -> Option<crate::gpu::GpuStats> {
         match &self.backend {

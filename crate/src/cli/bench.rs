@@ -9,7 +9,7 @@ use std::time::Instant;
 use verbatim::cpu::CpuExecutor;
 use verbatim::engine::ExactModel;
 use verbatim::gguf::GgufModel;
-use verbatim::reference::{FloatLlamaAll, FloatModel};
+use verbatim::reference::{FloatAll, FloatModel};
 use verbatim::tokenizer::Tokenizer;
 
 /// log-softmax of `logits` in f64.
@@ -40,11 +40,11 @@ struct Tally {
 }
 
 /// Teacher-forced comparison on LAMBADA passages until `min_tokens` are scored;
-/// the float side is the f32 model on exactly dequantized weights ([`FloatLlamaAll`]).
+/// the float side is the f32 model on exactly dequantized weights ([`FloatAll`]: for Gemma 3 a float graph that follows llama.cpp).
 pub fn quality(bytes: Vec<u8>, data: &str, min_tokens: u64, as_json: bool) -> Result<()> {
     let gguf = GgufModel::parse(&bytes)?;
     let tok = Tokenizer::from_gguf(&gguf.content)?;
-    let float = FloatLlamaAll::load(&gguf, &bytes)?;
+    let float = FloatAll::load(&gguf, &bytes)?;
     let file = Arc::new(bytes);
     let mut exact = ExactModel::load(CpuExecutor::new(), &gguf, &file)?;
     let reader = std::io::BufReader::new(

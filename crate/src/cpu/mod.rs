@@ -7,6 +7,7 @@ use crate::exact::act::Act;
 use crate::exact::attention::{attend_with, score_scale_q30, CachedVec};
 use crate::exact::ffn::silu_mul;
 use crate::exact::fixed::sat_i32;
+use crate::exact::gemma;
 use crate::exact::norm::rms_norm;
 use crate::exact::quant::dequant_row_q16;
 use crate::exact::rope::RopeTable;
@@ -242,5 +243,38 @@ impl Executor for CpuExecutor {
 
     fn read(&mut self, x: &Rows) -> Result<Vec<Vec<i32>>, ExecError> {
         Ok((0..x.n_rows()).map(|t| x.row(t).to_vec()).collect())
+    }
+
+    fn scale(&mut self, x: &mut Rows, m_q30: i64) -> Result<(), ExecError> {
+        gemma::scale_q16(&mut x.data, m_q30);
+        Ok(())
+    }
+
+    fn rms_norm_wide(
+        &mut self,
+        x: &Rows,
+        gamma: &[i32],
+        eps_bits: u32,
+    ) -> Result<Vec<Act>, ExecError> {
+        Ok((0..x.n_rows())
+            .map(|t| gemma::rms_norm_act(x.row(t), gamma, eps_bits))
+            .collect())
+    }
+
+    fn rms_norm_q16(
+        &mut self,
+        x: &mut Rows,
+        gamma: &[i32],
+        eps_bits: u32,
+        out_shift: i32,
+    ) -> Result<(), ExecError> {
+        gemma::rms_norm_q16(&mut x.data, gamma, eps_bits, out_shift);
+        Ok(())
+    }
+
+    fn gelu_mul(&mut self, gate: &Rows, up: &Rows) -> Result<Vec<Act>, ExecError> {
+        Ok((0..gate.n_rows())
+            .map(|t| gemma::gelu_mul(gate.row(t), up.row(t)))
+            .collect())
     }
 }

@@ -122,6 +122,8 @@ impl GpuWeight {
         match format {
             WeightFormat::Q4_1 => 5,
             WeightFormat::Q8_0 => 9,
+            // exact-2's formats have no kernels yet: `weight` refuses them.
+            _ => 0,
         }
     }
     fn row_bytes(&self) -> usize {
@@ -775,6 +777,8 @@ fn repack(format: WeightFormat, src: &[u8], dst: &mut [u8]) {
                 out[4..36].copy_from_slice(&blk[2..34]);
             }
         }
+        // exact-2's formats have no kernels yet: `weight` refuses them.
+        _ => {}
     }
 }
 
@@ -785,6 +789,12 @@ impl Executor for GpuExecutor {
     type KvCache = GpuKvCache;
 
     fn weight(&mut self, view: WeightView) -> Result<GpuWeight, ExecError> {
+        if !matches!(view.format, WeightFormat::Q4_1 | WeightFormat::Q8_0) {
+            return Err(ExecError::UnsupportedWeight {
+                name: view.name,
+                dtype: format!("{} (not on the GPU executor yet)", view.format.name()),
+            });
+        }
         if view.cols % 32 != 0 {
             return Err(ExecError::Device(format!(
                 "weight '{}' has {} columns, not a multiple of 32",

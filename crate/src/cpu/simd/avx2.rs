@@ -236,7 +236,17 @@ pub unsafe fn rows_acc(
 ) {
     let act = x.act;
     match (Shift::of(act.exp), format) {
-        (None, _) => {
+        // exact-2's formats: the scalar definition (no twin yet).
+        (None, _)
+        | (
+            _,
+            WeightFormat::Q4_0
+            | WeightFormat::Q5_0
+            | WeightFormat::Q5_1
+            | WeightFormat::Q4K
+            | WeightFormat::Q5K
+            | WeightFormat::Q6K,
+        ) => {
             for r in 0..n_rows {
                 emit(
                     r,

@@ -160,6 +160,12 @@ fn rows_acc(
     emit: &mut impl FnMut(usize, i64),
 ) {
     assert!(rows.len() >= n_rows * row_bytes, "weight rows out of range");
+    // The SIMD twins cover exact-1's formats; exact-2's run the scalar definition.
+    let twin = if matches!(format, WeightFormat::Q4_1 | WeightFormat::Q8_0) {
+        twin
+    } else {
+        Twin::Scalar
+    };
     match twin {
         Twin::Scalar => {
             for r in 0..n_rows {

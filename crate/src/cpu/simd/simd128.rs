@@ -346,7 +346,17 @@ pub fn rows_acc(
     // sums; every load of the kernels stays inside them.
     unsafe {
         match (Shift::of(x.act.exp), format) {
-            (None, _) => {
+            // exact-2's formats: the scalar definition (no twin yet).
+            (None, _)
+            | (
+                _,
+                WeightFormat::Q4_0
+                | WeightFormat::Q5_0
+                | WeightFormat::Q5_1
+                | WeightFormat::Q4K
+                | WeightFormat::Q5K
+                | WeightFormat::Q6K,
+            ) => {
                 for r in 0..n_rows {
                     let w = &rows[r * rb..(r + 1) * rb];
                     emit(r, quant::row_dot_acc(format, w, x.act));
