@@ -39,6 +39,7 @@ def measure(model, ids, decode, threads, repeat):
         logits_all=False,
         verbose=False,
     )
+    n_vocab = llm.n_vocab()
     best = None
     for _ in range(repeat + 1):  # the first run is a warm-up
         llm.reset()  # eval() drops the cached positions from n_tokens on
@@ -47,7 +48,9 @@ def measure(model, ids, decode, threads, repeat):
         p = time.perf_counter() - t0
         t1 = time.perf_counter()
         for _ in range(decode):
-            nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+            # Without logits_all, the context holds the last position's logits only.
+            logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(n_vocab,))  # noqa: SLF001
+            nxt = int(np.argmax(logits))
             llm.eval([nxt])
         d = time.perf_counter() - t1
         if best is None or p + d < best[0] + best[1]:

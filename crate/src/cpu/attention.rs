@@ -136,6 +136,36 @@ impl KvCache {
     }
 }
 
+/// `floor(a / d)` for a fixed `d >= 1` and `a < 2^62`, by a multiplication: with
+/// `m = floor(2^64 / d)`, `(a * m) >> 64` is `floor(a / d)` or one less (the error
+/// `a * (2^64 / d - m) / 2^64` is below `a / 2^64 < 1`), and one comparison fixes
+/// it. The softmax weights divide every position's `p_t 2^30` by the same sum.
+struct Divider {
+    d: u64,
+    m: u128,
+}
+
+impl Divider {
+    fn new(d: u64) -> Self {
+        assert!(d >= 1, "division by zero");
+        Divider {
+            d,
+            m: (1u128 << 64) / d as u128,
+        }
+    }
+
+    #[inline]
+    fn div(&self, a: u64) -> u64 {
+        debug_assert!(a < 1 << 62);
+        let q = ((a as u128 * self.m) >> 64) as u64;
+        if (q + 1) * self.d <= a {
+            q + 1
+        } else {
+            q
+        }
+    }
+}
+
 /// Attention output (Q16, `head_dim` values into `out`) of the Q16 query `q` of one
 /// head over kv head `kvh` at positions `first..=last`: [`attention::attend`]'s bits.
 pub fn attend_head(
@@ -160,10 +190,10 @@ pub fn attend_head(
         .iter()
         .map(|&s| exp_neg_q16(s - max) as u64)
         .collect();
-    let sum: u64 = p.iter().sum();
+    let sum = Divider::new(p.iter().sum());
     let mut acc = vec![0i64; out.len()];
     for (pos, pt) in (first..=last).zip(p) {
-        let w = ((pt << 30) / sum) as i64;
+        let w = sum.div(pt << 30) as i64;
         if w == 0 {
             continue;
         }
@@ -336,6 +366,37 @@ mod tests {
                     "heads {n_head}/{n_kv} dim {hd} len {len} threads {threads}"
                 );
                 assert_eq!(cache.len(), len);
+            }
+        }
+    }
+
+    #[test]
+    fn divider_divides_exactly() {
+        let mut rng = Rng(99);
+        let ds = [
+            1u64,
+            2,
+            3,
+            7,
+            1 << 30,
+            (1 << 30) + 1,
+            3 << 40,
+            (1 << 41) - 1,
+        ];
+        let random: Vec<u64> = (0..200).map(|_| 1 + rng.next() % (1 << 41)).collect();
+        for d in ds.into_iter().chain(random) {
+            let div = Divider::new(d);
+            let edges = [0, 1, d - 1, d, d + 1, (1 << 60) - 1, 1 << 60, (1 << 62) - 1];
+            let random: Vec<u64> = (0..200).map(|_| rng.next() >> 2).collect();
+            for a in edges.into_iter().chain(random) {
+                assert_eq!(div.div(a), a / d, "{a} / {d}");
+            }
+            // Multiples of d and their neighbours, where an estimate one too low shows.
+            let ks: Vec<u64> = (0..100).map(|_| rng.next() % ((1 << 62) / d - 1)).collect();
+            for k in ks {
+                for a in [k * d, (k * d).saturating_sub(1), k * d + d - 1] {
+                    assert_eq!(div.div(a), a / d, "{a} / {d}");
+                }
             }
         }
     }

@@ -86,6 +86,23 @@ fn task_rows(n: usize, threads: usize) -> usize {
     (n.div_ceil(threads * 4).div_ceil(8) * 8).clamp(MIN_TASK_ROWS, CHUNK_ROWS)
 }
 
+/// `f(t)` for each row `t` in `0..n`, rows split over the pool (a prompt batch's
+/// per-row operations: norm, SiLU product, quantization).
+fn map_rows<T: Default + Send>(pool: &Pool, n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let mut out: Vec<T> = (0..n).map(|_| T::default()).collect();
+    let per = n.div_ceil(pool.threads() * 4).max(1);
+    let dst = Disjoint::new(&mut out);
+    pool.run(n.div_ceil(per), |i| {
+        let (t0, t1) = (i * per, ((i + 1) * per).min(n));
+        // SAFETY: task i alone writes rows t0..t1.
+        let o = unsafe { dst.slice(t0, t1 - t0) };
+        for (t, slot) in (t0..t1).zip(o) {
+            *slot = f(t);
+        }
+    });
+    out
+}
+
 impl Executor for CpuExecutor {
     type Weight = WeightView;
     type Rows = Rows;
@@ -117,9 +134,9 @@ impl Executor for CpuExecutor {
     }
 
     fn rms_norm(&mut self, x: &Rows, gamma: &[i32], eps_bits: u32) -> Vec<Act> {
-        (0..x.n_rows())
-            .map(|t| rms_norm(x.row(t), gamma, eps_bits))
-            .collect()
+        map_rows(&self.pool, x.n_rows(), |t| {
+            rms_norm(x.row(t), gamma, eps_bits)
+        })
     }
 
     fn matmul(&mut self, w: &WeightView, x: &Vec<Act>) -> Rows {
@@ -162,13 +179,13 @@ impl Executor for CpuExecutor {
     }
 
     fn silu_mul(&mut self, gate: &Rows, up: &Rows) -> Vec<Act> {
-        (0..gate.n_rows())
-            .map(|t| silu_mul(gate.row(t), up.row(t)))
-            .collect()
+        map_rows(&self.pool, gate.n_rows(), |t| {
+            silu_mul(gate.row(t), up.row(t))
+        })
     }
 
     fn quantize(&mut self, x: &Rows) -> Vec<Act> {
-        (0..x.n_rows()).map(|t| Act::from_q16(x.row(t))).collect()
+        map_rows(&self.pool, x.n_rows(), |t| Act::from_q16(x.row(t)))
     }
 
     fn add(&mut self, x: &mut Rows, y: &Rows) {
