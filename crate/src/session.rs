@@ -176,6 +176,21 @@ impl LoadedModel {
         })
     }
 
+    /// Parses, validates and loads a whole GGUF file for the exact engine on `cpu`
+    /// (a given thread count; [`LoadedModel::load`] uses every core).
+    pub fn load_cpu(bytes: Vec<u8>, cpu: crate::cpu::CpuExecutor) -> Result<Self> {
+        let gguf = GgufModel::parse(&bytes)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf.content)?;
+        let file = Arc::new(bytes);
+        let model = ExactModel::load(cpu, &gguf, &file)?;
+        Ok(Self {
+            gguf,
+            tokenizer,
+            engine: EngineKind::Exact,
+            backend: Backend::Exact(Box::new(model)),
+        })
+    }
+
     /// Parses, validates and loads a whole GGUF file for the exact engine on `gpu`.
     pub fn load_gpu(bytes: Vec<u8>, gpu: GpuExecutor) -> Result<Self> {
         let gguf = GgufModel::parse(&bytes)?;
