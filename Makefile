@@ -29,7 +29,7 @@ CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_M
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser site golden-browser-full \
-        golden-gpu-full golden-webgpu-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-browser bench-browser-gpu bench-gpu bench-eval
+        golden-gpu-full golden-webgpu-full golden-exact2-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-deps-llama bench-browser bench-browser-gpu bench-gpu bench-eval
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -122,6 +122,11 @@ test-gpu: apt-deps models
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 
+# The exact-2 corpus (Gemma 3) on the CPU executor, with the cases too slow for
+# `make test` (a ~600-token context past the 512-position sliding window).
+golden-exact2-full: models
+	VERBATIM_GOLDEN_FULL=1 $(CARGO) test -p verbatim --test golden_exact2 -- --nocapture
+
 # Every golden case on both Vulkan drivers (slow: software GPUs).
 golden-gpu-full: apt-deps models
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
@@ -149,7 +154,7 @@ test: test-deps models lint test-rust test-gpu test-wasm test-python test-browse
 # The release bar: `make test` plus every golden case on every executor, including the
 # ~670-token contexts on SwiftShader (Vulkan) and WebGPU, which are too slow for `make test`
 # (long-greedy alone takes over 3 minutes on SwiftShader here; see docs/conformance.md).
-test-full: test golden-gpu-full golden-browser-full golden-webgpu-full
+test-full: test golden-gpu-full golden-browser-full golden-webgpu-full golden-exact2-full
 	@echo "make test-full: all suites and every golden case passed"
 
 # `verbatim conformance` (docs/conformance.md) on this machine: the CPU executor and both Vulkan
@@ -205,14 +210,28 @@ tasks:
 bench-data:
 	python3 bench/fetch_data.py
 
-bench-quality: models-default bench-data native
+bench-quality: models bench-data native
 	./target/release/verbatim bench quality --min-tokens 20000
+	./target/release/verbatim bench quality --model gemma-3-270m-q4_k_m --min-tokens 2000
 
+# The exact engine on 1, 2, ... threads, candle float, decode retention at 1024
+# positions, and llama.cpp on the same prompt tokens when $(LLAMA_PY) can import
+# llama_cpp (make bench-deps-llama; otherwise that column is skipped).
+LLAMA_VENV := target/llama-venv
+LLAMA_PY ?= $(LLAMA_VENV)/bin/python
 bench-speed: models-default native
-	./target/release/verbatim bench speed --prompt-tokens 256 --decode-tokens 64
+	./target/release/verbatim bench speed --prompt-tokens 256 --decode-tokens 64 --json > target/bench-speed.json
+	python3 bench/llama_cpp_speed.py --exact target/bench-speed.json \
+	  --model models/cache/smollm2-135m-instruct-q4_1.gguf --llama-py $(LLAMA_PY)
+
+# llama-cpp-python for bench-speed's llama.cpp column (pip builds llama.cpp from source: minutes).
+bench-deps-llama:
+	@[ -x $(LLAMA_PY) ] || python3 -m venv $(LLAMA_VENV)
+	$(LLAMA_PY) -c 'import llama_cpp' 2>/dev/null || $(LLAMA_VENV)/bin/pip install llama-cpp-python==0.3.36
 
 bench-browser: test-deps models-default wasm
 	node bench/speed.mjs
+	node bench/speed.mjs --prompt-tokens 1024 --decode-tokens 32 --repeat 1
 
 # The exact engine on WebGPU in headless Chromium (SwiftShader here) beside the wasm CPU and wllama.
 bench-browser-gpu: test-deps models-default wasm

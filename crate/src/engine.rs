@@ -1,9 +1,10 @@
-//! The exact engine: a model of spec `exact-1` on an executor, producing integer
+//! The exact engine: a model of spec `exact-1` or `exact-2` on an executor, producing integer
 //! logits, one position at a time or batched over a prompt.
 
 use crate::cpu::CpuExecutor;
 use crate::exec::Executor;
-use crate::gguf::GgufModel;
+use crate::gguf::{Architecture, GgufModel};
+use crate::model::gemma3::{Gemma3State, Gemma3Weights};
 use crate::model::llama::{LlamaState, LlamaWeights};
 use crate::model::ModelError;
 use std::sync::Arc;
@@ -33,11 +34,17 @@ impl EngineKind {
     }
 }
 
+/// An architecture's weights with their run state.
+enum Arch<E: Executor> {
+    Llama(LlamaWeights<E>, LlamaState<E>),
+    Gemma3(Gemma3Weights<E>, Gemma3State<E>),
+}
+
 /// An exact model with its run state on executor `E`.
 pub struct ExactModel<E: Executor = CpuExecutor> {
     pub executor: E,
-    weights: LlamaWeights<E>,
-    state: LlamaState<E>,
+    arch: Arch<E>,
+    spec: &'static str,
 }
 
 impl ExactModel<CpuExecutor> {
@@ -52,58 +59,93 @@ impl<E: Executor> ExactModel<E> {
         gguf: &GgufModel,
         file: &Arc<Vec<u8>>,
     ) -> Result<Self, ModelError> {
-        let weights = LlamaWeights::load(&mut executor, gguf, file)?;
-        let state = weights.new_state(&mut executor);
+        let arch = match gguf.config.architecture() {
+            Architecture::Llama => {
+                let w = LlamaWeights::load(&mut executor, gguf, file)?;
+                let s = w.new_state(&mut executor);
+                Arch::Llama(w, s)
+            }
+            Architecture::Gemma3 => {
+                let w = Gemma3Weights::load(&mut executor, gguf, file)?;
+                let s = w.new_state(&mut executor);
+                Arch::Gemma3(w, s)
+            }
+        };
         Ok(Self {
             executor,
-            weights,
-            state,
+            arch,
+            spec: crate::model::spec_of(gguf),
         })
+    }
+
+    /// The numeric spec this model runs under: `exact-1` for llama in Q4_1/Q8_0,
+    /// `exact-2` for anything that needs exact-2's formats or architectures.
+    pub fn spec(&self) -> &'static str {
+        self.spec
     }
 
     /// Forgets all positions.
     pub fn reset(&mut self) {
-        self.state = self.weights.new_state(&mut self.executor);
+        let ex = &mut self.executor;
+        match &mut self.arch {
+            Arch::Llama(w, s) => *s = w.new_state(ex),
+            Arch::Gemma3(w, s) => *s = w.new_state(ex),
+        }
+    }
+
+    fn pos_mut(&mut self) -> &mut usize {
+        match &mut self.arch {
+            Arch::Llama(_, s) => &mut s.pos,
+            Arch::Gemma3(_, s) => &mut s.pos,
+        }
     }
 
     /// Forgets the positions from `pos` on (keeps the first `pos`): the next
     /// forward continues at `pos`, and the KV cache is cut there. Evaluation runs a
     /// context once and scores every choice after it.
     pub fn rewind(&mut self, pos: usize) {
-        self.state.pos = self.state.pos.min(pos);
+        let p = self.pos_mut();
+        *p = (*p).min(pos);
     }
 
     /// Positions processed so far.
     pub fn pos(&self) -> usize {
-        self.state.pos
+        match &self.arch {
+            Arch::Llama(_, s) => s.pos,
+            Arch::Gemma3(_, s) => s.pos,
+        }
+    }
+
+    fn rows(&mut self, tokens: &[u32], all: bool) -> Result<E::Rows, ModelError> {
+        let ex = &mut self.executor;
+        match &mut self.arch {
+            Arch::Llama(w, s) => w.forward_rows(ex, s, tokens, all),
+            Arch::Gemma3(w, s) => w.forward_rows(ex, s, tokens, all),
+        }
     }
 
     /// Feeds `tokens` and returns the Q16 logits after the last one.
     pub fn forward(&mut self, tokens: &[u32]) -> Result<Vec<i32>, ModelError> {
-        let mut rows = self
-            .weights
-            .forward(&mut self.executor, &mut self.state, tokens, false)?;
-        Ok(rows.pop().unwrap_or_default())
+        let rows = self.rows(tokens, false)?;
+        Ok(self.executor.read(&rows)?.pop().unwrap_or_default())
     }
 
     /// Feeds `tokens` and leaves the logits after the last one on the executor's
     /// device (read them with the executor).
     pub fn forward_rows(&mut self, tokens: &[u32]) -> Result<E::Rows, ModelError> {
-        self.weights
-            .forward_rows(&mut self.executor, &mut self.state, tokens, false)
+        self.rows(tokens, false)
     }
 
     /// Feeds `tokens` and leaves the logits after each of them on the executor's
     /// device (evaluation on WebGPU reads them asynchronously).
     pub fn forward_rows_all(&mut self, tokens: &[u32]) -> Result<E::Rows, ModelError> {
-        self.weights
-            .forward_rows(&mut self.executor, &mut self.state, tokens, true)
+        self.rows(tokens, true)
     }
 
     /// Feeds `tokens` and returns the logits after each of them (teacher forcing).
     pub fn forward_all(&mut self, tokens: &[u32]) -> Result<Vec<Vec<i32>>, ModelError> {
-        self.weights
-            .forward(&mut self.executor, &mut self.state, tokens, true)
+        let rows = self.rows(tokens, true)?;
+        Ok(self.executor.read(&rows)?)
     }
 }
 

@@ -11,10 +11,14 @@ use thiserror::Error;
 
 #[derive(Debug, Error)]
 pub enum ExecError {
-    #[error("weight tensor '{name}' has type {dtype}, which spec exact-1 does not define")]
+    #[error("weight tensor '{name}' has type {dtype}, which the exact engine does not define (specs exact-1 and exact-2 define Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K and Q6_K)")]
     UnsupportedWeight { name: String, dtype: String },
     #[error("the executor failed: {0}")]
     Device(String),
+    #[error(
+        "this executor does not run the exact-2 operation '{0}' (gemma3) yet; use the CPU executor"
+    )]
+    MissingOp(&'static str),
 }
 
 /// A quantized weight matrix inside the model file: `rows` rows of `cols`
@@ -31,7 +35,7 @@ pub struct WeightView {
 
 impl WeightView {
     pub fn row_bytes(&self) -> usize {
-        self.cols / 32 * self.format.block_bytes()
+        self.cols / self.format.block_elems() * self.format.block_bytes()
     }
     pub fn bytes(&self) -> &[u8] {
         &self.file[self.offset..self.offset + self.rows * self.row_bytes()]
@@ -85,4 +89,40 @@ pub trait Executor {
     fn last_row(&mut self, x: &Self::Rows) -> Self::Rows;
     /// Copies rows back to the host.
     fn read(&mut self, x: &Self::Rows) -> Result<Vec<Vec<i32>>, ExecError>;
+
+    // Spec exact-2's operations (gemma3; `exact::gemma`). An executor without them
+    // refuses gemma3 models with [`ExecError::MissingOp`].
+
+    /// `x = sat_i32(round_shift(x * m, 30))` per element (`m` in Q30).
+    fn scale(&mut self, x: &mut Self::Rows, m_q30: i64) -> Result<(), ExecError> {
+        let _ = (x, m_q30);
+        Err(ExecError::MissingOp("scale"))
+    }
+    /// RMSNorm of gemma3's residual stream (wide weights) into a matmul input.
+    fn rms_norm_wide(
+        &mut self,
+        x: &Self::Rows,
+        gamma: &[i32],
+        eps_bits: u32,
+    ) -> Result<Self::Input, ExecError> {
+        let _ = (x, gamma, eps_bits);
+        Err(ExecError::MissingOp("rms_norm_wide"))
+    }
+    /// RMSNorm of every `gamma.len()`-element segment of each row, back into Q16
+    /// of the result times `2^-out_shift`.
+    fn rms_norm_q16(
+        &mut self,
+        x: &mut Self::Rows,
+        gamma: &[i32],
+        eps_bits: u32,
+        out_shift: i32,
+    ) -> Result<(), ExecError> {
+        let _ = (x, gamma, eps_bits, out_shift);
+        Err(ExecError::MissingOp("rms_norm_q16"))
+    }
+    /// `gelu(gate) * up`, quantized for the down projection.
+    fn gelu_mul(&mut self, gate: &Self::Rows, up: &Self::Rows) -> Result<Self::Input, ExecError> {
+        let _ = (gate, up);
+        Err(ExecError::MissingOp("gelu_mul"))
+    }
 }

@@ -17,6 +17,11 @@ pub const CASES_JSON: &str = include_str!("../../tests/golden/exact-1/cases.json
 /// `tests/golden/exact-1/expected.json`, as built into this binary.
 pub const EXPECTED_JSON: &str = include_str!("../../tests/golden/exact-1/expected.json");
 
+/// `tests/golden/exact-2/cases.json` (Gemma 3), as built into this binary.
+pub const EXACT2_CASES_JSON: &str = include_str!("../../tests/golden/exact-2/cases.json");
+/// `tests/golden/exact-2/expected.json`, as built into this binary.
+pub const EXACT2_EXPECTED_JSON: &str = include_str!("../../tests/golden/exact-2/expected.json");
+
 /// The representative quick subset (chat, raw, sampled with top-k and with
 /// top-p, repetition penalty, stop string), in corpus order: 122 generated
 /// tokens after short prompts, so a software GPU finishes it in a few minutes.
@@ -34,7 +39,7 @@ pub const QUICK: [&str; 6] = [
 pub enum GoldenError {
     #[error("the golden {what} file is not valid: {detail}")]
     Json { what: &'static str, detail: String },
-    #[error("the golden {what} file is for spec '{found}', this build implements '{want}'")]
+    #[error("the golden {what} file is for spec '{found}', this build implements {want}")]
     Spec {
         what: &'static str,
         found: String,
@@ -78,8 +83,9 @@ pub struct Expected {
 }
 
 fn check_spec(what: &'static str, found: &str) -> Result<(), GoldenError> {
-    let want = crate::exact::SPEC_VERSION;
-    if found == want {
+    use crate::exact::{SPEC_EXACT_1, SPEC_EXACT_2};
+    let want = "exact-1 and exact-2";
+    if found == SPEC_EXACT_1 || found == SPEC_EXACT_2 {
         Ok(())
     } else {
         Err(GoldenError::Spec {
@@ -121,6 +127,11 @@ impl Corpus {
         Ok(self.cases.iter().filter(|c| ids.contains(&c.id)).collect())
     }
 
+    /// The exact-2 corpus (Gemma 3) built into this binary.
+    pub fn builtin_exact2() -> Self {
+        Self::parse(EXACT2_CASES_JSON).expect("the embedded corpus is checked by its tests")
+    }
+
     /// The [`QUICK`] subset.
     pub fn quick(&self) -> Result<Vec<&Case>, GoldenError> {
         let ids: Vec<String> = QUICK.iter().map(|s| s.to_string()).collect();
@@ -142,6 +153,11 @@ impl Expected {
     /// The expected outcomes built into this binary.
     pub fn builtin() -> Self {
         Self::parse(EXPECTED_JSON).expect("the embedded outcomes are checked by their tests")
+    }
+
+    /// The exact-2 corpus' expected outcomes built into this binary.
+    pub fn builtin_exact2() -> Self {
+        Self::parse(EXACT2_EXPECTED_JSON).expect("the embedded outcomes are checked by their tests")
     }
 }
 
@@ -293,6 +309,29 @@ mod tests {
             .map(|c| c.id.as_str())
             .collect();
         assert_eq!(quick, QUICK, "QUICK lists corpus cases in corpus order");
+    }
+
+    #[test]
+    fn embedded_exact_2_corpus_parses_and_every_case_is_pinned() {
+        let corpus = Corpus::builtin_exact2();
+        let expected = Expected::builtin_exact2();
+        assert_eq!(
+            (corpus.spec.as_str(), expected.spec.as_str()),
+            ("exact-2", "exact-2")
+        );
+        assert!(corpus.cases.len() >= 6);
+        for case in &corpus.cases {
+            assert!(
+                expected.cases.contains_key(&case.id),
+                "{} unpinned",
+                case.id
+            );
+        }
+        let again = serde_json::to_string_pretty(&expected).unwrap() + "\n";
+        assert!(
+            again == EXACT2_EXPECTED_JSON,
+            "exact-2 expected.json would change when blessed"
+        );
     }
 
     #[test]

@@ -7,7 +7,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 use verbatim::engine::{tokens_hash, EngineKind};
-use verbatim::exact::SPEC_VERSION;
 use verbatim::manifest::Manifest;
 use verbatim::sampler::{parse_fixed, SamplingParams};
 use verbatim::session::{GenerateRequest, LoadedModel, Session};
@@ -518,7 +517,7 @@ fn generate(
             "stop_reason": reason.as_str(),
             "engine": engine.as_str(),
             "executor": executor_name,
-            "spec": if engine == EngineKind::Exact { Some(SPEC_VERSION) } else { None },
+            "spec": session.model.spec(),
             "tokens_hash": tokens_hash(&ids),
             "logits_hashes": logits_hashes,
             "timings": {

@@ -176,6 +176,21 @@ impl LoadedModel {
         })
     }
 
+    /// Parses, validates and loads a whole GGUF file for the exact engine on `cpu`
+    /// (a given thread count; [`LoadedModel::load`] uses every core).
+    pub fn load_cpu(bytes: Vec<u8>, cpu: crate::cpu::CpuExecutor) -> Result<Self> {
+        let gguf = GgufModel::parse(&bytes)?;
+        let tokenizer = Tokenizer::from_gguf(&gguf.content)?;
+        let file = Arc::new(bytes);
+        let model = ExactModel::load(cpu, &gguf, &file)?;
+        Ok(Self {
+            gguf,
+            tokenizer,
+            engine: EngineKind::Exact,
+            backend: Backend::Exact(Box::new(model)),
+        })
+    }
+
     /// Parses, validates and loads a whole GGUF file for the exact engine on `gpu`.
     pub fn load_gpu(bytes: Vec<u8>, gpu: GpuExecutor) -> Result<Self> {
         let gguf = GgufModel::parse(&bytes)?;
@@ -199,6 +214,16 @@ impl LoadedModel {
             Backend::Float(_) => "cpu (float reference)".into(),
             Backend::Exact(_) => "cpu".into(),
             Backend::Gpu(m) => format!("gpu: {}", m.executor.summary()),
+        }
+    }
+
+    /// The numeric spec the exact engine runs this model under (`exact-1` or
+    /// `exact-2`, [`crate::model::spec_of`]); `None` on the float engine.
+    pub fn spec(&self) -> Option<&'static str> {
+        match &self.backend {
+            Backend::Float(_) => None,
+            Backend::Exact(m) => Some(m.spec()),
+            Backend::Gpu(m) => Some(m.spec()),
         }
     }
 

@@ -30,6 +30,17 @@ fn norm() -> QTensor {
 
 /// A tiny llama GGUF: `arch`, with `skip` left out and `reshape` given a wrong shape.
 fn tiny(arch: &str, skip: Option<&str>, wrong: Option<&str>) -> Vec<u8> {
+    tiny_in(arch, skip, wrong, GgmlDType::Q4_1, GgmlDType::Q4_1)
+}
+
+/// [`tiny`] with the layer matrices in `layer` blocks and `ffn_gate` in `gate`.
+fn tiny_in(
+    arch: &str,
+    skip: Option<&str>,
+    wrong: Option<&str>,
+    layer: GgmlDType,
+    gate: GgmlDType,
+) -> Vec<u8> {
     let md: Vec<(&str, Value)> = vec![
         ("general.architecture", Value::String(arch.into())),
         ("llama.embedding_length", Value::U32(E as u32)),
@@ -47,14 +58,14 @@ fn tiny(arch: &str, skip: Option<&str>, wrong: Option<&str>) -> Vec<u8> {
         ("token_embd.weight".into(), q(VOCAB, E, GgmlDType::Q8_0)),
         ("output_norm.weight".into(), norm()),
         ("blk.0.attn_norm.weight".into(), norm()),
-        ("blk.0.attn_q.weight".into(), q(E, E, GgmlDType::Q4_1)),
-        ("blk.0.attn_k.weight".into(), q(kv, E, GgmlDType::Q4_1)),
-        ("blk.0.attn_v.weight".into(), q(kv, E, GgmlDType::Q4_1)),
-        ("blk.0.attn_output.weight".into(), q(E, E, GgmlDType::Q4_1)),
+        ("blk.0.attn_q.weight".into(), q(E, E, layer)),
+        ("blk.0.attn_k.weight".into(), q(kv, E, layer)),
+        ("blk.0.attn_v.weight".into(), q(kv, E, layer)),
+        ("blk.0.attn_output.weight".into(), q(E, E, layer)),
         ("blk.0.ffn_norm.weight".into(), norm()),
-        ("blk.0.ffn_gate.weight".into(), q(FF, E, GgmlDType::Q4_1)),
-        ("blk.0.ffn_up.weight".into(), q(FF, E, GgmlDType::Q4_1)),
-        ("blk.0.ffn_down.weight".into(), q(E, FF, GgmlDType::Q4_1)),
+        ("blk.0.ffn_gate.weight".into(), q(FF, E, gate)),
+        ("blk.0.ffn_up.weight".into(), q(FF, E, layer)),
+        ("blk.0.ffn_down.weight".into(), q(E, FF, layer)),
     ];
     tensors.retain(|(n, _)| Some(n.as_str()) != skip);
     for (n, t) in tensors.iter_mut() {
@@ -161,5 +172,27 @@ fn non_finite_scale_is_refused_by_the_exact_engine() {
     assert!(
         matches!(err, ModelError::NonFiniteScale { ref name, block: 0 } if name == "blk.0.ffn_gate.weight"),
         "{err}"
+    );
+}
+
+#[test]
+fn exact_2_block_formats_run_on_the_exact_engine() {
+    for dtype in [GgmlDType::Q4_0, GgmlDType::Q5_0, GgmlDType::Q5_1] {
+        let bytes = tiny_in("llama", None, None, dtype, dtype);
+        let g = GgufModel::parse(&bytes).unwrap();
+        let mut m = ExactModel::load_cpu(&g, &Arc::new(bytes)).unwrap();
+        assert_eq!(m.forward(&[1, 2, 3]).unwrap().len(), VOCAB);
+    }
+}
+
+#[test]
+fn an_unsupported_block_format_is_named() {
+    let bytes = tiny_in("llama", None, None, GgmlDType::Q4_1, GgmlDType::F16);
+    let g = GgufModel::parse(&bytes).unwrap();
+    let err = ExactModel::load_cpu(&g, &Arc::new(bytes)).err().unwrap();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("'blk.0.ffn_gate.weight'") && msg.contains("F16"),
+        "{msg}"
     );
 }

@@ -16,10 +16,16 @@
 //! makes a GPU run fail unless the adapter's name contains it, so a leg cannot
 //! silently run on another driver. Loading, running and comparing cases is
 //! `verbatim::golden`, shared with `verbatim conformance`.
+//!
+//! The CPU executor splits matmul rows and attention heads over threads; the
+//! whole corpus runs on as many threads as the machine has (2 here and in CI), and
+//! the quick subset ([`golden::QUICK`]) also on 1 and 4 threads, each of which must
+//! give the pinned bits (`quick_cases_replay_on_1_and_4_threads`).
 
 mod common;
 
 use std::collections::BTreeMap;
+use verbatim::cpu::CpuExecutor;
 use verbatim::engine::EngineKind;
 use verbatim::golden::{self, compare, Corpus, Expected, Verdict};
 use verbatim::gpu::{GpuExecutor, GpuOptions, MatmulKernel};
@@ -174,6 +180,50 @@ fn golden_corpus_replays_exactly() {
     assert!(
         failures.is_empty(),
         "golden mismatches:\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn quick_cases_replay_on_1_and_4_threads() {
+    if std::env::var("VERBATIM_EXECUTOR").as_deref() == Ok("gpu") {
+        eprintln!("VERBATIM_EXECUTOR=gpu: the thread counts are the CPU executor's");
+        return;
+    }
+    let corpora = load_corpora();
+    let (corpus, expected) = (&corpora[0].corpus, &corpora[0].expected);
+    let cases = corpus.quick().unwrap();
+    let model = &cases[0].model;
+    assert!(
+        cases.iter().all(|c| &c.model == model),
+        "the quick cases share one model"
+    );
+    let bytes = common::model_bytes(model);
+    let mut failures = Vec::new();
+    for threads in [1, 4] {
+        let cpu = CpuExecutor::with_threads(threads);
+        assert_eq!(cpu.threads(), threads);
+        let mut session = Session::new(LoadedModel::load_cpu(bytes.clone(), cpu).unwrap());
+        let started = std::time::Instant::now();
+        for case in &cases {
+            let got = golden::run(&mut session, &case.options).expect("valid case");
+            match compare(expected.cases.get(&case.id), &got) {
+                Verdict::Pass => {}
+                Verdict::Missing => failures.push(format!("{}: no expected outcome", case.id)),
+                Verdict::Diverged { detail, .. } => {
+                    failures.push(format!("{} on {threads} thread(s): {detail}", case.id))
+                }
+            }
+        }
+        eprintln!(
+            "{} quick cases on {threads} thread(s) in {:.1} s",
+            cases.len(),
+            started.elapsed().as_secs_f64()
+        );
+    }
+    assert!(
+        failures.is_empty(),
+        "thread counts changed bits:\n{}",
         failures.join("\n")
     );
 }

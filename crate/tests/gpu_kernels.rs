@@ -75,6 +75,7 @@ fn weight(rng: &mut Rng, format: WeightFormat, rows: usize, cols: usize) -> Weig
                 bytes.extend((0..16).map(|_| rng.below(256) as u8));
             }
             WeightFormat::Q8_0 => bytes.extend((0..32).map(|_| rng.below(256) as u8)),
+            other => panic!("the GPU executor has no {other:?} kernels yet"),
         }
     }
     WeightView {

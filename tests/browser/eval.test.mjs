@@ -185,6 +185,22 @@ test('two kept results: the chart draws their values as bars with standard-error
   assert.deepEqual(problems, []);
 });
 
+test('with GPU chosen but no usable WebGPU, the view scores on the CPU and says why', async () => {
+  const { page, problems } = await openApp(first.context, server.url); // launched without WebGPU
+  await page.waitForSelector(`${byTestId('eval-app')}[data-state="ready"]`, { timeout: 60_000 });
+  await page.evaluate(() => localStorage.setItem('verbatim.executor', 'gpu'));
+  const one = taskFile('one', ['{"context":"The sky is","choices":["blue","green"],"gold":0}']);
+  await page.setInputFiles(byTestId('eval-file'), { name: 'one.jsonl', mimeType: 'text/plain', buffer: one });
+  await page.waitForFunction(() => document.querySelector('[data-testid="eval-own-status"]').textContent.startsWith('one.jsonl'));
+  await page.selectOption(byTestId('eval-subset'), 'all');
+  await page.click(byTestId('eval-run'));
+  await waitDone(page);
+  assert.equal(await page.getAttribute(byTestId('eval-executor'), 'data-executor'), 'cpu');
+  assert.match(await page.textContent(byTestId('eval-executor')), /^Scored on the wasm CPU executor: the GPU could not be used \(.+\)\.$/);
+  await page.evaluate(() => localStorage.setItem('verbatim.executor', 'cpu'));
+  assert.deepEqual(problems, []);
+});
+
 test('a bad task file gets a clear error', async () => {
   const { page } = await openApp(first.context, server.url);
   await page.waitForSelector(`${byTestId('eval-app')}[data-state="ready"]`, { timeout: 60_000 });

@@ -9,7 +9,7 @@ use std::time::Instant;
 use verbatim::cpu::CpuExecutor;
 use verbatim::engine::ExactModel;
 use verbatim::gguf::GgufModel;
-use verbatim::reference::{FloatLlamaAll, FloatModel};
+use verbatim::reference::{FloatAll, FloatModel};
 use verbatim::tokenizer::Tokenizer;
 
 /// log-softmax of `logits` in f64.
@@ -40,11 +40,11 @@ struct Tally {
 }
 
 /// Teacher-forced comparison on LAMBADA passages until `min_tokens` are scored;
-/// the float side is the f32 model on exactly dequantized weights ([`FloatLlamaAll`]).
+/// the float side is the f32 model on exactly dequantized weights ([`FloatAll`]: for Gemma 3 a float graph that follows llama.cpp).
 pub fn quality(bytes: Vec<u8>, data: &str, min_tokens: u64, as_json: bool) -> Result<()> {
     let gguf = GgufModel::parse(&bytes)?;
     let tok = Tokenizer::from_gguf(&gguf.content)?;
-    let float = FloatLlamaAll::load(&gguf, &bytes)?;
+    let float = FloatAll::load(&gguf, &bytes)?;
     let file = Arc::new(bytes);
     let mut exact = ExactModel::load(CpuExecutor::new(), &gguf, &file)?;
     let reader = std::io::BufReader::new(
@@ -137,30 +137,78 @@ fn prompt_ids(tok: &Tokenizer, n: usize) -> Result<Vec<u32>> {
     Ok(ids)
 }
 
-/// Native prompt and decode speed, exact (1 thread and all threads) vs candle float.
+/// Positions of the long-context decode row.
+const LONG_CONTEXT: usize = 1024;
+/// Prompt tokens of the short-context decode row.
+const SHORT_CONTEXT: usize = 8;
+
+/// Thread counts of the exact rows: 1, 2, 4, ... up to the cores, and all cores.
+fn thread_counts() -> Vec<usize> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut v: Vec<usize> = std::iter::successors(Some(1usize), |t| Some(t * 2))
+        .take_while(|&t| t <= cores.max(2))
+        .collect();
+    if !v.contains(&cores) {
+        v.push(cores);
+    }
+    v
+}
+
+/// CPU seconds the calling thread has run (Linux `/proc/thread-self/schedstat`, in
+/// ns), or `None` elsewhere. On a machine shared with other work a one-thread run's
+/// CPU time is steadier than its wall time.
+fn thread_cpu_s() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let ns: u64 = s.split_whitespace().next()?.parse().ok()?;
+    Some(ns as f64 / 1e9)
+}
+
+/// Wall seconds for the prompt `ids` (one batch) and for `decode` greedy tokens
+/// after it, and the calling thread's CPU seconds for each (see [`thread_cpu_s`]).
+fn time_exact(m: &mut ExactModel, ids: &[u32], decode: usize) -> Result<[f64; 4]> {
+    m.reset();
+    let c0 = thread_cpu_s();
+    let t0 = Instant::now();
+    let mut logits = m.forward(ids)?;
+    let p = t0.elapsed().as_secs_f64();
+    let c1 = thread_cpu_s();
+    let t1 = Instant::now();
+    for _ in 0..decode {
+        let next = verbatim::sampler::argmax(&logits);
+        logits = m.forward(&[next])?;
+    }
+    let d = t1.elapsed().as_secs_f64();
+    let c2 = thread_cpu_s();
+    let cpu = |a: Option<f64>, b: Option<f64>| a.zip(b).map_or(f64::NAN, |(a, b)| b - a);
+    Ok([p, d, cpu(c0, c1), cpu(c1, c2)])
+}
+
+/// Native prompt and decode speed: the exact engine on 1, 2, ... threads, candle
+/// float on all, and decode at a short and at a [`LONG_CONTEXT`] context on one
+/// thread. The JSON form carries the prompt's token ids, so that
+/// `bench/llama_cpp_speed.py` runs llama.cpp on the same tokens.
 pub fn speed(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Result<()> {
     let gguf = GgufModel::parse(&bytes)?;
     let tok = Tokenizer::from_gguf(&gguf.content)?;
     let ids = prompt_ids(&tok, prompt)?;
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut rows = Vec::new();
+    let mut one_thread_cpu = None;
     let file = Arc::new(bytes.clone());
-    for th in [1, threads] {
+    for th in thread_counts() {
         let mut m = ExactModel::load(CpuExecutor::with_threads(th), &gguf, &file)?;
-        let t0 = Instant::now();
-        let mut logits = m.forward(&ids)?;
-        let p = t0.elapsed().as_secs_f64();
-        let t1 = Instant::now();
-        for _ in 0..decode {
-            let next = verbatim::sampler::argmax(&logits);
-            logits = m.forward(&[next])?;
-        }
-        let d = t1.elapsed().as_secs_f64();
+        // One untimed short run: page the weights in, start the workers.
+        time_exact(&mut m, &ids[..ids.len().min(SHORT_CONTEXT)], 2)?;
+        let [p, d, pc, dc] = time_exact(&mut m, &ids, decode)?;
         rows.push((
             format!("exact, {th} thread(s)"),
+            th,
             prompt as f64 / p,
             decode as f64 / d,
         ));
+        if th == 1 {
+            one_thread_cpu = Some((prompt as f64 / pc, decode as f64 / dc));
+        }
     }
     {
         let mut f = FloatModel::load(&gguf, &bytes)?;
@@ -175,22 +223,48 @@ pub fn speed(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Res
         let d = t1.elapsed().as_secs_f64();
         rows.push((
             format!("candle float, {threads} thread(s)"),
+            threads,
             prompt as f64 / p,
             decode as f64 / d,
         ));
     }
-    let float = rows.last().map(|r| (r.1, r.2)).unwrap_or((1.0, 1.0));
+    // Decode retention: the same decode count after a short and a long prompt.
+    let long_ids = prompt_ids(&tok, LONG_CONTEXT)?;
+    let mut m = ExactModel::load(CpuExecutor::with_threads(1), &gguf, &file)?;
+    let short = time_exact(&mut m, &long_ids[..SHORT_CONTEXT], decode)?;
+    let long = time_exact(&mut m, &long_ids, decode)?;
+    let (short_rate, long_rate) = (decode as f64 / short[1], decode as f64 / long[1]);
+    let (short_cpu, long_cpu) = (decode as f64 / short[3], decode as f64 / long[3]);
+    let (p1_cpu, d1_cpu) = one_thread_cpu.unwrap_or((f64::NAN, f64::NAN));
+
+    let float = rows.last().map(|r| (r.2, r.3)).unwrap_or((1.0, 1.0));
     if as_json {
         let v: Vec<_> = rows
             .iter()
-            .map(|(n, p, d)| json!({"engine": n, "prompt_tok_s": p, "decode_tok_s": d,
+            .map(|(n, th, p, d)| json!({"engine": n, "threads": th, "prompt_tok_s": p, "decode_tok_s": d,
                                      "prompt_vs_float": p / float.0, "decode_vs_float": d / float.1}))
             .collect();
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &json!({"prompt_tokens": prompt, "decode_tokens": decode, "rows": v})
-            )?
+            serde_json::to_string_pretty(&json!({
+                "prompt_tokens": prompt,
+                "decode_tokens": decode,
+                "prompt_ids": ids,
+                "rows": v,
+                // per CPU second of the computing thread: steadier on a shared machine
+                "one_thread_per_cpu_s": {"prompt_tok_s": p1_cpu, "decode_tok_s": d1_cpu},
+                "decode_retention": {
+                    "threads": 1,
+                    "short_context": SHORT_CONTEXT,
+                    "long_context": LONG_CONTEXT,
+                    "short_decode_tok_s": short_rate,
+                    "long_decode_tok_s": long_rate,
+                    "long_vs_short": long_rate / short_rate,
+                    "short_decode_tok_per_cpu_s": short_cpu,
+                    "long_decode_tok_per_cpu_s": long_cpu,
+                    "long_vs_short_cpu": long_cpu / short_cpu,
+                },
+            }))?
         );
     } else {
         println!("prompt {prompt} tokens, decode {decode} tokens (greedy), native, this machine");
@@ -198,7 +272,7 @@ pub fn speed(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Res
             "{:<28} {:>12} {:>12} {:>10} {:>10}",
             "engine", "prompt tok/s", "decode tok/s", "prompt/x", "decode/x"
         );
-        for (n, p, d) in &rows {
+        for (n, _, p, d) in &rows {
             println!(
                 "{n:<28} {p:>12.1} {d:>12.1} {:>10.2} {:>10.2}",
                 p / float.0,
@@ -206,6 +280,16 @@ pub fn speed(bytes: Vec<u8>, prompt: usize, decode: usize, as_json: bool) -> Res
             );
         }
         println!("(x = candle float with all threads)");
+        println!(
+            "decode on 1 thread: {short_rate:.1} tok/s after {SHORT_CONTEXT} tokens, \
+             {long_rate:.1} tok/s after {LONG_CONTEXT}: {:.0}% retained",
+            100.0 * long_rate / short_rate
+        );
+        println!(
+            "per CPU second of the thread: 1 thread {p1_cpu:.1} prompt / {d1_cpu:.1} decode tok/s; \
+             decode {short_cpu:.1} after {SHORT_CONTEXT}, {long_cpu:.1} after {LONG_CONTEXT}: {:.0}% retained",
+            100.0 * long_cpu / short_cpu
+        );
     }
     Ok(())
 }

@@ -4,7 +4,7 @@ use crate::{load_exact, read_model, ExecutorArg, ModelArgs};
 use anyhow::{bail, Context, Result};
 use std::path::Path;
 use verbatim::engine::tokens_hash;
-use verbatim::exact::SPEC_VERSION;
+use verbatim::exact::{SPEC_EXACT_1, SPEC_EXACT_2};
 use verbatim::hash::sha256_hex;
 use verbatim::manifest::Manifest;
 use verbatim::replay::{
@@ -53,7 +53,7 @@ pub fn make(
         Input::Raw(req.prompt.clone())
     };
     let link = RunLink {
-        spec: SPEC_VERSION.into(),
+        spec: session.model.spec().unwrap_or(SPEC_EXACT_1).into(),
         model: ModelRef {
             id,
             sha256: parse_sha256(&sha).context("model hash")?,
@@ -138,9 +138,9 @@ pub(crate) fn link_model_bytes(link: &RunLink, model_file: Option<&Path>) -> Res
 /// Decodes a run link and checks that this build replays its numeric spec.
 pub(crate) fn decode_run_link(text: &str) -> Result<RunLink> {
     let link = RunLink::decode(text)?;
-    if link.spec != SPEC_VERSION {
+    if link.spec != SPEC_EXACT_1 && link.spec != SPEC_EXACT_2 {
         bail!(
-            "the link was made with numeric spec '{}'; this Verbatim replays '{SPEC_VERSION}'",
+            "the link was made with numeric spec '{}'; this Verbatim replays '{SPEC_EXACT_1}' and '{SPEC_EXACT_2}'",
             link.spec
         );
     }
@@ -157,6 +157,13 @@ pub(crate) struct Replayed {
 
 /// Replays `link` on a loaded model (whose sha256 the caller checked).
 pub(crate) fn replay_on(session: &mut Session, link: &RunLink) -> Result<Replayed> {
+    // exact-2 is a strict superset of exact-1: an exact-1 model replays under
+    // either name; a model that needs exact-2 cannot be in an exact-1 link.
+    if session.model.spec() == Some(SPEC_EXACT_2) && link.spec == SPEC_EXACT_1 {
+        bail!(
+            "the link names numeric spec '{SPEC_EXACT_1}', which does not define this model (it needs '{SPEC_EXACT_2}')"
+        );
+    }
     let (ids, text) = run(session, &link.request())?;
     let verdict = link.expect.as_ref().map(|e| compare(e, &ids));
     Ok(Replayed { ids, text, verdict })
@@ -203,10 +210,11 @@ pub fn replay(text: &str, model_file: Option<&Path>, executor: ExecutorArg) -> R
             got,
         } => {
             println!(
-                "Diverged at token {}: expected {}, got {} (executor: {on}, spec {SPEC_VERSION})",
+                "Diverged at token {}: expected {}, got {} (executor: {on}, spec {})",
                 index + 1,
                 token_piece(&session, expected),
-                token_piece(&session, got)
+                token_piece(&session, got),
+                link.spec
             );
             std::process::exit(1);
         }

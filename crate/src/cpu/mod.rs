@@ -1,22 +1,31 @@
 //! The CPU executor: the reference implementation of spec `exact-1`, natively and
-//! as wasm. Each operation calls the scalar definitions in [`crate::exact`]; the
-//! matmul splits output rows over threads natively (row results are independent,
-//! so the thread count cannot change a bit).
+//! as wasm. Each operation calls the scalar definitions in [`crate::exact`] or
+//! their SIMD twins ([`simd`]); matmul rows and attention heads are split over a
+//! persistent thread pool ([`pool`]) natively. Every output element is computed by
+//! the same code whichever thread runs it, so the thread count cannot change a bit.
 
 use crate::exact::act::Act;
-use crate::exact::attention::{attend_with, score_scale_q30, CachedVec};
 use crate::exact::ffn::silu_mul;
 use crate::exact::fixed::sat_i32;
+use crate::exact::gemma;
 use crate::exact::norm::rms_norm;
 use crate::exact::quant::dequant_row_q16;
 use crate::exact::rope::RopeTable;
 use crate::exec::{AttnShape, ExecError, Executor, WeightView};
+use pool::{Disjoint, Pool};
 use simd::{rows_dot, Prepared};
 
+pub use attention::KvCache;
+
+pub mod attention;
+pub mod pool;
 pub mod simd;
 
-/// Smallest matmul (multiply-accumulates) split over threads.
-const PARALLEL_MIN_MACS: usize = 4 << 20;
+/// Weight rows per matmul task on one thread: a chunk small enough to stay in cache
+/// while every input of a prompt batch passes over it.
+const CHUNK_ROWS: usize = 64;
+/// Fewest weight rows per matmul task when the rows are split over threads.
+const MIN_TASK_ROWS: usize = 16;
 
 /// Q16 rows `[T × cols]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,16 +43,9 @@ impl Rows {
     }
 }
 
-/// Keys and values per position, per kv head.
-pub struct KvCache {
-    shape: AttnShape,
-    keys: Vec<Vec<CachedVec>>,
-    values: Vec<Vec<CachedVec>>,
-}
-
 /// The CPU executor.
 pub struct CpuExecutor {
-    threads: usize,
+    pool: Pool,
 }
 
 impl Default for CpuExecutor {
@@ -53,38 +55,53 @@ impl Default for CpuExecutor {
 }
 
 impl CpuExecutor {
+    /// An executor using every core natively (one thread on wasm).
     pub fn new() -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         #[cfg(target_arch = "wasm32")]
         let threads = 1;
-        Self { threads }
+        Self::with_threads(threads)
     }
 
     /// An executor using at most `threads` threads (1 = no threads).
     pub fn with_threads(threads: usize) -> Self {
         Self {
-            threads: threads.max(1),
+            pool: Pool::new(threads.max(1)),
         }
+    }
+
+    /// Threads this executor computes on.
+    pub fn threads(&self) -> usize {
+        self.pool.threads()
     }
 }
 
-/// Rows `row0..row0 + out.len() / x.len()` of `w` times each input; `out` is laid
-/// out `[T × rows]`. Rows go in chunks small enough to stay in cache while every
-/// input passes over them; each output element is still its own row's exact result.
-fn matmul_rows(w: &WeightView, x: &[Act], out: &mut [i32], row0: usize) {
-    const CHUNK_ROWS: usize = 64;
-    let rb = w.row_bytes();
-    let bytes = &w.bytes()[row0 * rb..];
-    let n_rows = out.len() / x.len().max(1);
-    let inputs: Vec<Prepared> = x.iter().map(Prepared::new).collect();
-    for c0 in (0..n_rows).step_by(CHUNK_ROWS) {
-        let c1 = (c0 + CHUNK_ROWS).min(n_rows);
-        for (t, input) in inputs.iter().enumerate() {
-            let o = &mut out[t * n_rows + c0..t * n_rows + c1];
-            rows_dot(w.format, &bytes[c0 * rb..c1 * rb], rb, input, o);
-        }
+/// Weight rows per task for a matmul of `n` rows on `threads` threads: whole
+/// cache-sized chunks on one thread; on more, about four tasks per thread (so a
+/// thread slowed by other work does not hold the rest up), in multiples of 8 rows.
+fn task_rows(n: usize, threads: usize) -> usize {
+    if threads <= 1 {
+        return CHUNK_ROWS;
     }
+    (n.div_ceil(threads * 4).div_ceil(8) * 8).clamp(MIN_TASK_ROWS, CHUNK_ROWS)
+}
+
+/// `f(t)` for each row `t` in `0..n`, rows split over the pool (a prompt batch's
+/// per-row operations: norm, SiLU product, quantization).
+fn map_rows<T: Default + Send>(pool: &Pool, n: usize, f: impl Fn(usize) -> T + Sync) -> Vec<T> {
+    let mut out: Vec<T> = (0..n).map(|_| T::default()).collect();
+    let per = n.div_ceil(pool.threads() * 4).max(1);
+    let dst = Disjoint::new(&mut out);
+    pool.run(n.div_ceil(per), |i| {
+        let (t0, t1) = (i * per, ((i + 1) * per).min(n));
+        // SAFETY: task i alone writes rows t0..t1.
+        let o = unsafe { dst.slice(t0, t1 - t0) };
+        for (t, slot) in (t0..t1).zip(o) {
+            *slot = f(t);
+        }
+    });
+    out
 }
 
 impl Executor for CpuExecutor {
@@ -98,16 +115,11 @@ impl Executor for CpuExecutor {
     }
 
     fn new_cache(&mut self, shape: AttnShape) -> KvCache {
-        KvCache {
-            shape,
-            keys: Vec::new(),
-            values: Vec::new(),
-        }
+        KvCache::new(shape)
     }
 
     fn truncate_cache(&mut self, cache: &mut KvCache, len: usize) {
-        cache.keys.truncate(len);
-        cache.values.truncate(len);
+        cache.truncate(len);
     }
 
     fn embed(&mut self, table: &WeightView, tokens: &[u32]) -> Rows {
@@ -123,45 +135,27 @@ impl Executor for CpuExecutor {
     }
 
     fn rms_norm(&mut self, x: &Rows, gamma: &[i32], eps_bits: u32) -> Vec<Act> {
-        (0..x.n_rows())
-            .map(|t| rms_norm(x.row(t), gamma, eps_bits))
-            .collect()
+        map_rows(&self.pool, x.n_rows(), |t| {
+            rms_norm(x.row(t), gamma, eps_bits)
+        })
     }
 
     fn matmul(&mut self, w: &WeightView, x: &Vec<Act>) -> Rows {
-        let t_len = x.len();
         let n = w.rows;
-        // Threads only pay for themselves on big products (a spawn costs ~10 us).
-        let work = t_len * n * w.cols;
-        let threads = if work < PARALLEL_MIN_MACS {
-            1
-        } else {
-            self.threads.min(n.div_ceil(64)).max(1)
-        };
-        let mut data = vec![0i32; t_len * n];
-        if threads == 1 {
-            matmul_rows(w, x, &mut data, 0);
-            return Rows { data, cols: n };
-        }
-        let per = n.div_ceil(threads);
-        let mut chunks: Vec<(usize, Vec<i32>)> = (0..threads)
-            .map(|i| {
-                let (r0, r1) = ((i * per).min(n), ((i + 1) * per).min(n));
-                (r0, vec![0i32; t_len * (r1 - r0)])
-            })
-            .collect();
-        std::thread::scope(|s| {
-            for (r0, buf) in chunks.iter_mut() {
-                let r0 = *r0;
-                s.spawn(move || matmul_rows(w, x, buf, r0));
+        let rb = w.row_bytes();
+        let bytes = w.bytes();
+        let inputs: Vec<Prepared> = x.iter().map(Prepared::new).collect();
+        let mut data = vec![0i32; x.len() * n];
+        let chunk = task_rows(n, self.pool.threads());
+        let dst = Disjoint::new(&mut data);
+        self.pool.run(n.div_ceil(chunk), |i| {
+            let (r0, r1) = (i * chunk, ((i + 1) * chunk).min(n));
+            for (t, input) in inputs.iter().enumerate() {
+                // SAFETY: task i alone writes rows r0..r1 of every output row.
+                let o = unsafe { dst.slice(t * n + r0, r1 - r0) };
+                rows_dot(w.format, &bytes[r0 * rb..r1 * rb], rb, input, o);
             }
         });
-        for (r0, buf) in &chunks {
-            let len = buf.len() / t_len.max(1);
-            for t in 0..t_len {
-                data[t * n + r0..t * n + r0 + len].copy_from_slice(&buf[t * len..(t + 1) * len]);
-            }
-        }
         Rows { data, cols: n }
     }
 
@@ -180,50 +174,19 @@ impl Executor for CpuExecutor {
         v: &Rows,
         pos0: usize,
     ) -> Rows {
-        let sh = cache.shape;
-        let hd = sh.head_dim;
-        let group = sh.n_head / sh.n_head_kv;
-        let scale = score_scale_q30(hd);
-        self.truncate_cache(cache, pos0);
-        let mut out = vec![0i32; q.n_rows() * sh.n_head * hd];
-        for t in 0..q.n_rows() {
-            let split = |r: &[i32]| -> Vec<CachedVec> {
-                r.chunks_exact(hd)
-                    .map(|h| Act::from_q16(h).into())
-                    .collect()
-            };
-            cache.keys.push(split(k.row(t)));
-            cache.values.push(split(v.row(t)));
-            let pos = pos0 + t;
-            let first = match sh.window {
-                Some(w) => (pos + 1).saturating_sub(w),
-                None => 0,
-            };
-            for h in 0..sh.n_head {
-                let kvh = h / group;
-                let qa = Act::from_q16(&q.row(t)[h * hd..(h + 1) * hd]);
-                let keys: Vec<&CachedVec> =
-                    cache.keys[first..=pos].iter().map(|p| &p[kvh]).collect();
-                let vals: Vec<&CachedVec> =
-                    cache.values[first..=pos].iter().map(|p| &p[kvh]).collect();
-                let o = &mut out[(t * sh.n_head + h) * hd..(t * sh.n_head + h + 1) * hd];
-                attend_with(&qa, &keys, &vals, scale, o, simd::dot_i16);
-            }
-        }
-        Rows {
-            data: out,
-            cols: sh.n_head * hd,
-        }
+        let cols = q.cols;
+        let data = attention::attention(&self.pool, cache, &q.data, &k.data, &v.data, pos0);
+        Rows { data, cols }
     }
 
     fn silu_mul(&mut self, gate: &Rows, up: &Rows) -> Vec<Act> {
-        (0..gate.n_rows())
-            .map(|t| silu_mul(gate.row(t), up.row(t)))
-            .collect()
+        map_rows(&self.pool, gate.n_rows(), |t| {
+            silu_mul(gate.row(t), up.row(t))
+        })
     }
 
     fn quantize(&mut self, x: &Rows) -> Vec<Act> {
-        (0..x.n_rows()).map(|t| Act::from_q16(x.row(t))).collect()
+        map_rows(&self.pool, x.n_rows(), |t| Act::from_q16(x.row(t)))
     }
 
     fn add(&mut self, x: &mut Rows, y: &Rows) {
@@ -242,5 +205,38 @@ impl Executor for CpuExecutor {
 
     fn read(&mut self, x: &Rows) -> Result<Vec<Vec<i32>>, ExecError> {
         Ok((0..x.n_rows()).map(|t| x.row(t).to_vec()).collect())
+    }
+
+    fn scale(&mut self, x: &mut Rows, m_q30: i64) -> Result<(), ExecError> {
+        gemma::scale_q16(&mut x.data, m_q30);
+        Ok(())
+    }
+
+    fn rms_norm_wide(
+        &mut self,
+        x: &Rows,
+        gamma: &[i32],
+        eps_bits: u32,
+    ) -> Result<Vec<Act>, ExecError> {
+        Ok((0..x.n_rows())
+            .map(|t| gemma::rms_norm_act(x.row(t), gamma, eps_bits))
+            .collect())
+    }
+
+    fn rms_norm_q16(
+        &mut self,
+        x: &mut Rows,
+        gamma: &[i32],
+        eps_bits: u32,
+        out_shift: i32,
+    ) -> Result<(), ExecError> {
+        gemma::rms_norm_q16(&mut x.data, gamma, eps_bits, out_shift);
+        Ok(())
+    }
+
+    fn gelu_mul(&mut self, gate: &Rows, up: &Rows) -> Result<Vec<Act>, ExecError> {
+        Ok((0..gate.n_rows())
+            .map(|t| gemma::gelu_mul(gate.row(t), up.row(t)))
+            .collect())
     }
 }

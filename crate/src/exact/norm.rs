@@ -24,21 +24,8 @@ pub fn rms_norm(x: &[i32], gamma: &[i32], eps_bits: u32) -> Act {
 
 /// RMSNorm before the final activation rounding: `(P, e)` with value_i = P_i * 2^e.
 pub fn rms_norm_wide(x: &[i32], gamma: &[i32], eps_bits: u32) -> (Vec<i64>, i32) {
-    let n = x.len();
-    assert!(n > 0 && n <= 1 << 16 && gamma.len() == n);
-    let max = x.iter().map(|v| v.unsigned_abs() as u64).max().unwrap_or(0);
-    // Pre-shift so that |x'| <= 2^23 (only vectors with an element >= 128.0 lose bits).
-    let k = (bit_len(max) - 23).max(0);
-    let xs: Vec<i64> = x.iter().map(|&v| round_shift(v as i64, k)).collect();
-    let ss: u64 = xs.iter().map(|&v| (v * v) as u64).sum();
-    // mean square: real = V * 2^(2k - 48)
-    let big_v = ((ss as u128) << 16) / n as u128;
-    let eps = f32_to_fixed(eps_bits, 48 - 2 * k).max(0) as u128;
-    let v = (big_v + eps).max(1);
-    // R = floor(sqrt(floor(2^124 / v))) ~ 2^62 / sqrt(v); real r = R * 2^(-38 - k).
-    let r = isqrt_u128((1u128 << 124) / v) as u64;
-    let s = (bit_len(r) - 16).max(0);
-    let mr = round_shift(r as i64, s);
+    assert!(gamma.len() == x.len());
+    let (xs, mr, s) = rms_factor(x, eps_bits, 0);
     let p: Vec<i64> = xs
         .iter()
         .zip(gamma)
@@ -46,6 +33,29 @@ pub fn rms_norm_wide(x: &[i32], gamma: &[i32], eps_bits: u32) -> (Vec<i64>, i32)
         .collect();
     // real(P_i) = x'_i 2^(k-16) * g_i 2^-16 * mr 2^(s-38-k) = P_i 2^(s-70)
     (p, s - 70)
+}
+
+/// Steps 1-4 of section 4: the pre-shifted `x'`, `M` and `s`, so that
+/// `x'_i * M` stands for `x_i / sqrt(mean + eps * 2^-eps_shift)` times `2^(s - 54)`
+/// (exact-1 uses `eps_shift = 0`; exact-2's gemma3 residual stream, stored as
+/// `h * 2^-5`, uses 10).
+pub fn rms_factor(x: &[i32], eps_bits: u32, eps_shift: i32) -> (Vec<i64>, i64, i32) {
+    let n = x.len();
+    assert!(n > 0 && n <= 1 << 16);
+    let max = x.iter().map(|v| v.unsigned_abs() as u64).max().unwrap_or(0);
+    // Pre-shift so that |x'| <= 2^23 (only vectors with an element >= 128.0 lose bits).
+    let k = (bit_len(max) - 23).max(0);
+    let xs: Vec<i64> = x.iter().map(|&v| round_shift(v as i64, k)).collect();
+    let ss: u64 = xs.iter().map(|&v| (v * v) as u64).sum();
+    // mean square: real = V * 2^(2k - 48)
+    let big_v = ((ss as u128) << 16) / n as u128;
+    let eps = f32_to_fixed(eps_bits, 48 - 2 * k - eps_shift).max(0) as u128;
+    let v = (big_v + eps).max(1);
+    // R = floor(sqrt(floor(2^124 / v))) ~ 2^62 / sqrt(v); real r = R * 2^(-38 - k).
+    let r = isqrt_u128((1u128 << 124) / v) as u64;
+    let s = (bit_len(r) - 16).max(0);
+    let mr = round_shift(r as i64, s);
+    (xs, mr, s)
 }
 
 #[cfg(test)]

@@ -15,19 +15,71 @@ pub const ACC_FRAC: i32 = 32;
 /// Fractional bits of matmul outputs.
 pub const OUT_FRAC: i32 = 16;
 
-/// A quantized weight format the exact engine reads.
+/// A quantized weight format the exact engine reads: Q4_1 and Q8_0 since spec
+/// `exact-1`, the others since `exact-2` (their definitions: [`super::blocks`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum WeightFormat {
     Q4_1,
     Q8_0,
+    Q4_0,
+    Q5_0,
+    Q5_1,
+    Q4K,
+    Q5K,
+    Q6K,
 }
 
 impl WeightFormat {
-    /// Bytes per 32-element block.
+    /// Bytes per block (per 256-element super-block for the K-quants).
     pub const fn block_bytes(self) -> usize {
         match self {
             Self::Q4_1 => 20,
             Self::Q8_0 => 34,
+            Self::Q4_0 => 18,
+            Self::Q5_0 => 22,
+            Self::Q5_1 => 24,
+            Self::Q4K => 144,
+            Self::Q5K => 176,
+            Self::Q6K => 210,
+        }
+    }
+
+    /// Elements per block: 32, or 256 for the K-quants.
+    pub const fn block_elems(self) -> usize {
+        match self {
+            Self::Q4K | Self::Q5K | Self::Q6K => super::blocks::QK_K,
+            _ => BLOCK,
+        }
+    }
+
+    /// Byte offsets of the block's f16 scales (`d`, and `m`/`dmin` where there is one).
+    pub const fn scale_offsets(self) -> &'static [usize] {
+        match self {
+            Self::Q8_0 | Self::Q4_0 | Self::Q5_0 => &[0],
+            Self::Q4_1 | Self::Q5_1 | Self::Q4K | Self::Q5K => &[0, 2],
+            Self::Q6K => &[208],
+        }
+    }
+
+    /// The first numeric spec that defines this format.
+    pub const fn spec(self) -> &'static str {
+        match self {
+            Self::Q4_1 | Self::Q8_0 => super::SPEC_EXACT_1,
+            _ => super::SPEC_EXACT_2,
+        }
+    }
+
+    /// The format's name as ggml spells it.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Self::Q4_1 => "Q4_1",
+            Self::Q8_0 => "Q8_0",
+            Self::Q4_0 => "Q4_0",
+            Self::Q5_0 => "Q5_0",
+            Self::Q5_1 => "Q5_1",
+            Self::Q4K => "Q4_K",
+            Self::Q5K => "Q5_K",
+            Self::Q6K => "Q6_K",
         }
     }
 }
@@ -89,6 +141,7 @@ pub fn row_dot_acc(format: WeightFormat, row: &[u8], act: &Act) -> i64 {
                 acc = wadd(acc, scaled_term(d.mant, s1, d.exp, e));
             }
         }
+        other => return super::blocks::row_dot_acc(other, row, act),
     }
     acc
 }
@@ -132,6 +185,7 @@ pub fn dequant_row_q16(format: WeightFormat, row: &[u8], out: &mut [i32]) {
                 }
             }
         }
+        other => super::blocks::dequant_row_q16(other, row, out),
     }
 }
 

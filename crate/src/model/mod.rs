@@ -1,6 +1,7 @@
 //! Forward passes of spec `exact-1`, one per architecture, each written once over
 //! the [`Executor`](crate::exec::Executor) trait.
 
+pub mod gemma3;
 pub mod llama;
 
 use crate::exact::quant::WeightFormat;
@@ -24,8 +25,34 @@ pub enum ModelError {
     BadToken { id: u32, n_vocab: usize },
     #[error("tensor '{name}' has a non-finite scale (infinity or NaN) in block {block}: the file is corrupt")]
     NonFiniteScale { name: String, block: usize },
-    #[error("tensor '{name}' is not a whole number of 32-element blocks per row ({cols} columns)")]
+    #[error("tensor '{name}' is not a whole number of blocks per row ({cols} columns)")]
     RaggedRows { name: String, cols: usize },
+}
+
+/// The numeric spec a model runs under: `exact-2` for gemma3 or for any tensor
+/// in a format exact-1 does not define, else `exact-1` (whose every run replays
+/// identically under exact-2, a strict superset).
+pub fn spec_of(gguf: &GgufModel) -> &'static str {
+    use crate::exact::{SPEC_EXACT_1, SPEC_EXACT_2};
+    if gguf.config.architecture() != crate::gguf::Architecture::Llama {
+        return SPEC_EXACT_2;
+    }
+    let exact_2 = gguf.content.tensor_infos.values().any(|t| {
+        matches!(
+            t.ggml_dtype,
+            GgmlDType::Q4_0
+                | GgmlDType::Q5_0
+                | GgmlDType::Q5_1
+                | GgmlDType::Q4K
+                | GgmlDType::Q5K
+                | GgmlDType::Q6K
+        )
+    });
+    if exact_2 {
+        SPEC_EXACT_2
+    } else {
+        SPEC_EXACT_1
+    }
 }
 
 /// A quantized matrix of the file as a [`WeightView`].
@@ -38,6 +65,12 @@ pub(crate) fn weight_view(
     let format = match info.ggml_dtype {
         GgmlDType::Q4_1 => WeightFormat::Q4_1,
         GgmlDType::Q8_0 => WeightFormat::Q8_0,
+        GgmlDType::Q4_0 => WeightFormat::Q4_0,
+        GgmlDType::Q5_0 => WeightFormat::Q5_0,
+        GgmlDType::Q5_1 => WeightFormat::Q5_1,
+        GgmlDType::Q4K => WeightFormat::Q4K,
+        GgmlDType::Q5K => WeightFormat::Q5K,
+        GgmlDType::Q6K => WeightFormat::Q6K,
         other => {
             return Err(ExecError::UnsupportedWeight {
                 name: name.to_string(),
@@ -48,7 +81,7 @@ pub(crate) fn weight_view(
     };
     let dims = info.shape.dims();
     let (rows, cols) = (dims[0], dims[1]);
-    if cols % 32 != 0 {
+    if cols % format.block_elems() != 0 {
         return Err(ModelError::RaggedRows {
             name: name.to_string(),
             cols,
@@ -70,10 +103,7 @@ pub(crate) fn weight_view(
 /// Rejects blocks whose f16 scales are infinite or NaN (exponent field 31): spec
 /// exact-1 only defines finite scales.
 fn check_scales(name: &str, format: WeightFormat, bytes: &[u8]) -> Result<(), ModelError> {
-    let scale_offsets: &[usize] = match format {
-        WeightFormat::Q4_1 => &[0, 2],
-        WeightFormat::Q8_0 => &[0],
-    };
+    let scale_offsets = format.scale_offsets();
     for (block, b) in bytes.chunks_exact(format.block_bytes()).enumerate() {
         for &o in scale_offsets {
             if (b[o + 1] >> 2) & 0x1f == 0x1f {

@@ -5,8 +5,10 @@
 //! Its outputs are *not* reproducible across machines; it never decides a
 //! token in a replay link.
 
+mod gemma3_all;
 mod llama_all;
 
+pub use gemma3_all::FloatGemma3All;
 pub use llama_all::FloatLlamaAll;
 
 use crate::gguf::{Architecture, GgufModel};
@@ -78,6 +80,29 @@ impl FloatModel {
             Weights::Gemma3(w) => w.forward(&input, pos)?,
         };
         Ok(logits.squeeze(0)?.to_vec1::<f32>()?)
+    }
+}
+
+/// A batched (all-positions) float model of either architecture.
+pub enum FloatAll {
+    Llama(FloatLlamaAll),
+    Gemma3(FloatGemma3All),
+}
+
+impl FloatAll {
+    pub fn load(model: &GgufModel, bytes: &[u8]) -> Result<Self, ReferenceError> {
+        Ok(match model.config.architecture() {
+            Architecture::Llama => Self::Llama(FloatLlamaAll::load(model, bytes)?),
+            Architecture::Gemma3 => Self::Gemma3(FloatGemma3All::load(model, bytes)?),
+        })
+    }
+
+    /// Logits `[T, n_vocab]` for every position of `tokens` (a fresh sequence).
+    pub fn forward_all(&self, tokens: &[u32]) -> Result<Vec<Vec<f32>>, ReferenceError> {
+        match self {
+            Self::Llama(m) => m.forward_all(tokens),
+            Self::Gemma3(m) => m.forward_all(tokens),
+        }
     }
 }
 

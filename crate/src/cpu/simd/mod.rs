@@ -1,5 +1,6 @@
-//! SIMD twins of the exact row accumulator [`quant::row_dot_acc`] and of the
-//! attention score dot product [`attention::dot_i16`]: AVX2 on x86_64 (chosen at run
+//! SIMD twins of the exact row accumulator [`quant::row_dot_acc`], of the
+//! attention score dot product [`attention::dot_i16`] and of the attention's value
+//! accumulation ([`acc_shl`]): AVX2 on x86_64 (chosen at run
 //! time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the scalar definition elsewhere
 //! ([`Twin`] names them; `shift.rs` holds what the two SIMD twins share). Every twin
 //! returns the scalar bits for every input; `tests.rs` compares each twin with the
@@ -160,6 +161,12 @@ fn rows_acc(
     emit: &mut impl FnMut(usize, i64),
 ) {
     assert!(rows.len() >= n_rows * row_bytes, "weight rows out of range");
+    // The SIMD twins cover exact-1's formats; exact-2's run the scalar definition.
+    let twin = if matches!(format, WeightFormat::Q4_1 | WeightFormat::Q8_0) {
+        twin
+    } else {
+        Twin::Scalar
+    };
     match twin {
         Twin::Scalar => {
             for r in 0..n_rows {
@@ -275,5 +282,40 @@ pub fn dot_i16_on(twin: Twin, a: &[i16], b: &[i16]) -> i64 {
         }
         #[cfg(target_arch = "wasm32")]
         Twin::Simd128 => simd128::dot_i16(a, b),
+    }
+}
+
+/// `acc[i] += (w * x[i]) << up` for each `i`, modulo 2^64 (wrapping, like the
+/// spec's accumulator): the value accumulation of attention
+/// ([`attention::attend`]'s `w * (x << up)` terms, equal modulo 2^64), on the
+/// fastest twin this machine has. `up` must be below 64.
+#[inline]
+pub fn acc_shl(acc: &mut [i64], w: i64, x: &[i16], up: u32) {
+    acc_shl_on(Twin::detected(), acc, w, x, up)
+}
+
+/// [`acc_shl`] on a given twin. The SIMD twins multiply 32 x 32 bits: a weight
+/// outside i32 goes to the scalar loop.
+#[inline]
+pub fn acc_shl_on(twin: Twin, acc: &mut [i64], w: i64, x: &[i16], up: u32) {
+    assert!(up < 64, "acc_shl: shift {up} out of range");
+    let narrow = i32::try_from(w).ok();
+    match (twin, narrow) {
+        #[cfg(target_arch = "x86_64")]
+        (Twin::Avx2, Some(w)) => {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "no AVX2 on this CPU"
+            );
+            // SAFETY: AVX2 is present; up < 64.
+            unsafe { avx2::acc_shl(acc, w, x, up) }
+        }
+        #[cfg(target_arch = "wasm32")]
+        (Twin::Simd128, Some(w)) => simd128::acc_shl(acc, w, x, up),
+        _ => {
+            for (a, &v) in acc.iter_mut().zip(x) {
+                *a = a.wrapping_add(w.wrapping_mul(v as i64).wrapping_shl(up));
+            }
+        }
     }
 }

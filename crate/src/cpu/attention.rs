@@ -1,0 +1,435 @@
+//! The CPU executor's attention: the definition of [`crate::exact::attention`]
+//! (docs/numerics.md, "Attention") over a KV cache laid out for long contexts, with
+//! query heads (and, in a prompt, positions) split across the thread pool.
+//!
+//! The cache keeps each layer's keys and values in pages of [`PAGE`] positions,
+//! every position's kv heads side by side (`[position × kv head × head_dim]` i16),
+//! and their exponents apart: no allocation per position or per head, memory close
+//! to the 16-bit payload, and nothing copied as it grows. [`attend_head`] computes
+//! exactly what [`attention::attend`] computes (the tests compare them on random
+//! caches), with the value accumulation on the SIMD twin [`simd::acc_shl`].
+
+use super::pool::{Disjoint, Pool};
+use super::simd;
+use crate::exact::act::Act;
+use crate::exact::attention;
+use crate::exact::fixed::{round_shift, sat_i32, wadd};
+use crate::exact::math::exp_neg_q16;
+use crate::exec::AttnShape;
+
+/// Positions per page of the cache.
+pub const PAGE: usize = 64;
+
+/// Keys or values of one layer: pages of [`PAGE`] positions of `stride` i16 each,
+/// plus one exponent per position and kv head.
+struct Paged {
+    stride: usize,
+    pages: Vec<Box<[i16]>>,
+    exp: Vec<i32>,
+}
+
+impl Paged {
+    fn new(stride: usize) -> Self {
+        Paged {
+            stride,
+            pages: Vec::new(),
+            exp: Vec::new(),
+        }
+    }
+
+    /// Position `pos`: `stride` values.
+    #[inline]
+    fn at(&self, pos: usize) -> &[i16] {
+        let o = (pos % PAGE) * self.stride;
+        &self.pages[pos / PAGE][o..o + self.stride]
+    }
+
+    /// Appends one position at `len` (the current length): its heads quantized from
+    /// the Q16 `row`, `head_dim` values each.
+    fn push(&mut self, len: usize, row: &[i32], head_dim: usize) {
+        if len / PAGE == self.pages.len() {
+            self.pages
+                .push(vec![0i16; PAGE * self.stride].into_boxed_slice());
+        }
+        let o = (len % PAGE) * self.stride;
+        let dst = &mut self.pages[len / PAGE][o..o + self.stride];
+        for (d, h) in dst
+            .chunks_exact_mut(head_dim)
+            .zip(row.chunks_exact(head_dim))
+        {
+            let a = Act::from_q16(h);
+            d.copy_from_slice(&a.q);
+            self.exp.push(a.exp);
+        }
+    }
+
+    fn truncate(&mut self, len: usize, heads: usize) {
+        self.pages.truncate(len.div_ceil(PAGE));
+        self.exp.truncate(len * heads);
+    }
+}
+
+/// Keys and values of one layer.
+pub struct KvCache {
+    shape: AttnShape,
+    len: usize,
+    keys: Paged,
+    values: Paged,
+}
+
+impl KvCache {
+    pub fn new(shape: AttnShape) -> Self {
+        let stride = shape.n_head_kv * shape.head_dim;
+        KvCache {
+            shape,
+            len: 0,
+            keys: Paged::new(stride),
+            values: Paged::new(stride),
+        }
+    }
+
+    /// Cached positions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Forgets positions `>= len`.
+    pub fn truncate(&mut self, len: usize) {
+        if len < self.len {
+            self.len = len;
+            self.keys.truncate(len, self.shape.n_head_kv);
+            self.values.truncate(len, self.shape.n_head_kv);
+        }
+    }
+
+    /// Appends one position's keys and values (Q16 rows of `n_head_kv × head_dim`).
+    pub fn push(&mut self, k: &[i32], v: &[i32]) {
+        let hd = self.shape.head_dim;
+        self.keys.push(self.len, k, hd);
+        self.values.push(self.len, v, hd);
+        self.len += 1;
+    }
+
+    /// Key `kvh` at `pos`: its integers and exponent.
+    #[inline]
+    fn key(&self, pos: usize, kvh: usize) -> (&[i16], i32) {
+        let hd = self.shape.head_dim;
+        let n = self.shape.n_head_kv;
+        (
+            &self.keys.at(pos)[kvh * hd..(kvh + 1) * hd],
+            self.keys.exp[pos * n + kvh],
+        )
+    }
+
+    #[inline]
+    fn value(&self, pos: usize, kvh: usize) -> (&[i16], i32) {
+        let hd = self.shape.head_dim;
+        let n = self.shape.n_head_kv;
+        (
+            &self.values.at(pos)[kvh * hd..(kvh + 1) * hd],
+            self.values.exp[pos * n + kvh],
+        )
+    }
+}
+
+/// `floor(a / d)` for a fixed `d >= 1` and `a < 2^62`, by a multiplication: with
+/// `m = floor(2^64 / d)`, `(a * m) >> 64` is `floor(a / d)` or one less (the error
+/// `a * (2^64 / d - m) / 2^64` is below `a / 2^64 < 1`), and one comparison fixes
+/// it. The softmax weights divide every position's `p_t 2^30` by the same sum.
+struct Divider {
+    d: u64,
+    m: u128,
+}
+
+impl Divider {
+    fn new(d: u64) -> Self {
+        assert!(d >= 1, "division by zero");
+        Divider {
+            d,
+            m: (1u128 << 64) / d as u128,
+        }
+    }
+
+    #[inline]
+    fn div(&self, a: u64) -> u64 {
+        debug_assert!(a < 1 << 62);
+        let q = ((a as u128 * self.m) >> 64) as u64;
+        if (q + 1) * self.d <= a {
+            q + 1
+        } else {
+            q
+        }
+    }
+}
+
+/// Attention output (Q16, `head_dim` values into `out`) of the Q16 query `q` of one
+/// head over kv head `kvh` at positions `first..=last`: [`attention::attend`]'s bits.
+pub fn attend_head(
+    cache: &KvCache,
+    q: &[i32],
+    kvh: usize,
+    first: usize,
+    last: usize,
+    scale_q30: i64,
+    out: &mut [i32],
+) {
+    let qa = Act::from_q16(q);
+    let scores: Vec<i64> = (first..=last)
+        .map(|pos| {
+            let (k, ke) = cache.key(pos, kvh);
+            let s16 = round_shift(simd::dot_i16(&qa.q, k), -(qa.exp + ke + 16));
+            round_shift(s16.wrapping_mul(scale_q30), 30)
+        })
+        .collect();
+    let max = scores.iter().copied().max().unwrap_or(0);
+    let p: Vec<u64> = scores
+        .iter()
+        .map(|&s| exp_neg_q16(s - max) as u64)
+        .collect();
+    let sum = Divider::new(p.iter().sum());
+    let mut acc = vec![0i64; out.len()];
+    for (pos, pt) in (first..=last).zip(p) {
+        let w = sum.div(pt << 30) as i64;
+        if w == 0 {
+            continue;
+        }
+        let (v, ve) = cache.value(pos, kvh);
+        let sh = -(ve + 16);
+        if (-63..=0).contains(&sh) {
+            // w * (x << up) = (w * x) << up modulo 2^64, and w * x is exact
+            // (w <= 2^30, |x| < 2^15): the twin adds the same terms.
+            simd::acc_shl(&mut acc, w, v, (-sh) as u32);
+        } else {
+            for (a, &x) in acc.iter_mut().zip(v) {
+                *a = wadd(*a, w * round_shift(x as i64, sh));
+            }
+        }
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        *o = sat_i32(round_shift(a, 30));
+    }
+}
+
+/// Appends the rows of `k` and `v` to `cache` at `pos0..` and attends every query
+/// row `t` (at position `pos0 + t`) over the positions it may see; `q`, `k`, `v`
+/// and the result are row-major Q16 (`n_head × head_dim`, `n_head_kv × head_dim`).
+/// Tasks are (query row, head) pairs: each writes its own `head_dim` outputs.
+pub fn attention(
+    pool: &Pool,
+    cache: &mut KvCache,
+    q: &[i32],
+    k: &[i32],
+    v: &[i32],
+    pos0: usize,
+) -> Vec<i32> {
+    let sh = cache.shape;
+    let (hd, n_head) = (sh.head_dim, sh.n_head);
+    let group = n_head / sh.n_head_kv;
+    let kv_cols = sh.n_head_kv * hd;
+    let rows = q.len() / (n_head * hd);
+    cache.truncate(pos0);
+    for t in 0..rows {
+        cache.push(
+            &k[t * kv_cols..(t + 1) * kv_cols],
+            &v[t * kv_cols..(t + 1) * kv_cols],
+        );
+    }
+    let scale = attention::score_scale_q30(hd);
+    let mut out = vec![0i32; rows * n_head * hd];
+    let dst = Disjoint::new(&mut out);
+    let cache = &*cache;
+    pool.run(rows * n_head, |task| {
+        let (t, h) = (task / n_head, task % n_head);
+        let pos = pos0 + t;
+        let first = match sh.window {
+            Some(w) => (pos + 1).saturating_sub(w),
+            None => 0,
+        };
+        let qh = &q[(t * n_head + h) * hd..(t * n_head + h + 1) * hd];
+        // SAFETY: task (t, h) alone writes this head's outputs of row t.
+        let o = unsafe { dst.slice((t * n_head + h) * hd, hd) };
+        attend_head(cache, qh, h / group, first, pos, scale, o);
+    });
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exact::attention::{attend, CachedVec};
+
+    /// A small deterministic generator (xorshift64*).
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+        /// A Q16 value of magnitude below `2^bits`.
+        fn q16(&mut self, bits: u32) -> i32 {
+            let m = 1i64 << bits;
+            ((self.next() % (2 * m as u64)) as i64 - m) as i32
+        }
+    }
+
+    /// The definition over the same positions, from `CachedVec`s.
+    /// Keys, values (rows of all kv heads) and one head's width.
+    struct Positions<'a> {
+        keys: &'a [Vec<i32>],
+        values: &'a [Vec<i32>],
+        hd: usize,
+    }
+
+    fn reference(q: &[i32], c: &Positions, kvh: usize, first: usize, last: usize, out: &mut [i32]) {
+        let (keys, values, hd) = (c.keys, c.values, c.hd);
+        let cv = |r: &Vec<i32>| -> CachedVec { Act::from_q16(&r[kvh * hd..(kvh + 1) * hd]).into() };
+        let ks: Vec<CachedVec> = keys[first..=last].iter().map(cv).collect();
+        let vs: Vec<CachedVec> = values[first..=last].iter().map(cv).collect();
+        let kr: Vec<&CachedVec> = ks.iter().collect();
+        let vr: Vec<&CachedVec> = vs.iter().collect();
+        attend(
+            &Act::from_q16(q),
+            &kr,
+            &vr,
+            attention::score_scale_q30(hd),
+            out,
+        );
+    }
+
+    #[test]
+    fn matches_the_definition_on_random_caches_and_thread_counts() {
+        let mut rng = Rng(0x5eed);
+        for (n_head, n_kv, hd, window, len, bits) in [
+            (4, 2, 64, None, 1, 18),
+            (4, 2, 64, None, 150, 20),
+            (3, 1, 32, Some(40), 130, 17),
+            (2, 2, 16, None, 70, 26),
+            (9, 3, 64, None, 200, 12),
+        ] {
+            let shape = AttnShape {
+                n_head,
+                n_head_kv: n_kv,
+                head_dim: hd,
+                window,
+            };
+            let row =
+                |rng: &mut Rng, n: usize| -> Vec<i32> { (0..n).map(|_| rng.q16(bits)).collect() };
+            let keys: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_kv * hd)).collect();
+            let values: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_kv * hd)).collect();
+            let qs: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_head * hd)).collect();
+            let mut want = vec![0i32; len * n_head * hd];
+            for t in 0..len {
+                let first = window.map_or(0, |w: usize| (t + 1).saturating_sub(w));
+                for h in 0..n_head {
+                    let o = &mut want[(t * n_head + h) * hd..(t * n_head + h + 1) * hd];
+                    reference(
+                        &qs[t][h * hd..(h + 1) * hd],
+                        &Positions {
+                            keys: &keys,
+                            values: &values,
+                            hd,
+                        },
+                        h / (n_head / n_kv),
+                        first,
+                        t,
+                        o,
+                    );
+                }
+            }
+            for threads in [1, 2, 4] {
+                let pool = Pool::new(threads);
+                let mut cache = KvCache::new(shape);
+                // The prompt in two batches, then the rest one position at a time.
+                let mut bounds = vec![0, len / 3, len * 2 / 3];
+                bounds.extend(len * 2 / 3 + 1..=len);
+                bounds.dedup();
+                let mut got = Vec::new();
+                for b in bounds.windows(2) {
+                    let cat = |v: &[Vec<i32>]| v[b[0]..b[1]].concat();
+                    got.extend(attention(
+                        &pool,
+                        &mut cache,
+                        &cat(&qs),
+                        &cat(&keys),
+                        &cat(&values),
+                        b[0],
+                    ));
+                }
+                assert_eq!(
+                    got, want,
+                    "heads {n_head}/{n_kv} dim {hd} len {len} threads {threads}"
+                );
+                assert_eq!(cache.len(), len);
+            }
+        }
+    }
+
+    #[test]
+    fn divider_divides_exactly() {
+        let mut rng = Rng(99);
+        let ds = [
+            1u64,
+            2,
+            3,
+            7,
+            1 << 30,
+            (1 << 30) + 1,
+            3 << 40,
+            (1 << 41) - 1,
+        ];
+        let random: Vec<u64> = (0..200).map(|_| 1 + rng.next() % (1 << 41)).collect();
+        for d in ds.into_iter().chain(random) {
+            let div = Divider::new(d);
+            let edges = [0, 1, d - 1, d, d + 1, (1 << 60) - 1, 1 << 60, (1 << 62) - 1];
+            let random: Vec<u64> = (0..200).map(|_| rng.next() >> 2).collect();
+            for a in edges.into_iter().chain(random) {
+                assert_eq!(div.div(a), a / d, "{a} / {d}");
+            }
+            // Multiples of d and their neighbours, where an estimate one too low shows.
+            let ks: Vec<u64> = (0..100).map(|_| rng.next() % ((1 << 62) / d - 1)).collect();
+            for k in ks {
+                for a in [k * d, (k * d).saturating_sub(1), k * d + d - 1] {
+                    assert_eq!(div.div(a), a / d, "{a} / {d}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn truncating_replays_the_same_bits() {
+        let mut rng = Rng(7);
+        let shape = AttnShape {
+            n_head: 2,
+            n_head_kv: 1,
+            head_dim: 32,
+            window: None,
+        };
+        let pool = Pool::new(2);
+        let mut cache = KvCache::new(shape);
+        let len = PAGE * 2 + 5;
+        let k: Vec<i32> = (0..len * 32).map(|_| rng.q16(19)).collect();
+        let v: Vec<i32> = (0..len * 32).map(|_| rng.q16(19)).collect();
+        let q: Vec<i32> = (0..len * 64).map(|_| rng.q16(19)).collect();
+        let first = attention(&pool, &mut cache, &q, &k, &v, 0);
+        // Cut back into the first page, then attend the rest again.
+        let cut = PAGE - 3;
+        let again = attention(
+            &pool,
+            &mut cache,
+            &q[cut * 64..],
+            &k[cut * 32..],
+            &v[cut * 32..],
+            cut,
+        );
+        assert_eq!(&first[cut * 64..], &again[..]);
+        assert_eq!(cache.len(), len);
+        cache.truncate(0);
+        assert!(cache.is_empty());
+    }
+}
