@@ -212,6 +212,14 @@ struct Inner {
 }
 
 impl Inner {
+    /// The numeric spec the loaded model runs under (`exact-1`, `exact-2`).
+    fn spec(&self) -> &'static str {
+        match &self.backend {
+            Backend::Cpu(s) => s.spec().unwrap_or(crate::exact::SPEC_EXACT_1),
+            Backend::Gpu(s) => s.model.spec(),
+        }
+    }
+
     fn task(&self) -> Result<&Task, JsError> {
         self.task
             .as_ref()
@@ -412,7 +420,7 @@ impl WasmEvaluator {
             t,
             &inner.model_id,
             &inner.model_sha256,
-            true,
+            Some(inner.spec()),
             limit.map(|l| l as u64),
         );
         to_js(&EvalResult::new(info, None, inner.items(items)?))
@@ -424,7 +432,7 @@ impl WasmEvaluator {
         let t = inner.task()?;
         let items = inner.items(items)?;
         let link = EvalLink {
-            spec: crate::exact::SPEC_VERSION.into(),
+            spec: inner.spec().into(),
             score_spec: crate::eval::score::SCORE_SPEC.into(),
             model: ModelRef {
                 id: inner.model_id.clone(),
@@ -456,7 +464,13 @@ impl WasmEvaluator {
         let v = match compare(&e, &items, ot) {
             EvalVerdict::Exact { items: n } => {
                 let t = inner.task()?;
-                let info = run_info(t, &inner.model_id, &inner.model_sha256, true, l.limit);
+                let info = run_info(
+                    t,
+                    &inner.model_id,
+                    &inner.model_sha256,
+                    Some(&l.spec),
+                    l.limit,
+                );
                 let r = EvalResult::new(info, None, items);
                 let (name, value) = headline(&r.metrics);
                 Verdict {

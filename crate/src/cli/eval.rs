@@ -16,7 +16,7 @@ use verbatim::eval::result::{merge, parse_shard, run_info, EvalResult};
 use verbatim::eval::run::{score_item, subset, ExactScorer, FloatScorer, ItemResult, ScoringModel};
 use verbatim::eval::score::SCORE_SPEC;
 use verbatim::eval::task::Task;
-use verbatim::exact::SPEC_VERSION;
+use verbatim::exact::{SPEC_EXACT_1, SPEC_EXACT_2};
 use verbatim::gguf::GgufModel;
 use verbatim::hash::{hex, sha256_hex};
 use verbatim::manifest::Manifest;
@@ -286,7 +286,13 @@ pub fn evaluate(
         }
     }
     let secs = t0.elapsed().as_secs_f64();
-    let info = run_info(task, &model_id(&args.model), &model_sha, exact, limit);
+    let info = run_info(
+        task,
+        &model_id(&args.model),
+        &model_sha,
+        scorer.spec(),
+        limit,
+    );
     Ok((
         EvalResult::new(info, shard, items.clone()),
         items,
@@ -474,9 +480,9 @@ pub fn replay_link_outcome(
     tasks_dir: Option<&Path>,
 ) -> Result<EvalReplay> {
     let link = EvalLink::decode(text)?;
-    if link.spec != SPEC_VERSION || link.score_spec != SCORE_SPEC {
+    if (link.spec != SPEC_EXACT_1 && link.spec != SPEC_EXACT_2) || link.score_spec != SCORE_SPEC {
         bail!(
-            "the link was made with specs '{}' + '{}'; this Verbatim replays '{SPEC_VERSION}' + '{SCORE_SPEC}'",
+            "the link was made with specs '{}' + '{}'; this Verbatim replays '{SPEC_EXACT_1}' or '{SPEC_EXACT_2}' + '{SCORE_SPEC}'",
             link.spec,
             link.score_spec
         );
@@ -520,6 +526,13 @@ pub fn replay_link_outcome(
     }
     let bytes = link_model(&link.model, model_file)?;
     let (mut scorer, tok) = load_scorer(bytes, true, executor, None)?;
+    // exact-2 is a strict superset of exact-1 (docs/numerics.md section 13): a
+    // model that needs exact-2 cannot be in an exact-1 link.
+    if scorer.spec() == Some(SPEC_EXACT_2) && link.spec == SPEC_EXACT_1 {
+        bail!(
+            "the link names numeric spec '{SPEC_EXACT_1}', which does not define this model (it needs '{SPEC_EXACT_2}')"
+        );
+    }
     let mut bar = Progress::new(n);
     let mut items = Vec::with_capacity(n);
     for i in 0..n {
@@ -539,7 +552,7 @@ pub fn replay_link_outcome(
                     &task,
                     &link.model.id,
                     &hex(&link.model.sha256),
-                    true,
+                    Some(&link.spec),
                     link.limit,
                 ),
                 None,

@@ -269,12 +269,13 @@ pub fn parse_shard(s: &str) -> Option<(usize, usize)> {
     (n >= 1 && i < n && n <= 1_000_000).then_some((i, n))
 }
 
-/// The run info for a task and model.
+/// The run info for a task and model; `spec` is the exact engine's numeric spec
+/// (`None`: the float reference).
 pub fn run_info(
     task: &super::task::Task,
     model: &str,
     model_sha256: &str,
-    exact: bool,
+    spec: Option<&str>,
     limit: Option<u64>,
 ) -> RunInfo {
     RunInfo {
@@ -284,8 +285,8 @@ pub fn run_info(
         output_type: task.output_type.as_str().into(),
         model: model.into(),
         model_sha256: model_sha256.into(),
-        engine: if exact { "exact" } else { "float" }.into(),
-        spec: exact.then(|| crate::exact::SPEC_VERSION.to_string()),
+        engine: if spec.is_some() { "exact" } else { "float" }.into(),
+        spec: spec.map(str::to_string),
         score_spec: SCORE_SPEC.into(),
         limit,
     }

@@ -47,6 +47,11 @@ pub trait ScoringModel {
     fn rows(&mut self, context: &[u32], cont: &[u32]) -> Result<Vec<Vec<i32>>, EvalError>;
     /// Tokens run through the model so far (for speed figures).
     fn tokens_run(&self) -> u64;
+    /// The numeric spec the scores follow (`exact-1`, `exact-2`); `None` for the
+    /// float reference.
+    fn spec(&self) -> Option<&'static str> {
+        None
+    }
 }
 
 /// The exact engine: the context's KV cache is kept and rewound after each choice.
@@ -94,6 +99,10 @@ impl<E: Executor> ScoringModel for ExactScorer<E> {
 
     fn tokens_run(&self) -> u64 {
         self.tokens_run
+    }
+
+    fn spec(&self) -> Option<&'static str> {
+        Some(self.model.spec())
     }
 }
 
