@@ -149,7 +149,11 @@ test('two kept results: the chart draws their values as bars with standard-error
     page.$$eval(`${byTestId('eval-chart')} rect.chart-bar`, (rs) =>
       rs.map((r) => ({ task: r.dataset.task, series: r.dataset.series, value: Number(r.dataset.value) })),
     );
-  await page.selectOption(byTestId('eval-chart-metric'), 'acc');
+  const showMetric = async (metric) => {
+    await page.selectOption(byTestId('eval-chart-metric'), metric);
+    await page.waitForSelector(`${byTestId('eval-chart')}[data-metric="${metric}"]`);
+  };
+  await showMetric('acc');
   let got = await bars();
   assert.equal(got.length, 2, JSON.stringify(got));
   const arc = got.find((b) => b.task === 'arc_easy');
@@ -160,7 +164,7 @@ test('two kept results: the chart draws their values as bars with standard-error
   assert.match(own.series, /, all 3$/);
   const whiskers = await page.$$eval(`${byTestId('eval-chart')} line.chart-whisker[data-se]`, (ls) => ls.map((l) => Number(l.dataset.se)));
   assert.deepEqual(whiskers.sort(), [expected.metrics.acc_stderr, toyResult.metrics.acc_stderr].sort());
-  await page.selectOption(byTestId('eval-chart-metric'), 'acc_norm');
+  await showMetric('acc_norm');
   got = await bars();
   assert.equal(got.find((b) => b.task === 'arc_easy').value, expected.metrics.acc_norm);
   // The table has the same numbers.

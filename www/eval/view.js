@@ -267,15 +267,24 @@ async function offerResume() {
   $('eval-resume').hidden = false;
 }
 
-/** The kept results: the chart of the chosen metric and the table. */
+let comparisonRenders = 0;
+
+/**
+ * The kept results: the chart of the chosen metric and the table. Renders can overlap (a run ends
+ * while the metric changes): only the latest one draws, and the chart then names its metric in
+ * `data-metric`.
+ */
 async function renderComparison() {
+  const render = ++comparisonRenders;
   const results = await loadResults();
+  if (render !== comparisonRenders) return;
   $('eval-compare').hidden = results.length === 0;
   const metric = $('eval-chart-metric').value;
   const bars = drawChart($('eval-chart'), results, metric);
   $('eval-chart-caption').textContent = bars
     ? `${CHART_METRICS[metric].label} of ${results.length} kept result${results.length === 1 ? '' : 's'} (${bars} bar${bars === 1 ? '' : 's'}).`
     : `No kept result has ${CHART_METRICS[metric].label}: choose another metric.`;
+  $('eval-chart').dataset.metric = metric;
   fillCompareTable($('eval-compare-rows'), results, async (key) => {
     await removeResults(key);
     await renderComparison();
