@@ -291,3 +291,36 @@ pub fn run_info(
         limit,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::eval::task::{write_task_file, OutputType, Task, TaskHeaderSpec};
+
+    fn toy_task() -> Task {
+        let header = TaskHeaderSpec {
+            name: "toy".into(),
+            version: 1,
+            output_type: OutputType::MultipleChoice,
+            package: "test".into(),
+            licence: "CC0-1.0".into(),
+        };
+        let items = vec![r#"{"context":"Ice is","choices":["hot","cold"],"gold":1}"#.to_string()];
+        Task::parse(&write_task_file(&header, &items)).unwrap()
+    }
+
+    #[test]
+    fn a_result_names_the_spec_its_model_ran_under() {
+        let task = toy_task();
+        let gemma = run_info(&task, "gemma", "00", Some("exact-2"), None);
+        assert_eq!(
+            (gemma.engine.as_str(), gemma.spec.as_deref()),
+            ("exact", Some("exact-2"))
+        );
+        let smol = run_info(&task, "smol", "00", Some("exact-1"), Some(1));
+        assert_eq!(smol.spec.as_deref(), Some("exact-1"));
+        let float = run_info(&task, "smol", "00", None, None);
+        assert_eq!((float.engine.as_str(), float.spec), ("float", None));
+        assert_eq!(float.score_spec, SCORE_SPEC);
+    }
+}
