@@ -14,7 +14,6 @@ use super::simd;
 use crate::exact::act::Act;
 use crate::exact::attention;
 use crate::exact::fixed::{round_shift, sat_i32, wadd};
-use crate::exact::math::exp_neg_q16;
 use crate::exec::AttnShape;
 
 /// Positions per page of the cache.
@@ -181,15 +180,10 @@ pub fn attend_head(
     let scores: Vec<i64> = (first..=last)
         .map(|pos| {
             let (k, ke) = cache.key(pos, kvh);
-            let s16 = round_shift(simd::dot_i16(&qa.q, k), -(qa.exp + ke + 16));
-            round_shift(s16.wrapping_mul(scale_q30), 30)
+            attention::score(simd::dot_i16(&qa.q, k), qa.exp, ke, scale_q30)
         })
         .collect();
-    let max = scores.iter().copied().max().unwrap_or(0);
-    let p: Vec<u64> = scores
-        .iter()
-        .map(|&s| exp_neg_q16(s - max) as u64)
-        .collect();
+    let p = attention::exp_weights(&scores);
     let sum = Divider::new(p.iter().sum());
     let mut acc = vec![0i64; out.len()];
     for (pos, pt) in (first..=last).zip(p) {

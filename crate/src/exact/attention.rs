@@ -26,6 +26,23 @@ pub fn score_scale_q30(head_dim: usize) -> i64 {
     isqrt_u128((1u128 << 60) / head_dim as u128) as i64
 }
 
+/// One attention score (section 7): the exact dot product `dot = sum q_i k_i` of
+/// activations with exponents `q_exp`, `k_exp`, as Q16, times 1/sqrt(d) in Q30.
+#[inline]
+pub fn score(dot: i64, q_exp: i32, k_exp: i32, scale_q30: i64) -> i64 {
+    let s16 = round_shift(dot, -(q_exp + k_exp + 16));
+    round_shift(s16.wrapping_mul(scale_q30), 30)
+}
+
+/// The unnormalised softmax weights `exp(s - max)` (Q16) of `scores` (section 7).
+pub fn exp_weights(scores: &[i64]) -> Vec<u64> {
+    let max = scores.iter().copied().max().unwrap_or(0);
+    scores
+        .iter()
+        .map(|&s| exp_neg_q16(s - max) as u64)
+        .collect()
+}
+
 /// `sum q_i k_i` over one head, exact.
 #[inline]
 pub fn dot_i16(a: &[i16], b: &[i16]) -> i64 {
@@ -55,16 +72,9 @@ pub fn attend_with(
 ) {
     let scores: Vec<i64> = keys
         .iter()
-        .map(|k| {
-            let s16 = round_shift(dot(&q.q, &k.q), -(q.exp + k.exp + 16));
-            round_shift(s16.wrapping_mul(scale_q30), 30)
-        })
+        .map(|k| score(dot(&q.q, &k.q), q.exp, k.exp, scale_q30))
         .collect();
-    let max = scores.iter().copied().max().unwrap_or(0);
-    let p: Vec<u64> = scores
-        .iter()
-        .map(|&s| exp_neg_q16(s - max) as u64)
-        .collect();
+    let p = exp_weights(&scores);
     let sum: u64 = p.iter().sum();
     let mut acc = vec![0i64; out.len()];
     for (pt, v) in p.iter().zip(values) {

@@ -143,18 +143,7 @@ impl<E: Executor> Gemma3Weights<E> {
         let c = &self.config;
         let (eps, hd) = (self.eps_bits, c.head_dim);
         let pos0 = state.pos;
-        if pos0 + tokens.len() > c.context_length {
-            return Err(ModelError::ContextFull {
-                pos: pos0 + tokens.len(),
-                max: c.context_length,
-            });
-        }
-        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(ModelError::BadToken {
-                id,
-                n_vocab: c.n_vocab,
-            });
-        }
+        super::check_input(pos0, tokens, c.context_length, c.n_vocab)?;
         // h: the residual stream, Q16 of h * 2^-RESIDUAL_SHIFT.
         let mut h = ex.embed(&self.tok_embd, tokens);
         ex.scale(&mut h, self.embed_scale)?;

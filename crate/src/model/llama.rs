@@ -138,18 +138,7 @@ impl<E: Executor> LlamaWeights<E> {
     ) -> Result<E::Rows, ModelError> {
         let c = &self.config;
         let pos0 = state.pos;
-        if pos0 + tokens.len() > c.context_length {
-            return Err(ModelError::ContextFull {
-                pos: pos0 + tokens.len(),
-                max: c.context_length,
-            });
-        }
-        if let Some(&id) = tokens.iter().find(|&&t| t as usize >= c.n_vocab) {
-            return Err(ModelError::BadToken {
-                id,
-                n_vocab: c.n_vocab,
-            });
-        }
+        super::check_input(pos0, tokens, c.context_length, c.n_vocab)?;
         let mut h = ex.embed(&self.tok_embd, tokens);
         for (layer, cache) in self.layers.iter().zip(state.caches.iter_mut()) {
             let x = ex.rms_norm(&h, &layer.attn_norm, self.eps_bits);

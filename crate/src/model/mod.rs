@@ -29,6 +29,27 @@ pub enum ModelError {
     RaggedRows { name: String, cols: usize },
 }
 
+/// Checks a forward pass's input (numerics section 8, "Positions"): `tokens` at
+/// positions `pos0..` must stay inside the context, and every id inside the
+/// vocabulary.
+pub(crate) fn check_input(
+    pos0: usize,
+    tokens: &[u32],
+    context_length: usize,
+    n_vocab: usize,
+) -> Result<(), ModelError> {
+    if pos0 + tokens.len() > context_length {
+        return Err(ModelError::ContextFull {
+            pos: pos0 + tokens.len(),
+            max: context_length,
+        });
+    }
+    match tokens.iter().find(|&&t| t as usize >= n_vocab) {
+        Some(&id) => Err(ModelError::BadToken { id, n_vocab }),
+        None => Ok(()),
+    }
+}
+
 /// The numeric spec a model runs under: `exact-2` for gemma3 or for any tensor
 /// in a format exact-1 does not define, else `exact-1` (whose every run replays
 /// identically under exact-2, a strict superset).
