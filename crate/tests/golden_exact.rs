@@ -138,29 +138,8 @@ fn golden_corpus_replays_exactly() {
                 eprintln!("executor: {}", model.executor());
                 Session::new(model)
             });
-            let started = std::time::Instant::now();
-            let got = golden::run(session, &case.options).expect("valid case");
-            eprintln!(
-                "{}: {} + {} tokens in {:.1} s",
-                case.id,
-                got.prompt_tokens,
-                got.token_ids.len(),
-                started.elapsed().as_secs_f64()
-            );
-            match compare(loaded.expected.cases.get(&case.id), &got) {
-                Verdict::Pass => {}
-                Verdict::Missing if bless => {
-                    loaded.expected.cases.insert(case.id.clone(), got);
-                    loaded.added += 1;
-                }
-                Verdict::Missing => failures.push(format!(
-                    "{}: no expected outcome (add it with VERBATIM_BLESS=1)",
-                    case.id
-                )),
-                Verdict::Diverged { detail, .. } => failures.push(format!(
-                    "{}: {detail}\n   expected tokens {:?}\n   got {:?}",
-                    case.id, loaded.expected.cases[&case.id].token_ids, got.token_ids
-                )),
+            if common::run_golden_case(session, case, &mut loaded.expected, bless, &mut failures) {
+                loaded.added += 1;
             }
         }
     }

@@ -11,7 +11,7 @@
 mod common;
 
 use verbatim::engine::EngineKind;
-use verbatim::golden::{self, compare, Corpus, Expected, Verdict};
+use verbatim::golden::{Corpus, Expected};
 use verbatim::session::{LoadedModel, Session};
 
 /// Cases too slow for `make test`.
@@ -40,29 +40,8 @@ fn exact_2_golden_corpus_replays_exactly() {
             assert_eq!(model.spec(), Some("exact-2"));
             Session::new(model)
         });
-        let started = std::time::Instant::now();
-        let got = golden::run(session, &case.options).expect("valid case");
-        eprintln!(
-            "{}: {} + {} tokens in {:.1} s",
-            case.id,
-            got.prompt_tokens,
-            got.token_ids.len(),
-            started.elapsed().as_secs_f64()
-        );
-        match compare(expected.cases.get(&case.id), &got) {
-            Verdict::Pass => {}
-            Verdict::Missing if bless => {
-                expected.cases.insert(case.id.clone(), got);
-                added += 1;
-            }
-            Verdict::Missing => failures.push(format!(
-                "{}: no expected outcome (add it with VERBATIM_BLESS=1)",
-                case.id
-            )),
-            Verdict::Diverged { detail, .. } => failures.push(format!(
-                "{}: {detail}\n   expected tokens {:?}\n   got {:?}",
-                case.id, expected.cases[&case.id].token_ids, got.token_ids
-            )),
+        if common::run_golden_case(session, case, &mut expected, bless, &mut failures) {
+            added += 1;
         }
     }
     if added > 0 {

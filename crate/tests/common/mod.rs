@@ -2,6 +2,8 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use verbatim::golden::{self, compare, Case, Expected, Verdict};
+use verbatim::session::Session;
 
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -52,4 +54,41 @@ pub fn verbatim_cli(args: &[&str], env: &[(&str, Option<&str>)]) -> (i32, String
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Runs golden `case` on `session`, prints its size and time, and compares it with
+/// `expected`. A missing outcome is added when `bless` (returns true); a missing or
+/// diverging one otherwise becomes a line in `failures`.
+pub fn run_golden_case(
+    session: &mut Session,
+    case: &Case,
+    expected: &mut Expected,
+    bless: bool,
+    failures: &mut Vec<String>,
+) -> bool {
+    let started = std::time::Instant::now();
+    let got = golden::run(session, &case.options).expect("valid case");
+    eprintln!(
+        "{}: {} + {} tokens in {:.1} s",
+        case.id,
+        got.prompt_tokens,
+        got.token_ids.len(),
+        started.elapsed().as_secs_f64()
+    );
+    match compare(expected.cases.get(&case.id), &got) {
+        Verdict::Pass => {}
+        Verdict::Missing if bless => {
+            expected.cases.insert(case.id.clone(), got);
+            return true;
+        }
+        Verdict::Missing => failures.push(format!(
+            "{}: no expected outcome (add it with VERBATIM_BLESS=1)",
+            case.id
+        )),
+        Verdict::Diverged { detail, .. } => failures.push(format!(
+            "{}: {detail}\n   expected tokens {:?}\n   got {:?}",
+            case.id, expected.cases[&case.id].token_ids, got.token_ids
+        )),
+    }
+    false
 }
