@@ -107,7 +107,7 @@ lint-all: lint clippy-wasm
 
 # GPU tests (gpu_kernels, cli_gpu) run on lavapipe here; VERBATIM_EXPECT_ADAPTER makes
 # them fail if the loader picked another driver.
-test-rust: models
+test-rust: models tasks
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe $(CARGO) test --workspace
 
 # The GPU executor on both Vulkan drivers: every kernel against the CPU executor
