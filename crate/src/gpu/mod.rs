@@ -20,6 +20,7 @@ mod buffers;
 mod commands;
 mod context;
 mod embed;
+mod formats;
 mod matmul;
 mod quantize;
 mod readback;
@@ -150,12 +151,6 @@ impl Executor for GpuExecutor {
     type KvCache = GpuKvCache;
 
     fn weight(&mut self, view: WeightView) -> Result<GpuWeight, ExecError> {
-        if !matches!(view.format, WeightFormat::Q4_1 | WeightFormat::Q8_0) {
-            return Err(ExecError::UnsupportedWeight {
-                name: view.name,
-                dtype: format!("{} (not on the GPU executor yet)", view.format.name()),
-            });
-        }
         self.weight_cached(view)
     }
 

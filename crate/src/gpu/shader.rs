@@ -34,7 +34,8 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// Every kernel, for tests and pre-compilation.
+    /// The kernels compiled ahead of use: those of spec exact-1's formats (the
+    /// others compile on first use).
     pub const ALL: [Kernel; 13] = [
         Kernel::Embed(WeightFormat::Q4_1),
         Kernel::Embed(WeightFormat::Q8_0),
@@ -50,6 +51,19 @@ impl Kernel {
         Kernel::Quantize,
         Kernel::Add,
     ];
+
+    /// Every kernel, in every weight format.
+    #[cfg(test)]
+    pub fn every() -> Vec<Kernel> {
+        let mut all: Vec<Kernel> = Self::ALL
+            .into_iter()
+            .filter(|k| k.format().is_none())
+            .collect();
+        for f in super::formats::FORMATS {
+            all.extend([Kernel::Embed(f), Kernel::Matmul(f), Kernel::MatmulRows(f)]);
+        }
+        all
+    }
 
     fn body(self) -> &'static str {
         match self {
@@ -80,11 +94,6 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     s.push_str(INT64);
     s.push_str(F16);
     s.push_str(REDUCE);
-    let format = match kernel.format() {
-        Some(WeightFormat::Q8_0) => "FORMAT_Q8_0",
-        _ => "FORMAT_Q4_1",
-    };
-    let _ = writeln!(s, "const FORMAT: u32 = {format};");
     if matches!(kernel, Kernel::SiluMul | Kernel::Attention) {
         // The table is a storage binding (the kernel's last), not a WGSL const:
         // dynamically indexing a const array makes compilers copy it per call.
@@ -106,7 +115,13 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
         s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
         s.push_str(MATMUL_BLOCK);
     }
+    // The format file reads the kernel's weight binding `w` and is read by it
+    // (WGSL resolves module-scope names in any order).
     s.push_str(kernel.body());
+    if let Some(format) = kernel.format() {
+        s.push_str(super::formats::COMMON);
+        s.push_str(super::formats::source(format));
+    }
     s
 }
 
@@ -227,7 +242,7 @@ mod tests {
     #[test]
     fn kernels_are_integer_only_and_valid() {
         for dot4 in [true, false] {
-            for kernel in Kernel::ALL {
+            for kernel in Kernel::every() {
                 let uses = float_uses(&parse(kernel, dot4));
                 assert!(uses.is_empty(), "{kernel:?} uses floats: {uses:?}");
             }
@@ -248,8 +263,17 @@ mod tests {
 
     #[test]
     fn dot4_flavours_differ_only_in_the_builtins() {
-        let with = source(Kernel::Matmul(WeightFormat::Q4_1), true);
-        let without = source(Kernel::Matmul(WeightFormat::Q4_1), false);
-        assert!(with.contains("dot4I8Packed(") && !without.contains("dot4I8Packed("));
+        for format in crate::gpu::formats::FORMATS {
+            let with = source(Kernel::Matmul(format), true);
+            let without = source(Kernel::Matmul(format), false);
+            assert!(with.contains("dot4I8Packed(") && !without.contains("dot4I8Packed("));
+        }
+    }
+
+    #[test]
+    fn every_kernel_is_listed_once() {
+        let every = Kernel::every();
+        assert_eq!(every.len(), 7 + 3 * crate::gpu::formats::FORMATS.len());
+        assert!(Kernel::ALL.iter().all(|k| every.contains(k)));
     }
 }

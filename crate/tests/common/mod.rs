@@ -1,6 +1,8 @@
 //! Shared helpers of the integration tests: model files and golden paths.
 #![allow(dead_code)]
 
+pub mod gpu;
+
 use std::path::PathBuf;
 use verbatim::golden::{self, compare, Case, Expected, Verdict};
 use verbatim::session::Session;

@@ -1,8 +1,10 @@
-// Embedding lookup (docs/numerics.md section 3): one table row per token as Q16.
-// The table is one row range [row0, row0 + rows) of a weight split to fit the
-// device's binding limit; tokens outside it are left to other dispatches.
-// Blocks are repacked on upload: Q8_0 as 9 words (d, then 32 x i8), Q4_1 as
-// 5 words (d | m << 16, then 16 bytes of nibbles), so that every read is aligned.
+// Embedding lookup (docs/numerics.md sections 3 and 14): one table row per token
+// as Q16. The table is one row range [row0, row0 + rows) of a weight split to fit
+// the device's binding limit; tokens outside it are left to other dispatches.
+// Blocks are repacked on upload so that every read is an aligned word; the
+// format file (formats/*.wgsl) gives the block's scales and its q_j.
+// Element j is d * sc * q_j (+ mn * mm), the two brought to the smaller exponent
+// exactly and rounded once.
 
 struct Params {
     cols: u32,
@@ -29,25 +31,21 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         return;
     }
     let r = tok - p.row0;
-    let nb = p.cols / 32u;
-    let b = j / 32u;
-    let e = j % 32u;
+    let nb = p.cols / BLOCK_LEN;
+    let e = j % BLOCK_LEN;
+    let wb = (r * nb + j / BLOCK_LEN) * BLOCK_WORDS;
+    let h = block_head(wb);
+    let q = extractBits(bitcast<i32>(q_word(wb, e / 4u)), 8u * (e % 4u), 8u);
+    // |d| < 2^11, |sc| <= 128, |q| <= 128: the product is exact in i32.
+    let dq = h.x * sub_scale(wb, e / (4u * SUB_WORDS)) * q;
     var v: I64;
-    if (FORMAT == FORMAT_Q8_0) {
-        let base = (r * nb + b) * 9u;
-        let d = f16_decode(w[base] & 0xffffu);
-        let q = extractBits(bitcast<i32>(w[base + 1u + e / 4u]), 8u * (e % 4u), 8u);
-        v = round_shift(mul_i32_wide(d.x, q), -(d.y + 16));
+    if (HAS_MIN) {
+        let lo = min(h.y, h.w);
+        let a = i64_shl(i64_from_i32(dq), u32(h.y - lo));
+        let m = i64_shl(i64_from_i32(h.z * min_mult(wb, e / 32u)), u32(h.w - lo));
+        v = round_shift(i64_add(a, m), -(lo + 16));
     } else {
-        let base = (r * nb + b) * 5u;
-        let d = f16_decode(w[base] & 0xffffu);
-        let m = f16_decode(w[base] >> 16u);
-        let byte = (w[base + 1u + (e % 16u) / 4u] >> (8u * (e % 4u))) & 0xffu;
-        let q = i32(select(byte & 15u, byte >> 4u, e >= 16u));
-        let lo = min(d.y, m.y);
-        let dq = i64_shl(mul_i32_wide(d.x, q), u32(d.y - lo));
-        let mm = i64_shl(i64_from_i32(m.x), u32(m.y - lo));
-        v = round_shift(i64_add(dq, mm), -(lo + 16));
+        v = round_shift(i64_from_i32(dq), -(h.y + 16));
     }
     out[t * p.cols + j] = sat_i32(v);
 }

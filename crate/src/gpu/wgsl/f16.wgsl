@@ -1,9 +1,6 @@
 // Exact decoding of IEEE binary16 bits into (mantissa, exponent):
 // docs/numerics.md section 1 ("f16 decode"). No float arithmetic.
 
-const FORMAT_Q4_1: u32 = 0u;
-const FORMAT_Q8_0: u32 = 1u;
-
 fn f16_decode(bits: u32) -> vec2<i32> {
     let e = i32((bits >> 10u) & 0x1fu);
     let f = i32(bits & 0x3ffu);

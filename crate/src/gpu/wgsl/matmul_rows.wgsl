@@ -1,4 +1,4 @@
-// Quantized weights x activations (docs/numerics.md section 3), the same sums as
+// Quantized weights x activations (docs/numerics.md sections 3 and 14), the same sums as
 // matmul.wgsl with one invocation per (output row, tile of 8 tokens): no
 // workgroup memory and no barriers, which suits GPUs emulated on CPUs (lavapipe,
 // SwiftShader) where a barrier costs more than the arithmetic. Each block's
@@ -10,9 +10,8 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
     let row = gid.x;
     let t0 = gid.y * TT;
     let n = p.cols;
-    let nb = n / 32u;
-    let astride = n / 2u + 1u + nb;
-    let words = select(5u, 9u, FORMAT == FORMAT_Q8_0);
+    let nb = n / BLOCK_LEN;
+    let astride = n / 2u + 1u + n / 32u;
     if (row >= p.rows) {
         return;
     }
@@ -24,13 +23,11 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         ex[k] = bitcast<i32>(act[(t0 + k) * astride + n / 2u]);
     }
     for (var b = 0u; b < nb; b = b + 1u) {
-        let wbase = (row * nb + b) * words;
-        let w0 = w[wbase];
-        let d = f16_decode(w0 & 0xffffu);
-        let m = f16_decode(w0 >> 16u);
+        let wbase = (row * nb + b) * BLOCK_WORDS;
+        let h = block_head(wbase);
         for (var k = 0u; k < tn; k = k + 1u) {
             let abase = (t0 + k) * astride;
-            acc[k] = i64_add(acc[k], block_term(wbase, abase, n, b, d, m, ex[k]));
+            acc[k] = i64_add(acc[k], block_term(wbase, abase, n, b, h, ex[k]));
         }
     }
     for (var k = 0u; k < tn; k = k + 1u) {

@@ -1,0 +1,25 @@
+// Q5_0 (docs/numerics.md section 14): repacked to Q5_1's 6 words (d in the low
+// half of the first, qh, qs[16]); q_j = nibble j + 16 * (bit j of qh) - 16.
+
+const BLOCK_LEN: u32 = 32u;
+const BLOCK_WORDS: u32 = 6u;
+const SUB_WORDS: u32 = 8u;
+const Q_SIGNED: bool = true;
+const HAS_MIN: bool = false;
+
+fn block_head(wb: u32) -> vec4<i32> {
+    return vec4<i32>(f16_decode(w[wb] & 0xffffu), 0, 0);
+}
+
+fn sub_scale(wb: u32, s: u32) -> i32 {
+    return 1;
+}
+
+fn min_mult(wb: u32, k: u32) -> i32 {
+    return 1;
+}
+
+fn q_word(wb: u32, k: u32) -> u32 {
+    let u = nibbles(w[wb + 2u + (k & 3u)], k >> 2u) | (bits4_to_bytes(w[wb + 1u] >> (4u * k)) << 4u);
+    return bytes_sub(u, 16u);
+}

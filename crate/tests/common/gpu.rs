@@ -1,0 +1,225 @@
+//! Helpers of the GPU kernel tests (gpu_kernels.rs, gpu_kernels_exact2.rs):
+//! deterministic test data, weights in every block format, the four executor legs
+//! (per-row and tiled matmul, each with and without `dot4I8Packed`), and equality
+//! with the first difference named.
+
+use std::sync::Arc;
+use verbatim::cpu::Rows;
+use verbatim::exact::quant::WeightFormat;
+use verbatim::exec::WeightView;
+use verbatim::gpu::{GpuExecutor, GpuOptions, MatmulKernel};
+
+/// Every block format the executors run.
+pub const FORMATS: [WeightFormat; 8] = [
+    WeightFormat::Q4_1,
+    WeightFormat::Q8_0,
+    WeightFormat::Q4_0,
+    WeightFormat::Q5_0,
+    WeightFormat::Q5_1,
+    WeightFormat::Q4K,
+    WeightFormat::Q5K,
+    WeightFormat::Q6K,
+];
+
+/// xorshift64*: deterministic test data.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+    pub fn range(&mut self, lo: i64, hi: i64) -> i64 {
+        lo + self.below((hi - lo + 1) as u64) as i64
+    }
+    /// Q16 values of mixed magnitude: mostly modest, some large, a few extreme.
+    pub fn q16(&mut self, n: usize) -> Vec<i32> {
+        let scale = [1i64 << 10, 1 << 16, 1 << 20, 1 << 26, 1 << 31][self.below(5) as usize];
+        (0..n)
+            .map(|_| match self.below(50) {
+                0 => i32::MAX,
+                1 => i32::MIN,
+                2 => 0,
+                _ => self
+                    .range(-scale, scale - 1)
+                    .clamp(i32::MIN as i64, i32::MAX as i64) as i32,
+            })
+            .collect()
+    }
+    /// Q16 values inside the spec's matmul bounds (activation exponent <= -4).
+    pub fn q16_bounded(&mut self, n: usize) -> Vec<i32> {
+        let scale = [1i64 << 8, 1 << 16, 1 << 22, 1 << 27][self.below(4) as usize];
+        (0..n)
+            .map(|_| self.range(-scale, scale - 1) as i32)
+            .collect()
+    }
+}
+
+/// Finite halves of realistic weight-scale magnitude, some subnormal, with an
+/// exponent field <= `max_e` (15: |scale| < 2; the spec's bounds assume small
+/// scales, see docs/numerics.md sections 9 and 14).
+pub fn f16_bits(rng: &mut Rng, max_e: i64) -> [u8; 2] {
+    let e = if rng.below(20) == 0 {
+        0
+    } else {
+        rng.range(1, max_e) as u16
+    };
+    let bits = ((rng.below(2) as u16) << 15) | (e << 10) | rng.below(1024) as u16;
+    bits.to_le_bytes()
+}
+
+/// One random block of `format`: random bytes, realistic f16 scales, and with
+/// `extreme` one of the corners the spec must get right: every 6-bit sub-scale
+/// and minimum at 63 (Q6_K: every scale -128 or 127), a negative `d`, `dmin = 0`,
+/// a subnormal `d`.
+pub fn block(rng: &mut Rng, format: WeightFormat, extreme: bool) -> Vec<u8> {
+    let mut b: Vec<u8> = (0..format.block_bytes())
+        .map(|_| rng.below(256) as u8)
+        .collect();
+    // K-quant super-blocks sum 8x more terms: keep |d| below 2^-3 (de <= -13).
+    let max_e = if format.block_elems() > 32 { 12 } else { 15 };
+    let offsets = format.scale_offsets();
+    for &o in offsets {
+        b[o..o + 2].copy_from_slice(&f16_bits(rng, max_e));
+    }
+    let d = offsets[0];
+    if extreme {
+        match rng.below(4) {
+            0 => match format {
+                WeightFormat::Q4K | WeightFormat::Q5K => b[4..16].fill(0xff),
+                WeightFormat::Q6K => b[192..208].fill([0x80, 0x7f][rng.below(2) as usize]),
+                _ => b[d + 1] |= 0x80,
+            },
+            1 => b[d + 1] |= 0x80,
+            2 => {
+                if let Some(&m) = offsets.get(1) {
+                    b[m..m + 2].fill(0);
+                }
+            }
+            _ => b[d + 1] &= 0x83,
+        }
+    }
+    b
+}
+
+/// A `rows x cols` weight of random blocks (see [`block`]).
+pub fn weight_with(
+    rng: &mut Rng,
+    format: WeightFormat,
+    rows: usize,
+    cols: usize,
+    extreme: bool,
+) -> WeightView {
+    let bytes = (0..rows * cols / format.block_elems())
+        .flat_map(|_| block(rng, format, extreme))
+        .collect();
+    WeightView {
+        name: format!("test {format:?} {rows}x{cols}"),
+        format,
+        rows,
+        cols,
+        file: Arc::new(bytes),
+        offset: 0,
+    }
+}
+
+pub fn weight(rng: &mut Rng, format: WeightFormat, rows: usize, cols: usize) -> WeightView {
+    weight_with(rng, format, rows, cols, false)
+}
+
+pub fn executors() -> Vec<(String, GpuExecutor)> {
+    let mk = |opts: GpuOptions| {
+        GpuExecutor::new_blocking(opts).unwrap_or_else(|e| {
+            panic!("no Vulkan device ({e}); `make apt-deps` installs mesa-vulkan-drivers")
+        })
+    };
+    // (options, dot4 expected, tiled expected): both matmul kernels with and
+    // without `dot4I8Packed` (a real GPU without the extension gets tiled +
+    // byte-wise), and weights split across 128 KiB bindings on the per-row leg.
+    let legs = [
+        (GpuOptions::default(), true, None),
+        (
+            GpuOptions {
+                no_dot4: true,
+                max_binding: Some(128 << 10),
+                matmul: MatmulKernel::PerRow,
+            },
+            false,
+            Some(false),
+        ),
+        (
+            GpuOptions {
+                matmul: MatmulKernel::Tiled,
+                ..Default::default()
+            },
+            true,
+            Some(true),
+        ),
+        (
+            GpuOptions {
+                no_dot4: true,
+                matmul: MatmulKernel::Tiled,
+                ..Default::default()
+            },
+            false,
+            Some(true),
+        ),
+    ];
+    let mut out = Vec::new();
+    for (opts, dot4, tiled) in legs {
+        let gpu = mk(opts);
+        let name = gpu.summary().to_string();
+        super::expect_adapter(&gpu.summary().name);
+        assert_dot4(&gpu, dot4, &name);
+        if let Some(tiled) = tiled {
+            assert_eq!(gpu.matmul_per_row(), !tiled, "{name}: wrong matmul kernel");
+        }
+        out.push((name, gpu));
+    }
+    eprintln!("GPU: {}", out[0].0);
+    out
+}
+
+/// The leg uses the `dot4I8Packed` builtins exactly when it should. Natively
+/// wgpu always offers the language extension (naga lowers it where the Vulkan
+/// device lacks `VK_KHR_shader_integer_dot_product`), so the default leg must
+/// use it; the fallback legs must not.
+pub fn assert_dot4(gpu: &GpuExecutor, want: bool, name: &str) {
+    assert_eq!(gpu.uses_dot4(), want, "{name}: dot4 in use");
+    assert_eq!(gpu.summary().dot4, want, "{name}: summary's dot4");
+    for format in FORMATS {
+        let src = gpu.matmul_source(format);
+        assert_eq!(
+            src.contains("dot4I8Packed(") && src.contains("dot4U8Packed("),
+            want,
+            "{name}: {format:?} matmul module's dot4 builtins"
+        );
+        assert!(
+            src.contains("fn dot4i8("),
+            "{name}: {format:?} matmul module lacks its dot4 helper"
+        );
+    }
+}
+
+/// Equality with the first difference named instead of two huge vectors.
+#[track_caller]
+pub fn same<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T], what: &str) {
+    assert_eq!(got.len(), want.len(), "{what}: lengths differ");
+    if let Some(i) = (0..got.len()).find(|&i| got[i] != want[i]) {
+        panic!(
+            "{what}: first difference at {i} of {}: got {:?}, want {:?}",
+            got.len(),
+            got[i],
+            want[i]
+        );
+    }
+}
+
+pub fn cpu_rows(data: Vec<i32>, cols: usize) -> Rows {
+    Rows { data, cols }
+}
