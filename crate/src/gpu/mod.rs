@@ -20,7 +20,6 @@ mod buffers;
 mod commands;
 mod context;
 mod embed;
-mod formats;
 mod matmul;
 mod quantize;
 mod readback;
@@ -31,6 +30,9 @@ pub mod selftest;
 mod shader;
 mod silu_mul;
 mod weights;
+
+// Weight block formats: device layouts and their WGSL (read by embed and matmul).
+mod formats;
 
 pub use buffers::{GpuInput, GpuKvCache, GpuRows, PooledBuffer};
 pub use context::{AdapterSummary, GpuOptions, MatmulKernel};

@@ -34,8 +34,7 @@ pub enum Kernel {
 }
 
 impl Kernel {
-    /// The kernels compiled ahead of use: those of spec exact-1's formats (the
-    /// others compile on first use).
+    /// Every kernel, for tests and pre-compilation.
     pub const ALL: [Kernel; 13] = [
         Kernel::Embed(WeightFormat::Q4_1),
         Kernel::Embed(WeightFormat::Q8_0),
@@ -52,7 +51,9 @@ impl Kernel {
         Kernel::Add,
     ];
 
-    /// Every kernel, in every weight format.
+    /// Every kernel in every weight format: [`Kernel::ALL`] has the format-bound
+    /// kernels in spec exact-1's formats only (those are compiled ahead of use by
+    /// `GpuExecutor::precompile`, the others on first use).
     #[cfg(test)]
     pub fn every() -> Vec<Kernel> {
         let mut all: Vec<Kernel> = Self::ALL
