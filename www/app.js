@@ -30,7 +30,7 @@ const TEST_HOOKS = new URLSearchParams(location.search).get('test-hooks') === '1
 /** Generate works without a loaded model too: it loads the selected one first, and says so. */
 export function updateGenerateButton() {
   const model = selectedModel();
-  const canLoad = page.state === 'idle' && model !== null && engineRuns(ui.engineSelect.value, model);
+  const canLoad = page.state === 'idle' && model !== null && engineRuns(ui.engineSelect.value, model, page.engineSpecs);
   ui.generateButton.disabled = !(page.state === 'ready' || canLoad);
   let why = '';
   if (page.state === 'idle' && canLoad) {
@@ -200,6 +200,8 @@ function onWorkerMessage(message) {
       ui.version.textContent = message.version;
       page.engineVersion = message.version;
       page.engineSpec = message.spec;
+      page.engineSpecs = Array.isArray(message.specs) ? message.specs : [message.spec];
+      if (page.models.length > 0) markSupported(); // this engine's specs say which models it runs
       engine.markReady();
       if (page.state === 'starting' || page.state === 'failed') setState('idle'); // a restart may be loading already
       if (page.pendingAutoLoad) {
@@ -294,6 +296,10 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   page.pendingReplay = false;
   page.pendingRerun = null;
   page.loadingWith = null;
+  if (phase === 'generate' && cpu_retry && code === 'gpu-unsupported') {
+    onGpuRefusal(message, gpu_error);
+    return;
+  }
   if (phase === 'generate' && cpu_retry) {
     onGpuFailure(message, gpu_error);
     return;
@@ -367,6 +373,25 @@ function onGpuFailure(message, gpuError) {
   setState('idle');
   refreshSavedBadges();
   if (page.link) showLinkModelStatus();
+}
+
+/**
+ * The GPU executor refused the run (an operation this model needs, which it does not have yet): the
+ * worker unloaded the model; the same request runs on the CPU at once, which gives the same tokens.
+ */
+function onGpuRefusal(message, gpuError) {
+  const rerun = page.currentRun;
+  page.currentRun = null;
+  page.loaded = null;
+  ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
+  setState('idle');
+  if (!page.lastLoad) return;
+  page.lastLoad({ unsupported: gpuError ?? message });
+  page.pendingRerun = rerun;
+  const text = `${message} Loading it on the CPU…`;
+  if (rerun?.kind === 'replay') ui.replayResult.textContent = text;
+  else ui.stats.textContent = text;
 }
 
 export function hideGpuFailure() {

@@ -18,6 +18,7 @@ export function executorLabel({ engine, executor }) {
   if (executor.requested === 'cpu') return 'CPU (wasm; chosen under “Executor”)';
   if (executor.choice?.why === 'emulated') return 'CPU: faster than this device’s WebGPU, which is emulated in software';
   if (executor.choice?.why === 'measured') return 'CPU: faster than this device’s WebGPU, measured';
+  if (executor.fallback_code === 'gpu-unsupported') return 'CPU (the GPU executor does not run this model yet)';
   if (executor.fallback) return 'CPU (no usable GPU here)';
   return 'CPU (wasm)';
 }
