@@ -106,6 +106,7 @@ export async function switchEngine(spec) {
   page.pendingAutoLoad = null;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
+  ui.executorWhy.hidden = true;
   setState('starting');
   startWorker();
   await engine.ready;
@@ -133,6 +134,7 @@ function engineStopped(reason, { gpu = false, phase = null } = {}) {
   ui.replayProgress.hidden = true;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
+  ui.executorWhy.hidden = true;
   const text = sentenceOf(/^the engine stopped/i.test(reason) ? reason : `The engine stopped: ${reason}`);
   if (during?.kind === 'replay') ui.replayResult.textContent = 'The replay stopped: the engine stopped.';
   else if (during) {
@@ -200,7 +202,8 @@ function onWorkerMessage(message) {
       ui.version.textContent = message.version;
       page.engineVersion = message.version;
       page.engineSpec = message.spec;
-      page.engineSpecs = Array.isArray(message.specs) ? message.specs : [message.spec];
+      // Its own spec and every earlier one it replays (an engine before exact-2 names only its own).
+      page.engineSpecs = [...new Set([message.spec, ...(Array.isArray(message.specs) ? message.specs : [])])];
       if (page.models.length > 0) markSupported(); // this engine's specs say which models it runs
       engine.markReady();
       if (page.state === 'starting' || page.state === 'failed') setState('idle'); // a restart may be loading already
@@ -341,6 +344,7 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   if (phase === 'load') {
     ui.modelInfo.hidden = true;
     ui.engineLine.hidden = true;
+    ui.executorWhy.hidden = true;
     setState('idle');
     refreshSavedBadges();
   } else {
@@ -359,6 +363,7 @@ function onGpuFailure(message, gpuError) {
   page.loaded = null;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
+  ui.executorWhy.hidden = true;
   const box = page.failedRun?.kind === 'replay' ? ui.replayGpuFailure : ui.gpuFailure;
   const text = page.failedRun?.kind === 'replay' ? ui.replayGpuFailureMessage : ui.gpuFailureMessage;
   if (page.failedRun?.kind === 'replay') {
@@ -385,6 +390,7 @@ function onGpuRefusal(message, gpuError) {
   page.loaded = null;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
+  ui.executorWhy.hidden = true;
   setState('idle');
   if (!page.lastLoad) return;
   page.lastLoad({ unsupported: gpuError ?? message });

@@ -91,7 +91,7 @@ function onWorkerMessage(message) {
   switch (message.status) {
     case 'ready':
       state.spec = message.spec;
-      state.specs = Array.isArray(message.specs) ? message.specs : [message.spec];
+      state.specs = [...new Set([message.spec, ...(Array.isArray(message.specs) ? message.specs : [])])];
       engine.markReady();
       break;
     case 'progress':

@@ -253,7 +253,8 @@ export function onLoaded({ info, executor, sha256, source, label, bytes, cache_e
   const listed = page.models.find((m) => m.sha256 === sha256);
   ui.infoName.textContent = listed ? listed.name : info.name || label;
   ui.infoArchitecture.textContent = isBaseModel(listed) ? `${info.architecture} · base model: raw prompt, no chat template` : info.architecture;
-  ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens`;
+  const memory = Number.isFinite(wasm_memory_bytes) ? ` · engine memory ${formatMB(wasm_memory_bytes)}` : '';
+  ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens${memory}`;
   ui.infoSha256.textContent = sha256;
   if (source === 'network') {
     // A built site downloads from the model's public source (manifest.js `download`).

@@ -73,7 +73,7 @@ test(
   },
 );
 
-test('with "GPU" chosen, the page runs Gemma exactly, and says next to "Executor" why it runs on the CPU while the GPU executor cannot', { timeout: 600_000 }, async () => {
+test('with "GPU" chosen, the page runs Gemma exactly, and says next to "Executor" why it runs on the CPU while the GPU executor cannot', { timeout: 600_000 }, async (t) => {
   await preferExecutor(browser.context, 'gpu');
   await acceptGemmaTerms(browser.context);
   const { page, problems } = await openApp(browser.context, server.url);
@@ -103,6 +103,12 @@ test('with "GPU" chosen, the page runs Gemma exactly, and says next to "Executor
     );
     assert.match(await page.textContent(byTestId('info-executor')), /^CPU \(wasm\): The GPU executor does not run this model yet, so the CPU executor runs it \(the engine says: .+\)\. The tokens are the same as on a GPU\.$/);
   }
+  // The engine's wasm memory after the GPU's refusal and the CPU load (the file is copied into
+  // wasm memory for each attempt; the first copy is freed and its space reused).
+  const shape = await page.textContent(byTestId('info-shape'));
+  const memoryMB = Number(/engine memory ([\d.]+) MB$/.exec(shape)?.[1]);
+  assert.ok(memoryMB > gemma.size / 1e6 && memoryMB <= (2 * gemma.size) / 1e6, shape);
+  t.diagnostic(`${shape}; ${(memoryMB / (gemma.size / 1e6)).toFixed(2)}x the file`);
   assert.deepEqual(problems, []);
   await page.close();
 });
