@@ -238,7 +238,14 @@ export function onLoaded({ info, executor, sha256, source, label, bytes, cache_e
   hideProgress();
   // A run the GPU executor refused (a model it does not run yet) is on the CPU for that reason.
   const unsupported = page.loadingWith?.unsupported ?? null;
-  const onCpu = unsupported !== null ? { fallback: 'the GPU executor does not run this model yet', fallback_detail: unsupported, fallback_code: 'gpu-unsupported' } : {};
+  const onCpu =
+    unsupported === null
+      ? {}
+      : {
+          fallback: 'the GPU executor does not run this model yet',
+          fallback_detail: `the GPU executor does not run this model yet, so the CPU executor runs it (the engine says: ${unsupported.replace(/[.;]?\s*$/, '')})`,
+          fallback_code: 'gpu-unsupported',
+        };
   page.loaded = {
     sha256,
     engine: info.engine,

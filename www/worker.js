@@ -24,8 +24,10 @@
 //                                                               reply {id, result} or {id, error}
 //   {type: 'abort'}                                             stops a download or a generation
 //   {type: 'test-panic'} / {type: 'test-hang', ms}              only with ?test-hooks=1 in this
-//                                                               worker's address (browser tests):
-//                                                               a genuine Rust panic; a busy loop
+//   / {type: 'test-gpu-refuses'}                                worker's address (browser tests):
+//                                                               a genuine Rust panic; a busy loop;
+//                                                               the next GPU run refused with code
+//                                                               gpu-unsupported (an op it lacks)
 // Messages to the page, each {status, ...}:
 //   ready     {version, spec, specs}   specs: every numeric spec this engine replays (exact-1, exact-2)
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
@@ -81,6 +83,7 @@ let abortController = null; // set while a load or a generation runs
 let dead = false; // the engine panicked or trapped: nothing more is said or done
 let phaseNow = 'load'; // the phase of the request being handled, for a fatal report
 let gpuInUse = false; // whether the GPU was being started or used when the engine stopped
+let gpuRefusesNextRun = false; // test hook: the GPU executor's refusal of a run (code gpu-unsupported)
 
 const post = (status, fields = {}) => {
   if (!dead) self.postMessage({ status, ...fields });
@@ -158,6 +161,10 @@ self.onmessage = async ({ data }) => {
     } catch (error) {
       engineStopped(describe(error)); // already reported by the panic listener
     }
+    return;
+  }
+  if (TEST_HOOKS && data.type === 'test-gpu-refuses') {
+    gpuRefusesNextRun = true; // the next run on the GPU is refused as an op it lacks would be
     return;
   }
   if (TEST_HOOKS && data.type === 'test-hang') {
@@ -461,6 +468,10 @@ async function generate({ run, expect }, signal) {
   const started = performance.now();
   let begun;
   try {
+    if (TEST_HOOKS && gpuRefusesNextRun && onGpu) {
+      gpuRefusesNextRun = false;
+      throw Object.assign(new Error("this executor does not run the exact-2 operation 'scale' (gemma3) yet; use the CPU executor"), { code: 'gpu-unsupported' });
+    }
     begun = toPlain(await model.begin_async(run));
   } catch (error) {
     throw runFailure(error, 'begin');

@@ -109,4 +109,9 @@ test('the GPU executor’s refusal of an exact-2 model, in words', () => {
     executorDetail({ engine: 'exact', executor }),
     "CPU (wasm): The GPU executor does not run this model yet, so the CPU executor runs it (the engine says: weight tensor 'blk.0.attn_q.weight' has type Q5_0 (not on the GPU executor yet)). The tokens are the same as on a GPU.",
   );
+  // A run the GPU refused, run again on the CPU (requested 'cpu'): the reason is still the model.
+  const rerun = { ...executor, requested: 'cpu' };
+  assert.equal(executorLabel({ engine: 'exact', executor: rerun }), 'CPU (the GPU executor does not run this model yet)');
+  assert.match(executorDetail({ engine: 'exact', executor: rerun }), /^CPU \(wasm\): The GPU executor does not run this model yet/);
+  assert.equal(executorLabel({ engine: 'exact', executor: { ...rerun, fallback_code: null } }), 'CPU (wasm; chosen under “Executor”)');
 });

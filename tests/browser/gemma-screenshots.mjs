@@ -46,12 +46,13 @@ try {
   await page.click(byTestId('terms-accept'));
   await page.waitForFunction(() => Number(document.querySelector('[data-testid="app"]').dataset.runs ?? 0) > 0, null, { timeout: 600_000 });
   await page.waitForSelector(`${byTestId('share')}:not([hidden])`);
-  await page.evaluate(() => window.scrollTo(0, 0));
+  const toGenerate = () => page.evaluate(() => document.getElementById('generate-heading').scrollIntoView({ block: 'start' }));
+  await toGenerate();
   await shot(page, 'generate');
   await scrollTo(page, 'executor-why');
   await shot(page, 'model-card');
   await page.setViewportSize(PHONE);
-  await page.evaluate(() => window.scrollTo(0, 0));
+  await toGenerate();
   await shot(page, 'generate-phone');
   await scrollTo(page, 'executor-why');
   await shot(page, 'model-card-phone');

@@ -10,8 +10,8 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from './lib/browser.mjs';
-import { byTestId, errorText, openApp, openSettings, preferExecutor } from './lib/app.mjs';
-import { requireModel, requireWasm } from './lib/env.mjs';
+import { byTestId, errorText, generate, loadModel, openApp, openSettings, preferExecutor } from './lib/app.mjs';
+import { DEFAULT_MODEL_ID, requireModel, requireWasm } from './lib/env.mjs';
 import { GEMMA_ID, acceptGemmaTerms, expected2, runExact2InPage, selectExact2Cases } from './lib/gemma.mjs';
 import { startServer } from './lib/server.mjs';
 
@@ -109,6 +109,26 @@ test('with "GPU" chosen, the page runs Gemma exactly, and says next to "Executor
   const memoryMB = Number(/engine memory ([\d.]+) MB$/.exec(shape)?.[1]);
   assert.ok(memoryMB > gemma.size / 1e6 && memoryMB <= (2 * gemma.size) / 1e6, shape);
   t.diagnostic(`${shape}; ${(memoryMB / (gemma.size / 1e6)).toFixed(2)}x the file`);
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('a run the GPU executor refuses (an exact-2 operation it lacks) runs on the CPU at once, saying why: never a failed run', { timeout: 600_000 }, async () => {
+  // Simulated with SmolLM2, which the GPU runs: the worker's test hook refuses the next GPU run with
+  // the engine's code gpu-unsupported, as a model whose formats load but whose ops are missing would.
+  await preferExecutor(browser.context, 'gpu');
+  const { page, problems } = await openApp(browser.context, `${server.url}?test-hooks=1`);
+  await loadModel(page, DEFAULT_MODEL_ID);
+  assert.equal(await page.getAttribute(byTestId('executor'), 'data-executor'), 'gpu', 'SmolLM2 runs on the GPU first');
+  await page.evaluate(() => window.verbatimTestHooks.post({ type: 'test-gpu-refuses' }));
+  const result = await generate(page, { prompt: 'The capital of France is', chat: false, maxTokens: 4 });
+  assert.equal(result.tokenIds.length, 4, 'the run finished, on the CPU');
+  assert.equal(await page.getAttribute(byTestId('executor'), 'data-executor'), 'cpu');
+  assert.equal(await page.textContent(byTestId('executor')), 'CPU (the GPU executor does not run this model yet)');
+  assert.ok(await page.isVisible(byTestId('executor-why')));
+  assert.match(await page.textContent(byTestId('executor-why')), /^SmolLM2-135M-Instruct \(Q4_1\) runs on the CPU: the GPU executor does not run/);
+  assert.ok(await page.isHidden(byTestId('gpu-failure')), 'no "Retry on CPU": it already ran there');
+  assert.match(await page.textContent(byTestId('info-executor')), /exact-2 operation 'scale'/);
   assert.deepEqual(problems, []);
   await page.close();
 });
