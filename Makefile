@@ -29,7 +29,7 @@ CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_M
 
 .PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser site golden-browser-full \
-        golden-gpu-full golden-webgpu-full golden-exact2-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-deps-llama bench-browser bench-browser-gpu bench-gpu bench-eval
+        golden-gpu-full golden-webgpu-full golden-exact2-full golden-browser-exact2-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-deps-llama bench-browser bench-browser-gpu bench-gpu bench-eval
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -143,7 +143,8 @@ test-python:
 	python3 -m unittest discover -s tools -p 'test_*.py' -v
 
 # The browser tests compare with the CLI; the test profile's binary (built by
-# `cargo test`) saves a second, release build of the native code.
+# `cargo test`) saves a second, release build of the native code. They include the exact-2
+# (Gemma) legs: golden-gemma.test.mjs (wasm CPU subset), golden-gemma-gpu.test.mjs (WebGPU).
 test-browser: test-deps models wasm tasks site
 	$(CARGO) build -p verbatim --bin verbatim
 	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=1 tests/browser/
@@ -154,7 +155,7 @@ test: test-deps models lint test-rust test-gpu test-wasm test-python test-browse
 # The release bar: `make test` plus every golden case on every executor, including the
 # ~670-token contexts on SwiftShader (Vulkan) and WebGPU, which are too slow for `make test`
 # (long-greedy alone takes over 3 minutes on SwiftShader here; see docs/conformance.md).
-test-full: test golden-gpu-full golden-browser-full golden-webgpu-full golden-exact2-full
+test-full: test golden-gpu-full golden-browser-full golden-webgpu-full golden-exact2-full golden-browser-exact2-full
 	@echo "make test-full: all suites and every golden case passed"
 
 # `verbatim conformance` (docs/conformance.md) on this machine: the CPU executor and both Vulkan
@@ -170,9 +171,16 @@ conformance: apt-deps models-default native
 golden-browser-full: test-deps models wasm
 	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden.test.mjs
 
-# Every golden case on WebGPU in headless Chromium (slow: software WebGPU here).
+# Every golden case on WebGPU in headless Chromium (slow: software WebGPU here); for exact-2,
+# the GPU executor's refusal today, every case once golden-gemma-gpu.test.mjs's GPU_RUNS_GEMMA is on.
 golden-webgpu-full: test-deps models wasm
 	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden-gpu.test.mjs
+	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden-gemma-gpu.test.mjs
+
+# The exact-2 corpus (Gemma 3) on the wasm CPU executor in headless Chromium, every case
+# (test-browser runs golden-gemma.test.mjs's three short cases; this adds the ~600-token context).
+golden-browser-exact2-full: test-deps models wasm
+	VERBATIM_GOLDEN_ALL=1 node --test tests/browser/golden-gemma.test.mjs
 
 ## ---- fuzzing (nightly toolchain; not part of `make test`) --------------------
 

@@ -30,7 +30,7 @@ const TEST_HOOKS = new URLSearchParams(location.search).get('test-hooks') === '1
 /** Generate works without a loaded model too: it loads the selected one first, and says so. */
 export function updateGenerateButton() {
   const model = selectedModel();
-  const canLoad = page.state === 'idle' && model !== null && engineRuns(ui.engineSelect.value, model);
+  const canLoad = page.state === 'idle' && model !== null && engineRuns(ui.engineSelect.value, model, page.engineSpecs);
   ui.generateButton.disabled = !(page.state === 'ready' || canLoad);
   let why = '';
   if (page.state === 'idle' && canLoad) {
@@ -106,6 +106,7 @@ export async function switchEngine(spec) {
   page.pendingAutoLoad = null;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
+  ui.executorWhy.hidden = true;
   setState('starting');
   startWorker();
   await engine.ready;
@@ -133,6 +134,7 @@ function engineStopped(reason, { gpu = false, phase = null } = {}) {
   ui.replayProgress.hidden = true;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
+  ui.executorWhy.hidden = true;
   const text = sentenceOf(/^the engine stopped/i.test(reason) ? reason : `The engine stopped: ${reason}`);
   if (during?.kind === 'replay') ui.replayResult.textContent = 'The replay stopped: the engine stopped.';
   else if (during) {
@@ -200,6 +202,9 @@ function onWorkerMessage(message) {
       ui.version.textContent = message.version;
       page.engineVersion = message.version;
       page.engineSpec = message.spec;
+      // Its own spec and every earlier one it replays (an engine before exact-2 names only its own).
+      page.engineSpecs = [...new Set([message.spec, ...(Array.isArray(message.specs) ? message.specs : [])])];
+      if (page.models.length > 0) markSupported(); // this engine's specs say which models it runs
       engine.markReady();
       if (page.state === 'starting' || page.state === 'failed') setState('idle'); // a restart may be loading already
       if (page.pendingAutoLoad) {
@@ -294,6 +299,10 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   page.pendingReplay = false;
   page.pendingRerun = null;
   page.loadingWith = null;
+  if (phase === 'generate' && cpu_retry && code === 'gpu-unsupported') {
+    onGpuRefusal(message, gpu_error);
+    return;
+  }
   if (phase === 'generate' && cpu_retry) {
     onGpuFailure(message, gpu_error);
     return;
@@ -335,6 +344,7 @@ function onWorkerError({ phase, code, message, retry, cpu_retry, gpu_error }) {
   if (phase === 'load') {
     ui.modelInfo.hidden = true;
     ui.engineLine.hidden = true;
+    ui.executorWhy.hidden = true;
     setState('idle');
     refreshSavedBadges();
   } else {
@@ -353,6 +363,7 @@ function onGpuFailure(message, gpuError) {
   page.loaded = null;
   ui.modelInfo.hidden = true;
   ui.engineLine.hidden = true;
+  ui.executorWhy.hidden = true;
   const box = page.failedRun?.kind === 'replay' ? ui.replayGpuFailure : ui.gpuFailure;
   const text = page.failedRun?.kind === 'replay' ? ui.replayGpuFailureMessage : ui.gpuFailureMessage;
   if (page.failedRun?.kind === 'replay') {
@@ -367,6 +378,26 @@ function onGpuFailure(message, gpuError) {
   setState('idle');
   refreshSavedBadges();
   if (page.link) showLinkModelStatus();
+}
+
+/**
+ * The GPU executor refused the run (an operation this model needs, which it does not have yet): the
+ * worker unloaded the model; the same request runs on the CPU at once, which gives the same tokens.
+ */
+function onGpuRefusal(message, gpuError) {
+  const rerun = page.currentRun;
+  page.currentRun = null;
+  page.loaded = null;
+  ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
+  ui.executorWhy.hidden = true;
+  setState('idle');
+  if (!page.lastLoad) return;
+  page.lastLoad({ unsupported: gpuError ?? message });
+  page.pendingRerun = rerun;
+  const text = `${message} Loading it on the CPU…`;
+  if (rerun?.kind === 'replay') ui.replayResult.textContent = text;
+  else ui.stats.textContent = text;
 }
 
 export function hideGpuFailure() {

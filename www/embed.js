@@ -15,6 +15,7 @@ import { executorShort, formatMB, plural, sentenceOf } from './format.js';
 import { replayVerdict, tidyLink } from './links.js';
 import { engineRuns, readManifestFile } from './manifest.js';
 import { hasModel } from './model-cache.js';
+import { acceptTerms, termsPending, termsQuestion } from './terms.js';
 
 const $ = (testid) => document.querySelector(`[data-testid="${testid}"]`);
 const el = {
@@ -33,6 +34,11 @@ const el = {
   consentMessage: $('embed-consent-message'),
   consentYes: $('embed-consent-yes'),
   consentNo: $('embed-consent-no'),
+  terms: $('embed-terms'),
+  termsMessage: $('embed-terms-message'),
+  termsLink: $('embed-terms-link'),
+  termsAccept: $('embed-terms-accept'),
+  termsDecline: $('embed-terms-decline'),
   progress: $('embed-progress'),
   status: $('embed-status'),
   output: $('embed-output'),
@@ -50,6 +56,7 @@ const state = {
   loaded: null, // the worker's 'loaded' report, once the model is in the engine
   texts: [], // the replayed tokens' texts
   spec: null, // the spec the engine implements
+  specs: null, // every spec it replays (exact-1 and exact-2 from exact-2 on)
   site: { engines: {}, engine: null, modelOrigins: [] }, // the manifest's site settings (manifest.js)
 };
 
@@ -84,6 +91,7 @@ function onWorkerMessage(message) {
   switch (message.status) {
     case 'ready':
       state.spec = message.spec;
+      state.specs = [...new Set([message.spec, ...(Array.isArray(message.specs) ? message.specs : [])])];
       engine.markReady();
       break;
     case 'progress':
@@ -169,6 +177,16 @@ function onDone({ reason, token_ids, tokens_hash, divergence }) {
 /** Loads the link's model (the click was the user's agreement; a metered connection asks again). */
 function loadAndReplay({ consented = false } = {}) {
   const model = state.entry;
+  if (termsPending(model)) {
+    // Its terms (Gemma's) are accepted before anything is downloaded, once in this browser.
+    el.termsMessage.textContent = termsQuestion(model, formatMB(model.size));
+    el.termsLink.textContent = `Read the ${model.license || 'terms'}`;
+    el.termsLink.href = model.license_url;
+    el.terms.hidden = false;
+    el.termsAccept.focus();
+    return;
+  }
+  el.terms.hidden = true;
   if (asksBeforeDownload(model, state.saved) && !consented) {
     el.consentMessage.textContent = `${model.name} is a download of ${formatMB(model.size)}, and this browser says the connection is metered or slow. Download it now?`;
     el.consent.hidden = false;
@@ -195,6 +213,16 @@ el.replay.addEventListener('click', () => {
   else loadAndReplay();
 });
 el.consentYes.addEventListener('click', () => loadAndReplay({ consented: true }));
+el.termsAccept.addEventListener('click', () => {
+  acceptTerms(state.entry);
+  el.terms.hidden = true;
+  loadAndReplay();
+});
+el.termsDecline.addEventListener('click', () => {
+  el.terms.hidden = true;
+  el.status.textContent = `${state.entry.name} was not downloaded: its terms were not accepted.`;
+  el.replay.focus();
+});
 el.consentNo.addEventListener('click', () => {
   el.consent.hidden = true;
   el.replay.focus();
@@ -236,8 +264,8 @@ async function start() {
     engine.start();
     await engine.ready;
   }
-  if (state.view.spec !== state.spec) {
-    fail(`This run was made with numeric spec ${state.view.spec}; this Verbatim replays ${state.spec}. Open it in a Verbatim that implements that spec.`);
+  if (!(state.specs ?? [state.spec]).includes(state.view.spec)) {
+    fail(`This run was made with numeric spec ${state.view.spec}; this Verbatim replays ${(state.specs ?? [state.spec]).join(' and ')}. Open it in a Verbatim that implements that spec.`);
     return;
   }
   const { model, run } = state.view;
@@ -251,7 +279,7 @@ async function start() {
     setState('idle');
     return;
   }
-  if (!engineRuns('exact', state.entry)) {
+  if (!engineRuns('exact', state.entry, state.specs)) {
     el.why.textContent = `The exact engine does not run ${state.entry.architecture} models yet.`;
     state.entry = null;
     setState('idle');

@@ -15,6 +15,7 @@ export function executorLabel({ engine, executor }) {
   }
   if (engine !== 'exact') return 'CPU (wasm; the float reference runs on the CPU only)';
   if (executor.cpuRetry !== null) return 'CPU (wasm; loaded on the CPU after the GPU failed)';
+  if (executor.fallback_code === 'gpu-unsupported') return 'CPU (the GPU executor does not run this model yet)';
   if (executor.requested === 'cpu') return 'CPU (wasm; chosen under “Executor”)';
   if (executor.choice?.why === 'emulated') return 'CPU: faster than this device’s WebGPU, which is emulated in software';
   if (executor.choice?.why === 'measured') return 'CPU: faster than this device’s WebGPU, measured';
@@ -45,6 +46,7 @@ export function executorDetail({ engine, executor }) {
   }
   if (engine !== 'exact') return 'CPU (wasm). The float reference runs on the CPU only.';
   if (executor.cpuRetry !== null) return `CPU (wasm), loaded again after the GPU failed during a run (${executor.cpuRetry.replace(/\.$/, '')}).`;
+  if (executor.fallback_code === 'gpu-unsupported') return `CPU (wasm): ${sentenceOf(executor.fallback_detail ?? executor.fallback)} The tokens are the same as on a GPU.`;
   if (executor.requested === 'cpu') return 'CPU (wasm), because “CPU” is chosen under “Executor”. The tokens are the same on the GPU.';
   const anyway = 'Choose “GPU” under “Executor” to use it anyway; the tokens are the same.';
   if (choice?.why === 'emulated') {

@@ -181,7 +181,8 @@ export async function makeRunLink(finished, done) {
   if (stopped) tokens_hash = await tokensHash(token_ids);
   const run = stopped ? { ...finished.run, max_tokens: token_ids.length } : finished.run;
   const view = {
-    spec: page.engineSpec,
+    // The spec the model ran under (exact-2 for Gemma); an engine before exact-2 reports none.
+    spec: model.spec ?? page.engineSpec,
     model: { id: known ? known.id : model.label, sha256: model.sha256 },
     run,
     expect: { token_ids, tokens_hash },
@@ -218,7 +219,7 @@ export async function makeRunLink(finished, done) {
     modelId: view.model.id,
     modelName: known?.name ?? model.label,
     sha256: model.sha256,
-    spec: page.engineSpec,
+    spec: view.spec,
     tokens: token_ids.length,
     tokensHash: tokens_hash,
     doi: page.site.doi,

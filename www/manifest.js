@@ -6,13 +6,39 @@ import { formatMB } from './format.js';
 
 const MANIFEST_URL = 'models/manifest.json';
 
-/** Architectures the exact engine runs today (crate/src/model). */
-const EXACT_ARCHITECTURES = new Set(['llama']);
+/** Architectures the exact engine runs, each with the first numeric spec that defines it (docs/numerics.md). */
+const EXACT_ARCHITECTURES = new Map([
+  ['llama', 'exact-1'],
+  ['gemma3', 'exact-2'],
+]);
+/** Block formats of spec exact-1; every other one the exact engine runs is exact-2's (crate/src/model spec_of). */
+const EXACT_1_QUANTIZATIONS = new Set(['Q4_1', 'Q8_0']);
 
-/** Whether `engine` ('exact' | 'float') can run the manifest entry; unknown architectures are tried. */
-export function engineRuns(engine, entry) {
+/**
+ * The numeric spec the exact engine runs a manifest entry under: exact-2 for gemma3 or for a block
+ * format exact-1 does not define, else exact-1; null for an architecture it does not run (or an
+ * entry that does not say).
+ */
+export function exactSpecOf(entry) {
+  const spec = EXACT_ARCHITECTURES.get(entry?.architecture);
+  if (spec === undefined) return null;
+  if (typeof entry.quantization === 'string' && !EXACT_1_QUANTIZATIONS.has(entry.quantization)) return 'exact-2';
+  return spec;
+}
+
+/**
+ * Whether `engine` ('exact' | 'float') can run the manifest entry; unknown architectures are tried.
+ * specs: the numeric specs the running engine replays (its `ready` message), null while unknown.
+ */
+export function engineRuns(engine, entry, specs = null) {
   if (engine !== 'exact' || typeof entry.architecture !== 'string') return true;
-  return EXACT_ARCHITECTURES.has(entry.architecture);
+  const spec = exactSpecOf(entry);
+  return spec !== null && (specs === null || specs.includes(spec));
+}
+
+/** Whether the entry is a base model (`base_model` in the manifest): a raw prompt, no chat template. */
+export function isBaseModel(entry) {
+  return entry?.base_model === true;
 }
 
 /**
@@ -135,11 +161,16 @@ export function modelRow(model, checked, onChange) {
   saved.dataset.testid = 'model-saved';
   saved.textContent = 'saved in this browser';
   saved.hidden = true;
+  const base = document.createElement('span');
+  base.className = 'badge';
+  base.dataset.testid = 'model-base';
+  base.textContent = 'base model: raw prompt, no chat template';
+  base.hidden = !isBaseModel(model);
   const unsupported = document.createElement('span');
   unsupported.className = 'badge warning';
   unsupported.dataset.testid = 'model-unsupported';
   unsupported.hidden = true;
-  label.append(name, meta, saved, unsupported);
+  label.append(name, meta, base, saved, unsupported);
 
   row.append(radio, label, licenceElement(model));
   return row;

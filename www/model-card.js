@@ -3,9 +3,10 @@
 // progress, and the loaded model's details. Driven by app.js, which hands it the worker's reports.
 
 import { asksBeforeDownload } from './consent.js';
+import { acceptTerms, termsPending, termsQuestion } from './terms.js';
 import { executorChoice } from './executor-choice.js';
 import { engineLabel, executorDetail, executorLabel, executorShort, formatMB, plural } from './format.js';
-import { engineRuns, modelRow } from './manifest.js';
+import { engineRuns, isBaseModel, modelRow } from './manifest.js';
 import { hasModel } from './model-cache.js';
 import { ui } from './ui.js';
 import { announce, engine, focusLater, hideError, hideGpuFailure, requestStop, setState, showNotice, updateGenerateButton } from './app.js';
@@ -24,6 +25,7 @@ export function renderModels() {
   for (const model of page.models) {
     const row = modelRow(model, model === initial, () => {
       updateLoadLabel();
+      updateChatToggle();
       setState(page.state);
     });
     ui.modelList.append(row);
@@ -47,7 +49,7 @@ export function markSupported() {
   for (const model of page.models) {
     const row = document.querySelector(`[data-testid="model-${CSS.escape(model.id)}"]`);
     if (!row) continue;
-    const supported = engineRuns(kind, model);
+    const supported = engineRuns(kind, model, page.engineSpecs);
     const radio = row.querySelector('input[type="radio"]');
     const badge = row.querySelector('[data-testid="model-unsupported"]');
     badge.textContent = supported ? '' : `the ${kind} engine does not run ${model.architecture} yet: choose the float reference to use it`;
@@ -56,12 +58,37 @@ export function markSupported() {
     row.classList.toggle('unsupported', !supported);
     if (!supported && radio.checked) {
       radio.checked = false;
-      const fallback = page.models.find((m) => m.default && engineRuns(kind, m)) ?? page.models.find((m) => engineRuns(kind, m));
+      const fallback =
+        page.models.find((m) => m.default && engineRuns(kind, m, page.engineSpecs)) ?? page.models.find((m) => engineRuns(kind, m, page.engineSpecs));
       const other = fallback && document.querySelector(`[data-testid="model-option-${CSS.escape(fallback.id)}"]`);
       if (other) other.checked = true;
     }
   }
   updateLoadLabel();
+  updateChatToggle();
+}
+
+/**
+ * The chat toggle follows the model a run would use (the loaded one, else the one chosen in the
+ * list): a model without a chat template, such as a base model, takes the prompt raw, and the note
+ * under the toggle says why it is off.
+ */
+export function updateChatToggle() {
+  const loaded = page.loaded;
+  const listed = loaded ? page.models.find((m) => m.sha256 === loaded.sha256) ?? null : selectedModel();
+  const noTemplate = loaded ? !loaded.hasChatTemplate : isBaseModel(listed);
+  const name = listed?.name ?? loaded?.label ?? 'This model';
+  ui.chatToggle.disabled = noTemplate;
+  if (noTemplate) ui.chatToggle.checked = false;
+  ui.chatToggle.title = noTemplate ? 'This model has no chat template.' : '';
+  let note = '';
+  if (noTemplate && isBaseModel(listed)) {
+    note = `${name} is a base model: it continues your text as written. There is no chat template, so the prompt is sent raw.`;
+  } else if (noTemplate) {
+    note = `${name} has no chat template, so the prompt is sent raw.`;
+  }
+  ui.chatNote.textContent = note;
+  ui.chatNote.hidden = note === '';
 }
 
 export function updateLoadLabel() {
@@ -74,9 +101,17 @@ export function selectedModel() {
   return page.models.find((m) => m.id === radio?.value) ?? null;
 }
 
-/** Loads a listed model; a download over 100 MB on a metered or slow connection asks first. */
+/**
+ * Loads a listed model. A model with terms (Gemma's) asks for them to be accepted first, once in
+ * this browser; a download over 100 MB on a metered or slow connection asks first too.
+ */
 export function loadManifestModel(model, options) {
-  if (!engineRuns(ui.engineSelect.value, model)) return;
+  if (!engineRuns(ui.engineSelect.value, model, page.engineSpecs)) return;
+  if (termsPending(model)) {
+    askTerms(model, options);
+    return;
+  }
+  ui.terms.hidden = true;
   if (asksBeforeDownload(model, page.savedIds.has(model.id)) && !options?.consented) {
     ui.consentMessage.textContent =
       `${model.name} is a download of ${formatMB(model.size)}, and this browser says the connection is metered or slow. Download it now?`;
@@ -109,6 +144,33 @@ export function loadManifestModel(model, options) {
   });
 }
 
+/** Shows the terms of `model`: Accept remembers them and loads it; Decline leaves everything as it was. */
+function askTerms(model, options) {
+  ui.consent.hidden = true;
+  ui.termsMessage.textContent = termsQuestion(model, formatMB(model.size));
+  ui.termsLink.textContent = `Read the ${model.license || 'terms'}`;
+  ui.termsLink.href = model.license_url;
+  ui.terms.hidden = false;
+  ui.app.dataset.terms = 'asked';
+  ui.termsAccept.onclick = () => {
+    ui.terms.hidden = true;
+    acceptTerms(model);
+    ui.app.dataset.terms = 'accepted';
+    loadManifestModel(model, options);
+  };
+  ui.termsDecline.onclick = () => {
+    ui.terms.hidden = true;
+    ui.app.dataset.terms = 'declined';
+    // Nothing was started: only the wait for this model ends.
+    page.pendingGenerate = null;
+    page.pendingReplay = false;
+    if (page.link && ui.replayResult.textContent.startsWith('Loading')) ui.replayResult.textContent = '';
+    showNotice(`${model.name} was not downloaded: its terms were not accepted.`);
+    focusLater(ui.loadButton);
+  };
+  focusLater(ui.termsAccept);
+}
+
 function loadFile(file, options) {
   if (!file) return;
   page.lastLoad = (again) => loadFile(file, again);
@@ -118,15 +180,31 @@ function loadFile(file, options) {
 
 /**
  * The executor a load asks the worker for: the CPU when the load retries a run the GPU failed in
- * ({cpuRetry: the failure}), else the choice under "Executor" ('auto', 'gpu' or 'cpu').
+ * ({cpuRetry: the failure}) or refused ({unsupported: the engine's words}: the GPU executor does not
+ * run this model yet), else the choice under "Executor" ('auto', 'gpu' or 'cpu').
  */
-export function executorFor({ cpuRetry = null } = {}) {
-  page.loadingWith = { cpuRetry };
-  return cpuRetry !== null ? 'cpu' : executorChoice(ui.executorSelect.value);
+export function executorFor({ cpuRetry = null, unsupported = null } = {}) {
+  page.loadingWith = { cpuRetry, unsupported };
+  return cpuRetry !== null || unsupported !== null ? 'cpu' : executorChoice(ui.executorSelect.value);
+}
+
+/**
+ * Next to "Executor": why the loaded model runs on the CPU although the GPU was asked for, when the
+ * reason is the model (the GPU executor does not run it yet), not this device.
+ */
+function showExecutorWhy(name) {
+  const executor = page.loaded?.executor;
+  const refused = executor?.kind === 'cpu' && executor.fallback_code === 'gpu-unsupported';
+  ui.executorWhy.textContent = refused
+    ? `${name} runs on the CPU: the GPU executor does not run this model’s block formats and operations (numeric spec ${page.loaded.spec ?? 'exact-2'}) yet. The tokens are the same as on a GPU.`
+    : '';
+  ui.executorWhy.hidden = !refused;
 }
 
 export function beginLoad(text) {
   hideError();
+  ui.terms.hidden = true;
+  ui.executorWhy.hidden = true;
   hideGpuFailure();
   page.failedRun = null;
   ui.notice.hidden = true;
@@ -156,14 +234,34 @@ export function hideProgress() {
   ui.progressArea.hidden = true;
 }
 
-export function onLoaded({ info, executor, sha256, source, label, bytes, cache_error }) {
+export function onLoaded({ info, executor, sha256, source, label, bytes, cache_error, wasm_memory_bytes }) {
   hideProgress();
-  page.loaded = { sha256, engine: info.engine, source, label, executor: { ...executor, cpuRetry: page.loadingWith?.cpuRetry ?? null } };
+  // A run the GPU executor refused (a model it does not run yet) is on the CPU for that reason.
+  const unsupported = page.loadingWith?.unsupported ?? null;
+  const onCpu =
+    unsupported === null
+      ? {}
+      : {
+          fallback: 'the GPU executor does not run this model yet',
+          fallback_detail: `the GPU executor does not run this model yet, so the CPU executor runs it (the engine says: ${unsupported.replace(/[.;]?\s*$/, '')})`,
+          fallback_code: 'gpu-unsupported',
+        };
+  page.loaded = {
+    sha256,
+    engine: info.engine,
+    spec: info.spec ?? null,
+    hasChatTemplate: info.has_chat_template,
+    source,
+    label,
+    wasmMemoryBytes: wasm_memory_bytes ?? null,
+    executor: { ...executor, ...onCpu, cpuRetry: unsupported === null ? page.loadingWith?.cpuRetry ?? null : null },
+  };
   page.loadingWith = null;
   const listed = page.models.find((m) => m.sha256 === sha256);
   ui.infoName.textContent = listed ? listed.name : info.name || label;
-  ui.infoArchitecture.textContent = info.architecture;
-  ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens`;
+  ui.infoArchitecture.textContent = isBaseModel(listed) ? `${info.architecture} · base model: raw prompt, no chat template` : info.architecture;
+  const memory = Number.isFinite(wasm_memory_bytes) ? ` · engine memory ${formatMB(wasm_memory_bytes)}` : '';
+  ui.infoShape.textContent = `${formatMB(bytes)} · ${plural(info.n_layer, 'layer')} · vocabulary of ${info.n_vocab.toLocaleString('en')} · context of ${info.context_length.toLocaleString('en')} tokens${memory}`;
   ui.infoSha256.textContent = sha256;
   if (source === 'network') {
     // A built site downloads from the model's public source (manifest.js `download`).
@@ -187,14 +285,13 @@ export function onLoaded({ info, executor, sha256, source, label, bytes, cache_e
   ui.infoExecutor.textContent = executorDetail(page.loaded);
   ui.infoExecutorShort.textContent = executorLabel(page.loaded);
   ui.infoExecutor.dataset.executor = page.loaded.executor.kind;
+  showExecutorWhy(listed?.name ?? ui.infoName.textContent);
   ui.engineLine.hidden = false;
   ui.modelInfo.hidden = false;
   if (cache_error) showNotice(cache_error);
   announce(`${ui.infoName.textContent} is loaded, on the ${executorShort(page.loaded)}.`);
 
-  ui.chatToggle.disabled = !info.has_chat_template;
-  if (!info.has_chat_template) ui.chatToggle.checked = false;
-  ui.chatToggle.title = info.has_chat_template ? '' : 'This model has no chat template.';
+  updateChatToggle();
   ui.maxTokens.max = String(info.context_length);
   setState('ready');
   refreshSavedBadges();

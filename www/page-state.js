@@ -13,7 +13,8 @@ export const page = {
   runs: 0,
   engineVersion: '',
   engineSpec: null, // the numeric spec this engine implements, e.g. 'exact-1'
-  loaded: null, // {sha256, engine, source, label, executor} of the loaded model
+  engineSpecs: null, // every numeric spec this engine replays, e.g. ['exact-1', 'exact-2']
+  loaded: null, // {sha256, engine, spec, hasChatTemplate, source, label, wasmMemoryBytes, executor} of the loaded model
   currentRun: null, // {kind: 'generate' | 'replay', run, model, link?}
   failedRun: null, // the run the GPU failed in, with the message: "Retry on CPU" runs it again
   pendingRerun: null, // that run, once the model is loaded on the CPU

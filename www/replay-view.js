@@ -5,6 +5,7 @@ import { executorLabel, sentenceOf } from './format.js';
 import { listRuns } from './history.js';
 import { showLinkSummary } from './link-view.js';
 import { checkModelUrl, displayUrl, replayVerdict, tidyLink } from './links.js';
+import { exactSpecOf } from './manifest.js';
 import { renderCite } from './share.js';
 import { ui } from './ui.js';
 import { announce, engine, focusLater, hideError, hideGpuFailure, recordRun, setState, switchEngine } from './app.js';
@@ -46,11 +47,20 @@ export async function handleLocationHash() {
     return;
   }
   if (location.hash.slice(1) !== tidy.payload && location.hash.slice(1) !== fragment) return; // another link arrived meanwhile
-  if (view.spec !== page.engineSpec) {
+  // This engine replays its own spec and, from exact-2 on, the earlier ones it contains.
+  const specs = page.engineSpecs ?? [page.engineSpec];
+  if (!specs.includes(view.spec)) {
     showLinkError(
-      `This link was made with numeric spec ${view.spec}; this page implements ${page.engineSpec}, so it cannot replay ` +
+      `This link was made with numeric spec ${view.spec}; this page implements ${specs.join(' and ')}, so it cannot replay ` +
         'the run exactly. Open the link with a Verbatim version that implements that spec.',
     );
+    return;
+  }
+  // A listed model that needs a later spec than the link names (Gemma under exact-1): as `verbatim replay` says.
+  const listed = page.models.find((m) => m.sha256 === view.model.sha256);
+  const needs = listed ? exactSpecOf(listed) : null;
+  if (needs === 'exact-2' && view.spec === 'exact-1') {
+    showLinkError(`This link names numeric spec exact-1, which does not define ${listed.name} (it needs exact-2), so it cannot be replayed.`);
     return;
   }
   page.link = { view, url: location.href };

@@ -11,7 +11,10 @@ export class UserError extends Error {
   }
 }
 
-/** Why the GPU was not used, from load_gpu's error (by its code): {short: a few words, detail: all of it}. */
+/**
+ * Why the GPU was not used, from load_gpu's error (by its code): {short: a few words, detail: all of
+ * it, code: 'gpu-unsupported' when the GPU executor does not run this model (else absent)}.
+ */
 export function gpuLoadFailure(error) {
   const text = describe(error);
   switch (error?.code) {
@@ -26,6 +29,14 @@ export function gpuLoadFailure(error) {
       return { short: 'WebGPU unavailable: this browser has no WebGPU', detail: `WebGPU unavailable: ${text}` };
     case 'no-adapter':
       return { short: 'WebGPU unavailable: no usable GPU adapter', detail: `WebGPU unavailable: ${text}` };
+    case 'gpu-unsupported':
+      // The GPU executor lacks a block format or an operation this model needs (spec exact-2's
+      // K-quants and gemma3 today): not a fault of this device.
+      return {
+        short: 'the GPU executor does not run this model yet',
+        detail: `the GPU executor does not run this model yet, so the CPU executor runs it (the engine says: ${text.replace(/[.;]?\s*$/, '')})`,
+        code: 'gpu-unsupported',
+      };
     default:
       return { short: 'the GPU could not load the model', detail: `the GPU could not load the model: ${text}` };
   }

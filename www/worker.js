@@ -24,29 +24,37 @@
 //                                                               reply {id, result} or {id, error}
 //   {type: 'abort'}                                             stops a download or a generation
 //   {type: 'test-panic'} / {type: 'test-hang', ms}              only with ?test-hooks=1 in this
-//                                                               worker's address (browser tests):
-//                                                               a genuine Rust panic; a busy loop
+//   / {type: 'test-gpu-refuses'}                                worker's address (browser tests):
+//                                                               a genuine Rust panic; a busy loop;
+//                                                               the next GPU run refused with code
+//                                                               gpu-unsupported (an op it lacks)
 // Messages to the page, each {status, ...}:
-//   ready     {version, spec}
+//   ready     {version, spec, specs}   specs: every numeric spec this engine replays (exact-1, exact-2)
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
 //   parsing   {step: 'gpu' | 'timing' | 'cpu', fallback}   loading into the engine: starting WebGPU
 //             (kernels and self-test), timing both executors ('auto'), or on the CPU (fallback:
 //             why not on the GPU, when it was wanted)
 //   loaded    {info, sha256, source: 'network' | 'cache' | 'file' | 'url', label, bytes, cache_error,
 //              load_ms, executor: {kind: 'gpu' | 'cpu', requested: 'auto' | 'gpu' | 'cpu', adapter,
-//              summary, compile_ms, selftest_ms, fallback, fallback_detail, choice}}   fallback:
+//              summary, compile_ms, selftest_ms, fallback, fallback_detail, fallback_code, choice},
+//              wasm_memory_bytes}   fallback:
 //              why the CPU runs although the GPU was wanted (no WebGPU, the self-test failed, …)
 //              in a few words, else null; fallback_detail: the same with the engine's full
-//              message; choice ('auto' only, else null): {why: 'emulated'} (the adapter reports
+//              message; fallback_code: 'gpu-unsupported' when the GPU executor does not run this
+//              model yet (spec exact-2's formats and ops), else null; wasm_memory_bytes: the
+//              engine's wasm memory (its peak so far); choice ('auto' only, else null): {why: 'emulated'} (the adapter reports
 //              isFallbackAdapter: not timed) or {why: 'measured', gpu_ms, cpu_ms} (per token)
 //   begun     {prompt_tokens}
 //   token     {token_id, text, n, elapsed_ms}
 //   done      {reason: 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'aborted', text,
-//              token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s}
+//              token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s,
+//              wasm_memory_bytes}
 //   reply     {id, result} | {id, error}
 //   error     {phase: 'init' | 'load' | 'generate', code, message, retry, cpu_retry, gpu_error, fatal}
 //             cpu_retry: the GPU failed during the run (code 'gpu-failed'; gpu_error: the engine's
-//             words); the model was unloaded, and it can be loaded on the CPU to run the request.
+//             words), or does not run this model (code 'gpu-unsupported': the page runs the request
+//             on the CPU at once); the model was unloaded, and it can be loaded on the CPU to run the
+//             request.
 //             fatal: the engine stopped (code 'panic': a Rust panic or a WebAssembly trap; message:
 //             the reason; gpu: whether the GPU was in use); this worker must not be used again:
 //             the page ends it and starts another.
@@ -65,6 +73,7 @@ const TEST_HOOKS = new URL(self.location.href).searchParams.get('test-hooks') ==
 const MAX_FILE_BYTES = 2 ** 31;
 
 let wasm = null; // the wasm module's exports, once initialised
+let wasmMemory = null; // its WebAssembly.Memory (it only grows: its size is the peak so far)
 let io = null; // {Hasher, post} for worker-download.js, once initialised
 let model = null; // the loaded WasmModel
 let onGpu = false; // whether `model` runs on the WebGPU executor
@@ -74,6 +83,7 @@ let abortController = null; // set while a load or a generation runs
 let dead = false; // the engine panicked or trapped: nothing more is said or done
 let phaseNow = 'load'; // the phase of the request being handled, for a fatal report
 let gpuInUse = false; // whether the GPU was being started or used when the engine stopped
+let gpuRefusesNextRun = false; // test hook: the GPU executor's refusal of a run (code gpu-unsupported)
 
 const post = (status, fields = {}) => {
   if (!dead) self.postMessage({ status, ...fields });
@@ -115,14 +125,16 @@ self.addEventListener('error', (event) => {
 const engineReady = (async () => {
   try {
     const module = await import('./pkg/verbatim.js');
-    await module.default();
+    const exports = await module.default();
     // The panic's place without the build machine's directories: "gguf_file.rs:560:43".
     module.set_panic_listener((message) =>
       engineStopped(`it panicked (${oneLine(message).replace(/(?:[^\s:]*\/)+([^/\s:]+\.rs:)/g, '$1')})`),
     );
     wasm = module;
+    wasmMemory = exports?.memory ?? null;
     io = { Hasher: module.Sha256Hasher, post };
-    post('ready', { version: module.version(), spec: module.spec_version() });
+    // specs: every spec this engine replays (an engine before exact-2 names only its own).
+    post('ready', { version: module.version(), spec: module.spec_version(), specs: module.spec_versions?.() ?? [module.spec_version()] });
   } catch (error) {
     post('error', {
       phase: 'init',
@@ -149,6 +161,10 @@ self.onmessage = async ({ data }) => {
     } catch (error) {
       engineStopped(describe(error)); // already reported by the panic listener
     }
+    return;
+  }
+  if (TEST_HOOKS && data.type === 'test-gpu-refuses') {
+    gpuRefusesNextRun = true; // the next run on the GPU is refused as an op it lacks would be
     return;
   }
   if (TEST_HOOKS && data.type === 'test-hang') {
@@ -331,9 +347,15 @@ async function loadModel(bytes, engine, requested, signal, details) {
     selftest_ms: info.gpu_selftest_ms ?? null,
     fallback: fallback?.short ?? null,
     fallback_detail: fallback?.detail ?? null,
+    fallback_code: fallback?.code ?? null,
     choice,
   };
-  post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, ...details });
+  post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, wasm_memory_bytes: memoryBytes(), ...details });
+}
+
+/** The engine's wasm memory in bytes (its peak: wasm memory never shrinks), or null. */
+function memoryBytes() {
+  return wasmMemory?.buffer.byteLength ?? null;
 }
 
 /** The model on the wasm CPU executor; a file the engine refuses is the user's to fix. */
@@ -423,6 +445,11 @@ function unloadModel() {
 function runFailure(error, phase) {
   if (isTrap(error)) return error;
   const message = describe(error);
+  if (onGpu && error?.code === 'gpu-unsupported') {
+    // The GPU executor lacks an operation this model needs: the page runs the request on the CPU.
+    unloadModel();
+    return new UserError('gpu-unsupported', 'The GPU executor does not run this model yet; it runs on the CPU, with the same tokens.', true, message);
+  }
   if (onGpu && error?.code === 'device-lost') {
     unloadModel();
     return new UserError(
@@ -441,6 +468,10 @@ async function generate({ run, expect }, signal) {
   const started = performance.now();
   let begun;
   try {
+    if (TEST_HOOKS && gpuRefusesNextRun && onGpu) {
+      gpuRefusesNextRun = false;
+      throw Object.assign(new Error("this executor does not run the exact-2 operation 'scale' (gemma3) yet; use the CPU executor"), { code: 'gpu-unsupported' });
+    }
     begun = toPlain(await model.begin_async(run));
   } catch (error) {
     throw runFailure(error, 'begin');
@@ -492,6 +523,7 @@ async function generate({ run, expect }, signal) {
     first_token_ms: firstTokenAt === null ? null : firstTokenAt - started,
     elapsed_ms: finished - started,
     decode_tokens_per_s: tokenIds.length > 1 && decodeSeconds > 0 ? (tokenIds.length - 1) / decodeSeconds : null,
+    wasm_memory_bytes: memoryBytes(),
   });
 }
 

@@ -8,6 +8,7 @@
 //! | `no-adapter` | WebGPU gave no usable adapter or device (none, refused, too small) |
 //! | `gpu-selftest` | the GPU compiled the kernels but failed the start-up self-test |
 //! | `device-lost` | the GPU failed while loading or during a run (lost device, GPU error) |
+//! | `gpu-unsupported` | the GPU executor does not run this model yet (a block format or an exact-2 operation it lacks: `ExecError::UnsupportedWeight`, `ExecError::MissingOp`); the CPU executor runs it |
 //! | `bad-model` | the file is not a model this engine can load |
 //! | `unsupported-model` | a valid model of an architecture the chosen engine does not run |
 //! | `bad-request` | invalid generation options or prompt |
@@ -25,7 +26,7 @@
 #![allow(clippy::await_holding_refcell_ref)]
 
 use crate::engine::{tokens_hash, EngineKind};
-use crate::exact::SPEC_VERSION;
+use crate::exact::{SPEC_EXACT_1, SPEC_EXACT_2, SPEC_VERSION};
 use crate::hash::Sha256Stream;
 use crate::replay::{LinkView, RunLink};
 use crate::request::RunOptions;
@@ -63,19 +64,43 @@ fn is_device_failure(e: &crate::Error) -> bool {
     )
 }
 
-/// The code of an error from a generation step or a GPU read.
-fn run_err(e: crate::Error) -> JsValue {
-    coded(
-        if is_device_failure(&e) {
-            "device-lost"
-        } else {
-            "engine"
-        },
+/// Whether `e` is an executor refusing a block format or an operation it does not
+/// implement (today: the GPU executor and spec exact-2's formats and gemma3 ops).
+fn is_executor_refusal(e: &crate::Error) -> bool {
+    use crate::exec::ExecError;
+    use crate::model::ModelError;
+    matches!(
         e,
+        crate::Error::Model(ModelError::Exec(
+            ExecError::UnsupportedWeight { .. } | ExecError::MissingOp(_)
+        ))
     )
 }
 
-/// The code of an error from loading a model file.
+/// The code of an error from a generation step or a GPU read.
+fn run_err(e: crate::Error) -> JsValue {
+    let code = if is_device_failure(&e) {
+        "device-lost"
+    } else if is_executor_refusal(&e) {
+        "gpu-unsupported"
+    } else {
+        "engine"
+    };
+    coded(code, e)
+}
+
+/// The code of an error from starting a generation: the request, or an executor
+/// that cannot compute the prompt's forward pass.
+fn begin_err(e: crate::Error) -> JsValue {
+    if is_executor_refusal(&e) || is_device_failure(&e) {
+        run_err(e)
+    } else {
+        coded("bad-request", e)
+    }
+}
+
+/// The code of an error from loading a model file (on the CPU, where a refused
+/// format is the file's problem: `bad-model`).
 fn load_err(e: crate::Error) -> JsValue {
     use crate::model::ModelError;
     let code = match &e {
@@ -84,6 +109,16 @@ fn load_err(e: crate::Error) -> JsValue {
         _ => "bad-model",
     };
     coded(code, e)
+}
+
+/// The code of an error from loading a model file on the GPU executor: a format or
+/// operation the GPU lacks is `gpu-unsupported` (the worker then loads it on the CPU).
+fn load_gpu_err(e: crate::Error) -> JsValue {
+    if is_executor_refusal(&e) {
+        coded("gpu-unsupported", e)
+    } else {
+        load_err(e)
+    }
 }
 
 thread_local! {
@@ -168,6 +203,13 @@ pub fn link_decode(text: &str) -> Result<JsValue, JsValue> {
 #[wasm_bindgen]
 pub fn spec_version() -> String {
     SPEC_VERSION.to_string()
+}
+
+/// Every numeric spec this build replays (`exact-2` is a strict superset of
+/// `exact-1`: a model runs under the spec `crate::model::spec_of` names).
+#[wasm_bindgen]
+pub fn spec_versions() -> Vec<String> {
+    vec![SPEC_EXACT_1.to_string(), SPEC_EXACT_2.to_string()]
 }
 
 /// The golden corpus built into this module (`crate::golden`), for the
@@ -367,7 +409,7 @@ impl WasmModel {
     /// then loads on the CPU: the tokens are the same).
     pub async fn load_gpu(bytes: Vec<u8>) -> Result<WasmModel, JsValue> {
         let (gpu, compile_ms, selftest_ms) = open_checked_gpu(&bytes).await?;
-        let model = LoadedModel::load_gpu(bytes, gpu).map_err(load_err)?;
+        let model = LoadedModel::load_gpu(bytes, gpu).map_err(load_gpu_err)?;
         Ok(Self {
             session: Rc::new(RefCell::new(Session::new(model))),
             gpu_compile_ms: Some(compile_ms),
@@ -387,7 +429,7 @@ impl WasmModel {
             executor: m.executor(),
             gpu_compile_ms: self.gpu_compile_ms,
             gpu_selftest_ms: self.gpu_selftest_ms,
-            spec: (m.engine == EngineKind::Exact).then_some(SPEC_VERSION),
+            spec: m.spec(),
             name,
             architecture: m.gguf.config.architecture().as_str(),
             n_layer: m.gguf.config.n_layer(),
@@ -404,7 +446,7 @@ impl WasmModel {
             .map_err(|e| coded("bad-request", format!("invalid generation options: {e}")))?;
         let req = o.to_request().map_err(|e| coded("bad-request", e))?;
         let mut session = self.session.try_borrow_mut().map_err(|_| busy())?;
-        let prompt_tokens = session.begin(&req).map_err(|e| coded("bad-request", e))?;
+        let prompt_tokens = session.begin(&req).map_err(begin_err)?;
         to_js(&Begun { prompt_tokens })
     }
 
@@ -423,7 +465,7 @@ impl WasmModel {
         let session = self.session.clone();
         Ok(future_to_promise(async move {
             let mut s = session.try_borrow_mut().map_err(|_| busy())?;
-            let prompt_tokens = s.begin(&req).map_err(|e| coded("bad-request", e))?;
+            let prompt_tokens = s.begin(&req).map_err(begin_err)?;
             s.resolve().await.map_err(run_err)?;
             to_js(&Begun { prompt_tokens })
         }))
