@@ -154,7 +154,7 @@ test('accepting the terms downloads Gemma and generates exactly; the link names 
   assert.match(native.stdout + native.stderr, /Reproduced exactly/);
 });
 
-test('a fresh browser opening a Gemma link asks for the terms before it downloads, and declining keeps the link', async () => {
+test('a fresh browser opening a Gemma link (page or embed view) asks for the terms before it downloads, and declining keeps the link', async () => {
   assert.ok(link, 'needs the previous test');
   const fresh = await launchBrowser();
   try {
@@ -172,6 +172,22 @@ test('a fresh browser opening a Gemma link asks for the terms before it download
     assert.equal(await page.getAttribute(byTestId('app'), 'data-state'), 'idle');
     assert.equal(gemmaDownloads(), downloads);
     assert.deepEqual(problems, []);
+
+    // The embed view of the same link asks for the terms too, before any download.
+    const card = await fresh.context.newPage();
+    await card.goto(`${server.url}embed.html${new URL(link).hash}`);
+    await card.waitForSelector(`${byTestId('embed')}[data-state="idle"]`, { timeout: 60_000 });
+    await card.click(byTestId('embed-replay'));
+    await card.waitForSelector(`${byTestId('embed-terms')}:not([hidden])`);
+    assert.match(await card.textContent(byTestId('embed-terms-message')), /Gemma Terms of Use/);
+    assert.equal(await card.getAttribute(byTestId('embed-terms-link'), 'href'), gemma.license_url);
+    assert.deepEqual(await axeViolations(card), [], 'accessibility of the embed view with the terms shown');
+    await card.click(byTestId('embed-terms-decline'));
+    assert.ok(await card.isHidden(byTestId('embed-terms')));
+    assert.equal(await card.textContent(byTestId('embed-status')), 'Gemma 3 270M (Q4_K_M) was not downloaded: its terms were not accepted.');
+    assert.equal(await card.getAttribute(byTestId('embed'), 'data-state'), 'idle');
+    assert.equal(gemmaDownloads(), downloads, 'the embed view downloaded nothing');
+    await card.close();
   } finally {
     await fresh.close();
   }

@@ -40,7 +40,7 @@ after(async () => {
 
 test(
   GPU_RUNS_GEMMA
-    ? `golden corpus exact-2 on WebGPU in Chromium: ${cases.length} of ${expected2 && Object.keys(expected2.cases).length} cases`
+    ? `golden corpus exact-2 on WebGPU in Chromium: ${cases.length} of ${Object.keys(expected2.cases).length} cases`
     : 'the WebGPU executor refuses Gemma (exact-2) with the typed error gpu-unsupported',
   { timeout: process.env.VERBATIM_GOLDEN_ALL ? 7_200_000 : 600_000 },
   async (t) => {
