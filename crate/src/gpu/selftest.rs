@@ -10,7 +10,7 @@ use crate::exec::{AttnShape, ExecError, Executor, WeightView};
 use std::sync::Arc;
 
 /// (check, FNV-1a 64 of the little-endian i32 results) of the CPU executor.
-pub const EXPECTED: [(&str, u64); 8] = [
+pub const EXPECTED: [(&str, u64); 11] = [
     ("embed q8_0", 0x7cc0781214eefe97),
     ("rmsnorm + matmul q4_1", 0x88fdc8f969419c03),
     ("rope", 0x9173b55a1bf15722),
@@ -19,6 +19,9 @@ pub const EXPECTED: [(&str, u64); 8] = [
     ("quantize + matmul q8_0", 0xb4b63d659329b5ca),
     ("silu_mul + matmul q4_1", 0xfbc2a773c9504e8a),
     ("add + last_row", 0x6e03d2c7ec5e644c),
+    ("matmul q5_0", 0x6828a84c8b9208c6),
+    ("matmul q4_k", 0xaa74984121852be1),
+    ("matmul q6_k", 0xd173f800ed43c131),
 ];
 
 const DIM: usize = 96;
@@ -41,11 +44,13 @@ fn bytes(seed: u32, n: usize) -> Vec<u8> {
 
 /// A weight matrix with small finite scales (f16 exponent field 5..=7).
 fn weight(seed: u32, format: WeightFormat, rows: usize, cols: usize) -> WeightView {
-    let mut b = bytes(seed, rows * cols / 32 * format.block_bytes());
+    let mut b = bytes(
+        seed,
+        rows * cols / format.block_elems() * format.block_bytes(),
+    );
     for blk in b.chunks_exact_mut(format.block_bytes()) {
-        blk[1] = (blk[1] & 0x83) | ((5 + blk[1] % 3) << 2);
-        if format == WeightFormat::Q4_1 {
-            blk[3] = (blk[3] & 0x83) | ((5 + blk[3] % 3) << 2);
+        for &o in format.scale_offsets() {
+            blk[o + 1] = (blk[o + 1] & 0x83) | ((5 + blk[o + 1] % 3) << 2);
         }
     }
     WeightView {
@@ -116,6 +121,19 @@ pub fn record<E: Executor>(ex: &mut E) -> Result<Vec<(&'static str, E::Rows)>, E
     out.push(("quantize + matmul q8_0", o));
     out.push(("silu_mul + matmul q4_1", down));
     out.push(("add + last_row", last));
+
+    // The exact-2 formats Gemma 3's files use besides Q8_0, on 256-wide rows.
+    let wide = ex.weight(weight(7, WeightFormat::Q8_0, 8, 256))?;
+    let xw = ex.embed(&wide, &[2, 7]);
+    let xw = ex.quantize(&xw);
+    for (seed, format, name) in [
+        (8, WeightFormat::Q5_0, "matmul q5_0"),
+        (9, WeightFormat::Q4K, "matmul q4_k"),
+        (10, WeightFormat::Q6K, "matmul q6_k"),
+    ] {
+        let w = ex.weight(weight(seed, format, 40, 256))?;
+        out.push((name, ex.matmul(&w, &xw)));
+    }
     Ok(out)
 }
 
@@ -169,6 +187,14 @@ mod tests {
             .iter()
             .map(|(n, r)| (*n, hash(&cpu.read(r).unwrap())))
             .collect();
+        // Every check computes something: most values neither 0 nor saturated.
+        for (name, r) in &results {
+            let v = cpu.read(r).unwrap().concat();
+            let plain = v
+                .iter()
+                .filter(|&&x| x != 0 && x != i32::MAX && x != i32::MIN);
+            assert!(plain.count() * 2 > v.len(), "{name}: mostly 0 or saturated");
+        }
         for ((name, want), (gname, have)) in EXPECTED.iter().zip(&got) {
             assert_eq!(name, gname);
             assert_eq!(
