@@ -4,6 +4,8 @@
 // (sw.js), and the page then reloads. No other module depends on this one.
 
 const BANNER_TEXT = 'A new version of Verbatim is available.';
+// Set for this tab once it reloaded to be served by the service worker (cross-origin isolation).
+const ISOLATION_RELOAD_KEY = 'verbatim.isolation-reload';
 
 let banner = null;
 
@@ -67,6 +69,26 @@ async function register() {
   serviceWorker.startMessages();
   serviceWorker.controller?.postMessage({ type: 'pending-update' });
   document.documentElement.dataset.offline = serviceWorker.controller ? 'controlled' : 'registered';
+  await isolateOnce(serviceWorker);
+}
+
+/**
+ * A page the service worker did not serve (its first visit) is not cross-origin isolated on a host
+ * that sends no COOP/COEP headers, so the engine runs one thread (sw.js adds the headers). Reloads
+ * it once, when the worker is active and the page is not busy (no model loading or loaded), as
+ * coi-serviceworker does; the engine would use more than one thread. Never twice in a tab.
+ */
+async function isolateOnce(serviceWorker) {
+  if (window.crossOriginIsolated || serviceWorker.controller) return;
+  if (sessionStorage.getItem(ISOLATION_RELOAD_KEY) !== null) return;
+  const { THREADS_KEY, threadsChoice, threadsFor } = await import('./threads-choice.js');
+  if (threadsFor(threadsChoice(localStorage.getItem(THREADS_KEY)), navigator.hardwareConcurrency) <= 1) return;
+  await serviceWorker.ready;
+  const state = document.querySelector('[data-testid="app"]')?.dataset.state;
+  if (state !== undefined && state !== 'starting' && state !== 'idle') return;
+  sessionStorage.setItem(ISOLATION_RELOAD_KEY, '1');
+  document.documentElement.dataset.offline = 'isolating';
+  location.reload();
 }
 
 if ('serviceWorker' in navigator && window.isSecureContext && /^https?:$/.test(location.protocol)) {

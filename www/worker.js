@@ -27,7 +27,8 @@
 //                                                               worker's address (browser tests):
 //                                                               a genuine Rust panic; a busy loop
 // Messages to the page, each {status, ...}:
-//   ready     {version, spec}
+//   ready     {version, spec, threads: {requested, running, why}}   why: null, or why fewer threads run
+//             than requested (not cross-origin isolated, no SharedArrayBuffer, no threaded build)
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
 //   parsing   {step: 'gpu' | 'timing' | 'cpu', fallback}   loading into the engine: starting WebGPU
 //             (kernels and self-test), timing both executors ('auto'), or on the CPU (fallback:
@@ -39,8 +40,11 @@
 //              in a few words, else null; fallback_detail: the same with the engine's full
 //              message; choice ('auto' only, else null): {why: 'emulated'} (the adapter reports
 //              isFallbackAdapter: not timed) or {why: 'measured', gpu_ms, cpu_ms} (per token)
+//              threads, threads_why (CPU only, else null): the CPU executor's thread count, and why
+//              it is 1 when more were asked for
 //   begun     {prompt_tokens}
-//   token     {token_id, text, n, elapsed_ms}
+//   token     {token_id, text, logits_hash, n, elapsed_ms}   logits_hash: the fingerprint of the logits the
+//             token was sampled from (exact engine; else null)
 //   done      {reason: 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'aborted', text,
 //              token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s}
 //   reply     {id, result} | {id, error}
@@ -112,17 +116,91 @@ self.addEventListener('error', (event) => {
   }
 });
 
+// ---- threads: the CPU executor on several threads (begin; the engine's start) -----------------
+// The page asks for a thread count in this worker's address (?threads=N, settings: Threads). More
+// than one needs shared memory, which the browser grants only to a cross-origin isolated page
+// (COOP same-origin + COEP require-corp: tools/serve.py, or sw.js on a static host): then the
+// shared-memory build of the engine (pkg-threads/, `make wasm-threads`) starts, with N - 1 Web
+// Workers (pool-worker.js) taking tasks of each matmul and attention; the bits are the same as on
+// one thread. Otherwise the single-threaded build (pkg/) runs, and `threads.why` says why.
+const MAX_THREADS = 16;
+const THREADS_START_MS = 20_000;
+
+/** The thread count asked for (1 when absent or not a number from 1 to MAX_THREADS). */
+function requestedThreads() {
+  const n = Number(new URL(self.location.href).searchParams.get('threads') ?? '1');
+  return Number.isInteger(n) && n >= 1 && n <= MAX_THREADS ? n : 1;
+}
+
+/** Which build to start: {path, threads: asked for, why: null | why one thread runs}. */
+function threadPlan() {
+  const wanted = requestedThreads();
+  if (wanted === 1) return { path: './pkg/verbatim.js', threads: 1, why: null };
+  if (self.crossOriginIsolated !== true) {
+    return { path: './pkg/verbatim.js', threads: 1, why: 'the page is not cross-origin isolated, so it has no shared memory' };
+  }
+  if (typeof SharedArrayBuffer !== 'function') {
+    return { path: './pkg/verbatim.js', threads: 1, why: 'this browser has no SharedArrayBuffer' };
+  }
+  return { path: './pkg-threads/verbatim.js', threads: wanted, why: null };
+}
+
+/** Starts the engine: the module, its thread count and, when one thread runs though more were asked for, why. */
+async function startEngine() {
+  const plan = threadPlan();
+  if (plan.threads > 1) {
+    try {
+      const module = await import(plan.path);
+      await module.default();
+      const running = await startPoolWorkers(module, plan.threads);
+      return { module, threads: { requested: requestedThreads(), running, why: running < plan.threads ? 'some threads did not start' : null } };
+    } catch (error) {
+      plan.why = `the threaded engine did not start (${describe(error)})`;
+    }
+  }
+  const module = await import('./pkg/verbatim.js');
+  await module.default();
+  return { module, threads: { requested: requestedThreads(), running: 1, why: plan.why } };
+}
+
+/** Installs the pool for `n` threads and starts n - 1 pool workers; resolves to the threads running. */
+async function startPoolWorkers(module, n) {
+  const shared = module.threads_install(n);
+  const started = await Promise.all(
+    Array.from({ length: n - 1 }, (_, i) => {
+      const thread = new Worker(new URL('pool-worker.js', import.meta.url), { type: 'module', name: `verbatim-cpu-${i + 1}` });
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), THREADS_START_MS);
+        thread.onmessage = ({ data }) => {
+          clearTimeout(timer);
+          resolve(data?.status === 'started');
+        };
+        thread.onerror = (event) => {
+          event.preventDefault();
+          clearTimeout(timer);
+          resolve(false);
+        };
+        thread.postMessage(shared);
+      });
+    }),
+  );
+  return 1 + started.filter(Boolean).length;
+}
+// ---- threads (end) ---------------------------------------------------------------------------
+
+let threadsRunning = { requested: 1, running: 1, why: null };
+
 const engineReady = (async () => {
   try {
-    const module = await import('./pkg/verbatim.js');
-    await module.default();
+    const { module, threads } = await startEngine();
+    threadsRunning = threads;
     // The panic's place without the build machine's directories: "gguf_file.rs:560:43".
     module.set_panic_listener((message) =>
       engineStopped(`it panicked (${oneLine(message).replace(/(?:[^\s:]*\/)+([^/\s:]+\.rs:)/g, '$1')})`),
     );
     wasm = module;
     io = { Hasher: module.Sha256Hasher, post };
-    post('ready', { version: module.version(), spec: module.spec_version() });
+    post('ready', { version: module.version(), spec: module.spec_version(), threads: threadsRunning });
   } catch (error) {
     post('error', {
       phase: 'init',
@@ -332,6 +410,8 @@ async function loadModel(bytes, engine, requested, signal, details) {
     fallback: fallback?.short ?? null,
     fallback_detail: fallback?.detail ?? null,
     choice,
+    threads: onGpu ? null : threadsRunning.running,
+    threads_why: onGpu ? null : threadsRunning.why,
   };
   post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, ...details });
 }
@@ -463,7 +543,7 @@ async function generate({ run, expect }, signal) {
     firstTokenAt ??= now;
     tokenIds.push(step.token_id);
     text += step.text;
-    post('token', { token_id: step.token_id, text: step.text, n: tokenIds.length, elapsed_ms: now - started });
+    post('token', { token_id: step.token_id, text: step.text, logits_hash: step.logits_hash ?? null, n: tokenIds.length, elapsed_ms: now - started });
     if (step.done) {
       reason = step.reason;
       tokensHash = step.tokens_hash ?? null;
