@@ -163,7 +163,7 @@ test('a host without headers: one thread and why, then isolated by the service w
     const app = await context.newPage();
     await app.goto(`${plain.origin}/www/`);
     await waitForIsolation(app, 60_000);
-    assert.equal(await app.evaluate(() => document.documentElement.dataset.offline), 'controlled');
+    await app.waitForFunction(() => document.documentElement.dataset.offline === 'controlled', null, { timeout: 30_000 });
     const threaded = await runInWorker(2, entry, [first], { on: app });
     assert.deepEqual(threaded.ready.threads, { requested: 2, running: 2, why: null });
     assert.deepEqual(threaded.results[first.id], expected.cases[first.id]);
