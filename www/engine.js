@@ -43,8 +43,10 @@ export class Engine {
     this.resetReady();
     const url = new URL('worker.js', this.folder);
     if (this.testHooks) url.searchParams.set('test-hooks', '1');
-    if (this.threads > 1) url.searchParams.set('threads', String(this.threads));
-    const current = new Worker(url, { type: 'module', name: 'verbatim-engine' });
+    // The thread count goes in the worker's name (worker.js reads it), so that its address stays
+    // the one the service worker keeps.
+    const name = this.threads > 1 ? `verbatim-engine threads=${this.threads}` : 'verbatim-engine';
+    const current = new Worker(url, { type: 'module', name });
     this.worker = current;
     current.addEventListener('message', ({ data }) => {
       if (this.worker !== current) return;

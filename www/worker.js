@@ -117,7 +117,8 @@ self.addEventListener('error', (event) => {
 });
 
 // ---- threads: the CPU executor on several threads (begin; the engine's start) -----------------
-// The page asks for a thread count in this worker's address (?threads=N, settings: Threads). More
+// The page asks for a thread count in this worker's name ('verbatim-engine threads=N': engine.js,
+// from the settings' Threads). More
 // than one needs shared memory, which the browser grants only to a cross-origin isolated page
 // (COOP same-origin + COEP require-corp: tools/serve.py, or sw.js on a static host): then the
 // shared-memory build of the engine (pkg-threads/, `make wasm-threads`) starts, with N - 1 Web
@@ -128,7 +129,8 @@ const THREADS_START_MS = 20_000;
 
 /** The thread count asked for (1 when absent or not a number from 1 to MAX_THREADS). */
 function requestedThreads() {
-  const n = Number(new URL(self.location.href).searchParams.get('threads') ?? '1');
+  const asked = /(?:^|\s)threads=(\d{1,2})$/.exec(self.name ?? '')?.[1] ?? '1';
+  const n = Number(asked);
   return Number.isInteger(n) && n >= 1 && n <= MAX_THREADS ? n : 1;
 }
 

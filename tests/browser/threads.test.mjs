@@ -1,10 +1,11 @@
 // The wasm CPU executor on several threads (the shared-memory engine, www/pkg-threads/, `make
-// wasm-threads`): tools/serve.py makes the page cross-origin isolated, the engine's worker
-// (worker.js?threads=2) starts one pool worker (pool-worker.js), and a representative subset of the
-// golden corpus exact-1 replays to the tokens and per-step logits hashes of one thread
-// (tests/golden/exact-1/expected.json, which the native test pins). On a plain static server (no
-// headers) the same request runs on one thread and says why, until the service worker (sw.js) has
-// made the page isolated: offline.js reloads it once, and then two threads run.
+// wasm-threads`): tools/serve.py makes the page cross-origin isolated, the engine's worker (named
+// 'verbatim-engine threads=2', as engine.js starts it) starts one pool worker (pool-worker.js),
+// and a representative subset of the golden corpus exact-1 replays to the tokens and per-step
+// logits hashes of one thread (tests/golden/exact-1/expected.json, which the native test pins).
+// On a plain static server (no headers) the same request runs on one thread and says why, until
+// the service worker (sw.js) has made the page isolated: offline.js reloads it once, and then two
+// threads run.
 
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
@@ -13,6 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { launchBrowser } from './lib/browser.mjs';
+import { byTestId, loadModel, openApp, preferCpu, waitForLoad } from './lib/app.mjs';
 import { DEFAULT_MODEL_ID, MODELS_DIR, WWW_DIR, requireModel, requireWasm } from './lib/env.mjs';
 import { byModel, expected, selectCases } from './lib/golden.mjs';
 import { startServer } from './lib/server.mjs';
@@ -56,14 +58,14 @@ after(async () => {
 });
 
 /**
- * Starts the engine's worker with `?threads=N`, loads the model file from this site and runs each
+ * Starts the engine's worker for N threads, loads the model file from this site and runs each
  * case through the worker's messages. Resolves to {ready, loaded, results: {case id -> outcome as
  * in expected.json}}.
  */
 function runInWorker(threads, entry, runs, { on = page, folder = '' } = {}) {
   return on.evaluate(
     async ({ threads, entry, runs, folder }) => {
-      const worker = new Worker(`${folder}worker.js?threads=${threads}`, { type: 'module' });
+      const worker = new Worker(`${folder}worker.js`, { type: 'module', name: `verbatim-engine threads=${threads}` });
       const inbox = [];
       let wake = null;
       worker.onmessage = ({ data }) => {
@@ -167,6 +169,26 @@ test('a host without headers: one thread and why, then isolated by the service w
     const threaded = await runInWorker(2, entry, [first], { on: app });
     assert.deepEqual(threaded.ready.threads, { requested: 2, running: 2, why: null });
     assert.deepEqual(threaded.results[first.id], expected.cases[first.id]);
+  } finally {
+    await fresh.close();
+  }
+});
+
+test('the page says which runs ("CPU, 2 threads"); Threads moves the model to another count and is remembered', { timeout: 240_000 }, async () => {
+  const fresh = await launchBrowser({ webgpu: false });
+  try {
+    await preferCpu(fresh.context);
+    const { page: app, problems } = await openApp(fresh.context, server.url);
+    assert.equal(await app.inputValue(byTestId('threads-select')), 'auto');
+    await loadModel(app, DEFAULT_MODEL_ID);
+    assert.equal(await app.textContent(byTestId('threads')), 'CPU, 2 threads'); // Automatic: 2 cores here
+    await app.selectOption(byTestId('threads-select'), '1');
+    await app.waitForFunction(() => document.querySelector('[data-testid="app"]').dataset.state !== 'ready');
+    await waitForLoad(app);
+    assert.equal(await app.textContent(byTestId('threads')), 'CPU, 1 thread');
+    await app.reload();
+    assert.equal(await app.inputValue(byTestId('threads-select')), '1');
+    assert.deepEqual(problems, []);
   } finally {
     await fresh.close();
   }
