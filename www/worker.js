@@ -118,12 +118,13 @@ self.addEventListener('error', (event) => {
 
 // ---- threads: the CPU executor on several threads (begin; the engine's start) -----------------
 // The page asks for a thread count in this worker's name ('verbatim-engine threads=N': engine.js,
-// from the settings' Threads). More
-// than one needs shared memory, which the browser grants only to a cross-origin isolated page
-// (COOP same-origin + COEP require-corp: tools/serve.py, or sw.js on a static host): then the
-// shared-memory build of the engine (pkg-threads/, `make wasm-threads`) starts, with N - 1 Web
-// Workers (pool-worker.js) taking tasks of each matmul and attention; the bits are the same as on
-// one thread. Otherwise the single-threaded build (pkg/) runs, and `threads.why` says why.
+// from the settings' Threads). More than one needs shared memory, which the browser grants only to
+// a cross-origin isolated page (COOP same-origin + COEP require-corp: tools/serve.py, or sw.js on a
+// static host): then the shared-memory build of the engine (pkg-threads/, `make wasm-threads`)
+// starts, with N - 1 Web Workers (pool-worker.js) taking tasks of each matmul and attention; the
+// bits are the same as on one thread. Otherwise the single-threaded build (pkg/) runs, and
+// `threads.why` says why. A pool worker that traps (a panic) leaves the engine waiting for it: Stop
+// then ends the stuck engine after a few seconds and starts a fresh one (app.js).
 const MAX_THREADS = 16;
 const THREADS_START_MS = 20_000;
 
