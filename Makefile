@@ -27,7 +27,7 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 # VERBATIM_* selection left in the caller's environment must not narrow them.
 CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_MATMUL -u VERBATIM_BLESS
 
-.PHONY: help serve test models models-default wasm native setup-wasm test-deps apt-deps npm-deps \
+.PHONY: help serve test models models-default wasm wasm-threads native setup-wasm setup-wasm-threads test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser site golden-browser-full \
         golden-gpu-full golden-webgpu-full golden-exact2-full golden-browser-exact2-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-deps-llama bench-browser bench-browser-gpu bench-gpu bench-eval
 
@@ -59,7 +59,7 @@ apt-deps:
 npm-deps:
 	@cd tests/browser && { [ -d node_modules ] && npm ls --silent >/dev/null 2>&1 || npm ci --no-audit --no-fund; }
 
-test-deps: apt-deps npm-deps setup-wasm
+test-deps: apt-deps npm-deps setup-wasm setup-wasm-threads
 
 models:
 	python3 models/fetch.py
@@ -73,18 +73,44 @@ wasm: setup-wasm
 	$(CARGO) build --release --lib -p verbatim --target $(WASM_TARGET)
 	wasm-bindgen --target web --no-typescript --out-dir www/pkg $(WASM_OUT)
 
+# The shared-memory engine (www/pkg-threads/): the CPU executor on Web Workers in a cross-origin
+# isolated page (www/worker.js starts it; pkg/ stays the fallback). Shared memory needs std built
+# with atomics: the nightly toolchain's -Z build-std, in its own target dir (other flags than the
+# stable build's). The simd128 and getrandom flags repeat .cargo/config.toml's, which this replaces.
+NIGHTLY ?= nightly
+WASM_THREADS_DIR := target/wasm-threads
+WASM_THREADS_OUT := $(WASM_THREADS_DIR)/$(WASM_TARGET)/release/verbatim.wasm
+WASM_THREADS_RUSTFLAGS := -C target-feature=+atomics,+bulk-memory,+mutable-globals,+simd128 \
+  --cfg getrandom_backend="wasm_js" -C link-arg=--max-memory=4294967296
+# Shared, imported memory (up to 4 GiB: --max-memory above) and the thread-local storage exports wasm-bindgen's thread
+# support needs: rustc no longer adds them with +atomics. Given to the engine crate's link only
+# (`cargo rustc`), so that the dependencies' builds do not depend on them.
+WASM_THREADS_LINK := -C link-arg=--shared-memory -C link-arg=--import-memory \
+  -C link-arg=--export=__wasm_init_tls -C link-arg=--export=__tls_size -C link-arg=--export=__tls_align \
+  -C link-arg=--export=__tls_base
+
+setup-wasm-threads: setup-wasm
+	@rustup toolchain list | grep -q '^$(NIGHTLY)' || rustup toolchain install $(NIGHTLY) --profile minimal
+	@rustup +$(NIGHTLY) component list --installed | grep -qx 'rust-src' || rustup component add rust-src --toolchain $(NIGHTLY)
+
+wasm-threads: setup-wasm-threads
+	CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS='$(WASM_THREADS_RUSTFLAGS)' \
+	  $(CARGO) +$(NIGHTLY) rustc --release --lib -p verbatim --target $(WASM_TARGET) \
+	  -Z build-std=panic_abort,std --target-dir $(WASM_THREADS_DIR) -- $(WASM_THREADS_LINK)
+	wasm-bindgen --target web --no-typescript --out-dir www/pkg-threads $(WASM_THREADS_OUT)
+
 native:
 	$(CARGO) build --release -p verbatim --bin verbatim
 
 # The static site (docs/releasing.md): site/ works on any static host, at its root or a sub-path.
 # Earlier releases' engines are kept from RELEASES (unpacked earlier sites).
 RELEASES ?= releases
-site: wasm tasks
+site: wasm wasm-threads tasks
 	python3 tools/build_site.py --out site --releases $(RELEASES)
 
 ## ---- main job --------------------------------------------------------------
 
-serve: models-default wasm
+serve: models-default wasm wasm-threads
 	python3 tools/serve.py --port $(PORT) --root www --models models
 
 ## ---- tests -----------------------------------------------------------------
@@ -145,7 +171,7 @@ test-python:
 # The browser tests compare with the CLI; the test profile's binary (built by
 # `cargo test`) saves a second, release build of the native code. They include the exact-2
 # (Gemma) legs: golden-gemma.test.mjs (wasm CPU subset), golden-gemma-gpu.test.mjs (WebGPU).
-test-browser: test-deps models wasm tasks site
+test-browser: test-deps models wasm wasm-threads tasks site
 	$(CARGO) build -p verbatim --bin verbatim
 	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=1 tests/browser/
 
@@ -237,8 +263,11 @@ bench-deps-llama:
 	@[ -x $(LLAMA_PY) ] || python3 -m venv $(LLAMA_VENV)
 	$(LLAMA_PY) -c 'import llama_cpp' 2>/dev/null || $(LLAMA_VENV)/bin/pip install llama-cpp-python==0.3.36
 
-bench-browser: test-deps models-default wasm
-	node bench/speed.mjs
+# --threads: Verbatim and wllama at 1 and at BENCH_THREADS threads in the same run (cross-origin
+# isolated pages); the figures depend on how busy the machine is (the report gives its load).
+BENCH_THREADS ?= 2
+bench-browser: test-deps models-default wasm wasm-threads
+	node bench/speed.mjs --threads $(BENCH_THREADS)
 	node bench/speed.mjs --prompt-tokens 1024 --decode-tokens 32 --repeat 1
 
 # The exact engine on WebGPU in headless Chromium (SwiftShader here) beside the wasm CPU and wllama.

@@ -1,7 +1,10 @@
 #!/usr/bin/env node
-// In-browser speed of Verbatim's exact engine against wllama (llama.cpp as wasm), one thread each.
+// In-browser speed of Verbatim's exact engine against wllama (llama.cpp as wasm), one thread each
+// (with --threads N: at 1 and at N threads each, in the same run).
 //
-// Serves the repository on 127.0.0.1 (no COOP/COEP headers, so wllama runs single-threaded),
+// Serves the repository on 127.0.0.1 (no COOP/COEP headers, so wllama runs single-threaded; with
+// --threads N > 1 the server sends COOP/COEP, the pages are cross-origin isolated, and both
+// engines' threaded builds run, at 1 thread and at N),
 // opens one headless Chromium and, in separate browser contexts (so separate renderer
 // processes), measures for each engine: load time, prompt processing and greedy decode speed,
 // wasm memory, renderer peak RSS and renderer CPU time. Engines run interleaved, repeat by
@@ -9,7 +12,8 @@
 //
 //   Verbatim  bench/web/verbatim-bench.js in a module worker: begin() (the whole prompt as one
 //             batch) and the step() calls after it are timed with performance.now().
-//   wllama    @wllama/wllama (pinned in tests/browser/package.json), n_threads 1, n_gpu_layers 0,
+//             With --threads: the shared-memory build (www/pkg-threads/, `make wasm-threads`).
+//   wllama    @wllama/wllama (pinned in tests/browser/package.json), n_threads 1 (or N), n_gpu_layers 0,
 //             temperature 0, ignore_eos (so it decodes exactly as many tokens), cache_prompt
 //             false; speeds are llama.cpp's own timings (prompt_ms, predicted_ms). Its worker
 //             script gets one extra message verb that reports the size of its wasm memory.
@@ -18,7 +22,7 @@
 // packages of tests/browser):
 //   node bench/speed.mjs [--model smollm2-135m-instruct-q4_1] [--prompt-tokens 256]
 //                        [--decode-tokens 64] [--repeat 3] [--with-float] [--with-webgpu] [--no-warmup]
-//                        [--profile] [--profile-dir DIR] [--budget 570] [--json out.json]
+//                        [--profile] [--profile-dir DIR] [--budget 570] [--json out.json] [--threads N]
 // --profile runs the exact engine once more on a page's main thread under the DevTools CPU
 // profiler and prints the functions with most self time (names from the wasm name section);
 // --profile-dir also writes the .cpuprofile files (open them in Chrome DevTools).
@@ -102,7 +106,7 @@ function usage(message) {
   console.error(
     'usage: node bench/speed.mjs [--model ID] [--prompt-tokens N] [--decode-tokens N] [--repeat N]\n' +
       '                            [--with-float] [--with-webgpu] [--no-warmup] [--profile] [--profile-dir DIR]\n' +
-      '                            [--budget SECONDS] [--json FILE]',
+      '                            [--budget SECONDS] [--json FILE] [--threads N]',
   );
   process.exit(2);
 }
@@ -120,8 +124,9 @@ function parseArgs(argv) {
     profileDir: null,
     budget: 570,
     json: null,
+    threads: 1,
   };
-  const ints = { '--prompt-tokens': 'promptTokens', '--decode-tokens': 'decodeTokens', '--repeat': 'repeat', '--budget': 'budget' };
+  const ints = { '--prompt-tokens': 'promptTokens', '--decode-tokens': 'decodeTokens', '--repeat': 'repeat', '--budget': 'budget', '--threads': 'threads' };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -145,6 +150,8 @@ function parseArgs(argv) {
     else usage(`unknown argument ${a}`);
   }
   if (!/^[A-Za-z0-9_.-]+$/.test(opts.model)) usage(`bad model id ${opts.model}`);
+  if (opts.threads > 16) usage('--threads must be at most 16');
+  if (opts.threads > 1 && (opts.withWebgpu || opts.withFloat || opts.profile)) usage('--threads compares the CPU engines only (no --with-webgpu, --with-float, --profile)');
   return opts;
 }
 
@@ -156,6 +163,7 @@ function preflight(opts) {
   };
   need(path.join(PKG_DIR, 'verbatim.js'), 'build the wasm with `make wasm`');
   need(path.join(PKG_DIR, 'verbatim_bg.wasm'), 'build the wasm with `make wasm`');
+  if (opts.threads > 1) need(path.join(ROOT, 'www', 'pkg-threads', 'verbatim_bg.wasm'), 'build the threaded wasm with `make wasm-threads`');
   const modelFile = path.join(MODELS_DIR, `${opts.model}.gguf`);
   need(modelFile, `fetch it with \`python3 models/fetch.py ${opts.model}\``);
   need(path.join(WLLAMA_DIR, 'esm', 'index.js'), 'install with `make npm-deps`');
@@ -197,10 +205,12 @@ function patchedWllamaJs() {
   return js.slice(0, at) + verb + js.slice(at);
 }
 
-function startServer() {
+/** The server; `isolated`: COOP/COEP on every response, so that the pages get shared memory. */
+function startServer({ isolated = false } = {}) {
   const wllamaJs = patchedWllamaJs();
   const wllamaWasm = fs.readFileSync(path.join(WLLAMA_DIR, 'esm', 'wasm', 'wllama.wasm'));
   const headers = { 'Cache-Control': 'no-store' };
+  if (isolated) Object.assign(headers, { 'Cross-Origin-Opener-Policy': 'same-origin', 'Cross-Origin-Embedder-Policy': 'require-corp' });
   const server = http.createServer((req, res) => {
     const url = new URL(req.url, 'http://127.0.0.1');
     const send = (status, type, body) => {
@@ -394,10 +404,11 @@ async function measured(bench, p, what, fn) {
 
 /** Verbatim's engine in a module worker (or, for profiling, on the page's main thread). */
 class VerbatimEngine {
-  constructor(engine, { mainThread = false } = {}) {
+  constructor(engine, { mainThread = false, threads = 1, label = '' } = {}) {
     this.engine = engine;
-    this.name = `verbatim-${engine}`;
+    this.name = `verbatim-${engine}${label}`;
     this.mainThread = mainThread;
+    this.threads = threads;
   }
 
   async open(bench) {
@@ -437,11 +448,12 @@ class VerbatimEngine {
 
   async load(bench) {
     const modelUrl = `/models/cache/${bench.opts.model}.gguf`;
-    const m = await measured(bench, this.p, 'load', () => this.call('load', { modelUrl, engine: this.engine }));
+    const m = await measured(bench, this.p, 'load', () => this.call('load', { modelUrl, engine: this.engine, threads: this.threads }));
     const renderer = await claimRenderer(bench, this.p);
     const r = m.result;
+    if (r.threads !== this.threads) throw new Error(`${this.name} runs ${r.threads} threads, expected ${this.threads}`);
     return {
-      info: r.info,
+      info: { ...r.info, threads: r.threads },
       fetch_s: r.fetch_ms / 1000,
       // wasm instantiation plus WasmModel.load on bytes already in memory
       load_s: (r.init_ms + r.load_ms) / 1000,
@@ -479,9 +491,12 @@ class VerbatimEngine {
   }
 }
 
-/** wllama 3.8.1 on its own worker, one thread, CPU only. */
+/** wllama 3.8.1 on its own worker, `threads` threads (more than 1 needs isolation), CPU only. */
 class WllamaEngine {
-  name = 'wllama';
+  constructor({ threads = 1, label = '' } = {}) {
+    this.name = `wllama${label}`;
+    this.threads = threads;
+  }
 
   async open(bench) {
     this.p = await openPage(bench, this.name);
@@ -494,7 +509,7 @@ class WllamaEngine {
     const nCtx = Math.max(512, Math.ceil((o.promptTokens + o.decodeTokens + 64) / 256) * 256);
     const m = await measured(bench, this.p, 'load', () =>
       this.p.page.evaluate(
-        async ({ modelUrl, nCtx }) => {
+        async ({ modelUrl, nCtx, threads }) => {
           const { Wllama } = await import('/__wllama__/index.js');
           const t0 = performance.now();
           const response = await fetch(modelUrl);
@@ -502,7 +517,7 @@ class WllamaEngine {
           const blob = await response.blob();
           const t1 = performance.now();
           const w = new Wllama({ default: '/__wllama__/wllama.wasm' }, { suppressNativeLog: true });
-          await w.loadModel([blob], { n_ctx: nCtx, n_threads: 1, n_gpu_layers: 0, n_parallel: 1 });
+          await w.loadModel([blob], { n_ctx: nCtx, n_threads: threads, n_gpu_layers: 0, n_parallel: 1 });
           const t2 = performance.now();
           window.__wllama = w;
           const proxy = w.proxy;
@@ -518,12 +533,12 @@ class WllamaEngine {
             wasm_memory: await window.__wllamaMemory(),
           };
         },
-        { modelUrl, nCtx },
+        { modelUrl, nCtx, threads: this.threads },
       ),
     );
     const renderer = await claimRenderer(bench, this.p);
     const r = m.result;
-    if (r.threads !== null && r.threads !== 1) throw new Error(`wllama runs ${r.threads} threads, expected 1`);
+    if (r.threads !== null && r.threads !== this.threads) throw new Error(`${this.name} runs ${r.threads} threads, expected ${this.threads}`);
     return {
       info: { version: r.version, threads: r.threads, multi_thread: r.multi_thread, async_file: r.async_file, n_ctx: r.n_ctx },
       fetch_s: r.fetch_ms / 1000,
@@ -690,7 +705,9 @@ function printReport(report) {
   }
   console.log('');
   const gpu = Object.keys(report.engines ?? {}).some((n) => n.endsWith('-webgpu'));
-  console.log(`model ${report.model} (${(report.gguf_bytes / MiB).toFixed(1)} MiB GGUF); median of ${report.repeat} run(s); one thread each, CPU only${gpu ? ' (but verbatim-exact-webgpu: WebGPU)' : ''}`);
+  const threads = report.threads > 1 ? `1 thread each, and ${report.threads} (names ending -${report.threads}t), cross-origin isolated` : 'one thread each';
+  console.log(`model ${report.model} (${(report.gguf_bytes / MiB).toFixed(1)} MiB GGUF); median of ${report.repeat} run(s); ${threads}, CPU only${gpu ? ' (but verbatim-exact-webgpu: WebGPU)' : ''}`);
+  console.log(`load average at the end: ${report.machine.loadavg_at_end.map((x) => x.toFixed(2)).join(', ')} on ${report.machine.cpus} CPUs`);
   console.log('tok/s: Verbatim = tokens / time of begin() or of the step() calls; wllama = llama.cpp timings (prompt_ms, predicted_ms)');
   console.log('load s: wasm instantiation + model load from bytes already in memory; wasm MiB: peak WebAssembly.Memory size;');
   console.log('RSS MiB: peak resident memory (VmHWM) of the renderer process; CPU/wall: renderer CPU time / wall time while generating');
@@ -723,13 +740,15 @@ async function main() {
   const started = Date.now();
   deadline = started + opts.budget * 1000;
   const { modelBytes } = preflight(opts);
-  const server = await startServer();
+  const server = await startServer({ isolated: opts.threads > 1 });
   const base = `http://127.0.0.1:${server.address().port}`;
   const { browser, cdp } = await bounded(launch(), 'starting Chromium');
   const bench = { opts, base, browser, cdp, claimed: new Set(), pages: new Set() };
   const notes = [];
   try {
     const engines = [new VerbatimEngine('exact'), new WllamaEngine()];
+    const label = `-${opts.threads}t`;
+    if (opts.threads > 1) engines.push(new VerbatimEngine('exact', { threads: opts.threads, label }), new WllamaEngine({ threads: opts.threads, label }));
     if (opts.withFloat) engines.push(new VerbatimEngine('float'));
     if (opts.withWebgpu) engines.push(new VerbatimEngine('exact-webgpu'));
     const state = new Map();
@@ -823,6 +842,7 @@ async function main() {
       prompt_tokens_requested: opts.promptTokens,
       decode_tokens: opts.decodeTokens,
       repeat: opts.repeat,
+      threads: opts.threads,
       warmup: opts.warmup,
       prompt,
       summary,
@@ -832,6 +852,16 @@ async function main() {
         'peak wasm memory exact/wllama': ratio(s['verbatim-exact'].peak_wasm_memory_mib, s.wllama.peak_wasm_memory_mib),
         // the same work measured in CPU time, which a busy machine disturbs less than wall time
         'renderer CPU s per run wllama/exact': ratio(s.wllama.renderer_cpu_s_per_run, s['verbatim-exact'].renderer_cpu_s_per_run),
+        ...(opts.threads > 1
+          ? {
+              [`prompt tok/s exact/wllama at ${opts.threads} threads`]: ratio(s[`verbatim-exact-${opts.threads}t`].prompt_tok_s, s[`wllama-${opts.threads}t`].prompt_tok_s),
+              [`decode tok/s exact/wllama at ${opts.threads} threads`]: ratio(s[`verbatim-exact-${opts.threads}t`].decode_tok_s, s[`wllama-${opts.threads}t`].decode_tok_s),
+              [`prompt tok/s exact ${opts.threads} threads/1`]: ratio(s[`verbatim-exact-${opts.threads}t`].prompt_tok_s, s['verbatim-exact'].prompt_tok_s),
+              [`decode tok/s exact ${opts.threads} threads/1`]: ratio(s[`verbatim-exact-${opts.threads}t`].decode_tok_s, s['verbatim-exact'].decode_tok_s),
+              [`prompt tok/s wllama ${opts.threads} threads/1`]: ratio(s[`wllama-${opts.threads}t`].prompt_tok_s, s.wllama.prompt_tok_s),
+              [`decode tok/s wllama ${opts.threads} threads/1`]: ratio(s[`wllama-${opts.threads}t`].decode_tok_s, s.wllama.decode_tok_s),
+            }
+          : {}),
       },
       engines: enginesOut,
       notes,

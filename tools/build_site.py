@@ -40,7 +40,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(HERE))
-from serve import CONTENT_SECURITY_POLICY, FRAMEABLE_FILES  # noqa: E402  (the page's policy, one definition)
+from serve import CONTENT_SECURITY_POLICY, CROSS_ORIGIN_ISOLATION, FRAMEABLE_FILES  # noqa: E402  (the page's policy, one definition)
 
 # Directives a <meta> policy cannot carry (CSP3, section 3.3): they go to _headers only.
 META_UNSUPPORTED = ("frame-ancestors", "report-uri", "report-to", "sandbox")
@@ -54,6 +54,7 @@ COMMON_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("Referrer-Policy", "no-referrer"),
     ("Cross-Origin-Resource-Policy", "same-origin"),
+    *CROSS_ORIGIN_ISOLATION,
 )
 SPEC_RE = re.compile(r'pub const SPEC_VERSION: &str = "([a-z0-9-]+)";')
 # Static imports (`from './x.js'`, `import './x.js'`) and dynamic ones (`import('./x.js')`).
@@ -176,6 +177,9 @@ def with_meta_policy(html: str, name: str, policy: str) -> str:
 # ---- the engine ------------------------------------------------------------------------------
 
 
+THREADED_ENGINE_FILES = ("pool-worker.js", "pkg-threads/verbatim.js", "pkg-threads/verbatim_bg.wasm")
+
+
 def engine_files(www: Path, entry: str = "worker.js") -> list[str]:
     """The worker and every module it imports (relative imports, transitively), plus pkg/."""
     seen: set[str] = set()
@@ -199,6 +203,11 @@ def engine_files(www: Path, entry: str = "worker.js") -> list[str]:
         if not (www / wasm_file).is_file():
             raise SiteError(f"{www / wasm_file} is missing: build the engine with `make wasm` first")
         seen.add(wasm_file)
+    # The shared-memory engine (`make wasm-threads`) and its pool worker, when built: the worker
+    # starts them by computed addresses, which the import scan above does not follow.
+    threaded = THREADED_ENGINE_FILES
+    if all((www / name).is_file() for name in threaded):
+        seen.update(threaded)
     return sorted(seen)
 
 

@@ -13,7 +13,8 @@ through DNS rebinding. It answers GET and HEAD, honours single HTTP byte ranges
 (RFC 9110, section 14), sends Content-Length so the page can show download
 progress, and sends a Content-Security-Policy that forbids inline script and
 inline style and lets only the embed view (``embed.html``) be framed by other
-sites (``frame-ancestors``). There are no directory listings and no way out of the two roots.
+sites (``frame-ancestors``), and makes the page cross-origin isolated (COOP
+``same-origin``, COEP ``require-corp``), which the engine's threads need. There are no directory listings and no way out of the two roots.
 
 Standard library only (Python 3.11).
 """
@@ -49,6 +50,14 @@ def content_security_policy(file: Path | None) -> str:
     """The CSP of a response: the page's policy plus who may frame it."""
     frame = FRAME_ANY if file is not None and file.name in FRAMEABLE_FILES else FRAME_SELF
     return f"{CONTENT_SECURITY_POLICY}; {frame}"
+
+# Cross-origin isolation (the page's shared memory: the CPU executor's threads, www/worker.js):
+# no window of another origin shares the page's browsing context group (COOP), and every
+# resource the page loads is same-origin, or opts in with CORP or CORS (COEP).
+CROSS_ORIGIN_ISOLATION = (
+    ("Cross-Origin-Opener-Policy", "same-origin"),
+    ("Cross-Origin-Embedder-Policy", "require-corp"),
+)
 
 MIME_TYPES = {
     ".html": "text/html; charset=utf-8",
@@ -311,6 +320,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.send_header("X-Content-Type-Options", "nosniff")
         self.send_header("Referrer-Policy", "no-referrer")
         self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        for name, value in CROSS_ORIGIN_ISOLATION:
+            self.send_header(name, value)
 
     def send_error_page(self, code: int, reason: str) -> None:
         body = f"{code} {reason}\n".encode()

@@ -93,6 +93,8 @@ class SiteTest(unittest.TestCase):
             rules["/" + path] = dict(line.strip().split(": ", 1) for line in lines)
         self.assertEqual(rules["/*"]["X-Content-Type-Options"], "nosniff")
         self.assertEqual(rules["/*"]["Referrer-Policy"], "no-referrer")
+        self.assertEqual(rules["/*"]["Cross-Origin-Opener-Policy"], "same-origin")
+        self.assertEqual(rules["/*"]["Cross-Origin-Embedder-Policy"], "require-corp")
         self.assertNotIn("Content-Security-Policy", rules["/*"])  # never two rules for one header
         for path in ("/", "/index.html"):
             self.assertTrue(rules[path]["Content-Security-Policy"].endswith("frame-ancestors 'self'"), path)
@@ -117,6 +119,20 @@ class SiteTest(unittest.TestCase):
         self.assertEqual(names, ["SHA256SUMS", "helper.js", "pkg/verbatim.js", "pkg/verbatim_bg.wasm", "worker.js"])
         site.check_sums(engine)
         self.assertEqual(summary["engines"], {"exact-1": "built"})
+
+    def test_the_threaded_engine_goes_with_the_engine_when_built(self) -> None:
+        (self.www / "pool-worker.js").write_text("const e = import('./pkg-threads/verbatim.js');\n")
+        (self.www / "pkg-threads").mkdir()
+        (self.www / "pkg-threads/verbatim.js").write_text("export default 1;\n")
+        (self.www / "pkg-threads/verbatim_bg.wasm").write_bytes(b"\0asm\1\0\0\0")
+        self.build()
+        engine = self.out / "engine/exact-1"
+        names = sorted(p.relative_to(engine).as_posix() for p in engine.rglob("*") if p.is_file())
+        self.assertEqual(
+            names,
+            ["SHA256SUMS", "helper.js", "pkg-threads/verbatim.js", "pkg-threads/verbatim_bg.wasm",
+             "pkg/verbatim.js", "pkg/verbatim_bg.wasm", "pool-worker.js", "worker.js"],
+        )
 
     def test_the_manifest_points_each_model_at_its_pinned_source_and_names_the_engines(self) -> None:
         self.build()

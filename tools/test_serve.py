@@ -108,6 +108,14 @@ class ServeTest(unittest.TestCase):
         _, headers, _ = self.request("/app.js")
         self.assertEqual(headers["Cache-Control"], "no-cache")
 
+    def test_pages_and_their_files_are_cross_origin_isolated(self) -> None:
+        # The engine's threads need shared memory, which only an isolated page gets.
+        for path in ("/", "/index.html", "/embed.html", "/app.js", "/models/manifest.json"):
+            _, headers, _ = self.request(path)
+            self.assertEqual(headers["Cross-Origin-Opener-Policy"], "same-origin", path)
+            self.assertEqual(headers["Cross-Origin-Embedder-Policy"], "require-corp", path)
+            self.assertEqual(headers["Cross-Origin-Resource-Policy"], "same-origin", path)
+
     def test_only_the_embed_view_may_be_framed_by_other_sites(self) -> None:
         for path in ("/", "/index.html", "/app.js", "/models/manifest.json", "/nonexistent"):
             _, headers, _ = self.request(path)

@@ -10,6 +10,7 @@
 // offline.js (the service worker sw.js and its update banner).
 
 import { Engine } from './engine.js';
+import { THREADS_KEY, threadsChoice, threadsFor } from './threads-choice.js';
 import { executorShort, formatMB, formatSeconds, plural, sentenceOf } from './format.js';
 import { historyItem } from './history-view.js';
 import { addRun, deleteRun, listRuns } from './history.js';
@@ -52,6 +53,7 @@ export function setState(next) {
   ui.modelList.disabled = busy || page.models.length === 0;
   ui.engineSelect.disabled = busy || next === 'starting' || next === 'failed';
   ui.executorSelect.disabled = busy || next === 'starting' || next === 'failed';
+  ui.threadsSelect.disabled = busy || next === 'starting' || next === 'failed';
   ui.retryCpuButton.disabled = busy;
   ui.replayRetryCpuButton.disabled = busy;
   ui.loadButton.disabled = busy || next === 'starting' || next === 'failed' || selectedModel() === null;
@@ -72,6 +74,7 @@ export function setState(next) {
 
 export const engine = new Engine({
   testHooks: TEST_HOOKS,
+  threads: threadsFor(threadsChoice(localStorage.getItem(THREADS_KEY)), navigator.hardwareConcurrency),
   onMessage: (message) => onWorkerMessage(message),
   onError: (event) => {
     if (page.state === 'starting') {
@@ -111,6 +114,23 @@ export async function switchEngine(spec) {
   startWorker();
   await engine.ready;
   return page.engineSpec === spec;
+}
+
+/**
+ * Runs the CPU executor on `threads` threads from now on: the engine's worker starts again with
+ * that count (worker.js), and a model that was loaded is loaded again (from this browser's copy).
+ */
+export async function restartWithThreads(threads) {
+  engine.threads = threads;
+  const reload = page.state === 'ready' ? page.lastLoad : null;
+  page.loaded = null;
+  page.loadingWith = null;
+  ui.modelInfo.hidden = true;
+  ui.engineLine.hidden = true;
+  setState('starting');
+  startWorker();
+  await engine.ready;
+  reload?.();
 }
 
 /**

@@ -12,8 +12,9 @@ export class Engine {
    * onMessage(message): each message of the current worker.
    * onError(event): the current worker failed (a script error, or it died); the event is handled.
    */
-  constructor({ testHooks = false, onMessage, onError }) {
+  constructor({ testHooks = false, threads = 1, onMessage, onError }) {
     this.testHooks = testHooks;
+    this.threads = threads; // the CPU executor's threads (worker.js: more than 1 needs isolation)
     this.folder = new URL('./', import.meta.url);
     this.onMessage = onMessage;
     this.onError = onError;
@@ -42,7 +43,10 @@ export class Engine {
     this.resetReady();
     const url = new URL('worker.js', this.folder);
     if (this.testHooks) url.searchParams.set('test-hooks', '1');
-    const current = new Worker(url, { type: 'module', name: 'verbatim-engine' });
+    // The thread count goes in the worker's name (worker.js reads it), so that its address stays
+    // the one the service worker keeps.
+    const name = this.threads > 1 ? `verbatim-engine threads=${this.threads}` : 'verbatim-engine';
+    const current = new Worker(url, { type: 'module', name });
     this.worker = current;
     current.addEventListener('message', ({ data }) => {
       if (this.worker !== current) return;

@@ -5,11 +5,12 @@
 import { asksBeforeDownload } from './consent.js';
 import { acceptTerms, termsPending, termsQuestion } from './terms.js';
 import { executorChoice } from './executor-choice.js';
+import { THREADS_KEY, threadsChoice, threadsFor, threadsLabel, threadsOptions } from './threads-choice.js';
 import { engineLabel, executorDetail, executorLabel, executorShort, formatMB, plural } from './format.js';
 import { engineRuns, isBaseModel, modelRow } from './manifest.js';
 import { hasModel } from './model-cache.js';
 import { ui } from './ui.js';
-import { announce, engine, focusLater, hideError, hideGpuFailure, requestStop, setState, showNotice, updateGenerateButton } from './app.js';
+import { announce, engine, focusLater, hideError, hideGpuFailure, requestStop, restartWithThreads, setState, showNotice, updateGenerateButton } from './app.js';
 import { startGenerate } from './generate-view.js';
 import { page } from './page-state.js';
 import { loadedMatchesLink, showLinkModelStatus, startReplay } from './replay-view.js';
@@ -282,6 +283,9 @@ export function onLoaded({ info, executor, sha256, source, label, bytes, cache_e
   ui.engine.textContent = engineLabel(info);
   ui.executor.textContent = executorLabel(page.loaded);
   ui.executor.dataset.executor = page.loaded.executor.kind;
+  const threads = threadsLabel(page.loaded.executor);
+  ui.threads.textContent = threads ?? '';
+  ui.threadsLine.hidden = threads === null;
   ui.infoExecutor.textContent = executorDetail(page.loaded);
   ui.infoExecutorShort.textContent = executorLabel(page.loaded);
   ui.infoExecutor.dataset.executor = page.loaded.executor.kind;
@@ -341,6 +345,18 @@ ui.executorSelect.addEventListener('change', () => {
   else localStorage.setItem(EXECUTOR_KEY, choice);
   const onExact = page.state === 'ready' && page.loaded?.engine === 'exact';
   if ((onExact || (page.state === 'idle' && page.failedRun !== null)) && page.lastLoad) page.lastLoad();
+});
+
+// "Threads": remembered in this browser (Automatic is stored as nothing); the engine starts again
+// with the new count, and the loaded model is loaded again.
+for (const { value, label } of threadsOptions(navigator.hardwareConcurrency)) ui.threadsSelect.add(new Option(label, value));
+ui.threadsSelect.value = String(threadsChoice(localStorage.getItem(THREADS_KEY)));
+ui.threadsSelect.addEventListener('change', () => {
+  const choice = threadsChoice(ui.threadsSelect.value);
+  if (choice === 'auto') localStorage.removeItem(THREADS_KEY);
+  else localStorage.setItem(THREADS_KEY, String(choice));
+  const threads = threadsFor(choice, navigator.hardwareConcurrency);
+  if (threads !== engine.threads) restartWithThreads(threads);
 });
 
 ui.cancelButton.addEventListener('click', requestStop);

@@ -4,6 +4,13 @@
 // (sw.js), and the page then reloads. No other module depends on this one.
 
 const BANNER_TEXT = 'A new version of Verbatim is available.';
+// Set for this tab once it reloaded to be served by the service worker (cross-origin isolation).
+const ISOLATION_RELOAD_KEY = 'verbatim.isolation-reload';
+// Whether the user has done anything on this page yet (a reload must not undo it).
+let touched = false;
+for (const type of ['pointerdown', 'keydown', 'input', 'change', 'drop']) {
+  addEventListener(type, () => (touched = true), { capture: true, once: true });
+}
 
 let banner = null;
 
@@ -67,6 +74,27 @@ async function register() {
   serviceWorker.startMessages();
   serviceWorker.controller?.postMessage({ type: 'pending-update' });
   document.documentElement.dataset.offline = serviceWorker.controller ? 'controlled' : 'registered';
+  await isolateOnce(serviceWorker);
+}
+
+/**
+ * A page the service worker did not serve (its first visit) is not cross-origin isolated on a host
+ * that sends no COOP/COEP headers, so the engine runs one thread (sw.js adds the headers). Reloads
+ * it once, as coi-serviceworker does, when the worker is active and the page is untouched (the user
+ * has not clicked or typed, no model is loading or loaded) and the engine would use more than one
+ * thread. Never twice in a tab; a touched page is isolated from its next visit on.
+ */
+async function isolateOnce(serviceWorker) {
+  if (window.crossOriginIsolated || serviceWorker.controller) return;
+  if (sessionStorage.getItem(ISOLATION_RELOAD_KEY) !== null) return;
+  const { THREADS_KEY, threadsChoice, threadsFor } = await import('./threads-choice.js');
+  if (threadsFor(threadsChoice(localStorage.getItem(THREADS_KEY)), navigator.hardwareConcurrency) <= 1) return;
+  await serviceWorker.ready;
+  const state = document.querySelector('[data-testid="app"]')?.dataset.state;
+  if (touched || (state !== undefined && state !== 'starting' && state !== 'idle')) return;
+  sessionStorage.setItem(ISOLATION_RELOAD_KEY, '1');
+  document.documentElement.dataset.offline = 'isolating';
+  location.reload();
 }
 
 if ('serviceWorker' in navigator && window.isSecureContext && /^https?:$/.test(location.protocol)) {

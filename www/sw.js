@@ -18,6 +18,12 @@
 // likewise waits until a page sends {type: 'skip-waiting'} (the same click). Messages to pages:
 //   {type: 'update-ready', version}      a newer shell is stored and waits for the user
 //   {type: 'update-used', version}       the newer shell is current: reload to use it
+//
+// Cross-origin isolation on static hosts that cannot send headers (as coi-serviceworker does):
+// every response this worker gives for a file of the shell carries COOP same-origin and COEP
+// require-corp, so a page it serves is cross-origin isolated and the engine gets shared memory
+// (the CPU executor's threads: worker.js). A page's first visit is not served by it; offline.js
+// reloads that page once when this worker is active. A server that sends COEP itself is left alone.
 
 const PREFIX = 'verbatim-shell-';
 const POINTER = `${PREFIX}current`; // holds one entry: the current snapshot's version
@@ -209,6 +215,23 @@ self.addEventListener('message', (event) => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Cross-origin isolation
+
+const ISOLATION_HEADERS = [
+  ['Cross-Origin-Opener-Policy', 'same-origin'],
+  ['Cross-Origin-Embedder-Policy', 'require-corp'],
+];
+
+/** `response` with the isolation headers added (unless the server sent COEP; opaque ones as they are). */
+function isolated(response) {
+  if (response.type === 'opaque' || response.type === 'opaqueredirect' || response.status === 0) return response;
+  if (response.headers.has('Cross-Origin-Embedder-Policy')) return response;
+  const headers = new Headers(response.headers);
+  for (const [name, value] of ISOLATION_HEADERS) headers.set(name, value);
+  return new Response(response.body, { status: response.status, statusText: response.statusText, headers });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Requests: a file of the current snapshot is answered from it (navigations to the scope's folder
 // get its index.html); anything else goes to the network untouched.
 
@@ -231,9 +254,9 @@ self.addEventListener('fetch', (event) => {
     // The list of models: the network's when it answers (it changes between releases), else the
     // snapshot's. Likewise a file asked for with a query (worker.js?test-hooks=1): a worker's
     // address is the address of the response that made it, and a stored one has no query.
-    event.respondWith(fetch(request).catch(() => fromSnapshot(request)));
+    event.respondWith(fetch(request).catch(() => fromSnapshot(request)).then(isolated));
     return;
   }
   if (request.mode === 'navigate') event.waitUntil(checkForUpdate().catch(() => {}));
-  event.respondWith(fromSnapshot(request));
+  event.respondWith(fromSnapshot(request).then(isolated));
 });

@@ -29,7 +29,9 @@
 //                                                               the next GPU run refused with code
 //                                                               gpu-unsupported (an op it lacks)
 // Messages to the page, each {status, ...}:
-//   ready     {version, spec, specs}   specs: every numeric spec this engine replays (exact-1, exact-2)
+//   ready     {version, spec, specs, threads: {requested, running, why}}   specs: every numeric spec
+//             this engine replays (exact-1, exact-2); why: null, or why fewer threads run than
+//             requested (not cross-origin isolated, no SharedArrayBuffer, no threaded build)
 //   progress  {phase: 'download' | 'read' | 'verify', loaded, total, bytes_per_s}
 //   parsing   {step: 'gpu' | 'timing' | 'cpu', fallback}   loading into the engine: starting WebGPU
 //             (kernels and self-test), timing both executors ('auto'), or on the CPU (fallback:
@@ -44,8 +46,11 @@
 //              model yet (spec exact-2's formats and ops), else null; wasm_memory_bytes: the
 //              engine's wasm memory (its peak so far); choice ('auto' only, else null): {why: 'emulated'} (the adapter reports
 //              isFallbackAdapter: not timed) or {why: 'measured', gpu_ms, cpu_ms} (per token)
+//              threads, threads_why (CPU only, else null): the CPU executor's thread count, and why
+//              it is 1 when more were asked for
 //   begun     {prompt_tokens}
-//   token     {token_id, text, n, elapsed_ms}
+//   token     {token_id, text, logits_hash, n, elapsed_ms}   logits_hash: the fingerprint of the logits the
+//             token was sampled from (exact engine; else null)
 //   done      {reason: 'eos' | 'max_tokens' | 'stop_string' | 'context_full' | 'aborted', text,
 //              token_ids, tokens_hash, prompt_tokens, first_token_ms, elapsed_ms, decode_tokens_per_s,
 //              wasm_memory_bytes}
@@ -122,10 +127,87 @@ self.addEventListener('error', (event) => {
   }
 });
 
+// ---- threads: the CPU executor on several threads (begin; the engine's start) -----------------
+// The page asks for a thread count in this worker's name ('verbatim-engine threads=N': engine.js,
+// from the settings' Threads). More than one needs shared memory, which the browser grants only to
+// a cross-origin isolated page (COOP same-origin + COEP require-corp: tools/serve.py, or sw.js on a
+// static host): then the shared-memory build of the engine (pkg-threads/, `make wasm-threads`)
+// starts, with N - 1 Web Workers (pool-worker.js) taking tasks of each matmul and attention; the
+// bits are the same as on one thread. Otherwise the single-threaded build (pkg/) runs, and
+// `threads.why` says why. A pool worker that traps (a panic) leaves the engine waiting for it: Stop
+// then ends the stuck engine after a few seconds and starts a fresh one (app.js).
+const MAX_THREADS = 16;
+const THREADS_START_MS = 20_000;
+
+/** The thread count asked for (1 when absent or not a number from 1 to MAX_THREADS). */
+function requestedThreads() {
+  const asked = /(?:^|\s)threads=(\d{1,2})$/.exec(self.name ?? '')?.[1] ?? '1';
+  const n = Number(asked);
+  return Number.isInteger(n) && n >= 1 && n <= MAX_THREADS ? n : 1;
+}
+
+/** Which build to start: {path, threads: asked for, why: null | why one thread runs}. */
+function threadPlan() {
+  const wanted = requestedThreads();
+  if (wanted === 1) return { path: './pkg/verbatim.js', threads: 1, why: null };
+  if (self.crossOriginIsolated !== true) {
+    return { path: './pkg/verbatim.js', threads: 1, why: 'the page is not cross-origin isolated, so it has no shared memory' };
+  }
+  if (typeof SharedArrayBuffer !== 'function') {
+    return { path: './pkg/verbatim.js', threads: 1, why: 'this browser has no SharedArrayBuffer' };
+  }
+  return { path: './pkg-threads/verbatim.js', threads: wanted, why: null };
+}
+
+/** Starts the engine: the module, its thread count and, when one thread runs though more were asked for, why. */
+async function startEngine() {
+  const plan = threadPlan();
+  if (plan.threads > 1) {
+    try {
+      const module = await import(plan.path);
+      const exports = await module.default();
+      const running = await startPoolWorkers(module, plan.threads);
+      return { module, exports, threads: { requested: requestedThreads(), running, why: running < plan.threads ? 'some threads did not start' : null } };
+    } catch (error) {
+      plan.why = `the threaded engine did not start (${describe(error)})`;
+    }
+  }
+  const module = await import('./pkg/verbatim.js');
+  const exports = await module.default();
+  return { module, exports, threads: { requested: requestedThreads(), running: 1, why: plan.why } };
+}
+
+/** Installs the pool for `n` threads and starts n - 1 pool workers; resolves to the threads running. */
+async function startPoolWorkers(module, n) {
+  const shared = module.threads_install(n);
+  const started = await Promise.all(
+    Array.from({ length: n - 1 }, (_, i) => {
+      const thread = new Worker(new URL('pool-worker.js', import.meta.url), { type: 'module', name: `verbatim-cpu-${i + 1}` });
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(false), THREADS_START_MS);
+        thread.onmessage = ({ data }) => {
+          clearTimeout(timer);
+          resolve(data?.status === 'started');
+        };
+        thread.onerror = (event) => {
+          event.preventDefault();
+          clearTimeout(timer);
+          resolve(false);
+        };
+        thread.postMessage(shared);
+      });
+    }),
+  );
+  return 1 + started.filter(Boolean).length;
+}
+// ---- threads (end) ---------------------------------------------------------------------------
+
+let threadsRunning = { requested: 1, running: 1, why: null };
+
 const engineReady = (async () => {
   try {
-    const module = await import('./pkg/verbatim.js');
-    const exports = await module.default();
+    const { module, exports, threads } = await startEngine();
+    threadsRunning = threads;
     // The panic's place without the build machine's directories: "gguf_file.rs:560:43".
     module.set_panic_listener((message) =>
       engineStopped(`it panicked (${oneLine(message).replace(/(?:[^\s:]*\/)+([^/\s:]+\.rs:)/g, '$1')})`),
@@ -134,7 +216,12 @@ const engineReady = (async () => {
     wasmMemory = exports?.memory ?? null;
     io = { Hasher: module.Sha256Hasher, post };
     // specs: every spec this engine replays (an engine before exact-2 names only its own).
-    post('ready', { version: module.version(), spec: module.spec_version(), specs: module.spec_versions?.() ?? [module.spec_version()] });
+    post('ready', {
+      version: module.version(),
+      spec: module.spec_version(),
+      specs: module.spec_versions?.() ?? [module.spec_version()],
+      threads: threadsRunning,
+    });
   } catch (error) {
     post('error', {
       phase: 'init',
@@ -349,6 +436,8 @@ async function loadModel(bytes, engine, requested, signal, details) {
     fallback_detail: fallback?.detail ?? null,
     fallback_code: fallback?.code ?? null,
     choice,
+    threads: onGpu ? null : threadsRunning.running,
+    threads_why: onGpu ? null : threadsRunning.why,
   };
   post('loaded', { info, executor, bytes: bytes.length, load_ms: performance.now() - started, wasm_memory_bytes: memoryBytes(), ...details });
 }
@@ -494,7 +583,7 @@ async function generate({ run, expect }, signal) {
     firstTokenAt ??= now;
     tokenIds.push(step.token_id);
     text += step.text;
-    post('token', { token_id: step.token_id, text: step.text, n: tokenIds.length, elapsed_ms: now - started });
+    post('token', { token_id: step.token_id, text: step.text, logits_hash: step.logits_hash ?? null, n: tokenIds.length, elapsed_ms: now - started });
     if (step.done) {
       reason = step.reason;
       tokensHash = step.tokens_hash ?? null;

@@ -7,18 +7,46 @@
 //
 // Worker messages: {id, cmd, args} -> {id, result} or {id, error}; cmd is one of the exports.
 
-import init, { WasmModel } from '/www/pkg/verbatim.js';
-
+let WasmModel = null; // the engine build's class, once loaded
 let wasm = null; // the wasm module's exports (its memory among them)
 let model = null;
 let run = null; // {prompt_tokens, prompt_ms} between begin() and decode()
 
 const memoryBytes = () => wasm.memory.buffer.byteLength;
 
-/** Instantiates the wasm, fetches the GGUF and loads it; fetch time is reported apart. */
-export async function load({ modelUrl, engine }) {
+/**
+ * The engine build for `threads`: the single-threaded one (pkg/), or the shared-memory one
+ * (pkg-threads/, which needs a cross-origin isolated page) with threads - 1 pool workers started
+ * as www/worker.js starts them. Resolves to {module, exports}.
+ */
+async function startEngine(threads) {
+  if (threads === 1) {
+    const module = await import('/www/pkg/verbatim.js');
+    return { module, exports: await module.default() };
+  }
+  if (!self.crossOriginIsolated) throw new Error(`${threads} threads need a cross-origin isolated page`);
+  const module = await import('/www/pkg-threads/verbatim.js');
+  const exports = await module.default();
+  const shared = module.threads_install(threads);
+  await Promise.all(
+    Array.from({ length: threads - 1 }, () => {
+      const worker = new Worker('/www/pool-worker.js', { type: 'module' });
+      return new Promise((resolve, reject) => {
+        worker.onmessage = ({ data }) => (data?.status === 'started' ? resolve() : reject(new Error(`a pool worker failed: ${data?.message}`)));
+        worker.onerror = (e) => reject(new Error(`a pool worker failed: ${e.message || 'script error'}`));
+        worker.postMessage(shared);
+      });
+    }),
+  );
+  return { module, exports };
+}
+
+/** Instantiates the wasm (on `threads` threads), fetches the GGUF and loads it; fetch time is reported apart. */
+export async function load({ modelUrl, engine, threads = 1 }) {
   const t0 = performance.now();
-  wasm = await init();
+  const started = await startEngine(threads);
+  wasm = started.exports;
+  WasmModel = started.module.WasmModel;
   const t1 = performance.now();
   const response = await fetch(modelUrl);
   if (!response.ok) throw new Error(`${modelUrl}: HTTP ${response.status}`);
@@ -31,6 +59,7 @@ export async function load({ modelUrl, engine }) {
   bytes = null; // the engine holds its own copy in wasm memory
   return {
     info: model.info(),
+    threads: started.module.cpu_threads(),
     file_bytes: fileBytes,
     init_ms: t1 - t0,
     fetch_ms: t2 - t1,

@@ -503,3 +503,43 @@ impl WasmModel {
         Ok(ids)
     }
 }
+
+// ---- threads: the CPU executor on Web Workers (the shared-memory build) -------------------
+//
+// `make wasm-threads` builds this module with shared memory (`+atomics`) into www/pkg-threads/.
+// The engine's worker (www/worker.js) then calls `threads_install(n)`, starts n - 1 Web Workers
+// (www/pool-worker.js) on the module and memory it returns, and each calls `threads_work`
+// (crate::cpu::pool::web). Executors loaded after that compute on n threads, with the same bits.
+
+/// Whether this build has shared memory, so that `threads_install` exists.
+#[wasm_bindgen]
+pub fn threads_supported() -> bool {
+    cfg!(target_feature = "atomics")
+}
+
+/// Threads the CPU executor computes on: 1 until `threads_install`.
+#[wasm_bindgen]
+pub fn cpu_threads() -> usize {
+    crate::cpu::pool::web::threads()
+}
+
+/// Sets the CPU executor up for `threads` threads in all (once per instance) and returns
+/// `{module, memory}`, which each of the `threads - 1` Web Workers passes to `initSync`
+/// before it calls [`threads_work`].
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen]
+pub fn threads_install(threads: usize) -> Result<JsValue, JsValue> {
+    crate::cpu::pool::web::install(threads).map_err(|e| coded("bad-request", e))?;
+    let out = js_sys::Object::new();
+    js_sys::Reflect::set(&out, &"module".into(), &wasm_bindgen::module())?;
+    js_sys::Reflect::set(&out, &"memory".into(), &wasm_bindgen::memory())?;
+    Ok(out.into())
+}
+
+/// A Web Worker's part of the pool: takes tasks until the page ends the worker (never
+/// returns once `threads_install` ran; returns at once before).
+#[cfg(target_feature = "atomics")]
+#[wasm_bindgen]
+pub fn threads_work() {
+    crate::cpu::pool::web::work();
+}

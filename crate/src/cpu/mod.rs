@@ -55,12 +55,13 @@ impl Default for CpuExecutor {
 }
 
 impl CpuExecutor {
-    /// An executor using every core natively (one thread on wasm).
+    /// An executor using every core natively; on wasm, the threads of the Web
+    /// Workers pool when one is installed (`pool::web`), else one.
     pub fn new() -> Self {
         #[cfg(not(target_arch = "wasm32"))]
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
         #[cfg(target_arch = "wasm32")]
-        let threads = 1;
+        let threads = pool::web::threads();
         Self::with_threads(threads)
     }
 

@@ -70,12 +70,20 @@ struct Shared {
 pub struct Pool {
     shared: Arc<Shared>,
     workers: Vec<JoinHandle<()>>,
+    /// wasm32: workers started by JavaScript in Web Workers ([`web`]), shared by
+    /// every pool of this instance; 0 for a pool of its own.
+    #[cfg(target_arch = "wasm32")]
+    web_workers: usize,
 }
 
 impl Pool {
     /// A pool that runs jobs on `threads` threads in all (the caller's included);
     /// `threads <= 1` starts none and runs every job on the caller's thread.
     pub fn new(threads: usize) -> Self {
+        #[cfg(target_arch = "wasm32")]
+        if let Some(pool) = web::pool(threads) {
+            return pool;
+        }
         let shared = Arc::new(Shared {
             job: Mutex::new(None),
             generation: AtomicUsize::new(0),
@@ -96,21 +104,35 @@ impl Pool {
                     .expect("starting a CPU worker thread")
             })
             .collect();
-        Pool { shared, workers }
+        Pool {
+            shared,
+            workers,
+            #[cfg(target_arch = "wasm32")]
+            web_workers: 0,
+        }
     }
 
     /// Threads that run jobs, the caller's included.
     pub fn threads(&self) -> usize {
+        #[cfg(target_arch = "wasm32")]
+        if self.web_workers > 0 {
+            return self.web_workers + 1;
+        }
         self.workers.len() + 1
     }
 
     /// Calls `f(i)` for every `i` in `0..n`, spread over the pool's threads, and
     /// returns when all calls have returned. Each `i` is run exactly once.
     pub fn run(&self, n: usize, f: impl Fn(usize) + Sync) {
-        if self.workers.is_empty() || n <= 1 {
+        if self.threads() <= 1 || n <= 1 {
             (0..n).for_each(f);
             return;
         }
+        #[cfg(target_arch = "wasm32")]
+        let _job = match web::JobGuard::enter() {
+            Some(guard) => guard,
+            None => return (0..n).for_each(f),
+        };
         let s = &*self.shared;
         let f: &(dyn Fn(usize) + Sync) = &f;
         // SAFETY: only the lifetime is erased; `run` does not return before every
@@ -217,6 +239,10 @@ fn worker(s: &Shared) {
 
 impl Drop for Pool {
     fn drop(&mut self) {
+        #[cfg(target_arch = "wasm32")]
+        if self.web_workers > 0 {
+            return; // the instance's Web Workers serve the next pool
+        }
         {
             let _sleepers = self.shared.sleep.lock().unwrap();
             self.shared.shutdown.store(true, SeqCst);
@@ -228,6 +254,10 @@ impl Drop for Pool {
         }
     }
 }
+
+#[cfg(target_arch = "wasm32")]
+#[path = "pool_web.rs"]
+pub mod web;
 
 /// A pointer to the elements of a slice that tasks of one job write at disjoint
 /// indices.
