@@ -1,16 +1,17 @@
-//! Start-up known-answer test: a small forward pass through every kernel on
-//! fixed inputs, each result's FNV-1a hash compared with values pinned here.
+//! Start-up known-answer test: a small forward pass through every kernel (spec
+//! exact-1's llama ops, then exact-2's gemma3 ops) on fixed inputs, each result's FNV-1a hash compared with values pinned here.
 //! The pinned values are what the CPU executor (the reference) computes; a
 //! unit test keeps the two in step. A device that gets any of them wrong is
 //! not used: the page falls back to the CPU executor.
 
+use crate::exact::gemma::{embed_scale_q30, RESIDUAL_SHIFT};
 use crate::exact::quant::WeightFormat;
 use crate::exact::rope::{RopeStyle, RopeTable};
 use crate::exec::{AttnShape, ExecError, Executor, WeightView};
 use std::sync::Arc;
 
 /// (check, FNV-1a 64 of the little-endian i32 results) of the CPU executor.
-pub const EXPECTED: [(&str, u64); 8] = [
+pub const EXPECTED: [(&str, u64); 11] = [
     ("embed q8_0", 0x7cc0781214eefe97),
     ("rmsnorm + matmul q4_1", 0x88fdc8f969419c03),
     ("rope", 0x9173b55a1bf15722),
@@ -19,6 +20,12 @@ pub const EXPECTED: [(&str, u64); 8] = [
     ("quantize + matmul q8_0", 0xb4b63d659329b5ca),
     ("silu_mul + matmul q4_1", 0xfbc2a773c9504e8a),
     ("add + last_row", 0x6e03d2c7ec5e644c),
+    (
+        "gemma3: scale + rms_norm_wide + qk-norm + neox rope",
+        0x1fda96dcb083b53b,
+    ),
+    ("gemma3: windowed attention + post-norm", 0x6413243ebef0066d),
+    ("gemma3: gelu_mul + matmul q8_0", 0x55514cc4d24681d2),
 ];
 
 const DIM: usize = 96;
@@ -108,6 +115,32 @@ pub fn record<E: Executor>(ex: &mut E) -> Result<Vec<(&'static str, E::Rows)>, E
     ex.add(&mut sum, &mixed);
     let last = ex.last_row(&sum);
 
+    // Spec exact-2's gemma3 steps: norm weights past exact-1's 2^23 clamp, the
+    // embedding scale, QK-norm, NEOX RoPE, a sliding window, a post-norm into the
+    // residual scale, the GELU product.
+    let wide: Vec<i32> = gamma.iter().map(|&g| g * 700).collect();
+    let mut hg = ex.embed(&table, &[3, 9, 21, 30, 11]);
+    ex.scale(&mut hg, embed_scale_q30(DIM))?;
+    let xg = ex.rms_norm_wide(&hg, &wide, eps)?;
+    let mut qg = ex.matmul(&wq, &xg);
+    let mut kg = ex.matmul(&wk, &xg);
+    let vg = ex.matmul(&wv, &xg);
+    ex.rms_norm_q16(&mut qg, &wide[..HEAD_DIM], eps, 0)?;
+    ex.rms_norm_q16(&mut kg, &wide[HEAD_DIM..2 * HEAD_DIM], eps, 0)?;
+    let mut neox = RopeTable::new(HEAD_DIM, 1_000_000f32.to_bits(), RopeStyle::Neox);
+    ex.rope(&mut qg, &mut neox, HEAD_DIM, 0);
+    ex.rope(&mut kg, &mut neox, HEAD_DIM, 0);
+    let mut local = ex.new_cache(AttnShape {
+        window: Some(3),
+        ..shape
+    });
+    let attg = ex.attention(&mut local, &qg, &kg, &vg, 0);
+    let xo = ex.quantize(&attg);
+    let mut og = ex.matmul(&wo, &xo);
+    ex.rms_norm_q16(&mut og, &wide, eps, RESIDUAL_SHIFT)?;
+    let hid = ex.gelu_mul(&og, &qg)?;
+    let downg = ex.matmul(&wo, &hid);
+
     out.push(("embed q8_0", h));
     out.push(("rmsnorm + matmul q4_1", q));
     out.push(("rope", qr));
@@ -116,6 +149,9 @@ pub fn record<E: Executor>(ex: &mut E) -> Result<Vec<(&'static str, E::Rows)>, E
     out.push(("quantize + matmul q8_0", o));
     out.push(("silu_mul + matmul q4_1", down));
     out.push(("add + last_row", last));
+    out.push(("gemma3: scale + rms_norm_wide + qk-norm + neox rope", qg));
+    out.push(("gemma3: windowed attention + post-norm", og));
+    out.push(("gemma3: gelu_mul + matmul q8_0", downg));
     Ok(out)
 }
 
@@ -169,13 +205,17 @@ mod tests {
             .iter()
             .map(|(n, r)| (*n, hash(&cpu.read(r).unwrap())))
             .collect();
-        for ((name, want), (gname, have)) in EXPECTED.iter().zip(&got) {
-            assert_eq!(name, gname);
-            assert_eq!(
-                want, have,
-                "{name}: pinned {want:#018x}, CPU computes {have:#018x}"
-            );
-        }
+        let names: Vec<&str> = got.iter().map(|g| g.0).collect();
+        assert_eq!(names, EXPECTED.map(|e| e.0));
+        let wrong: Vec<String> = EXPECTED
+            .iter()
+            .zip(&got)
+            .filter(|(e, g)| e.1 != g.1)
+            .map(|((name, want), (_, have))| {
+                format!("{name}: pinned {want:#018x}, CPU computes {have:#018x}")
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
         // The checks see distinct data (no result is trivially zero or repeated).
         let mut hashes: Vec<u64> = got.iter().map(|g| g.1).collect();
         hashes.sort();
