@@ -144,7 +144,9 @@ test-gpu: apt-deps models
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GPU_MATMUL=tiled VERBATIM_GOLDEN_CASES=chat-capital \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
-	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader $(CARGO) test -p verbatim --test gpu_kernels --test gpu_kernels_exact2
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader $(CARGO) test -p verbatim --test gpu_kernels --test gpu_kernels_exact2 --test gpu_gemma_kernels
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=gemma-raw-capital \
+	  $(CARGO) test -p verbatim --test golden_exact2 -- --nocapture
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 

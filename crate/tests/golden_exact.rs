@@ -28,26 +28,7 @@ use std::collections::BTreeMap;
 use verbatim::cpu::CpuExecutor;
 use verbatim::engine::EngineKind;
 use verbatim::golden::{self, compare, Corpus, Expected, Verdict};
-use verbatim::gpu::{GpuExecutor, GpuOptions, MatmulKernel};
 use verbatim::session::{LoadedModel, Session};
-
-fn gpu_executor() -> GpuExecutor {
-    // VERBATIM_GPU_MATMUL=tiled runs the kernel real GPUs get on a software one.
-    let matmul = match std::env::var("VERBATIM_GPU_MATMUL").as_deref() {
-        Ok("tiled") => MatmulKernel::Tiled,
-        Ok("per-row") => MatmulKernel::PerRow,
-        Ok(other) => panic!("VERBATIM_GPU_MATMUL={other}: use tiled or per-row"),
-        Err(_) => MatmulKernel::Auto,
-    };
-    let opts = GpuOptions {
-        matmul,
-        ..Default::default()
-    };
-    let ex = GpuExecutor::new_blocking(opts)
-        .expect("a Vulkan device (make apt-deps installs mesa-vulkan-drivers)");
-    common::expect_adapter(&ex.summary().name);
-    ex
-}
 
 /// The corpus files (cases, expected outcomes) and the fewest cases each must hold.
 const CORPORA: [(&str, &str, usize); 2] = [
@@ -100,24 +81,12 @@ fn load_corpora() -> Vec<Loaded> {
 #[test]
 fn golden_corpus_replays_exactly() {
     let mut corpora = load_corpora();
-    let gpu = match std::env::var("VERBATIM_EXECUTOR").as_deref() {
-        Ok("gpu") => true,
-        Ok("cpu") | Err(_) => false,
-        Ok(other) => panic!("VERBATIM_EXECUTOR={other}: use cpu or gpu"),
-    };
-    let only: Option<Vec<String>> = std::env::var("VERBATIM_GOLDEN_CASES")
-        .ok()
-        .map(|s| s.split(',').map(|c| c.trim().to_string()).collect());
-    if let Some(ids) = &only {
-        for id in ids {
-            assert!(
-                corpora
-                    .iter()
-                    .any(|l| l.corpus.cases.iter().any(|c| &c.id == id)),
-                "VERBATIM_GOLDEN_CASES names unknown case '{id}'"
-            );
-        }
-    }
+    let gpu = common::gpu_requested();
+    let known: Vec<&str> = corpora
+        .iter()
+        .flat_map(|l| l.corpus.cases.iter().map(|c| c.id.as_str()))
+        .collect();
+    let only = common::golden_case_filter(&known);
     let bless = std::env::var_os("VERBATIM_BLESS").is_some() && !gpu && only.is_none();
     let mut sessions: BTreeMap<String, Session> = BTreeMap::new();
     let mut failures = Vec::new();
@@ -131,7 +100,7 @@ fn golden_corpus_replays_exactly() {
             let session = sessions.entry(case.model.clone()).or_insert_with(|| {
                 let bytes = common::model_bytes(&case.model);
                 let model = if gpu {
-                    LoadedModel::load_gpu(bytes, gpu_executor()).unwrap()
+                    LoadedModel::load_gpu(bytes, common::gpu_executor()).unwrap()
                 } else {
                     LoadedModel::load(bytes, EngineKind::Exact).unwrap()
                 };

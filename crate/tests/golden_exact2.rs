@@ -7,6 +7,10 @@
 //! `VERBATIM_GOLDEN_FULL=1` (`make golden-exact2-full`) adds the ones in [`FULL_ONLY`]
 //! (a context past the 512-position sliding window). New cases are pinned with
 //! `VERBATIM_BLESS=1`, which only fills in cases missing from expected.json.
+//!
+//! As for exact-1 (`golden_exact.rs`), `VERBATIM_EXECUTOR=gpu` runs the corpus on
+//! the GPU executor and `VERBATIM_GOLDEN_CASES` a subset of it (`make test-gpu`
+//! replays one short case on the software Vulkan drivers).
 
 mod common;
 
@@ -26,17 +30,28 @@ fn exact_2_golden_corpus_replays_exactly() {
     let exp_path = dir.join("expected.json");
     let mut expected = Expected::parse(&std::fs::read_to_string(&exp_path).unwrap()).unwrap();
     let full = std::env::var_os("VERBATIM_GOLDEN_FULL").is_some();
-    let bless = std::env::var_os("VERBATIM_BLESS").is_some();
+    let gpu = common::gpu_requested();
+    let known: Vec<&str> = corpus.cases.iter().map(|c| c.id.as_str()).collect();
+    let only = common::golden_case_filter(&known);
+    let bless = std::env::var_os("VERBATIM_BLESS").is_some() && !gpu && only.is_none();
     let mut session: Option<Session> = None;
     let (mut failures, mut added, mut ran) = (Vec::new(), 0, 0);
     for case in &corpus.cases {
-        if !full && FULL_ONLY.contains(&case.id.as_str()) {
+        let skip = match &only {
+            Some(ids) => !ids.contains(&case.id),
+            None => !full && FULL_ONLY.contains(&case.id.as_str()),
+        };
+        if skip {
             continue;
         }
         ran += 1;
         let session = session.get_or_insert_with(|| {
             let bytes = common::model_bytes(&case.model);
-            let model = LoadedModel::load(bytes, EngineKind::Exact).unwrap();
+            let model = if gpu {
+                LoadedModel::load_gpu(bytes, common::gpu_executor()).unwrap()
+            } else {
+                LoadedModel::load(bytes, EngineKind::Exact).unwrap()
+            };
             assert_eq!(model.spec(), Some("exact-2"));
             Session::new(model)
         });

@@ -1,4 +1,4 @@
-//! The GPU executor: spec `exact-1` (docs/numerics.md) in WGSL compute shaders
+//! The GPU executor: specs `exact-1` and `exact-2` (docs/numerics.md) in WGSL compute shaders
 //! driven by `wgpu`, on WebGPU in the browser and on Vulkan natively.
 //!
 //! Every kernel is integer-only: 64-bit values are emulated with `vec2<u32>`
@@ -20,11 +20,15 @@ mod buffers;
 mod commands;
 mod context;
 mod embed;
+mod gelu_mul;
 mod matmul;
 mod quantize;
 mod readback;
 mod rms_norm;
+mod rms_norm_q16;
+mod rms_norm_wide;
 mod rope;
+mod scale;
 
 pub mod selftest;
 mod shader;
@@ -239,5 +243,33 @@ impl Executor for GpuExecutor {
         Err(ExecError::Device(
             "WebGPU results can only be read asynchronously".into(),
         ))
+    }
+
+    fn scale(&mut self, x: &mut GpuRows, m_q30: i64) -> Result<(), ExecError> {
+        scale::encode(self, x, m_q30);
+        Ok(())
+    }
+
+    fn rms_norm_wide(
+        &mut self,
+        x: &GpuRows,
+        gamma: &[i32],
+        eps_bits: u32,
+    ) -> Result<GpuInput, ExecError> {
+        Ok(rms_norm_wide::encode(self, x, gamma, eps_bits))
+    }
+
+    fn rms_norm_q16(
+        &mut self,
+        x: &mut GpuRows,
+        gamma: &[i32],
+        eps_bits: u32,
+        out_shift: i32,
+    ) -> Result<(), ExecError> {
+        rms_norm_q16::encode(self, x, gamma, eps_bits, out_shift)
+    }
+
+    fn gelu_mul(&mut self, gate: &GpuRows, up: &GpuRows) -> Result<GpuInput, ExecError> {
+        Ok(gelu_mul::encode(self, gate, up))
     }
 }

@@ -1,16 +1,17 @@
-//! Start-up known-answer test: a small forward pass through every kernel on
-//! fixed inputs, each result's FNV-1a hash compared with values pinned here.
+//! Start-up known-answer test: a small forward pass through every kernel (spec
+//! exact-1's llama ops, then exact-2's gemma3 ops) on fixed inputs, each result's FNV-1a hash compared with values pinned here.
 //! The pinned values are what the CPU executor (the reference) computes; a
 //! unit test keeps the two in step. A device that gets any of them wrong is
 //! not used: the page falls back to the CPU executor.
 
+use crate::exact::gemma::{embed_scale_q30, RESIDUAL_SHIFT};
 use crate::exact::quant::WeightFormat;
 use crate::exact::rope::{RopeStyle, RopeTable};
 use crate::exec::{AttnShape, ExecError, Executor, WeightView};
 use std::sync::Arc;
 
 /// (check, FNV-1a 64 of the little-endian i32 results) of the CPU executor.
-pub const EXPECTED: [(&str, u64); 11] = [
+pub const EXPECTED: [(&str, u64); 14] = [
     ("embed q8_0", 0x7cc0781214eefe97),
     ("rmsnorm + matmul q4_1", 0x88fdc8f969419c03),
     ("rope", 0x9173b55a1bf15722),
@@ -22,6 +23,12 @@ pub const EXPECTED: [(&str, u64); 11] = [
     ("matmul q5_0", 0x6828a84c8b9208c6),
     ("matmul q4_k", 0xaa74984121852be1),
     ("matmul q6_k", 0xd173f800ed43c131),
+    (
+        "gemma3: scale + rms_norm_wide + qk-norm + neox rope",
+        0x1fda96dcb083b53b,
+    ),
+    ("gemma3: windowed attention + post-norm", 0x6413243ebef0066d),
+    ("gemma3: gelu_mul + matmul q8_0", 0xbcb9a9fc120a6755),
 ];
 
 const DIM: usize = 96;
@@ -113,6 +120,32 @@ pub fn record<E: Executor>(ex: &mut E) -> Result<Vec<(&'static str, E::Rows)>, E
     ex.add(&mut sum, &mixed);
     let last = ex.last_row(&sum);
 
+    // Spec exact-2's gemma3 steps: norm weights past exact-1's 2^23 clamp, the
+    // embedding scale, QK-norm, NEOX RoPE, a sliding window, a post-norm into the
+    // residual scale, the GELU product.
+    let wide: Vec<i32> = gamma.iter().map(|&g| g * 700).collect();
+    let mut hg = ex.embed(&table, &[3, 9, 21, 30, 11]);
+    ex.scale(&mut hg, embed_scale_q30(DIM))?;
+    let xg = ex.rms_norm_wide(&hg, &wide, eps)?;
+    let mut qg = ex.matmul(&wq, &xg);
+    let mut kg = ex.matmul(&wk, &xg);
+    let vg = ex.matmul(&wv, &xg);
+    ex.rms_norm_q16(&mut qg, &wide[..HEAD_DIM], eps, 0)?;
+    ex.rms_norm_q16(&mut kg, &wide[HEAD_DIM..2 * HEAD_DIM], eps, 0)?;
+    let mut neox = RopeTable::new(HEAD_DIM, 1_000_000f32.to_bits(), RopeStyle::Neox);
+    ex.rope(&mut qg, &mut neox, HEAD_DIM, 0);
+    ex.rope(&mut kg, &mut neox, HEAD_DIM, 0);
+    let mut local = ex.new_cache(AttnShape {
+        window: Some(3),
+        ..shape
+    });
+    let attg = ex.attention(&mut local, &qg, &kg, &vg, 0);
+    let xo = ex.quantize(&attg);
+    let mut og = ex.matmul(&wo, &xo);
+    ex.rms_norm_q16(&mut og, &wide, eps, RESIDUAL_SHIFT)?;
+    let hid = ex.gelu_mul(&og, &og)?;
+    let downg = ex.matmul(&wo, &hid);
+
     out.push(("embed q8_0", h));
     out.push(("rmsnorm + matmul q4_1", q));
     out.push(("rope", qr));
@@ -134,6 +167,9 @@ pub fn record<E: Executor>(ex: &mut E) -> Result<Vec<(&'static str, E::Rows)>, E
         let w = ex.weight(weight(seed, format, 40, 256))?;
         out.push((name, ex.matmul(&w, &xw)));
     }
+    out.push(("gemma3: scale + rms_norm_wide + qk-norm + neox rope", qg));
+    out.push(("gemma3: windowed attention + post-norm", og));
+    out.push(("gemma3: gelu_mul + matmul q8_0", downg));
     Ok(out)
 }
 
@@ -195,13 +231,17 @@ mod tests {
                 .filter(|&&x| x != 0 && x != i32::MAX && x != i32::MIN);
             assert!(plain.count() * 2 > v.len(), "{name}: mostly 0 or saturated");
         }
-        for ((name, want), (gname, have)) in EXPECTED.iter().zip(&got) {
-            assert_eq!(name, gname);
-            assert_eq!(
-                want, have,
-                "{name}: pinned {want:#018x}, CPU computes {have:#018x}"
-            );
-        }
+        let names: Vec<&str> = got.iter().map(|g| g.0).collect();
+        assert_eq!(names, EXPECTED.map(|e| e.0));
+        let wrong: Vec<String> = EXPECTED
+            .iter()
+            .zip(&got)
+            .filter(|(e, g)| e.1 != g.1)
+            .map(|((name, want), (_, have))| {
+                format!("{name}: pinned {want:#018x}, CPU computes {have:#018x}")
+            })
+            .collect();
+        assert!(wrong.is_empty(), "{}", wrong.join("\n"));
         // The checks see distinct data (no result is trivially zero or repeated).
         let mut hashes: Vec<u64> = got.iter().map(|g| g.1).collect();
         hashes.sort();

@@ -1,6 +1,6 @@
 //! WGSL assembly and the compiled-pipeline cache. A kernel's module is the
-//! shared integer library (`int64`, `f16`, `reduce`, and where needed `exp`,
-//! `act_write`, a `dot4` flavour and `matmul_block`) followed by the kernel itself; pipelines are
+//! shared integer library (`int64`, `f16`, `reduce`, and where needed `int128`,
+//! `rms_factor`, `exp`, `act_write`, a `dot4` flavour and `matmul_block`) followed by the kernel itself; pipelines are
 //! compiled once per (kernel, weight format) and kept.
 
 use crate::exact::math::exp2_table;
@@ -11,6 +11,8 @@ use std::fmt::Write;
 const INT64: &str = include_str!("wgsl/int64.wgsl");
 const F16: &str = include_str!("wgsl/f16.wgsl");
 const REDUCE: &str = include_str!("wgsl/reduce.wgsl");
+const INT128: &str = include_str!("wgsl/int128.wgsl");
+const RMS_FACTOR: &str = include_str!("wgsl/rms_factor.wgsl");
 const EXP: &str = include_str!("wgsl/exp.wgsl");
 const ACT_WRITE: &str = include_str!("wgsl/act_write.wgsl");
 const DOT4_BUILTIN: &str = include_str!("wgsl/dot4_builtin.wgsl");
@@ -31,11 +33,16 @@ pub enum Kernel {
     SiluMul,
     Quantize,
     Add,
+    // Spec exact-2's gemma3 operations.
+    Scale,
+    RmsNormWide,
+    RmsNormQ16,
+    GeluMul,
 }
 
 impl Kernel {
     /// Every kernel, for tests and pre-compilation.
-    pub const ALL: [Kernel; 13] = [
+    pub const ALL: [Kernel; 17] = [
         Kernel::Embed(WeightFormat::Q4_1),
         Kernel::Embed(WeightFormat::Q8_0),
         Kernel::Matmul(WeightFormat::Q4_1),
@@ -49,6 +56,10 @@ impl Kernel {
         Kernel::SiluMul,
         Kernel::Quantize,
         Kernel::Add,
+        Kernel::Scale,
+        Kernel::RmsNormWide,
+        Kernel::RmsNormQ16,
+        Kernel::GeluMul,
     ];
 
     /// Every kernel in every weight format: [`Kernel::ALL`] has the format-bound
@@ -78,6 +89,10 @@ impl Kernel {
             Kernel::SiluMul => super::silu_mul::SOURCE,
             Kernel::Quantize => super::quantize::SOURCE,
             Kernel::Add => super::add::SOURCE,
+            Kernel::Scale => super::scale::SOURCE,
+            Kernel::RmsNormWide => super::rms_norm_wide::SOURCE,
+            Kernel::RmsNormQ16 => super::rms_norm_q16::SOURCE,
+            Kernel::GeluMul => super::gelu_mul::SOURCE,
         }
     }
 
@@ -95,11 +110,24 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     s.push_str(INT64);
     s.push_str(F16);
     s.push_str(REDUCE);
-    if matches!(kernel, Kernel::SiluMul | Kernel::Attention) {
+    let norm = matches!(
+        kernel,
+        Kernel::RmsNorm | Kernel::RmsNormWide | Kernel::RmsNormQ16
+    );
+    if norm || kernel == Kernel::Scale {
+        s.push_str(INT128);
+    }
+    if norm {
+        s.push_str(RMS_FACTOR);
+    }
+    if matches!(
+        kernel,
+        Kernel::SiluMul | Kernel::GeluMul | Kernel::Attention
+    ) {
         // The table is a storage binding (the kernel's last), not a WGSL const:
         // dynamically indexing a const array makes compilers copy it per call.
         let binding = match kernel {
-            Kernel::SiluMul => 5,
+            Kernel::SiluMul | Kernel::GeluMul => 5,
             _ => 8,
         };
         let _ = writeln!(
@@ -109,7 +137,14 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
         );
         s.push_str(EXP);
     }
-    if matches!(kernel, Kernel::SiluMul | Kernel::RmsNorm | Kernel::Quantize) {
+    if matches!(
+        kernel,
+        Kernel::SiluMul
+            | Kernel::GeluMul
+            | Kernel::RmsNorm
+            | Kernel::RmsNormWide
+            | Kernel::Quantize
+    ) {
         s.push_str(ACT_WRITE);
     }
     if matches!(kernel, Kernel::Matmul(_) | Kernel::MatmulRows(_)) {
@@ -274,7 +309,7 @@ mod tests {
     #[test]
     fn every_kernel_is_listed_once() {
         let every = Kernel::every();
-        assert_eq!(every.len(), 7 + 3 * crate::gpu::formats::FORMATS.len());
+        assert_eq!(every.len(), 11 + 3 * crate::gpu::formats::FORMATS.len());
         assert!(Kernel::ALL.iter().all(|k| every.contains(k)));
     }
 }

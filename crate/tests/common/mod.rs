@@ -94,3 +94,50 @@ pub fn run_golden_case(
     }
     false
 }
+
+/// `VERBATIM_EXECUTOR=gpu`: the golden tests run on the GPU executor (the Vulkan
+/// driver the loader picks; `VK_ICD_FILENAMES` selects one), else on the CPU.
+pub fn gpu_requested() -> bool {
+    match std::env::var("VERBATIM_EXECUTOR").as_deref() {
+        Ok("gpu") => true,
+        Ok("cpu") | Err(_) => false,
+        Ok(other) => panic!("VERBATIM_EXECUTOR={other}: use cpu or gpu"),
+    }
+}
+
+/// The GPU executor of a golden run; `VERBATIM_GPU_MATMUL=tiled` runs the kernel
+/// real GPUs get on a software one (`per-row` the other).
+pub fn gpu_executor() -> verbatim::gpu::GpuExecutor {
+    use verbatim::gpu::{GpuExecutor, GpuOptions, MatmulKernel};
+    let matmul = match std::env::var("VERBATIM_GPU_MATMUL").as_deref() {
+        Ok("tiled") => MatmulKernel::Tiled,
+        Ok("per-row") => MatmulKernel::PerRow,
+        Ok(other) => panic!("VERBATIM_GPU_MATMUL={other}: use tiled or per-row"),
+        Err(_) => MatmulKernel::Auto,
+    };
+    let opts = GpuOptions {
+        matmul,
+        ..Default::default()
+    };
+    let ex = GpuExecutor::new_blocking(opts)
+        .expect("a Vulkan device (make apt-deps installs mesa-vulkan-drivers)");
+    expect_adapter(&ex.summary().name);
+    ex
+}
+
+/// `VERBATIM_GOLDEN_CASES` (comma-separated ids): the subset of a corpus to run;
+/// an id that is not among `known` fails the test.
+pub fn golden_case_filter(known: &[&str]) -> Option<Vec<String>> {
+    let ids: Vec<String> = std::env::var("VERBATIM_GOLDEN_CASES")
+        .ok()?
+        .split(',')
+        .map(|c| c.trim().to_string())
+        .collect();
+    for id in &ids {
+        assert!(
+            known.contains(&id.as_str()),
+            "VERBATIM_GOLDEN_CASES names unknown case '{id}'"
+        );
+    }
+    Some(ids)
+}
