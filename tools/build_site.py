@@ -9,10 +9,11 @@ writes into ``--out`` (default ``site/``, replaced on each build):
   page's Content-Security-Policy (the one ``tools/serve.py`` sends) written into each HTML file as
   ``<meta http-equiv="Content-Security-Policy">``, so that no server configuration is needed; an
   HTML file with inline script, inline style or an event-handler attribute is refused;
-- ``engine/<spec>/``: the engine of this build's numeric spec (the worker, the modules it imports
-  and ``pkg/``) at a path that never changes, with a ``SHA256SUMS`` file; the engines of earlier
-  releases are copied unchanged from the archive (``--releases``, docs/releasing.md) after their
-  sums are checked, so a later build cannot alter what an older link replays;
+- ``engine/<spec>/``: the engine of this build's numeric spec (Generate's worker, the Evaluate
+  view's ``eval/worker.js``, the modules they import and ``pkg/``) at a path that never changes,
+  with a ``SHA256SUMS`` file; the engines of earlier releases are copied unchanged from the
+  archive (``--releases``, docs/releasing.md) after their sums are checked, so a later build
+  cannot alter what an older link replays;
 - ``models/manifest.json``: the repository's manifest plus, per model, ``url``: its public source
   pinned to a revision (the ``url`` source), and a ``site`` object: the engines by spec, the
   default engine, the model origins allowed besides https: and the page's own, the published
@@ -30,6 +31,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import posixpath
 import re
 import shutil
 import sys
@@ -61,6 +63,8 @@ SPEC_RE = re.compile(r'pub const SPEC_VERSION: &str = "([a-z0-9-]+)";')
 IMPORT_RE = re.compile(r"""(?:\bfrom\s*|\bimport\s*\(?\s*)['"](\.{1,2}/[^'"]+)['"]""")
 ORIGIN_RE = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$|^https?://\[[0-9a-fA-F:]+\](:[0-9]{1,5})?$")
 MARKER = ".verbatim-site"
+# The engine's workers: Generate's and the Evaluate view's (each with what it imports).
+ENGINE_ENTRIES = ("worker.js", "eval/worker.js")
 
 
 class SiteError(Exception):
@@ -180,10 +184,10 @@ def with_meta_policy(html: str, name: str, policy: str) -> str:
 THREADED_ENGINE_FILES = ("pool-worker.js", "pkg-threads/verbatim.js", "pkg-threads/verbatim_bg.wasm")
 
 
-def engine_files(www: Path, entry: str = "worker.js") -> list[str]:
-    """The worker and every module it imports (relative imports, transitively), plus pkg/."""
+def engine_files(www: Path, entries: tuple[str, ...] = ENGINE_ENTRIES) -> list[str]:
+    """The workers and every module they import (relative imports, transitively), plus pkg/."""
     seen: set[str] = set()
-    todo = [entry]
+    todo = list(entries)
     while todo:
         name = todo.pop()
         if name in seen:
@@ -194,8 +198,7 @@ def engine_files(www: Path, entry: str = "worker.js") -> list[str]:
         seen.add(name)
         if path.suffix == ".js":
             for target in IMPORT_RE.findall(path.read_text()):
-                resolved = (Path(name).parent / target).as_posix()
-                resolved = str(Path(resolved)).replace("\\", "/")
+                resolved = posixpath.normpath(posixpath.join(posixpath.dirname(name), target))
                 if resolved.startswith(".."):
                     raise SiteError(f"{name} imports {target}, outside the engine's folder")
                 todo.append(resolved)

@@ -58,6 +58,9 @@ class SiteTest(unittest.TestCase):
         (self.www / "util.js").write_text("export const x = 1;\n")
         (self.www / "worker.js").write_text("import { y } from './helper.js';\nconst m = import('./pkg/verbatim.js');\n")
         (self.www / "helper.js").write_text("export const y = 2;\n")
+        # The Evaluate view's worker, one folder down: its imports reach back into the engine.
+        (self.www / "eval").mkdir()
+        (self.www / "eval/worker.js").write_text("import { y } from '../helper.js';\nconst m = import('../pkg/verbatim.js');\n")
         (self.www / "pkg/verbatim.js").write_text("export default 1;\n")
         (self.www / "pkg/verbatim_bg.wasm").write_bytes(b"\0asm\1\0\0\0")
         (self.www / "tasks/t.jsonl").write_text("{}\n")
@@ -116,7 +119,7 @@ class SiteTest(unittest.TestCase):
         summary = self.build()
         engine = self.out / "engine/exact-1"
         names = sorted(p.relative_to(engine).as_posix() for p in engine.rglob("*") if p.is_file())
-        self.assertEqual(names, ["SHA256SUMS", "helper.js", "pkg/verbatim.js", "pkg/verbatim_bg.wasm", "worker.js"])
+        self.assertEqual(names, ["SHA256SUMS", "eval/worker.js", "helper.js", "pkg/verbatim.js", "pkg/verbatim_bg.wasm", "worker.js"])
         site.check_sums(engine)
         self.assertEqual(summary["engines"], {"exact-1": "built"})
 

@@ -61,7 +61,7 @@ function references(url, type, text) {
 }
 
 /**
- * The engines' workers the list of models names (`site.engines`: spec -> a folder of this site,
+ * The engines' workers (Generate's and Evaluate's) the list of models names (`site.engines`: spec -> a folder of this site,
  * as manifest.js reads it); the page's own worker.js when it names none (served from www/).
  */
 function engineRoots(manifestText, base) {
@@ -72,7 +72,8 @@ function engineRoots(manifestText, base) {
     engines = {}; // a damaged list: the page says so; its own engine is still kept
   }
   const folders = Object.values(engines).filter((f) => typeof f === 'string' && /^[A-Za-z0-9._/-]+\/$/.test(f) && !f.startsWith('/'));
-  return (folders.length > 0 ? folders : ['./']).map((folder) => new URL('worker.js', new URL(folder, base)));
+  // Each engine's two workers: Generate's and the Evaluate view's.
+  return (folders.length > 0 ? folders : ['./']).flatMap((folder) => ['worker.js', 'eval/worker.js'].map((w) => new URL(w, new URL(folder, base))));
 }
 
 function inShell(url) {

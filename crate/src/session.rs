@@ -159,8 +159,8 @@ pub struct Session {
 impl LoadedModel {
     /// Parses, validates and loads a whole GGUF file for `engine`.
     pub fn load(bytes: Vec<u8>, engine: EngineKind) -> Result<Self> {
-        let gguf = GgufModel::parse(&bytes)?;
-        let tokenizer = Tokenizer::from_gguf(&gguf.content)?;
+        let mut gguf = GgufModel::parse(&bytes)?;
+        let tokenizer = Tokenizer::from_gguf_taking(&mut gguf.content)?;
         let backend = match engine {
             EngineKind::Float => Backend::Float(Box::new(FloatModel::load(&gguf, &bytes)?)),
             EngineKind::Exact => {
@@ -179,8 +179,8 @@ impl LoadedModel {
     /// Parses, validates and loads a whole GGUF file for the exact engine on `cpu`
     /// (a given thread count; [`LoadedModel::load`] uses every core).
     pub fn load_cpu(bytes: Vec<u8>, cpu: crate::cpu::CpuExecutor) -> Result<Self> {
-        let gguf = GgufModel::parse(&bytes)?;
-        let tokenizer = Tokenizer::from_gguf(&gguf.content)?;
+        let mut gguf = GgufModel::parse(&bytes)?;
+        let tokenizer = Tokenizer::from_gguf_taking(&mut gguf.content)?;
         let file = Arc::new(bytes);
         let model = ExactModel::load(cpu, &gguf, &file)?;
         Ok(Self {
@@ -193,8 +193,8 @@ impl LoadedModel {
 
     /// Parses, validates and loads a whole GGUF file for the exact engine on `gpu`.
     pub fn load_gpu(bytes: Vec<u8>, gpu: GpuExecutor) -> Result<Self> {
-        let gguf = GgufModel::parse(&bytes)?;
-        let tokenizer = Tokenizer::from_gguf(&gguf.content)?;
+        let mut gguf = GgufModel::parse(&bytes)?;
+        let tokenizer = Tokenizer::from_gguf_taking(&mut gguf.content)?;
         let file = Arc::new(bytes);
         let mut model = ExactModel::load(gpu, &gguf, &file)?;
         // The weights live on the GPU: let the file's bytes go.

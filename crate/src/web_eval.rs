@@ -264,8 +264,8 @@ fn busy() -> JsError {
 impl WasmEvaluator {
     fn with(bytes: Vec<u8>, model_id: String, gpu: Option<GpuExecutor>) -> Result<Self, JsError> {
         let model_sha256 = sha256_hex(&bytes);
-        let gguf = GgufModel::parse(&bytes).map_err(js_err)?;
-        let tok = Tokenizer::from_gguf(&gguf.content).map_err(js_err)?;
+        let mut gguf = GgufModel::parse(&bytes).map_err(js_err)?;
+        let tok = Tokenizer::from_gguf_taking(&mut gguf.content).map_err(js_err)?;
         let ctx = gguf.config.context_length();
         let file = Arc::new(bytes);
         let (backend, executor) = match gpu {

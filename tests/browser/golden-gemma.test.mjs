@@ -17,8 +17,9 @@ import { startServer } from './lib/server.mjs';
 // Greedy on a raw prompt; sampled with top-k; sampled with top-p, min-p and a repetition penalty.
 const SUBSET = ['gemma-raw-capital', 'gemma-sample-topk', 'gemma-sample-filters'];
 const cases = selectExact2Cases(SUBSET);
-// wasm memory may hold the file once plus the engine's own tables; the GGUF is 253 MB.
-const MAX_MEMORY_OVER_FILE = 2;
+// wasm memory holds the file once plus the engine's own tables (issue 13: at most 1.5x the GGUF,
+// 253 MB; measured 1.41x since the tokenizer stopped holding the vocabulary twice while loading).
+const MAX_MEMORY_OVER_FILE = 1.5;
 
 let server;
 let browser;

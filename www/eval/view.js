@@ -4,9 +4,18 @@
 // and every item, exports JSON and CSV, makes and replays eval links (#e1.…, docs/links.md), and
 // keeps every finished result for a chart comparing models and tasks (chart.js). All text from
 // files and links is set with textContent.
+//
+// Models are the manifest's (manifest.js) that the exact engine runs (SmolLM2 under exact-1, Gemma 3
+// under exact-2); a model with terms (Gemma's) is downloaded only once they are accepted here
+// (terms.js, as Generate asks). The engine is the one Generate runs: on a built site the versioned
+// engine/<spec>/ folder the manifest names (docs/releasing.md), else this page's own folder; the
+// worker downloads models from the manifest's address with Generate's checks (worker-download.js).
 
 import { EXECUTOR_KEY, evalExecutor } from '../executor-choice.js';
+import { formatMB } from '../format.js';
+import { exactSpecOf, readManifestFile } from '../manifest.js';
 import { page } from '../page-state.js';
+import { acceptTerms, termsPending, termsQuestion } from '../terms.js';
 import { CHART_METRICS, drawChart, fillCompareTable } from './chart.js';
 import { clearItems, loadItems, loadResults, removeResults, runKey, saveItems, saveResult } from './store.js';
 
@@ -28,7 +37,9 @@ function remember(value) {
 const state = {
   worker: null,
   tasks: [], // built-in tasks (tasks/manifest.json)
-  models: [],
+  models: [], // manifest entries the exact engine runs, each with `download` (manifest.js)
+  origins: [], // model origins the site allows (manifest.js modelOrigins)
+  engine: null, // the engine folder (URL ending in '/') holding eval/worker.js and pkg/
   own: null, // {name, bytes} of a dropped task file
   task: null, // the loaded task's description
   loadedKey: null, // what the worker has loaded
@@ -63,9 +74,23 @@ function ask(what, fields) {
   });
 }
 
+/** The engine folder for numeric spec `spec` on this site: its own engine/<spec>/ if it keeps
+ * one, else the site's default engine, else (served from www/) this page's folder. */
+function engineFolder(site, spec) {
+  const folder = site.engines[spec] ?? (site.engine ? site.engines[site.engine] : null) ?? './';
+  return new URL(folder, document.baseURI);
+}
+
+/** The engine's wasm module (for task files, tasks and links), initialised. */
+async function engineModule() {
+  const w = await import(new URL('pkg/verbatim.js', state.engine).href);
+  await w.default();
+  return w;
+}
+
 function startWorker() {
   state.worker?.terminate();
-  state.worker = new Worker(new URL('./worker.js', import.meta.url), { type: 'module' });
+  state.worker = new Worker(new URL('eval/worker.js', state.engine), { type: 'module' });
   state.loadedKey = null;
   state.worker.onmessage = (event) => onMessage(event.data);
 }
@@ -83,6 +108,9 @@ function onMessage(msg) {
     case 'item':
       onItem(msg);
       break;
+    case 'progress':
+      onProgress(msg);
+      break;
     case 'finished':
       onFinished(msg.cancelled);
       break;
@@ -95,6 +123,33 @@ function onMessage(msg) {
       break;
     }
   }
+}
+
+/** Reading the model: "Downloading … 12.0 of 253.1 MB", "Checking the saved copy …". */
+function onProgress(msg) {
+  const name = selectedModel().name;
+  const of = `${formatMB(msg.loaded)} of ${formatMB(msg.total)}`;
+  $('eval-status').textContent = msg.phase === 'download' ? `Downloading ${name}: ${of}…` : `Checking the saved copy of ${name}: ${of}…`;
+}
+
+/** Asks for the terms of `model` (Gemma's) as Generate does; resolves to whether they were accepted. */
+function askTerms(model) {
+  $('eval-terms-message').textContent = termsQuestion(model, formatMB(model.size));
+  $('eval-terms-link').textContent = `Read the ${model.license || 'terms'}`;
+  $('eval-terms-link').href = model.license_url;
+  $('eval-terms').hidden = false;
+  $('eval-app').dataset.terms = 'asked';
+  $('eval-terms-accept').focus();
+  return new Promise((resolve) => {
+    const answer = (yes) => {
+      $('eval-terms').hidden = true;
+      $('eval-app').dataset.terms = yes ? 'accepted' : 'declined';
+      if (yes) acceptTerms(model);
+      resolve(yes);
+    };
+    $('eval-terms-accept').onclick = () => answer(true);
+    $('eval-terms-decline').onclick = () => answer(false);
+  });
 }
 
 function selectedModel() {
@@ -135,9 +190,13 @@ async function ensureLoaded() {
   const executor = wantedExecutor();
   const key = `${model.sha256}:${choice}:${choice === 'own' ? state.own?.name : ''}:${executor}`;
   if (state.loadedKey === key) return;
+  if (termsPending(model) && !(await askTerms(model))) {
+    throw new Error(`${model.name} was not downloaded: its terms were not accepted.`);
+  }
   $('eval-status').textContent = executor === 'gpu' ? 'Loading the model and the task (WebGPU: compiling and self-testing the kernels)…' : 'Loading the model and the task…';
   const bytes = await taskBytes();
-  const loaded = await ask('load', { model, task: { bytes: bytes.buffer.slice(0) }, executor });
+  const { id, name, file, size, sha256, download } = model;
+  const loaded = await ask('load', { model: { id, name, file, size, sha256, download }, origins: state.origins, task: { bytes: bytes.buffer.slice(0) }, executor });
   state.task = loaded.task;
   state.executor = loaded.executor;
   state.loadedKey = key;
@@ -296,6 +355,7 @@ function renderResults() {
   const body = $('eval-metrics');
   body.replaceChildren();
   $('eval-items-hash').textContent = r ? r.items_hash : '';
+  $('eval-spec').textContent = r ? `${r.spec} + ${r.score_spec}` : '';
   // Results, export and link appear once there is a result to show.
   $('eval-output').hidden = !r;
   if (!r) return;
@@ -369,8 +429,7 @@ async function onOwnFile(file) {
   showError('');
   const bytes = new Uint8Array(await file.arrayBuffer());
   // Checked in the worker's engine: the same parser as the CLI.
-  const w = await import('../pkg/verbatim.js');
-  await w.default();
+  const w = await engineModule();
   try {
     const info = w.task_check(bytes);
     state.own = { name: file.name, bytes };
@@ -384,11 +443,28 @@ async function onOwnFile(file) {
 
 async function init() {
   if (!$('eval-app')) return;
-  const w = await import('../pkg/verbatim.js');
-  await w.default();
-  state.models = JSON.parse(w.manifest_json()).models.filter((m) => m.architecture === 'llama');
+  const { models, site } = await readManifestFile();
+  state.origins = site.modelOrigins;
+  state.engine = engineFolder(site, site.engine);
+  let w = await engineModule();
+  const frag = location.hash.slice(1);
+  if (frag && w.is_eval_link(frag)) {
+    // A score is replayed by the engine of the spec its link names, where the site keeps one.
+    let spec = null;
+    try {
+      spec = w.eval_link_decode(frag).spec;
+    } catch {
+      // said below
+    }
+    const folder = spec && engineFolder(site, spec);
+    if (folder && folder.href !== state.engine.href) {
+      state.engine = folder;
+      w = await engineModule();
+    }
+  }
+  state.models = models.filter((m) => exactSpecOf(m) !== null);
   state.tasks = JSON.parse(w.tasks_manifest_json()).tasks;
-  for (const m of state.models) $('eval-model').append(new Option(m.name ?? m.id, m.id));
+  for (const m of state.models) $('eval-model').append(new Option(`${m.name ?? m.id} · ${exactSpecOf(m)}`, m.id));
   for (const t of state.tasks) $('eval-task').append(new Option(`${t.name} (${t.items} items; ${t.licence})`, t.name));
   $('eval-task').append(new Option('Your own task file (drop it below)', 'own'));
   startWorker();
@@ -419,7 +495,6 @@ async function init() {
     await renderComparison();
   });
   await renderComparison();
-  const frag = location.hash.slice(1);
   if (frag && w.is_eval_link(frag)) {
     try {
       const info = w.eval_link_decode(frag);

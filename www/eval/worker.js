@@ -3,22 +3,27 @@
 // can show progress, cancel between items and resume.
 //
 // Messages from the page, each {type, ...}:
-//   {type: 'load', model: {id, file, sha256}, task: {bytes}, executor: 'cpu' | 'gpu'}   model from
-//        the Cache API (as the Generate view stored it), else models/cache/<file> of this site;
-//        checked by SHA-256. 'gpu' loads on WebGPU after the self-test, else (no WebGPU, no
-//        adapter, a failed self-test) on the CPU, with the reason
+//   {type: 'load', model: {id, name, file, size, sha256, download}, origins, task: {bytes},
+//        executor: 'cpu' | 'gpu'}   model from the Cache API (as Generate stores it; its size and
+//        SHA-256 checked again), else downloaded from `download` (an absolute address: the model's
+//        public source on a built site, else this server's models/cache/) with Generate's checks
+//        (worker-download.js: the allowed origins, size, SHA-256; failures in words) and stored.
+//        'gpu' loads on WebGPU after the self-test, else (no WebGPU, no adapter, a failed
+//        self-test, a model the GPU executor does not run) on the CPU, with the reason
 //   {type: 'run', start, end, done: [items...]}   scores items start..end (items already done are
 //        kept, not scored again), reporting each
 //   {type: 'cancel'}                               stops after the current item
 //   {type: 'result', items, limit} / {type: 'link', items, limit} / {type: 'compare', link, items}
 //   {type: 'item-view', index}
 // Messages to the page, each {status, ...}:
+//   progress {phase: 'verify' | 'download', loaded, total, bytes_per_s}   while the model is read
 //   loaded {task, model_sha256, executor: "cpu" | "gpu: <adapter>", fallback: why the GPU was not
 //   used or null}, item {index, item, tokens_run, elapsed_ms}, finished {cancelled},
 //   answer {what, value}, error {message}
 
-import { readModel } from '../model-cache.js';
-import { adapterFacts } from '../worker-util.js';
+import { deleteModel, readModel, storeModel } from '../model-cache.js';
+import { download, hashBytes } from '../worker-download.js';
+import { adapterFacts, describe } from '../worker-util.js';
 
 let wasm = null;
 let evaluator = null;
@@ -35,15 +40,25 @@ async function engine() {
   return wasm;
 }
 
-async function modelBytes(model) {
+/**
+ * The model's bytes: the verified copy in the Cache API, else downloaded (and stored) as Generate
+ * does. `origins`: the model origins the site allows besides https: and its own (links.js).
+ */
+async function modelBytes(w, model, origins) {
+  const io = { Hasher: w.Sha256Hasher, post };
   const cached = await readModel(model.sha256).catch(() => null);
-  if (cached !== null) return cached;
-  const url = new URL(`../models/cache/${encodeURIComponent(model.file)}`, self.location.href);
-  const response = await fetch(url, { cache: 'no-store' });
-  if (!response.ok) {
-    throw new Error(`The model ${model.id} is not stored in this browser: load it in Generate first (HTTP ${response.status} for ${model.file}).`);
+  if (cached !== null) {
+    if (cached.length === model.size && hashBytes(cached, 'verify', io) === model.sha256) return cached;
+    await deleteModel(model.sha256).catch(() => {}); // damaged in storage: fetch it again
   }
-  return new Uint8Array(await response.arrayBuffer());
+  const bytes = await download(model, new AbortController().signal, io, origins);
+  try {
+    await storeModel(model.sha256, bytes);
+  } catch (error) {
+    // Scored all the same; downloaded again next time.
+    console.warn(`The model could not be saved for next time (${describe(error)}).`);
+  }
+  return bytes;
 }
 
 /** The evaluator on WebGPU when asked and it passes the self-test, else on the CPU (with why). */
@@ -61,7 +76,7 @@ async function evaluatorFor(w, bytes, msg) {
 
 async function load(msg) {
   const w = await engine();
-  const bytes = await modelBytes(msg.model);
+  const bytes = await modelBytes(w, msg.model, msg.origins ?? []);
   evaluator?.free();
   evaluator = null;
   const { ev, fallback } = await evaluatorFor(w, bytes, msg);

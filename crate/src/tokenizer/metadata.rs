@@ -23,6 +23,8 @@ pub(crate) const TOKENS: &str = "tokenizer.ggml.tokens";
 pub(crate) const SCORES: &str = "tokenizer.ggml.scores";
 pub(crate) const TOKEN_TYPE: &str = "tokenizer.ggml.token_type";
 pub(crate) const MERGES: &str = "tokenizer.ggml.merges";
+/// The keys holding one entry per token (or per merge): the bulk of a vocabulary's metadata.
+pub(crate) const VOCAB_ARRAYS: [&str; 4] = [TOKENS, SCORES, TOKEN_TYPE, MERGES];
 pub(crate) const ADD_BOS: &str = "tokenizer.ggml.add_bos_token";
 pub(crate) const ADD_EOS: &str = "tokenizer.ggml.add_eos_token";
 pub(crate) const ADD_SPACE_PREFIX: &str = "tokenizer.ggml.add_space_prefix";

@@ -48,7 +48,23 @@ pub struct Tokenizer {
 impl Tokenizer {
     /// Builds the tokenizer described by a GGUF file's metadata.
     pub fn from_gguf(content: &Content) -> Result<Self, TokenizerError> {
-        let vocab = Vocab::from_metadata(metadata::Metadata::read(content)?)?;
+        Self::from_metadata(metadata::Metadata::read(content)?)
+    }
+
+    /// [`Tokenizer::from_gguf`] for a model being loaded: once read, the vocabulary's arrays
+    /// (tokens, scores, token types, merges) are removed from `content`, so that they are not
+    /// held twice while the tokenizer's tables are built (the peak of a load; wasm memory never
+    /// shrinks) nor afterwards. Nothing else reads them after the file is parsed.
+    pub fn from_gguf_taking(content: &mut Content) -> Result<Self, TokenizerError> {
+        let meta = metadata::Metadata::read(content)?;
+        for key in metadata::VOCAB_ARRAYS {
+            content.metadata.remove(key);
+        }
+        Self::from_metadata(meta)
+    }
+
+    fn from_metadata(meta: metadata::Metadata) -> Result<Self, TokenizerError> {
+        let vocab = Vocab::from_metadata(meta)?;
         let mut inner = match vocab.kind {
             Kind::Gpt2(pre) => gpt2::build(&vocab, pre)?,
             Kind::Spm => spm::build(&vocab)?,

@@ -34,6 +34,7 @@ const SPACE: &str = "\u{2581}";
 pub(crate) fn build(vocab: &Vocab) -> Result<tokenizers::Tokenizer, TokenizerError> {
     let ids = vocab.ids_by_text();
     let merges = merges_from_scores(&vocab.tokens, &vocab.scores, &ids);
+    drop(ids); // freed before the BPE model's tables are built (the peak of a load)
     let bpe_vocab: BpeVocab = vocab.tokens.iter().cloned().zip(0u32..).collect();
     let mut builder = BPE::builder()
         .vocab_and_merges(bpe_vocab, merges)
