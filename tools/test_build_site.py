@@ -133,7 +133,7 @@ class SiteTest(unittest.TestCase):
         names = sorted(p.relative_to(engine).as_posix() for p in engine.rglob("*") if p.is_file())
         self.assertEqual(
             names,
-            ["SHA256SUMS", "helper.js", "pkg-threads/verbatim.js", "pkg-threads/verbatim_bg.wasm",
+            ["SHA256SUMS", "eval/worker.js", "helper.js", "pkg-threads/verbatim.js", "pkg-threads/verbatim_bg.wasm",
              "pkg/verbatim.js", "pkg/verbatim_bg.wasm", "pool-worker.js", "worker.js"],
         )
 
