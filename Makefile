@@ -149,6 +149,8 @@ test-gpu: apt-deps models
 	  $(CARGO) test -p verbatim --test golden_exact2 -- --nocapture
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=$(GPU_GOLDEN_SWIFTSHADER) \
 	  $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_CASES=gemma-raw-one-token \
+	  $(CARGO) test -p verbatim --test golden_exact2 -- --nocapture
 
 # The exact-2 corpus (Gemma 3) on the CPU executor, with the cases too slow for
 # `make test` (a ~600-token context past the 512-position sliding window).
@@ -159,6 +161,7 @@ golden-exact2-full: models
 golden-gpu-full: apt-deps models
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
 	$(CLEAN_ENV) VK_ICD_FILENAMES=$(SWIFTSHADER_ICD) VERBATIM_EXPECT_ADAPTER=SwiftShader VERBATIM_EXECUTOR=gpu $(CARGO) test -p verbatim --test golden_exact -- --nocapture
+	$(CLEAN_ENV) VK_ICD_FILENAMES=$(LAVAPIPE_ICD) VERBATIM_EXPECT_ADAPTER=llvmpipe VERBATIM_EXECUTOR=gpu VERBATIM_GOLDEN_FULL=1 $(CARGO) test -p verbatim --test golden_exact2 -- --nocapture
 
 # The SIMD twins' unit tests on wasm32: simd128 against the scalar definition, in node
 # (wasm-bindgen-test-runner comes with wasm-bindgen-cli, installed by setup-wasm).
