@@ -47,7 +47,8 @@ fn f16_at(b: &[u8], i: usize) -> Scaled {
     f16_bits(u16::from_le_bytes([b[i], b[i + 1]]))
 }
 
-/// The Q32 accumulator of one weight `row` of `format` (a format [`covers`]) times
+/// The Q32 accumulator of one weight `row` of `format` (a format [`covers`], or
+/// Q8_0, whose term is the same; not Q4_1) times
 /// `act`, as [`blocks::row_dot_acc`] defines it, with each (super-)block's `S1`
 /// from `s1(block bytes, its activations, sc)`, where `sc` holds the block's
 /// sub-block scales (K-quants; 1 otherwise).

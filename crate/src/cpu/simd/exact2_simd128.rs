@@ -95,6 +95,35 @@ unsafe fn legacy_s1<const F: u8>(blk: *const u8, a: *const i16) -> i64 {
     ))
 }
 
+/// `S1` of one Q8_0 block (exact-1's format: `d`, then 32 i8 at byte 2). Each i32
+/// lane sums eight products below 2^22.
+#[inline(always)]
+unsafe fn q8_0_s1(blk: *const u8, a: *const i16) -> i64 {
+    let (q0, q1) = (load(blk.add(2)), load(blk.add(18)));
+    hsum32(i32x4_add(
+        i32x4_add(
+            i32x4_dot_i16x8(i16x8_extend_low_i8x16(q0), load_a(a, 0)),
+            i32x4_dot_i16x8(i16x8_extend_high_i8x16(q0), load_a(a, 8)),
+        ),
+        i32x4_add(
+            i32x4_dot_i16x8(i16x8_extend_low_i8x16(q1), load_a(a, 16)),
+            i32x4_dot_i16x8(i16x8_extend_high_i8x16(q1), load_a(a, 24)),
+        ),
+    ))
+}
+
+/// The accumulator of one Q8_0 `row` (whole blocks, no more than `act` has) as
+/// exact-1's [`crate::exact::quant::row_dot_acc`] defines it (section 14's
+/// definition is section 3's term for term), for any scale: the fallback of the
+/// Q8_0 tile kernel for rows with a scale outside its decoded range (Gemma's
+/// token embedding and tied head have many).
+pub fn q8_0_row_acc(row: &[u8], act: &Act) -> i64 {
+    row_acc(WeightFormat::Q8_0, row, act, |blk, a, _| {
+        // SAFETY: one whole 34-byte block and its 32 activations.
+        unsafe { q8_0_s1(blk.as_ptr(), a.as_ptr()) }
+    })
+}
+
 /// Four i32 lanes summing to `sc * sum_j q_j a_j` over 16 elements whose `q_j`
 /// are the bytes of `q` read as `SIGNED` or unsigned. `|q * sc| <= 4096` fits
 /// i16; each lane sums four products below 2^27.
