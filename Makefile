@@ -279,6 +279,19 @@ bench-browser: test-deps models-default wasm wasm-threads
 bench-browser-gpu: test-deps models-default wasm
 	node bench/speed.mjs --with-webgpu --prompt-tokens 32 --decode-tokens 8 --repeat 1 --budget 900
 
+# Gemma 3 270M Q4_K_M (Q5_0, Q4_K, Q6_K and Q8_0 matrices: exact-2's SIMD twins):
+# natively beside llama.cpp (optional column, as bench-speed), then in Chromium
+# beside wllama on the same file, one thread each.
+GEMMA := gemma-3-270m-q4_k_m
+.PHONY: bench-speed-gemma bench-browser-gemma
+bench-speed-gemma: models native
+	./target/release/verbatim bench speed --model $(GEMMA) --prompt-tokens 128 --decode-tokens 32 --json > target/bench-speed-gemma.json
+	python3 bench/llama_cpp_speed.py --exact target/bench-speed-gemma.json \
+	  --model models/cache/$(GEMMA).gguf --llama-py $(LLAMA_PY)
+
+bench-browser-gemma: test-deps models wasm
+	node bench/speed.mjs --model $(GEMMA) --prompt-tokens 128 --decode-tokens 32 --repeat 1 --budget 1200
+
 # Tokens scored per second: the exact engine natively at 1 and 2 threads and, with
 # LLAMA_PY=<a python that imports llama_cpp>, llama.cpp on the same items (ratio); then the page.
 bench-eval: test-deps models-default native wasm

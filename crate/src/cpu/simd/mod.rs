@@ -4,7 +4,8 @@
 //! time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the scalar definition elsewhere
 //! ([`Twin`] names them; `shift.rs` holds what the two SIMD twins share). Every twin
 //! returns the scalar bits for every input; `tests.rs` compares each twin with the
-//! definition, natively and on wasm32.
+//! definition, natively and on wasm32. The block formats spec `exact-2` adds have
+//! their own twins (`exact2.rs`, tested in `exact2_tests.rs`).
 //!
 //! # The attention dot product
 //!
@@ -73,6 +74,13 @@ use crate::exact::quant::{self, WeightFormat, ACC_FRAC, OUT_FRAC};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+mod exact2;
+#[cfg(target_arch = "x86_64")]
+mod exact2_avx2;
+#[cfg(target_arch = "wasm32")]
+mod exact2_simd128;
+#[cfg(test)]
+mod exact2_tests;
 #[cfg(any(target_arch = "x86_64", target_arch = "wasm32"))]
 mod shift;
 #[cfg(target_arch = "wasm32")]
@@ -161,12 +169,10 @@ fn rows_acc(
     emit: &mut impl FnMut(usize, i64),
 ) {
     assert!(rows.len() >= n_rows * row_bytes, "weight rows out of range");
-    // The SIMD twins cover exact-1's formats; exact-2's run the scalar definition.
-    let twin = if matches!(format, WeightFormat::Q4_1 | WeightFormat::Q8_0) {
-        twin
-    } else {
-        Twin::Scalar
-    };
+    // exact-2's block formats have their own twins (`exact2.rs`).
+    if exact2::covers(format) {
+        return exact2::rows_acc(twin, format, rows, row_bytes, n_rows, x, emit);
+    }
     match twin {
         Twin::Scalar => {
             for r in 0..n_rows {

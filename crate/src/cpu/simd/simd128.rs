@@ -322,7 +322,13 @@ unsafe fn run<const Q4: bool, const LEFT: bool>(
         // A lone last row is paired with itself.
         let r1 = (r + 1).min(n_rows - 1);
         let got = pair::<Q4, LEFT>(&mut st, [row(r).as_ptr(), row(r1).as_ptr()], x, n, shift);
-        let acc = got.unwrap_or_else(|| [r, r1].map(|r| quant::row_dot_acc(format, row(r), x.act)));
+        let acc = got.unwrap_or_else(|| {
+            [r, r1].map(|r| match Q4 {
+                true => quant::row_dot_acc(format, row(r), x.act),
+                // Any scale, per block (`exact2_simd128.rs`).
+                false => super::exact2_simd128::q8_0_row_acc(&row(r)[..n * 34], x.act),
+            })
+        });
         emit(r, acc[0]);
         if r1 > r {
             emit(r1, acc[1]);
