@@ -7,7 +7,8 @@
 //! and their exponents apart: no allocation per position or per head, memory close
 //! to the 16-bit payload, and nothing copied as it grows. [`attend_head`] computes
 //! exactly what [`attention::attend`] computes (the tests compare them on random
-//! caches), with the value accumulation on the SIMD twin [`simd::acc_shl`].
+//! caches), with the key dot products a page at a time on [`simd::dots_i16`] and
+//! the value accumulation on the SIMD twin [`simd::acc_shl`].
 
 use super::pool::{Disjoint, Pool};
 use super::simd;
@@ -62,6 +63,15 @@ impl Paged {
         }
     }
 
+    /// The positions `pos..=last` that share `pos`'s page, from value `offset` of
+    /// `pos` on: the slice and how many positions it starts.
+    #[inline]
+    fn run(&self, pos: usize, last: usize, offset: usize) -> (&[i16], usize) {
+        let o = (pos % PAGE) * self.stride + offset;
+        let count = (PAGE - pos % PAGE).min(last + 1 - pos);
+        (&self.pages[pos / PAGE][o..], count)
+    }
+
     fn truncate(&mut self, len: usize, heads: usize) {
         self.pages.truncate(len.div_ceil(PAGE));
         self.exp.truncate(len * heads);
@@ -113,17 +123,7 @@ impl KvCache {
         self.len += 1;
     }
 
-    /// Key `kvh` at `pos`: its integers and exponent.
-    #[inline]
-    fn key(&self, pos: usize, kvh: usize) -> (&[i16], i32) {
-        let hd = self.shape.head_dim;
-        let n = self.shape.n_head_kv;
-        (
-            &self.keys.at(pos)[kvh * hd..(kvh + 1) * hd],
-            self.keys.exp[pos * n + kvh],
-        )
-    }
-
+    /// Value `kvh` at `pos`: its integers and exponent.
     #[inline]
     fn value(&self, pos: usize, kvh: usize) -> (&[i16], i32) {
         let hd = self.shape.head_dim;
@@ -167,6 +167,7 @@ impl Divider {
 
 /// Attention output (Q16, `head_dim` values into `out`) of the Q16 query `q` of one
 /// head over kv head `kvh` at positions `first..=last`: [`attention::attend`]'s bits.
+/// The dot products run a page of keys at a time on [`simd::dots_i16`].
 pub fn attend_head(
     cache: &KvCache,
     q: &[i32],
@@ -177,11 +178,20 @@ pub fn attend_head(
     out: &mut [i32],
 ) {
     let qa = Act::from_q16(q);
+    let hd = cache.shape.head_dim;
+    let n = last + 1 - first;
+    let mut dots = vec![0i64; n];
+    let mut pos = first;
+    while pos <= last {
+        let (rows, count) = cache.keys.run(pos, last, kvh * hd);
+        let at = pos - first;
+        simd::dots_i16(&qa.q, rows, cache.keys.stride, &mut dots[at..at + count]);
+        pos += count;
+    }
+    let n_kv = cache.shape.n_head_kv;
     let scores: Vec<i64> = (first..=last)
-        .map(|pos| {
-            let (k, ke) = cache.key(pos, kvh);
-            attention::score(simd::dot_i16(&qa.q, k), qa.exp, ke, scale_q30)
-        })
+        .zip(&dots)
+        .map(|(pos, &d)| attention::score(d, qa.exp, cache.keys.exp[pos * n_kv + kvh], scale_q30))
         .collect();
     let p = attention::exp_weights(&scores);
     let sum = Divider::new(p.iter().sum());

@@ -316,3 +316,54 @@ pub unsafe fn acc_shl(acc: &mut [i64], w: i32, x: &[i16], up: u32) {
         acc[j] = acc[j].wrapping_add((w as i64 * x[j] as i64).wrapping_shl(up));
     }
 }
+
+/// The high-byte and low-byte sums (eight i32 lanes each) of the row at `k`
+/// against a query split into `qh` (`q >> 8`) and `ql` (`q & 255`), 16 values per
+/// vector: each lane adds at most 32 exact products below 2^23.
+#[inline(always)]
+unsafe fn split_dot(k: *const i16, qh: &[__m256i], ql: &[__m256i]) -> (__m256i, __m256i) {
+    let (mut h, mut l) = (_mm256_setzero_si256(), _mm256_setzero_si256());
+    for (c, (qh, ql)) in qh.iter().zip(ql).enumerate() {
+        let kv = load_a(k, 16 * c);
+        h = _mm256_add_epi32(h, _mm256_madd_epi16(kv, *qh));
+        l = _mm256_add_epi32(l, _mm256_madd_epi16(kv, *ql));
+    }
+    (h, l)
+}
+
+/// Dot products of `q` with rows `j * stride` of `rows` (see [`super::dots_i16`]),
+/// four rows per step, `q` split into bytes (module docs of [`super`]); the caller
+/// has checked that AVX2 is present, that `q.len()` is a multiple of 16 up to 256
+/// and that `rows` holds `out.len()` rows.
+#[target_feature(enable = "avx2")]
+pub unsafe fn dots_i16(q: &[i16], rows: &[i16], stride: usize, out: &mut [i64]) {
+    let chunks = q.len() / 16;
+    let mut qh = [_mm256_setzero_si256(); 16];
+    let mut ql = [_mm256_setzero_si256(); 16];
+    for c in 0..chunks {
+        let v = load_a(q.as_ptr(), 16 * c);
+        qh[c] = _mm256_srai_epi16(v, 8);
+        ql[c] = _mm256_and_si256(v, _mm256_set1_epi16(255));
+    }
+    let n = out.len();
+    let mut j = 0;
+    while j < n {
+        let m = (n - j).min(4);
+        let mut h = [_mm256_setzero_si256(); 4];
+        let mut l = [_mm256_setzero_si256(); 4];
+        for r in 0..m {
+            (h[r], l[r]) = split_dot(
+                rows.as_ptr().add((j + r) * stride),
+                &qh[..chunks],
+                &ql[..chunks],
+            );
+        }
+        let (mut sh, mut sl) = ([0i32; 4], [0i32; 4]);
+        _mm_storeu_si128(sh.as_mut_ptr() as *mut __m128i, reduce4(h));
+        _mm_storeu_si128(sl.as_mut_ptr() as *mut __m128i, reduce4(l));
+        for r in 0..m {
+            out[j + r] = ((sh[r] as i64) << 8) + sl[r] as i64;
+        }
+        j += m;
+    }
+}

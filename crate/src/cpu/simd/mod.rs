@@ -1,11 +1,12 @@
 //! SIMD twins of the exact row accumulator [`quant::row_dot_acc`], of the
-//! attention score dot product [`attention::dot_i16`] and of the attention's value
-//! accumulation ([`acc_shl`]): AVX2 on x86_64 (chosen at run
-//! time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the scalar definition elsewhere
-//! ([`Twin`] names them; `shift.rs` holds what the two SIMD twins share). Every twin
-//! returns the scalar bits for every input; `tests.rs` compares each twin with the
-//! definition, natively and on wasm32. The block formats spec `exact-2` adds have
-//! their own twins (`exact2.rs`, tested in `exact2_tests.rs`).
+//! attention score dot product [`attention::dot_i16`] (one key, or many at once:
+//! [`dots_i16`]) and of the attention's value accumulation ([`acc_shl`]): AVX2 on
+//! x86_64 (chosen at run time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the
+//! scalar definition elsewhere ([`Twin`] names them; `shift.rs` holds what the two
+//! SIMD twins share). Every twin returns the scalar bits for every input;
+//! `tests.rs` compares each twin with the definition, natively and on wasm32. The
+//! block formats spec `exact-2` adds have their own twins (`exact2.rs`, tested in
+//! `exact2_tests.rs`).
 //!
 //! # The attention dot product
 //!
@@ -66,6 +67,15 @@
 //! decode. wasm also reads the activation in a per-block permuted order
 //! ([`Prepared`], made once per matmul input), which lets 16-bit shifts pick the
 //! nibbles or bytes of a weight register in place of byte → 16-bit widening.
+//!
+//! # The attention dot products
+//!
+//! [`dots_i16`] takes one query against many keys. The query is split into bytes,
+//! `q = 256 qh + ql` with `qh = q >> 8` in `-128..=127` and `ql = q & 255` in
+//! `0..=255`, and each key is multiplied by both halves with the pair-multiply-add
+//! (`pmaddwd`, `i32x4.dot_i16x8_s`): a product is below `2^15 * 255 < 2^23` in
+//! magnitude, so up to 256 of them (a head of at most 256 values) sum below 2^31
+//! in i32 lanes with no widening; the dot product is `256 Sh + Sl` in i64, exactly.
 
 use crate::exact::act::{Act, BLOCK};
 use crate::exact::attention;
@@ -288,6 +298,49 @@ pub fn dot_i16_on(twin: Twin, a: &[i16], b: &[i16]) -> i64 {
         }
         #[cfg(target_arch = "wasm32")]
         Twin::Simd128 => simd128::dot_i16(a, b),
+    }
+}
+
+/// Exact dot products of `q` with consecutive rows of `rows`: `out[j]` is
+/// [`attention::dot_i16`] of `q` and the `q.len()` values at `rows[j * stride..]`
+/// (the keys of one kv head at consecutive cached positions), on the fastest twin
+/// this machine has.
+pub fn dots_i16(q: &[i16], rows: &[i16], stride: usize, out: &mut [i64]) {
+    dots_i16_on(Twin::detected(), q, rows, stride, out)
+}
+
+/// Largest vector length of the SIMD [`dots_i16`]: its split sums (module docs,
+/// "The attention dot products") stay below 2^31 up to 256 products.
+const MAX_DOT_LEN: usize = 256;
+
+/// [`dots_i16`] on a given twin.
+pub fn dots_i16_on(twin: Twin, q: &[i16], rows: &[i16], stride: usize, out: &mut [i64]) {
+    let n = out.len();
+    if n == 0 {
+        return;
+    }
+    assert!(
+        q.len() <= stride && rows.len() >= (n - 1) * stride + q.len(),
+        "dots_i16: rows out of range"
+    );
+    let simd = !q.is_empty() && q.len() <= MAX_DOT_LEN;
+    match twin {
+        #[cfg(target_arch = "x86_64")]
+        Twin::Avx2 if simd && q.len() % 16 == 0 => {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "no AVX2 on this CPU"
+            );
+            // SAFETY: AVX2 is present; the length and the rows are checked above.
+            unsafe { avx2::dots_i16(q, rows, stride, out) }
+        }
+        #[cfg(target_arch = "wasm32")]
+        Twin::Simd128 if simd && q.len() % 8 == 0 => simd128::dots_i16(q, rows, stride, out),
+        _ => {
+            for (j, o) in out.iter_mut().enumerate() {
+                *o = dot_i16_on(twin, q, &rows[j * stride..j * stride + q.len()]);
+            }
+        }
     }
 }
 

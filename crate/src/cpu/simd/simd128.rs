@@ -438,3 +438,62 @@ pub fn acc_shl(acc: &mut [i64], w: i32, x: &[i16], up: u32) {
         acc[j] = acc[j].wrapping_add((w as i64 * x[j] as i64).wrapping_shl(up));
     }
 }
+
+/// The high-byte and low-byte sums (four i32 lanes each) of the row at `k`
+/// against a query split into `qh` (`q >> 8`) and `ql` (`q & 255`), eight values
+/// per vector: each lane adds at most 64 exact products below 2^23.
+#[inline(always)]
+unsafe fn split_dot(k: *const i16, qh: &[v128], ql: &[v128]) -> (v128, v128) {
+    let (mut h, mut l) = (i32x4_splat(0), i32x4_splat(0));
+    for (c, (qh, ql)) in qh.iter().zip(ql).enumerate() {
+        let kv = load_a(k, 8 * c);
+        h = i32x4_add(h, i32x4_dot_i16x8(kv, *qh));
+        l = i32x4_add(l, i32x4_dot_i16x8(kv, *ql));
+    }
+    (h, l)
+}
+
+/// Dot products of `q` with rows `j * stride` of `rows` (see [`super::dots_i16`]),
+/// four rows per step, `q` split into bytes (module docs of [`super`]); the caller
+/// has checked that `q.len()` is a multiple of 8 up to 256 and that `rows` holds
+/// `out.len()` rows.
+pub fn dots_i16(q: &[i16], rows: &[i16], stride: usize, out: &mut [i64]) {
+    let chunks = q.len() / 8;
+    let mut qh = [i32x4_splat(0); 32];
+    let mut ql = [i32x4_splat(0); 32];
+    for c in 0..chunks {
+        // SAFETY: 8 * c + 8 <= q.len().
+        let v = unsafe { load_a(q.as_ptr(), 8 * c) };
+        qh[c] = i16x8_shr(v, 8);
+        ql[c] = v128_and(v, i16x8_splat(255));
+    }
+    let n = out.len();
+    let mut j = 0;
+    while j < n {
+        let m = (n - j).min(4);
+        let mut h = [i32x4_splat(0); 4];
+        let mut l = [i32x4_splat(0); 4];
+        for r in 0..m {
+            // SAFETY: row j + r < n lies inside `rows` (checked by the caller).
+            (h[r], l[r]) = unsafe {
+                split_dot(
+                    rows.as_ptr().add((j + r) * stride),
+                    &qh[..chunks],
+                    &ql[..chunks],
+                )
+            };
+        }
+        let sh = reduce4(h[0], h[1], h[2], h[3]);
+        let sl = reduce4(l[0], l[1], l[2], l[3]);
+        let lane = |v: v128, r: usize| match r {
+            0 => i32x4_extract_lane::<0>(v),
+            1 => i32x4_extract_lane::<1>(v),
+            2 => i32x4_extract_lane::<2>(v),
+            _ => i32x4_extract_lane::<3>(v),
+        };
+        for r in 0..m {
+            out[j + r] = ((lane(sh, r) as i64) << 8) + lane(sl, r) as i64;
+        }
+        j += m;
+    }
+}

@@ -524,3 +524,63 @@ fn acc_shl_twins_add_the_definitions_terms() {
         }
     }
 }
+
+/// A xorshift64 stream for the attention kernels' tests.
+fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+    let mut s = seed;
+    move || {
+        s ^= s << 13;
+        s ^= s >> 7;
+        s ^= s << 17;
+        s
+    }
+}
+
+#[test]
+fn dots_twins_equal_the_definition() {
+    let mut next = xorshift(0x1357_9bdf_2468_ace0);
+    // Head sizes on and off the SIMD paths (multiples of 8 / 16 up to 256, others,
+    // longer ones), row counts around the four-row step, strides with other heads
+    // between rows; activations (`|x| <= 32767`) anywhere, at the extremes, or small.
+    for hd in [0usize, 8, 16, 24, 32, 64, 80, 128, 256, 264, 7] {
+        for n in [0usize, 1, 3, 4, 5, 8, 13] {
+            for mode in 0..3 {
+                let gen = |r: u64| -> i16 {
+                    match mode {
+                        0 => ((r % 65535) as i32 - 32767) as i16,
+                        1 => [32767, -32767][(r % 2) as usize],
+                        _ => (r % 200) as i16 - 100,
+                    }
+                };
+                let stride = hd + 8 * (next() % 3) as usize;
+                let q: Vec<i16> = (0..hd).map(|_| gen(next())).collect();
+                let rows: Vec<i16> = (0..n * stride).map(|_| gen(next())).collect();
+                let want: Vec<i64> = (0..n)
+                    .map(|j| attention::dot_i16(&q, &rows[j * stride..j * stride + hd]))
+                    .collect();
+                for twin in twins() {
+                    let mut got = vec![0i64; n];
+                    dots_i16_on(twin, &q, &rows, stride, &mut got);
+                    assert_eq!(got, want, "hd {hd} rows {n} mode {mode}: {twin:?}");
+                }
+            }
+        }
+    }
+    // The largest split sums: every product of one sign at the extremes.
+    for (qv, kv) in [
+        (-32767i16, -32767i16),
+        (-32767, 32767),
+        (32767, 32767),
+        (-1, -32767),
+        (255, -32767),
+    ] {
+        let q = vec![qv; 256];
+        let rows = vec![kv; 256 * 5];
+        let want = 256 * qv as i64 * kv as i64;
+        for twin in twins() {
+            let mut got = vec![0i64; 5];
+            dots_i16_on(twin, &q, &rows, 256, &mut got);
+            assert_eq!(got, vec![want; 5], "{qv} x {kv}: {twin:?}");
+        }
+    }
+}
