@@ -364,7 +364,7 @@ pub fn rows_acc(
     // sums; every load of the kernels stays inside them.
     unsafe {
         match (Shift::of(x.act.exp), format) {
-            // exact-2's formats: the scalar definition (no twin yet).
+            // exact-2's formats never come here (`super::rows_acc` sends them to `exact2.rs`).
             (None, _)
             | (
                 _,
