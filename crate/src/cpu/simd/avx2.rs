@@ -236,7 +236,7 @@ pub unsafe fn rows_acc(
 ) {
     let act = x.act;
     match (Shift::of(act.exp), format) {
-        // exact-2's formats: the scalar definition (no twin yet).
+        // exact-2's formats never come here (`super::rows_acc` sends them to `exact2.rs`).
         (None, _)
         | (
             _,

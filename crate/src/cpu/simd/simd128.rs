@@ -317,15 +317,27 @@ unsafe fn run<const Q4: bool, const LEFT: bool>(
         mask: i64x2_splat(shift.mask()),
     };
     let row = |r: usize| &rows[r * rb..(r + 1) * rb];
+    // Whether every read block of a Q8_0 row has its scale's exponent field in the
+    // decoded range (`decode`: field - 4 in 0..=MAX_E4).
+    let decodable = |w: &[u8]| {
+        w[..n * 34]
+            .chunks_exact(34)
+            .all(|b| ((b[1] >> 2) & 31).wrapping_sub(4) as u16 <= MAX_E4)
+    };
     let mut r = 0;
     while r < n_rows {
         // A lone last row is paired with itself.
         let r1 = (r + 1).min(n_rows - 1);
-        let got = pair::<Q4, LEFT>(&mut st, [row(r).as_ptr(), row(r1).as_ptr()], x, n, shift);
+        // Q8_0 rows with a scale outside the decoded range (most of Gemma's tied
+        // head) go straight to the per-block path, which takes any scale.
+        let got = if Q4 || decodable(row(r)) && decodable(row(r1)) {
+            pair::<Q4, LEFT>(&mut st, [row(r).as_ptr(), row(r1).as_ptr()], x, n, shift)
+        } else {
+            None
+        };
         let acc = got.unwrap_or_else(|| {
             [r, r1].map(|r| match Q4 {
                 true => quant::row_dot_acc(format, row(r), x.act),
-                // Any scale, per block (`exact2_simd128.rs`).
                 false => super::exact2_simd128::q8_0_row_acc(&row(r)[..n * 34], x.act),
             })
         });
@@ -352,7 +364,7 @@ pub fn rows_acc(
     // sums; every load of the kernels stays inside them.
     unsafe {
         match (Shift::of(x.act.exp), format) {
-            // exact-2's formats: the scalar definition (no twin yet).
+            // exact-2's formats never come here (`super::rows_acc` sends them to `exact2.rs`).
             (None, _)
             | (
                 _,
