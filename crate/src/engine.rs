@@ -34,6 +34,13 @@ impl EngineKind {
     }
 }
 
+/// Most prompt tokens run as one batch when only the last logits are wanted: on
+/// wasm a 1024-token batch's activations would add tens of MiB to the peak memory.
+#[cfg(target_arch = "wasm32")]
+const PROMPT_BATCH: usize = 128;
+#[cfg(not(target_arch = "wasm32"))]
+const PROMPT_BATCH: usize = usize::MAX;
+
 /// An architecture's weights with their run state.
 enum Arch<E: Executor> {
     Llama(LlamaWeights<E>, LlamaState<E>),
@@ -117,6 +124,37 @@ impl<E: Executor> ExactModel<E> {
     }
 
     fn rows(&mut self, tokens: &[u32], all: bool) -> Result<E::Rows, ModelError> {
+        if all {
+            self.rows_once(tokens, true)
+        } else {
+            self.rows_batched(tokens, PROMPT_BATCH)
+        }
+    }
+
+    /// The last position's logits after `tokens` fed in batches of at most `batch`:
+    /// the same per-row operations (docs/numerics.md, section 8), so the same bits,
+    /// with the batch's buffers bounded (wasm memory never shrinks after a peak).
+    fn rows_batched(&mut self, tokens: &[u32], batch: usize) -> Result<E::Rows, ModelError> {
+        let batch = batch.max(1);
+        let split = tokens.len().saturating_sub(1) / batch * batch;
+        for chunk in tokens[..split].chunks(batch) {
+            self.rows_once(chunk, false)?;
+        }
+        self.rows_once(&tokens[split..], false)
+    }
+
+    /// [`ExactModel::forward`] with the tokens fed in batches of at most `batch`
+    /// (the same logits; wasm feeds long prompts this way).
+    pub fn forward_batched(
+        &mut self,
+        tokens: &[u32],
+        batch: usize,
+    ) -> Result<Vec<i32>, ModelError> {
+        let rows = self.rows_batched(tokens, batch)?;
+        Ok(self.executor.read(&rows)?.pop().unwrap_or_default())
+    }
+
+    fn rows_once(&mut self, tokens: &[u32], all: bool) -> Result<E::Rows, ModelError> {
         let ex = &mut self.executor;
         match &mut self.arch {
             Arch::Llama(w, s) => w.forward_rows(ex, s, tokens, all),
