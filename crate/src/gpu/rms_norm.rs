@@ -10,15 +10,28 @@ use crate::exact::fixed::f32_to_fixed;
 pub(super) const SOURCE: &str = include_str!("wgsl/rms_norm.wgsl");
 
 pub(super) fn encode(ex: &mut GpuExecutor, x: &GpuRows, gamma: &[i32], eps_bits: u32) -> GpuInput {
+    encode_norm(ex, Kernel::RmsNorm, x, gamma, eps_bits, 0)
+}
+
+/// A norm of rows into a matmul input (`Kernel::RmsNorm`; exact-2's
+/// `Kernel::RmsNormWide` with `eps_shift = 2R`): one workgroup per row.
+pub(super) fn encode_norm(
+    ex: &mut GpuExecutor,
+    kernel: Kernel,
+    x: &GpuRows,
+    gamma: &[i32],
+    eps_bits: u32,
+    eps_shift: i32,
+) -> GpuInput {
     let n = x.cols;
     assert!(n % 32 == 0 && n <= 1 << 16 && gamma.len() == n);
     let gamma = ex.constant_i32(gamma);
     let mut params = vec![n as u32, x.rows as u32, 0, 0];
-    params.extend(eps_params(eps_bits, 0));
+    params.extend(eps_params(eps_bits, eps_shift));
     let scratch = ex.alloc(x.rows * n * 8);
     let out = ex.alloc(x.rows * act_stride(n) * 4);
     ex.dispatch(
-        Kernel::RmsNorm,
+        kernel,
         &params,
         vec![
             x.buf.get().into(),

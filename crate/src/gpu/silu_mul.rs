@@ -7,6 +7,17 @@ use super::{act_stride, GpuExecutor, GpuInput, GpuRows};
 pub(super) const SOURCE: &str = include_str!("wgsl/silu_mul.wgsl");
 
 pub(super) fn encode(ex: &mut GpuExecutor, gate: &GpuRows, up: &GpuRows) -> GpuInput {
+    encode_gated(ex, Kernel::SiluMul, gate, up)
+}
+
+/// A gated product kernel (`Kernel::SiluMul`, `Kernel::GeluMul`): both read gate
+/// and up rows and the exp2 table and write a matmul input, one workgroup per row.
+pub(super) fn encode_gated(
+    ex: &mut GpuExecutor,
+    kernel: Kernel,
+    gate: &GpuRows,
+    up: &GpuRows,
+) -> GpuInput {
     assert_eq!((gate.rows, gate.cols), (up.rows, up.cols));
     assert_eq!(
         gate.cols % 32,
@@ -17,7 +28,7 @@ pub(super) fn encode(ex: &mut GpuExecutor, gate: &GpuRows, up: &GpuRows) -> GpuI
     let out = ex.alloc(gate.rows * act_stride(gate.cols) * 4);
     let exp2 = ex.exp2_table();
     ex.dispatch(
-        Kernel::SiluMul,
+        kernel,
         &[gate.cols as u32, gate.rows as u32],
         vec![
             gate.buf.get().into(),
