@@ -265,20 +265,26 @@ impl WasmEvaluator {
     fn with(bytes: Vec<u8>, model_id: String, gpu: Option<GpuExecutor>) -> Result<Self, JsError> {
         let model_sha256 = sha256_hex(&bytes);
         let mut gguf = GgufModel::parse(&bytes).map_err(js_err)?;
-        let tok = Tokenizer::from_gguf_taking(&mut gguf.content).map_err(js_err)?;
         let ctx = gguf.config.context_length();
         let file = Arc::new(bytes);
-        let (backend, executor) = match gpu {
+        let (backend, executor, tok) = match gpu {
             None => {
+                let tok = Tokenizer::from_gguf_taking(&mut gguf.content).map_err(js_err)?;
                 let model = ExactModel::load(CpuExecutor::new(), &gguf, &file).map_err(js_err)?;
                 (
                     Backend::Cpu(Box::new(ExactScorer::new(model, ctx))),
                     "cpu".to_string(),
+                    tok,
                 )
             }
             Some(gpu) => {
                 let label = format!("gpu: {}", gpu.summary());
-                let model = ExactModel::load(gpu, &gguf, &file).map_err(js_err)?;
+                let mut model = ExactModel::load(gpu, &gguf, &file).map_err(js_err)?;
+                // As `LoadedModel::load_gpu`: the weights live on the GPU, so the file's
+                // bytes go before the tokenizer is built (wasm memory's peak is lower).
+                model.executor.release_host_files();
+                drop(file);
+                let tok = Tokenizer::from_gguf_taking(&mut gguf.content).map_err(js_err)?;
                 let scorer = GpuScorer {
                     model,
                     context_length: ctx,
@@ -286,7 +292,7 @@ impl WasmEvaluator {
                     context_logits: Vec::new(),
                     tokens_run: 0,
                 };
-                (Backend::Gpu(Box::new(scorer)), label)
+                (Backend::Gpu(Box::new(scorer)), label, tok)
             }
         };
         Ok(Self {

@@ -42,6 +42,9 @@ impl GpuWeight {
     }
 }
 
+/// Bytes of repacked rows written to the device at a time (at least one row).
+const UPLOAD_CHUNK: usize = 4 << 20;
+
 /// An uploaded weight and the file it came from.
 pub(super) type WeightEntry = (Arc<Vec<u8>>, GpuWeight);
 impl GpuExecutor {
@@ -79,13 +82,21 @@ impl GpuExecutor {
     }
 
     /// Uploads a weight matrix, repacked and split (see [`GpuWeight`]).
+    ///
+    /// The rows are repacked [`UPLOAD_CHUNK`] bytes at a time into one reused host
+    /// buffer and written with `Queue::write_buffer`, so the host holds at most one
+    /// chunk besides the file. (A buffer mapped at creation would cost, on wasm, a
+    /// second copy of the whole part in wasm memory: wgpu's WebGPU backend writes
+    /// a mapped range through a temporary `Vec` of its full size.)
     pub(super) fn upload_weight(&mut self, view: &WeightView) -> Result<GpuWeight, ExecError> {
         let nb = view.cols / view.format.block_elems();
         let words = formats::words_per_block(view.format);
         let row_bytes = (nb * words * 4) as u64;
         let rows_per_part = (self.max_binding / row_bytes).max(1) as usize;
+        let rows_per_chunk = (UPLOAD_CHUNK / row_bytes as usize).max(1);
         let src = view.bytes();
         let src_row = view.row_bytes();
+        let mut packed = Vec::new();
         let mut parts = Vec::new();
         let mut row0 = 0;
         while row0 < view.rows {
@@ -93,19 +104,26 @@ impl GpuExecutor {
             let buf = self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some(&view.name),
                 size: rows as u64 * row_bytes,
-                usage: wgpu::BufferUsages::STORAGE,
-                mapped_at_creation: true,
+                usage: wgpu::BufferUsages::STORAGE | wgpu::BufferUsages::COPY_DST,
+                mapped_at_creation: false,
             });
-            {
-                let mut map = buf.slice(..).get_mapped_range_mut().map_err(|e| {
-                    ExecError::Device(format!("uploading '{}' failed: {e}", view.name))
-                })?;
-                let bytes = &src[row0 * src_row..(row0 + rows) * src_row];
-                let mut packed = vec![0u8; rows * row_bytes as usize];
-                formats::repack(view.format, bytes, &mut packed);
-                map.copy_from_slice(&packed);
+            let mut done = 0;
+            while done < rows {
+                let n = rows_per_chunk.min(rows - done);
+                let first = row0 + done;
+                packed.resize(n * row_bytes as usize, 0);
+                formats::repack(
+                    view.format,
+                    &src[first * src_row..(first + n) * src_row],
+                    &mut packed,
+                );
+                self.queue
+                    .write_buffer(&buf, done as u64 * row_bytes, &packed);
+                done += n;
             }
-            buf.unmap();
+            // Hands the part's writes to the device now: native wgpu holds a
+            // staging copy of each write until the next submission.
+            self.queue.submit(std::iter::empty());
             parts.push(WeightPart { buf, row0, rows });
             row0 += rows;
         }
