@@ -76,7 +76,7 @@ test(
 
 test(
   GPU_RUNS_GEMMA
-    ? 'with "GPU" chosen, the page runs Gemma exactly on the GPU, its wasm memory at most 1.2x the file'
+    ? 'with "GPU" chosen, the page runs Gemma exactly on the GPU, its wasm memory at most 1.5x the file'
     : 'with "GPU" chosen, the page runs Gemma exactly, and says next to "Executor" why it runs on the CPU while the GPU executor cannot',
   { timeout: 600_000 },
   async (t) => {
@@ -118,7 +118,7 @@ test(
     // first copy freed and its space reused): 2x was the bound then.
     const shape = await page.textContent(byTestId('info-shape'));
     const memoryMB = Number(/engine memory ([\d.]+) MB$/.exec(shape)?.[1]);
-    assert.ok(memoryMB > gemma.size / 1e6 && memoryMB <= ((GPU_RUNS_GEMMA ? 1.2 : 2) * gemma.size) / 1e6, shape);
+    assert.ok(memoryMB > gemma.size / 1e6 && memoryMB <= ((GPU_RUNS_GEMMA ? 1.5 : 2) * gemma.size) / 1e6, shape);
     t.diagnostic(`${shape}; ${(memoryMB / (gemma.size / 1e6)).toFixed(2)}x the file`);
     assert.deepEqual(problems, []);
     await page.close();
