@@ -39,7 +39,7 @@
 //!   `dm*S * 2^(k-U)` modulo 2^64: the same number.
 //!
 //! The fast paths decode `F` only where `|F| < 2^31` (exponent fields up to 21 on
-//! AVX2, 4..=18 on wasm, which has no per-lane shifts), so `F*S` is one signed
+//! AVX2, 18 on wasm, which has no per-lane shifts), so `F*S` is one signed
 //! 32×32→64 multiply; `|S| < 2^27` (section 9 bounds: `|a| <= 32767`) gives
 //! `|F*S| < 2^58`. A row with a scale outside that range, or an activation exponent
 //! outside `-65..=55` (`U` outside `-63..=57`), is computed by the scalar code

@@ -11,8 +11,10 @@ use std::arch::wasm32::*;
 /// Scale bits of a missing block (a one-block tile): 1.0, exponent field 15,
 /// inside the fast range. Its sums are 0, so its lanes add exactly 0.
 const PAD: u16 = 0x3c00;
-/// Decoded exponent fields are `4..=18`, i.e. `field - 4` in `0..=14`.
-const MAX_E4: u16 = 14;
+/// Decoded exponent fields are `0..=18`, i.e. `g = max(field, 1) - 1` in `0..=17`.
+const MAX_G: u16 = 17;
+/// The largest decoded exponent field.
+const MAX_FIELD: u8 = 18;
 
 #[inline(always)]
 unsafe fn load_a(a: *const i16, i: usize) -> v128 {
@@ -104,36 +106,44 @@ fn reduce4(p0: v128, p1: v128, p2: v128, p3: v128) -> v128 {
 }
 
 /// `F = dm << k` (signed, i32) of eight f16 bit patterns, as two i32x4 (lanes 0..4,
-/// lanes 4..8). Exponent fields `4..=18` only: then `dm = 1024 + frac`,
-/// `k = field - 1` and `F = (dm << 3) * 2^(field - 4)`, an i16 × i16 product
-/// (`|dm << 3| < 2^14`, `2^(field-4) <= 2^14`, so `|F| < 2^28`). wasm has no
-/// per-lane shift, so the power of two comes from a byte table (swizzle). `worst`
-/// keeps the largest `field - 4` (unsigned: fields below 4 wrap to large values)
-/// to reject the row.
+/// lanes 4..8). Exponent fields `0..=18`: `dm = frac` and `k = 0` for field 0
+/// (subnormal), else `dm = 1024 + frac` and `k = field - 1`; so `k = g` with
+/// `g = max(field, 1) - 1` in `0..=17` and `|F| < 2^11 * 2^17 = 2^28`. wasm has no
+/// per-lane shift, so `F = (dm * 2^c) * 2^p` with `c = min(g, 3)` and `p = g - c`:
+/// `dm * 2^c < 2^14` is an exact i16 product, `2^p <= 2^14`, and their i16 × i16
+/// product is exact in i32; the powers of two come from a byte table (swizzle).
+/// `worst` keeps the largest `g` (fields 19..=31 give 18..=30) to reject the row.
 #[inline(always)]
 fn decode(h: v128, worst: &mut v128) -> (v128, v128) {
-    // Exponent field: shift the sign out, then the fraction.
-    let e4 = i16x8_sub(u16x8_shr(i16x8_shl(h, 1), 11), i16x8_splat(4));
-    *worst = u16x8_max(*worst, e4);
-    // 2^e4 as bytes: low byte table[e4] (2^e4 for e4 < 8), high byte table[e4 - 8]
-    // (2^(e4-8) for e4 >= 8). e4 * 0x0101 copies e4 into both bytes; a table index
-    // outside 0..16 (negative ones wrap above 127) reads 0.
-    let idx = i16x8_sub(i16x8_mul(e4, i16x8_splat(0x0101)), i16x8_splat(0x0800));
+    // Exponent field: shift the sign out, then the fraction; `g` saturates at 0.
+    let field = u16x8_shr(i16x8_shl(h, 1), 11);
+    let g = u16x8_sub_sat(field, i16x8_splat(1));
+    *worst = u16x8_max(*worst, g);
+    let c = u16x8_min(g, i16x8_splat(3));
+    let p = i16x8_sub(g, c);
     let table = u8x16(1, 2, 4, 8, 16, 32, 64, 128, 0, 0, 0, 0, 0, 0, 0, 0);
-    let pow = i8x16_swizzle(table, idx);
-    // (1024 + frac) << 3: the fraction's 10 bits moved to bits 3..13, plus the
-    // implicit bit.
-    let mant = v128_or(u16x8_shr(i16x8_shl(h, 6), 3), i16x8_splat(0x2000));
+    // 2^p as bytes: low byte table[p] (2^p for p < 8), high byte table[p - 8]
+    // (2^(p-8) for p >= 8). p * 0x0101 copies p into both bytes; a table index
+    // outside 0..16 (negative ones wrap above 127) reads 0.
+    let idx = i16x8_sub(i16x8_mul(p, i16x8_splat(0x0101)), i16x8_splat(0x0800));
+    let pow_p = i8x16_swizzle(table, idx);
+    // 2^c: low byte table[c], high byte index 0xff reads 0.
+    let pow_c = i8x16_swizzle(table, v128_or(c, i16x8_splat(-256)));
+    // dm: the fraction's 10 bits, plus the implicit bit where the field is nonzero
+    // (min(field, 1) << 10).
+    let implicit = i16x8_shl(u16x8_min(field, i16x8_splat(1)), 10);
+    let dm = v128_or(v128_and(h, i16x8_splat(0x3ff)), implicit);
+    let mant = i16x8_mul(dm, pow_c);
     let sign = i16x8_shr(h, 15);
     let m = i16x8_sub(v128_xor(mant, sign), sign);
     (
-        i32x4_extmul_low_i16x8(m, pow),
-        i32x4_extmul_high_i16x8(m, pow),
+        i32x4_extmul_low_i16x8(m, pow_p),
+        i32x4_extmul_high_i16x8(m, pow_p),
     )
 }
 
 /// The state of two rows: two i64 lanes of scaled terms per row (module docs),
-/// the largest `field - 4`, and the rows' shift as vectors.
+/// the largest `g` (see [`decode`]), and the rows' shift as vectors.
 struct Rows2 {
     acc: [v128; 2],
     worst: v128,
@@ -290,7 +300,7 @@ unsafe fn pair<const Q4: bool, const LEFT: bool>(
         tile::<1, Q4, LEFT>(st, wb, a.add(b * BLOCK), bs.add(b));
     }
     let s = st.flush(shift);
-    if v128_any_true(u16x8_gt(st.worst, u16x8_splat(MAX_E4))) {
+    if v128_any_true(u16x8_gt(st.worst, u16x8_splat(MAX_G))) {
         return None;
     }
     Some([total[0].wrapping_add(s[0]), total[1].wrapping_add(s[1])])
@@ -318,18 +328,18 @@ unsafe fn run<const Q4: bool, const LEFT: bool>(
     };
     let row = |r: usize| &rows[r * rb..(r + 1) * rb];
     // Whether every read block of a Q8_0 row has its scale's exponent field in the
-    // decoded range (`decode`: field - 4 in 0..=MAX_E4).
+    // decoded range (`decode`: fields 0..=MAX_FIELD).
     let decodable = |w: &[u8]| {
         w[..n * 34]
             .chunks_exact(34)
-            .all(|b| ((b[1] >> 2) & 31).wrapping_sub(4) as u16 <= MAX_E4)
+            .all(|b| (b[1] >> 2) & 31 <= MAX_FIELD)
     };
     let mut r = 0;
     while r < n_rows {
         // A lone last row is paired with itself.
         let r1 = (r + 1).min(n_rows - 1);
-        // Q8_0 rows with a scale outside the decoded range (most of Gemma's tied
-        // head) go straight to the per-block path, which takes any scale.
+        // Q8_0 rows with a scale outside the decoded range (fields above 18) go
+        // straight to the per-block path, which takes any scale.
         let got = if Q4 || decodable(row(r)) && decodable(row(r1)) {
             pair::<Q4, LEFT>(&mut st, [row(r).as_ptr(), row(r1).as_ptr()], x, n, shift)
         } else {
