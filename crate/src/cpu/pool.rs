@@ -219,22 +219,31 @@ fn worker(s: &Shared) {
                 break;
             }
         }
-        seen = s.generation.load(SeqCst);
-        s.active.fetch_add(1, SeqCst);
-        if s.closed.load(SeqCst) < seen {
-            // The job of generation `seen` is open, and stays published while this
-            // worker counts in `active`.
-            let job = *s.job.lock().unwrap();
-            if let Some(job) = job {
-                // SAFETY: see above; the caller waits for `active` to reach 0.
-                let r = catch_unwind(AssertUnwindSafe(|| unsafe { run_tasks(s, job) }));
-                if r.is_err() {
-                    s.panicked.store(true, SeqCst);
-                }
+        seen = take_part(s);
+    }
+}
+
+/// A worker's share of the newest generation: counts itself in `active`, runs
+/// tasks of that generation's job while it is open, and returns the generation it
+/// saw (the native worker and the wasm pool's Web Workers both use it).
+fn take_part(s: &Shared) -> usize {
+    let seen = s.generation.load(SeqCst);
+    s.active.fetch_add(1, SeqCst);
+    if s.closed.load(SeqCst) < seen {
+        // The job of generation `seen` is open, and stays published while this
+        // worker counts in `active`.
+        let job = *s.job.lock().unwrap();
+        if let Some(job) = job {
+            // SAFETY: the caller waits for `active` to reach 0 before the closure
+            // goes away.
+            let r = catch_unwind(AssertUnwindSafe(|| unsafe { run_tasks(s, job) }));
+            if r.is_err() {
+                s.panicked.store(true, SeqCst);
             }
         }
-        s.active.fetch_sub(1, SeqCst);
     }
+    s.active.fetch_sub(1, SeqCst);
+    seen
 }
 
 impl Drop for Pool {

@@ -16,8 +16,7 @@
 //!
 //! Without `+atomics` nothing calls [`install`] and every pool has one thread.
 
-use super::{run_tasks, Pool, Shared};
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use super::{take_part, Pool, Shared};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 
@@ -145,19 +144,6 @@ pub fn work() {
             break;
         }
         // The same steps as the native worker (parent module docs).
-        seen = s.generation.load(SeqCst);
-        s.active.fetch_add(1, SeqCst);
-        if s.closed.load(SeqCst) < seen {
-            let job = *s.job.lock().unwrap();
-            if let Some(job) = job {
-                // SAFETY: the caller waits for `active` to reach 0 before the
-                // closure goes away.
-                let r = catch_unwind(AssertUnwindSafe(|| unsafe { run_tasks(s, job) }));
-                if r.is_err() {
-                    s.panicked.store(true, SeqCst);
-                }
-            }
-        }
-        s.active.fetch_sub(1, SeqCst);
+        seen = take_part(s);
     }
 }
