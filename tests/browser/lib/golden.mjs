@@ -31,16 +31,20 @@ export function byModel(cases) {
  * Runs `runs` ([{id, options}]) on one model file inside `page` (which must be on the site that
  * serves www/ and /models/). executor 'cpu': WasmModel.load + begin/step; 'gpu': load_gpu +
  * begin_async/step_async. Resolves to {info, results: {case id -> outcome as in expected.json},
- * ms: {case id -> milliseconds}}.
+ * ms: {case id -> milliseconds}, memory: {initial, loaded, peak}} (the engine's wasm memory in
+ * bytes; it only grows, so its size is the peak).
  */
 export function runCasesInPage(page, modelFile, runs, executor) {
   return page.evaluate(
     async ({ modelFile, runs, executor }) => {
       const wasm = await import('./pkg/verbatim.js');
-      await wasm.default();
+      const exports = await wasm.default();
+      const memory = () => exports.memory.buffer.byteLength;
+      const initial = memory();
       const bytes = new Uint8Array(await (await fetch(`models/cache/${modelFile}`)).arrayBuffer());
       const gpu = executor === 'gpu';
       const model = gpu ? await wasm.WasmModel.load_gpu(bytes) : wasm.WasmModel.load(bytes, 'exact');
+      const loaded = memory();
       const plain = (v) => (v instanceof Map ? Object.fromEntries(v) : v);
       const results = {};
       const ms = {};
@@ -61,7 +65,7 @@ export function runCasesInPage(page, modelFile, runs, executor) {
           results[id] = { prompt_tokens, token_ids, logits_hashes, tokens_hash: step.tokens_hash, stop_reason: step.reason, text };
           ms[id] = Math.round(performance.now() - started);
         }
-        return { info: plain(model.info()), results, ms };
+        return { info: plain(model.info()), results, ms, memory: { initial, loaded, peak: memory() } };
       } finally {
         model.free();
       }
