@@ -13,7 +13,7 @@ use crate::exact::quant::dequant_row_q16;
 use crate::exact::rope::RopeTable;
 use crate::exec::{AttnShape, ExecError, Executor, WeightView};
 use pool::{Disjoint, Pool};
-use simd::{rows_dot, Prepared};
+use simd::{rows_dot_batch, Prepared};
 
 pub use attention::KvCache;
 
@@ -151,11 +151,14 @@ impl Executor for CpuExecutor {
         let dst = Disjoint::new(&mut data);
         self.pool.run(n.div_ceil(chunk), |i| {
             let (r0, r1) = (i * chunk, ((i + 1) * chunk).min(n));
-            for (t, input) in inputs.iter().enumerate() {
-                // SAFETY: task i alone writes rows r0..r1 of every output row.
-                let o = unsafe { dst.slice(t * n + r0, r1 - r0) };
-                rows_dot(w.format, &bytes[r0 * rb..r1 * rb], rb, input, o);
-            }
+            // SAFETY: task i alone writes rows r0..r1 of every output row.
+            let mut outs: Vec<&mut [i32]> = (0..inputs.len())
+                .map(|t| unsafe { dst.slice(t * n + r0, r1 - r0) })
+                .collect();
+            let rows = &bytes[r0 * rb..r1 * rb];
+            rows_dot_batch(w.format, rows, rb, r1 - r0, &inputs, &mut |t, r, v| {
+                outs[t][r] = v
+            });
         });
         Rows { data, cols: n }
     }

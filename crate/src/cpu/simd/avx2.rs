@@ -9,10 +9,10 @@ use crate::exact::quant::{self, WeightFormat};
 use std::arch::x86_64::*;
 
 /// Largest f16 exponent field decoded on this path: `|F| <= 2047 << 20 < 2^31`.
-const MAX_EF: i32 = 21;
+pub(super) const MAX_EF: i32 = 21;
 
 #[inline(always)]
-unsafe fn load_a(a: *const i16, i: usize) -> __m256i {
+pub(super) unsafe fn load_a(a: *const i16, i: usize) -> __m256i {
     _mm256_loadu_si256(a.add(i) as *const __m256i)
 }
 
@@ -21,30 +21,49 @@ unsafe fn load_a(a: *const i16, i: usize) -> __m256i {
 /// Each lane is a sum of exact products below 2^24: no lane can wrap.
 #[inline(always)]
 unsafe fn q4_partial(qs: *const u8, a: *const i16) -> __m256i {
-    let q = _mm_loadu_si128(qs as *const __m128i);
-    let m = _mm_set1_epi8(15);
-    let lo = _mm256_cvtepu8_epi16(_mm_and_si128(q, m));
-    let hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q, 4), m));
-    _mm256_add_epi32(
-        _mm256_madd_epi16(lo, load_a(a, 0)),
-        _mm256_madd_epi16(hi, load_a(a, 16)),
-    )
+    partial(q4_weights(qs), a)
 }
 
 /// Eight i32 lanes summing to S1 of one Q8_0 block (32 i8 at `qs`).
 #[inline(always)]
 unsafe fn q8_partial(qs: *const u8, a: *const i16) -> __m256i {
-    let q0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(qs as *const __m128i));
-    let q1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(qs.add(16) as *const __m128i));
+    partial(q8_weights(qs), a)
+}
+
+/// The 32 weights of one Q4_1 block (16 nibble bytes at `qs`) as 16-bit lanes:
+/// elements 0..16 and 16..32.
+#[inline(always)]
+pub(super) unsafe fn q4_weights(qs: *const u8) -> (__m256i, __m256i) {
+    let q = _mm_loadu_si128(qs as *const __m128i);
+    let m = _mm_set1_epi8(15);
+    (
+        _mm256_cvtepu8_epi16(_mm_and_si128(q, m)),
+        _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q, 4), m)),
+    )
+}
+
+/// The 32 weights of one Q8_0 block (32 i8 at `qs`) as 16-bit lanes.
+#[inline(always)]
+pub(super) unsafe fn q8_weights(qs: *const u8) -> (__m256i, __m256i) {
+    (
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(qs as *const __m128i)),
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(qs.add(16) as *const __m128i)),
+    )
+}
+
+/// Eight i32 lanes summing to a block's S1: its weights `w` (as
+/// [`q4_weights`]/[`q8_weights`] give them) against the 32 activations at `a`.
+#[inline(always)]
+pub(super) unsafe fn partial(w: (__m256i, __m256i), a: *const i16) -> __m256i {
     _mm256_add_epi32(
-        _mm256_madd_epi16(q0, load_a(a, 0)),
-        _mm256_madd_epi16(q1, load_a(a, 16)),
+        _mm256_madd_epi16(w.0, load_a(a, 0)),
+        _mm256_madd_epi16(w.1, load_a(a, 16)),
     )
 }
 
 /// `[sum(p0), sum(p1), sum(p2), sum(p3)]`, each the sum of a vector's eight lanes.
 #[inline(always)]
-unsafe fn reduce4(p: [__m256i; 4]) -> __m128i {
+pub(super) unsafe fn reduce4(p: [__m256i; 4]) -> __m128i {
     // hadd(hadd(p0, p1), hadd(p2, p3)) holds, per 128-bit half, the four sums of
     // that half of p0..p3; adding the halves gives the four totals.
     let h = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
@@ -56,7 +75,7 @@ unsafe fn reduce4(p: [__m256i; 4]) -> __m128i {
 /// `dm = 1024 + frac`, `k = field - 1`. Fields above [`MAX_EF`] give wrong lanes;
 /// `worst` keeps the largest field seen so the caller can reject the row.
 #[inline(always)]
-unsafe fn decode(h: __m256i, worst: &mut __m256i) -> __m256i {
+pub(super) unsafe fn decode(h: __m256i, worst: &mut __m256i) -> __m256i {
     let ef = _mm256_and_si256(_mm256_srli_epi32(h, 10), _mm256_set1_epi32(31));
     *worst = _mm256_max_epi32(*worst, ef);
     let normal = _mm256_cmpgt_epi32(ef, _mm256_setzero_si256()); // -1 where field > 0
@@ -71,12 +90,12 @@ unsafe fn decode(h: __m256i, worst: &mut __m256i) -> __m256i {
 }
 
 #[inline(always)]
-unsafe fn rd32(p: *const u8) -> i32 {
+pub(super) unsafe fn rd32(p: *const u8) -> i32 {
     (p as *const u32).read_unaligned() as i32
 }
 
 #[inline(always)]
-unsafe fn rd16(p: *const u8) -> i32 {
+pub(super) unsafe fn rd16(p: *const u8) -> i32 {
     (p as *const u16).read_unaligned() as i32
 }
 

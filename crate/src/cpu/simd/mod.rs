@@ -68,6 +68,16 @@
 //! ([`Prepared`], made once per matmul input), which lets 16-bit shifts pick the
 //! nibbles or bytes of a weight register in place of byte → 16-bit widening.
 //!
+//! # Batches
+//!
+//! A prompt multiplies each weight matrix by many activations (one per token).
+//! [`rows_dot_batch`] hands them to the twin together: AVX2 (`batch_avx2.rs`) takes
+//! one weight row against four activations at a time, loading and widening each
+//! block's weights and decoding each group's scales once for the four. Each
+//! activation keeps its own lanes and its own shift and gets exactly the terms the
+//! one-activation twin adds for it, so the sums are the same bits. The other twins
+//! take the activations one after another.
+//!
 //! # The attention dot products
 //!
 //! [`dots_i16`] takes one query against many keys. The query is split into bytes,
@@ -84,6 +94,10 @@ use crate::exact::quant::{self, WeightFormat, ACC_FRAC, OUT_FRAC};
 
 #[cfg(target_arch = "x86_64")]
 mod avx2;
+#[cfg(target_arch = "x86_64")]
+mod batch_avx2;
+#[cfg(test)]
+mod batch_tests;
 mod exact2;
 #[cfg(target_arch = "x86_64")]
 mod exact2_avx2;
@@ -229,6 +243,55 @@ pub fn rows_dot_on(
     rows_acc(twin, format, rows, row_bytes, n_rows, x, &mut |r, acc| {
         out[r] = to_q16(acc)
     });
+}
+
+/// Q16 outputs of rows `0..n_rows` of `rows` (`row_bytes` bytes each) times each
+/// activation of `xs`: `emit(t, r, out)` with `out` what [`rows_dot`] gives for row
+/// `r` and `xs[t]` (module docs, "Batches"). Each activation's rows come in order.
+pub fn rows_dot_batch(
+    format: WeightFormat,
+    rows: &[u8],
+    row_bytes: usize,
+    n_rows: usize,
+    xs: &[Prepared],
+    emit: &mut impl FnMut(usize, usize, i32),
+) {
+    rows_dot_batch_on(Twin::detected(), format, rows, row_bytes, n_rows, xs, emit);
+}
+
+/// [`rows_dot_batch`] on a given twin.
+pub fn rows_dot_batch_on(
+    twin: Twin,
+    format: WeightFormat,
+    rows: &[u8],
+    row_bytes: usize,
+    n_rows: usize,
+    xs: &[Prepared],
+    emit: &mut impl FnMut(usize, usize, i32),
+) {
+    assert!(rows.len() >= n_rows * row_bytes, "weight rows out of range");
+    match twin {
+        #[cfg(target_arch = "x86_64")]
+        Twin::Avx2 if xs.len() > 1 && matches!(format, WeightFormat::Q4_1 | WeightFormat::Q8_0) => {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "no AVX2 on this CPU"
+            );
+            // SAFETY: AVX2 is present; `rows` holds `n_rows` rows (checked above).
+            unsafe {
+                batch_avx2::rows_acc(format, rows, row_bytes, n_rows, xs, &mut |t, r, acc| {
+                    emit(t, r, to_q16(acc))
+                })
+            };
+        }
+        _ => {
+            for (t, x) in xs.iter().enumerate() {
+                rows_acc(twin, format, rows, row_bytes, n_rows, x, &mut |r, acc| {
+                    emit(t, r, to_q16(acc))
+                });
+            }
+        }
+    }
 }
 
 /// Q32 accumulators of consecutive weight rows (see [`rows_dot`]).

@@ -36,7 +36,7 @@ fn simd_twin() -> Option<Twin> {
 
 /// The twins under test: the scalar one (the dispatcher's own loop) and this
 /// target's SIMD twin.
-fn twins() -> Vec<Twin> {
+pub(super) fn twins() -> Vec<Twin> {
     [Twin::Scalar].into_iter().chain(simd_twin()).collect()
 }
 
@@ -44,7 +44,7 @@ fn twins() -> Vec<Twin> {
 /// vector code rather than handing them to the scalar definition (module docs: the
 /// activation exponent gives `U` in `-63..=57`, and every f16 exponent field is in
 /// the decoded range: up to 21 on AVX2, up to 18 on simd128).
-fn fast_path(format: WeightFormat, w: &[u8], rb: usize, act: &Act) -> bool {
+pub(super) fn fast_path(format: WeightFormat, w: &[u8], rb: usize, act: &Act) -> bool {
     let fields: Box<dyn Fn(u16) -> bool> = match simd_twin() {
         #[cfg(target_arch = "x86_64")]
         Some(Twin::Avx2) => Box::new(|f| f <= 21),
@@ -90,7 +90,7 @@ fn check(format: WeightFormat, w: &[u8], rb: usize, act: &Act, what: &str) {
 }
 
 /// xorshift64*, for test data only.
-fn rng(state: &mut u64) -> u64 {
+pub(super) fn rng(state: &mut u64) -> u64 {
     *state ^= *state >> 12;
     *state ^= *state << 25;
     *state ^= *state >> 27;
@@ -117,7 +117,7 @@ fn scale_bits(s: &mut u64, mode: u64) -> u16 {
 }
 
 /// `rows` random weight rows of `blocks` blocks each.
-fn weights(s: &mut u64, format: WeightFormat, rows: usize, blocks: usize) -> Vec<u8> {
+pub(super) fn weights(s: &mut u64, format: WeightFormat, rows: usize, blocks: usize) -> Vec<u8> {
     let mode = rng(s) % 4;
     let mut w = Vec::with_capacity(rows * blocks * format.block_bytes());
     for _ in 0..rows * blocks {
@@ -135,7 +135,7 @@ fn weights(s: &mut u64, format: WeightFormat, rows: usize, blocks: usize) -> Vec
 
 /// A random activation of `blocks` blocks; every fourth one gets an exponent at
 /// an edge of the fast paths (or far beyond them).
-fn activation(s: &mut u64, blocks: usize) -> Act {
+pub(super) fn activation(s: &mut u64, blocks: usize) -> Act {
     let span = 1 + rng(s) % 40;
     let vals: Vec<i64> = (0..blocks * BLOCK)
         .map(|_| (rng(s) % (1 << span)) as i64 - (1 << (span - 1)))
@@ -153,7 +153,7 @@ fn activation(s: &mut u64, blocks: usize) -> Act {
 /// Whether the scalar reference stays inside the spec's bounds for this row (debug
 /// builds check them with `debug_assert!`; release builds wrap, and so do the
 /// twins).
-fn in_bounds(format: WeightFormat, row: &[u8], act: &Act) -> bool {
+pub(super) fn in_bounds(format: WeightFormat, row: &[u8], act: &Act) -> bool {
     let mut acc = 0i64;
     let bb = format.block_bytes();
     for (b, blk) in row.chunks_exact(bb).enumerate() {
