@@ -70,17 +70,19 @@ unsafe fn group<const N: usize, const Q4: bool, const T: usize>(
     bs: &[*const i32; T],
 ) {
     let bb = if Q4 { 20 } else { 34 };
-    let mut p = [[_mm256_setzero_si256(); 4]; T];
-    for i in 0..N {
+    // p[i][t]: block i's partial sums against activation t.
+    let mut p = [[_mm256_setzero_si256(); T]; 4];
+    for (i, pi) in p.iter_mut().enumerate().take(N) {
         let w = if Q4 {
             q4_weights(blk.add(i * bb + 4))
         } else {
             q8_weights(blk.add(i * bb + 2))
         };
-        for t in 0..T {
-            p[t][i] = partial(w, a[t].add(i * BLOCK));
+        for (pit, at) in pi.iter_mut().zip(a) {
+            *pit = partial(w, at.add(i * BLOCK));
         }
     }
+    let sums = |t: usize| reduce4([p[0][t], p[1][t], p[2][t], p[3][t]]);
     let scales = |i: usize| match (i < N, Q4) {
         (false, _) => 0,
         (true, true) => rd32(blk.add(i * bb)),
@@ -91,22 +93,22 @@ unsafe fn group<const N: usize, const Q4: bool, const T: usize>(
         // Lanes [d0, m0, d1, m1, ...] against [S1_0, S0_0, S1_1, S0_1, ...].
         let f = decode(_mm256_cvtepu16_epi32(h), worst);
         let f_odd = _mm256_srli_epi64(f, 32);
-        for t in 0..T {
-            let s1 = reduce4(p[t]);
+        for (t, (lane, &bs)) in lanes.iter_mut().zip(bs).enumerate() {
+            let s1 = sums(t);
             let s0 = if N == 4 {
-                _mm_loadu_si128(bs[t] as *const __m128i)
+                _mm_loadu_si128(bs as *const __m128i)
             } else {
-                let s0 = |i: usize| if i < N { *bs[t].add(i) } else { 0 };
+                let s0 = |i: usize| if i < N { *bs.add(i) } else { 0 };
                 _mm_setr_epi32(s0(0), s0(1), s0(2), s0(3))
             };
             let s = _mm256_set_m128i(_mm_unpackhi_epi32(s1, s0), _mm_unpacklo_epi32(s1, s0));
-            lanes[t].add(_mm256_mul_epi32(f, s));
-            lanes[t].add(_mm256_mul_epi32(f_odd, _mm256_srli_epi64(s, 32)));
+            lane.add(_mm256_mul_epi32(f, s));
+            lane.add(_mm256_mul_epi32(f_odd, _mm256_srli_epi64(s, 32)));
         }
     } else {
         let f = decode(_mm256_cvtepu32_epi64(h), worst);
-        for t in 0..T {
-            lanes[t].add(_mm256_mul_epi32(f, _mm256_cvtepu32_epi64(reduce4(p[t]))));
+        for (t, lane) in lanes.iter_mut().enumerate() {
+            lane.add(_mm256_mul_epi32(f, _mm256_cvtepu32_epi64(sums(t))));
         }
     }
 }
@@ -146,8 +148,8 @@ unsafe fn tile<const Q4: bool, const T: usize>(
             group::<4, Q4, T>(&mut lanes, &mut worst, w.add(b * bb), &a, &bs);
             b += 4;
             if b % FLUSH_BLOCKS == 0 {
-                for t in 0..T {
-                    total[t] = total[t].wrapping_add(lanes[t].flush());
+                for (sum, lane) in total.iter_mut().zip(&mut lanes) {
+                    *sum = sum.wrapping_add(lane.flush());
                 }
             }
         }
@@ -167,8 +169,8 @@ unsafe fn tile<const Q4: bool, const T: usize>(
                 emit(t, r, quant::row_dot_acc(format, row, act));
             }
         } else {
-            for t in 0..T {
-                emit(t, r, total[t].wrapping_add(lanes[t].flush()));
+            for (t, (sum, lane)) in total.iter().zip(&mut lanes).enumerate() {
+                emit(t, r, sum.wrapping_add(lane.flush()));
             }
         }
     }
