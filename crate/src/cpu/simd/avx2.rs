@@ -1,12 +1,128 @@
 //! The AVX2 twins (x86_64, chosen at run time when the CPU has AVX2): the row
-//! accumulator of [`quant::row_dot_acc`] one row and four blocks per step (module
-//! docs of [`super`]), and the attention dot product [`dot_i16`].
+//! accumulator of the 32-element block formats ([`quant::row_dot_acc`], and
+//! exact-2's legacy blocks of [`blocks::row_dot_acc`]) one row and four blocks per
+//! step (module docs of [`super`]), and the attention dot product [`dot_i16`].
 
 use super::shift::{block_count, Shift, FLUSH_BLOCKS};
 use super::Prepared;
 use crate::exact::act::{Act, BLOCK};
+use crate::exact::blocks;
 use crate::exact::quant::{self, WeightFormat};
 use std::arch::x86_64::*;
+
+/// The block layouts the one-shift kernels take (module docs of [`super`], "Legacy
+/// blocks"): exact-1's Q4_1 and Q8_0 and exact-2's Q4_0, Q5_0 and Q5_1, whose terms
+/// have the same form (a scale `d` times `S1`, and for Q4_1/Q5_1 a minimum `m`
+/// times the block's activation sum).
+pub(super) const Q4_1: u8 = 0;
+pub(super) const Q8_0: u8 = 1;
+pub(super) const Q4_0: u8 = 2;
+pub(super) const Q5_0: u8 = 3;
+pub(super) const Q5_1: u8 = 4;
+
+/// The layout constant of `format`, if the one-shift kernels take it.
+pub(super) fn layout(format: WeightFormat) -> Option<u8> {
+    match format {
+        WeightFormat::Q4_1 => Some(Q4_1),
+        WeightFormat::Q8_0 => Some(Q8_0),
+        WeightFormat::Q4_0 => Some(Q4_0),
+        WeightFormat::Q5_0 => Some(Q5_0),
+        WeightFormat::Q5_1 => Some(Q5_1),
+        _ => None,
+    }
+}
+
+/// The format of layout `L`.
+pub(super) const fn format_of(l: u8) -> WeightFormat {
+    match l {
+        Q4_1 => WeightFormat::Q4_1,
+        Q8_0 => WeightFormat::Q8_0,
+        Q4_0 => WeightFormat::Q4_0,
+        Q5_0 => WeightFormat::Q5_0,
+        _ => WeightFormat::Q5_1,
+    }
+}
+
+/// Whether layout `L` has a minimum (two f16 scales `d`, `m` at the block's start).
+pub(super) const fn has_min(l: u8) -> bool {
+    l == Q4_1 || l == Q5_1
+}
+
+/// 16 i16 lanes, lane `j` = 16 if bit `j` of `bits` is set, else 0.
+#[inline(always)]
+unsafe fn fifth_bits(bits: u32) -> __m256i {
+    let m = _mm256_setr_epi16(
+        1,
+        2,
+        4,
+        8,
+        16,
+        32,
+        64,
+        128,
+        256,
+        512,
+        1024,
+        2048,
+        4096,
+        8192,
+        16384,
+        i16::MIN,
+    );
+    let v = _mm256_and_si256(_mm256_set1_epi16(bits as u16 as i16), m);
+    _mm256_and_si256(_mm256_cmpeq_epi16(v, m), _mm256_set1_epi16(16))
+}
+
+/// The block's 32 weights as 16-bit lanes (elements 0..16, 16..32): nibbles or
+/// bytes, plus the fifth bit (Q5_0, Q5_1), minus the offset (Q4_0: 8, Q5_0: 16);
+/// `|q| <= 127`. Layouts: docs/numerics.md, sections 3 and 14.
+#[inline(always)]
+pub(super) unsafe fn weights<const L: u8>(blk: *const u8) -> (__m256i, __m256i) {
+    let sub = |(lo, hi): (__m256i, __m256i), off: i16| {
+        let o = _mm256_set1_epi16(off);
+        (_mm256_sub_epi16(lo, o), _mm256_sub_epi16(hi, o))
+    };
+    let fifth = |(lo, hi): (__m256i, __m256i), qh: *const u8| {
+        let h = rd32(qh) as u32;
+        (
+            _mm256_or_si256(lo, fifth_bits(h & 0xffff)),
+            _mm256_or_si256(hi, fifth_bits(h >> 16)),
+        )
+    };
+    match L {
+        Q4_1 => q4_weights(blk.add(4)),
+        Q8_0 => q8_weights(blk.add(2)),
+        Q4_0 => sub(q4_weights(blk.add(2)), 8),
+        Q5_0 => sub(fifth(q4_weights(blk.add(6)), blk.add(2)), 16),
+        _ => fifth(q4_weights(blk.add(8)), blk.add(4)),
+    }
+}
+
+/// The exact integer sum (Q32 accumulator) of one row as the spec defines it:
+/// exact-1's [`quant::row_dot_acc`] or exact-2's [`blocks::row_dot_acc`].
+pub(super) fn definition(format: WeightFormat, row: &[u8], act: &Act) -> i64 {
+    if super::exact2::covers(format) {
+        blocks::row_dot_acc(format, row, act)
+    } else {
+        quant::row_dot_acc(format, row, act)
+    }
+}
+
+/// Blocks of a row of `rb` bytes the kernels read: [`block_count`] for exact-1;
+/// exact-2's definition reads every block of the row and slices the activation
+/// (a short one panics there, and here).
+pub(super) fn blocks_of(l: u8, rb: usize, act: &Act) -> usize {
+    let format = format_of(l);
+    let n = block_count(format, rb, act);
+    if super::exact2::covers(format) {
+        let whole = rb / format.block_bytes();
+        assert!(
+            n == whole && act.block_sums.len() >= n,
+            "activation shorter than the weight row"
+        );
+    }
+    n
+}
 
 /// Largest f16 exponent field decoded on this path: `|F| <= 2047 << 20 < 2^31`.
 pub(super) const MAX_EF: i32 = 21;
@@ -14,20 +130,6 @@ pub(super) const MAX_EF: i32 = 21;
 #[inline(always)]
 pub(super) unsafe fn load_a(a: *const i16, i: usize) -> __m256i {
     _mm256_loadu_si256(a.add(i) as *const __m256i)
-}
-
-/// Eight i32 lanes summing to S1 of one Q4_1 block (16 nibble bytes at `qs`:
-/// element j < 16 is the low nibble of byte j, element j + 16 its high nibble).
-/// Each lane is a sum of exact products below 2^24: no lane can wrap.
-#[inline(always)]
-unsafe fn q4_partial(qs: *const u8, a: *const i16) -> __m256i {
-    partial(q4_weights(qs), a)
-}
-
-/// Eight i32 lanes summing to S1 of one Q8_0 block (32 i8 at `qs`).
-#[inline(always)]
-unsafe fn q8_partial(qs: *const u8, a: *const i16) -> __m256i {
-    partial(q8_weights(qs), a)
 }
 
 /// The 32 weights of one Q4_1 block (16 nibble bytes at `qs`) as 16-bit lanes:
@@ -130,50 +232,31 @@ impl Row {
     }
 }
 
-/// Blocks `0..N` (1 <= N <= 4) at `blk` (stride 20 for Q4_1, 34 for Q8_0),
-/// activations at `a`, block sums at `bs`. Missing blocks are zero: scale bits 0
-/// decode to `F = 0`, so their lanes add exactly 0.
+/// Blocks `0..N` (1 <= N <= 4) of layout `L` at `blk`, activations at `a`, block
+/// sums at `bs`. Missing blocks are zero: scale bits 0 decode to `F = 0`, so their
+/// lanes add exactly 0.
 #[inline(always)]
-unsafe fn group<const N: usize, const Q4: bool, const LEFT: bool>(
+unsafe fn group<const N: usize, const L: u8, const LEFT: bool>(
     row: &mut Row,
     blk: *const u8,
     a: *const i16,
     bs: *const i32,
 ) {
-    let bb = if Q4 { 20 } else { 34 };
-    let partial = |i: usize| {
+    let bb = format_of(L).block_bytes();
+    let part = |i: usize| {
         if i >= N {
             _mm256_setzero_si256()
-        } else if Q4 {
-            q4_partial(blk.add(i * bb + 4), a.add(i * BLOCK))
         } else {
-            q8_partial(blk.add(i * bb + 2), a.add(i * BLOCK))
+            partial(weights::<L>(blk.add(i * bb)), a.add(i * BLOCK))
         }
     };
-    let s1 = reduce4([partial(0), partial(1), partial(2), partial(3)]);
-    // The scale bits of block i (Q4_1: d and m; Q8_0: d), 0 for missing blocks.
-    let scales = |i: usize| match (i < N, Q4) {
-        (false, _) => 0,
-        (true, true) => rd32(blk.add(i * bb)),
-        (true, false) => rd16(blk.add(i * bb)),
-    };
-    let h = _mm_setr_epi32(scales(0), scales(1), scales(2), scales(3));
-    if Q4 {
-        // Lanes [d0, m0, d1, m1, d2, m2, d3, m3] against [S1_0, S0_0, S1_1, S0_1, ...].
-        let f = decode(_mm256_cvtepu16_epi32(h), &mut row.worst);
-        let s0 = if N == 4 {
-            _mm_loadu_si128(bs as *const __m128i)
-        } else {
-            let s0 = |i: usize| if i < N { *bs.add(i) } else { 0 };
-            _mm_setr_epi32(s0(0), s0(1), s0(2), s0(3))
-        };
-        let s = _mm256_set_m128i(_mm_unpackhi_epi32(s1, s0), _mm_unpacklo_epi32(s1, s0));
-        // mul_epi32 multiplies the low (even) i32 of each i64 lane, sign-extended.
-        row.add::<LEFT>(_mm256_mul_epi32(f, s));
-        row.add::<LEFT>(_mm256_mul_epi32(
-            _mm256_srli_epi64(f, 32),
-            _mm256_srli_epi64(s, 32),
-        ));
+    let s1 = reduce4([part(0), part(1), part(2), part(3)]);
+    let h = scale_bits::<N, L>(blk);
+    if has_min(L) {
+        let s0 = block_sums::<N>(bs);
+        for p in min_products(decode(_mm256_cvtepu16_epi32(h), &mut row.worst), s1, s0) {
+            row.add::<LEFT>(p);
+        }
     } else {
         // Lanes [d0, 0, d1, 0, ...]: the d's in the even i32 lanes, like the sums.
         let f = decode(_mm256_cvtepu32_epi64(h), &mut row.worst);
@@ -181,16 +264,54 @@ unsafe fn group<const N: usize, const Q4: bool, const LEFT: bool>(
     }
 }
 
+/// The scale bits of blocks `0..4` of layout `L` at `blk` (with a minimum: `d` in
+/// the low and `m` in the high 16 bits of each i32; else `d`), 0 for blocks from
+/// `N` on.
+#[inline(always)]
+pub(super) unsafe fn scale_bits<const N: usize, const L: u8>(blk: *const u8) -> __m128i {
+    let bb = format_of(L).block_bytes();
+    let bits = |i: usize| match (i < N, has_min(L)) {
+        (false, _) => 0,
+        (true, true) => rd32(blk.add(i * bb)),
+        (true, false) => rd16(blk.add(i * bb)),
+    };
+    _mm_setr_epi32(bits(0), bits(1), bits(2), bits(3))
+}
+
+/// The activation's sums of blocks `0..4` at `bs`, 0 from `N` on.
+#[inline(always)]
+pub(super) unsafe fn block_sums<const N: usize>(bs: *const i32) -> __m128i {
+    if N == 4 {
+        _mm_loadu_si128(bs as *const __m128i)
+    } else {
+        let s0 = |i: usize| if i < N { *bs.add(i) } else { 0 };
+        _mm_setr_epi32(s0(0), s0(1), s0(2), s0(3))
+    }
+}
+
+/// The eight exact products `F*S` of four blocks with a minimum, as two vectors of
+/// i64 lanes: `f` holds `[d0, m0, d1, m1, ...]` (decoded), against `[S1_0, S0_0,
+/// S1_1, S0_1, ...]`. `mul_epi32` multiplies the low (even) i32 of each i64 lane,
+/// sign-extended.
+#[inline(always)]
+pub(super) unsafe fn min_products(f: __m256i, s1: __m128i, s0: __m128i) -> [__m256i; 2] {
+    let s = _mm256_set_m128i(_mm_unpackhi_epi32(s1, s0), _mm_unpacklo_epi32(s1, s0));
+    [
+        _mm256_mul_epi32(f, s),
+        _mm256_mul_epi32(_mm256_srli_epi64(f, 32), _mm256_srli_epi64(s, 32)),
+    ]
+}
+
 /// The accumulator of one row of `n` blocks at `w`, or `None` if a scale is
 /// outside the decoded range.
 #[inline(always)]
-unsafe fn row<const Q4: bool, const LEFT: bool>(
+unsafe fn row<const L: u8, const LEFT: bool>(
     w: *const u8,
     act: &Act,
     n: usize,
     shift: Shift,
 ) -> Option<i64> {
-    let bb = if Q4 { 20 } else { 34 };
+    let bb = format_of(L).block_bytes();
     let mut st = Row {
         acc: _mm256_setzero_si256(),
         worst: _mm256_setzero_si256(),
@@ -201,7 +322,7 @@ unsafe fn row<const Q4: bool, const LEFT: bool>(
     let mut total = 0i64;
     let mut b = 0;
     while b + 4 <= n {
-        group::<4, Q4, LEFT>(&mut st, w.add(b * bb), a.add(b * BLOCK), bs.add(b));
+        group::<4, L, LEFT>(&mut st, w.add(b * bb), a.add(b * BLOCK), bs.add(b));
         b += 4;
         if b % FLUSH_BLOCKS == 0 {
             total = total.wrapping_add(st.flush(shift));
@@ -209,9 +330,9 @@ unsafe fn row<const Q4: bool, const LEFT: bool>(
     }
     let (w, a, bs) = (w.add(b * bb), a.add(b * BLOCK), bs.add(b));
     match n - b {
-        3 => group::<3, Q4, LEFT>(&mut st, w, a, bs),
-        2 => group::<2, Q4, LEFT>(&mut st, w, a, bs),
-        1 => group::<1, Q4, LEFT>(&mut st, w, a, bs),
+        3 => group::<3, L, LEFT>(&mut st, w, a, bs),
+        2 => group::<2, L, LEFT>(&mut st, w, a, bs),
+        1 => group::<1, L, LEFT>(&mut st, w, a, bs),
         _ => {}
     }
     let bad = _mm256_cmpgt_epi32(st.worst, _mm256_set1_epi32(MAX_EF));
@@ -222,7 +343,7 @@ unsafe fn row<const Q4: bool, const LEFT: bool>(
 }
 
 #[target_feature(enable = "avx2")]
-unsafe fn run<const Q4: bool, const LEFT: bool>(
+unsafe fn run<const L: u8, const LEFT: bool>(
     rows: &[u8],
     rb: usize,
     n_rows: usize,
@@ -230,21 +351,18 @@ unsafe fn run<const Q4: bool, const LEFT: bool>(
     shift: Shift,
     emit: &mut impl FnMut(usize, i64),
 ) {
-    let format = if Q4 {
-        WeightFormat::Q4_1
-    } else {
-        WeightFormat::Q8_0
-    };
-    let n = block_count(format, rb, act);
+    let n = blocks_of(L, rb, act);
     for r in 0..n_rows {
         let w = &rows[r * rb..(r + 1) * rb];
-        let acc = row::<Q4, LEFT>(w.as_ptr(), act, n, shift);
-        emit(r, acc.unwrap_or_else(|| quant::row_dot_acc(format, w, act)));
+        let acc = row::<L, LEFT>(w.as_ptr(), act, n, shift);
+        emit(r, acc.unwrap_or_else(|| definition(format_of(L), w, act)));
     }
 }
 
-/// Accumulators of rows `0..n_rows` (`rb` bytes each) of `rows`; the caller has
-/// checked that AVX2 is present and that `rows` holds `n_rows` rows.
+/// Accumulators of rows `0..n_rows` (`rb` bytes each) of `rows` in a format
+/// [`layout`] takes; the caller has checked that AVX2 is present and that `rows`
+/// holds `n_rows` rows. An activation exponent off the fast path goes to the
+/// definition.
 pub unsafe fn rows_acc(
     format: WeightFormat,
     rows: &[u8],
@@ -254,38 +372,24 @@ pub unsafe fn rows_acc(
     emit: &mut impl FnMut(usize, i64),
 ) {
     let act = x.act;
-    match (Shift::of(act.exp), format) {
-        // exact-2's formats never come here (`super::rows_acc` sends them to `exact2.rs`).
-        (None, _)
-        | (
-            _,
-            WeightFormat::Q4_0
-            | WeightFormat::Q5_0
-            | WeightFormat::Q5_1
-            | WeightFormat::Q4K
-            | WeightFormat::Q5K
-            | WeightFormat::Q6K,
-        ) => {
-            for r in 0..n_rows {
-                emit(
-                    r,
-                    quant::row_dot_acc(format, &rows[r * rb..(r + 1) * rb], act),
-                );
+    let l = layout(format).expect("the one-shift kernels take legacy block formats only");
+    macro_rules! go {
+        ($($l:ident),*) => {
+            match (Shift::of(act.exp), l) {
+                (None, _) => {
+                    for r in 0..n_rows {
+                        emit(r, definition(format, &rows[r * rb..(r + 1) * rb], act));
+                    }
+                }
+                $(
+                    (Some(s @ Shift::Right(_)), $l) => run::<$l, false>(rows, rb, n_rows, act, s, emit),
+                    (Some(s @ Shift::Left(_)), $l) => run::<$l, true>(rows, rb, n_rows, act, s, emit),
+                )*
+                _ => unreachable!("layout() gives one of the five"),
             }
-        }
-        (Some(s @ Shift::Right(_)), WeightFormat::Q4_1) => {
-            run::<true, false>(rows, rb, n_rows, act, s, emit)
-        }
-        (Some(s @ Shift::Left(_)), WeightFormat::Q4_1) => {
-            run::<true, true>(rows, rb, n_rows, act, s, emit)
-        }
-        (Some(s @ Shift::Right(_)), WeightFormat::Q8_0) => {
-            run::<false, false>(rows, rb, n_rows, act, s, emit)
-        }
-        (Some(s @ Shift::Left(_)), WeightFormat::Q8_0) => {
-            run::<false, true>(rows, rb, n_rows, act, s, emit)
-        }
+        };
     }
+    go!(Q4_1, Q8_0, Q4_0, Q5_0, Q5_1)
 }
 
 /// `sum a_i * b_i` over the common length (see [`super::dot_i16`]); the caller has

@@ -8,11 +8,14 @@
 //! (row, activation) sum is the single-activation twin's, which is the definition's
 //! ([`quant::row_dot_acc`]).
 
-use super::avx2::{decode, partial, q4_weights, q8_weights, rd16, rd32, reduce4, MAX_EF};
-use super::shift::{block_count, Shift, FLUSH_BLOCKS};
+use super::avx2::{
+    block_sums, blocks_of, decode, definition, format_of, has_min, layout, min_products, partial,
+    reduce4, scale_bits, weights, MAX_EF, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
+};
+use super::shift::{Shift, FLUSH_BLOCKS};
 use super::Prepared;
 use crate::exact::act::{Act, BLOCK};
-use crate::exact::quant::{self, WeightFormat};
+use crate::exact::quant::WeightFormat;
 use std::arch::x86_64::*;
 
 /// Activations per tile: the weight decode is shared four ways, and a tile's
@@ -58,52 +61,34 @@ impl Lane {
     }
 }
 
-/// Blocks `0..N` (1 <= N <= 4) of one row at `blk` against the same blocks of the
-/// `T` activations `a` (block sums `bs`). Missing blocks are zero, as in
+/// Blocks `0..N` (1 <= N <= 4) of layout `L` at `blk` against the same blocks of
+/// the `T` activations `a` (block sums `bs`). Missing blocks are zero, as in
 /// [`super::avx2`]: scale bits 0 decode to `F = 0`.
 #[inline(always)]
-unsafe fn group<const N: usize, const Q4: bool, const T: usize>(
+unsafe fn group<const N: usize, const L: u8, const T: usize>(
     lanes: &mut [Lane; T],
     worst: &mut __m256i,
     blk: *const u8,
     a: &[*const i16; T],
     bs: &[*const i32; T],
 ) {
-    let bb = if Q4 { 20 } else { 34 };
+    let bb = format_of(L).block_bytes();
     // p[i][t]: block i's partial sums against activation t.
     let mut p = [[_mm256_setzero_si256(); T]; 4];
     for (i, pi) in p.iter_mut().enumerate().take(N) {
-        let w = if Q4 {
-            q4_weights(blk.add(i * bb + 4))
-        } else {
-            q8_weights(blk.add(i * bb + 2))
-        };
+        let w = weights::<L>(blk.add(i * bb));
         for (pit, at) in pi.iter_mut().zip(a) {
             *pit = partial(w, at.add(i * BLOCK));
         }
     }
     let sums = |t: usize| reduce4([p[0][t], p[1][t], p[2][t], p[3][t]]);
-    let scales = |i: usize| match (i < N, Q4) {
-        (false, _) => 0,
-        (true, true) => rd32(blk.add(i * bb)),
-        (true, false) => rd16(blk.add(i * bb)),
-    };
-    let h = _mm_setr_epi32(scales(0), scales(1), scales(2), scales(3));
-    if Q4 {
-        // Lanes [d0, m0, d1, m1, ...] against [S1_0, S0_0, S1_1, S0_1, ...].
+    let h = scale_bits::<N, L>(blk);
+    if has_min(L) {
         let f = decode(_mm256_cvtepu16_epi32(h), worst);
-        let f_odd = _mm256_srli_epi64(f, 32);
         for (t, (lane, &bs)) in lanes.iter_mut().zip(bs).enumerate() {
-            let s1 = sums(t);
-            let s0 = if N == 4 {
-                _mm_loadu_si128(bs as *const __m128i)
-            } else {
-                let s0 = |i: usize| if i < N { *bs.add(i) } else { 0 };
-                _mm_setr_epi32(s0(0), s0(1), s0(2), s0(3))
-            };
-            let s = _mm256_set_m128i(_mm_unpackhi_epi32(s1, s0), _mm_unpacklo_epi32(s1, s0));
-            lane.add(_mm256_mul_epi32(f, s));
-            lane.add(_mm256_mul_epi32(f_odd, _mm256_srli_epi64(s, 32)));
+            for prod in min_products(f, sums(t), block_sums::<N>(bs)) {
+                lane.add(prod);
+            }
         }
     } else {
         let f = decode(_mm256_cvtepu32_epi64(h), worst);
@@ -116,7 +101,7 @@ unsafe fn group<const N: usize, const Q4: bool, const T: usize>(
 /// Rows `0..n_rows` (`rb` bytes each) against the `T` activations `acts` (shifts
 /// `shifts`, `n` blocks each): `emit(t, r, acc)` for each pair.
 #[target_feature(enable = "avx2")]
-unsafe fn tile<const Q4: bool, const T: usize>(
+unsafe fn tile<const L: u8, const T: usize>(
     rows: &[u8],
     rb: usize,
     n_rows: usize,
@@ -125,11 +110,7 @@ unsafe fn tile<const Q4: bool, const T: usize>(
     n: usize,
     emit: &mut impl FnMut(usize, usize, i64),
 ) {
-    let (format, bb) = if Q4 {
-        (WeightFormat::Q4_1, 20)
-    } else {
-        (WeightFormat::Q8_0, 34)
-    };
+    let (format, bb) = (format_of(L), format_of(L).block_bytes());
     let fresh: [Lane; T] = std::array::from_fn(|t| Lane::new(shifts[t]));
     for r in 0..n_rows {
         let w = rows.as_ptr().add(r * rb);
@@ -145,7 +126,7 @@ unsafe fn tile<const Q4: bool, const T: usize>(
         };
         while b + 4 <= n {
             let (a, bs) = at(b);
-            group::<4, Q4, T>(&mut lanes, &mut worst, w.add(b * bb), &a, &bs);
+            group::<4, L, T>(&mut lanes, &mut worst, w.add(b * bb), &a, &bs);
             b += 4;
             if b % FLUSH_BLOCKS == 0 {
                 for (sum, lane) in total.iter_mut().zip(&mut lanes) {
@@ -156,9 +137,9 @@ unsafe fn tile<const Q4: bool, const T: usize>(
         let (a, bs) = at(b);
         let wb = w.add(b * bb);
         match n - b {
-            3 => group::<3, Q4, T>(&mut lanes, &mut worst, wb, &a, &bs),
-            2 => group::<2, Q4, T>(&mut lanes, &mut worst, wb, &a, &bs),
-            1 => group::<1, Q4, T>(&mut lanes, &mut worst, wb, &a, &bs),
+            3 => group::<3, L, T>(&mut lanes, &mut worst, wb, &a, &bs),
+            2 => group::<2, L, T>(&mut lanes, &mut worst, wb, &a, &bs),
+            1 => group::<1, L, T>(&mut lanes, &mut worst, wb, &a, &bs),
             _ => {}
         }
         let bad = _mm256_cmpgt_epi32(worst, _mm256_set1_epi32(MAX_EF));
@@ -166,7 +147,7 @@ unsafe fn tile<const Q4: bool, const T: usize>(
             // A scale outside the decoded range: the definition, as the one-row twin.
             let row = &rows[r * rb..(r + 1) * rb];
             for (t, act) in acts.iter().enumerate() {
-                emit(t, r, quant::row_dot_acc(format, row, act));
+                emit(t, r, definition(format, row, act));
             }
         } else {
             for (t, (sum, lane)) in total.iter().zip(&mut lanes).enumerate() {
@@ -178,7 +159,7 @@ unsafe fn tile<const Q4: bool, const T: usize>(
 
 /// [`tile`] for the activations `xs[t0..t0 + T]`, if each has a shift on the fast
 /// path and they all have `n` blocks; `false` (nothing emitted) otherwise.
-unsafe fn try_tile<const Q4: bool, const T: usize>(
+unsafe fn try_tile<const L: u8, const T: usize>(
     rows: &[u8],
     rb: usize,
     n_rows: usize,
@@ -186,29 +167,24 @@ unsafe fn try_tile<const Q4: bool, const T: usize>(
     t0: usize,
     emit: &mut impl FnMut(usize, usize, i64),
 ) -> bool {
-    let format = if Q4 {
-        WeightFormat::Q4_1
-    } else {
-        WeightFormat::Q8_0
-    };
     let acts: [&Act; T] = std::array::from_fn(|t| xs[t0 + t].act);
-    let n = block_count(format, rb, acts[0]);
+    let n = blocks_of(L, rb, acts[0]);
     let shifts: [Option<Shift>; T] = std::array::from_fn(|t| Shift::of(acts[t].exp));
-    if shifts.iter().any(Option::is_none) || acts.iter().any(|a| block_count(format, rb, a) != n) {
+    if shifts.iter().any(Option::is_none) || acts.iter().any(|a| blocks_of(L, rb, a) != n) {
         return false;
     }
     let shifts = shifts.map(|s| s.expect("checked above"));
-    tile::<Q4, T>(rows, rb, n_rows, acts, shifts, n, &mut |t, r, acc| {
+    tile::<L, T>(rows, rb, n_rows, acts, shifts, n, &mut |t, r, acc| {
         emit(t0 + t, r, acc)
     });
     true
 }
 
-/// Accumulators of rows `0..n_rows` (`rb` bytes each) of a Q4_1 or Q8_0 matrix
-/// against every activation of `xs`: `emit(t, r, acc)`, tile by tile (each tile's
-/// rows in order). Activations the fast path cannot take go through
-/// [`super::avx2::rows_acc`] one at a time. The caller has checked that AVX2 is
-/// present and that `rows` holds `n_rows` rows.
+/// Accumulators of rows `0..n_rows` (`rb` bytes each) of a matrix in a format
+/// [`layout`] takes against every activation of `xs`: `emit(t, r, acc)`, tile by
+/// tile (each tile's rows in order). Activations the fast path cannot take go
+/// through [`super::avx2::rows_acc`] one at a time. The caller has checked that
+/// AVX2 is present and that `rows` holds `n_rows` rows.
 pub unsafe fn rows_acc(
     format: WeightFormat,
     rows: &[u8],
@@ -217,23 +193,23 @@ pub unsafe fn rows_acc(
     xs: &[Prepared],
     emit: &mut impl FnMut(usize, usize, i64),
 ) {
-    let q4 = match format {
-        WeightFormat::Q4_1 => true,
-        WeightFormat::Q8_0 => false,
-        _ => panic!("batch_avx2::rows_acc takes Q4_1 or Q8_0, not {format:?}"),
-    };
+    let l = layout(format).expect("the batched kernels take legacy block formats only");
     let mut t0 = 0;
     while t0 < xs.len() {
         let size = (xs.len() - t0).min(TILE);
-        let done = match (q4, size) {
-            (true, 4) => try_tile::<true, 4>(rows, rb, n_rows, xs, t0, emit),
-            (true, 3) => try_tile::<true, 3>(rows, rb, n_rows, xs, t0, emit),
-            (true, 2) => try_tile::<true, 2>(rows, rb, n_rows, xs, t0, emit),
-            (false, 4) => try_tile::<false, 4>(rows, rb, n_rows, xs, t0, emit),
-            (false, 3) => try_tile::<false, 3>(rows, rb, n_rows, xs, t0, emit),
-            (false, 2) => try_tile::<false, 2>(rows, rb, n_rows, xs, t0, emit),
-            _ => false,
-        };
+        macro_rules! go {
+            ($($l:ident),*) => {
+                match (l, size) {
+                    $(
+                        ($l, 4) => try_tile::<$l, 4>(rows, rb, n_rows, xs, t0, emit),
+                        ($l, 3) => try_tile::<$l, 3>(rows, rb, n_rows, xs, t0, emit),
+                        ($l, 2) => try_tile::<$l, 2>(rows, rb, n_rows, xs, t0, emit),
+                    )*
+                    _ => false,
+                }
+            };
+        }
+        let done = go!(Q4_1, Q8_0, Q4_0, Q5_0, Q5_1);
         if !done {
             for (t, x) in xs.iter().enumerate().skip(t0).take(size) {
                 super::avx2::rows_acc(format, rows, rb, n_rows, x, &mut |r, acc| emit(t, r, acc));

@@ -4,7 +4,8 @@
 //! the exponents no fast path takes, rows with scales outside the decoded range,
 //! and activations of different lengths in one batch.
 
-use super::tests::{activation, fast_path, in_bounds, rng, twins, weights};
+use super::exact2_tests::in_bounds as exact2_in_bounds;
+use super::tests::{activation, fast_path, in_bounds, rng, scale_bits, twins, weights};
 use super::*;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -94,4 +95,47 @@ fn a_batch_of_different_lengths_takes_each_at_its_own_length() {
         a.exp = -14;
     }
     check_batch(format, &w, rb, &acts, "mixed lengths");
+}
+
+/// exact-2's legacy blocks (Q4_0, Q5_0, Q5_1), which AVX2's one-shift kernels take
+/// too: batches against the definition ([`blocks::row_dot_acc`] through the scalar
+/// twin), scales in every exponent range (fields past the fast range go to the
+/// definition), exponents at and past the fast path's edges.
+#[test]
+fn exact2_legacy_batches_equal_one_activation_at_a_time() {
+    let mut s = 0x5eed_e2a2_0000_0042u64;
+    let formats = [WeightFormat::Q4_0, WeightFormat::Q5_0, WeightFormat::Q5_1];
+    let (mut checked, mut fast) = ([0usize; 3], 0);
+    for case in 0..300 {
+        let fi = case % 3;
+        let format = formats[fi];
+        let blocks = 1 + (rng(&mut s) % 24) as usize;
+        let n_rows = 1 + (rng(&mut s) % 6) as usize;
+        let tokens = 1 + (rng(&mut s) % 11) as usize;
+        let rb = blocks * format.block_bytes();
+        let mode = rng(&mut s) % 4;
+        let mut w: Vec<u8> = (0..n_rows * rb).map(|_| rng(&mut s) as u8).collect();
+        for blk in w.chunks_exact_mut(format.block_bytes()) {
+            for &o in format.scale_offsets() {
+                blk[o..o + 2].copy_from_slice(&scale_bits(&mut s, mode).to_le_bytes());
+            }
+        }
+        let mut acts: Vec<Act> = (0..tokens).map(|_| activation(&mut s, blocks)).collect();
+        if cfg!(debug_assertions) {
+            acts.retain(|a| w.chunks_exact(rb).all(|r| exact2_in_bounds(format, r, a)));
+        }
+        if acts.is_empty() {
+            continue;
+        }
+        checked[fi] += 1;
+        fast += check_batch(format, &w, rb, &acts, &format!("exact-2 case {case}"));
+    }
+    // Measured (x86_64): 93-95 batches per format inside the bounds and 544
+    // activations in whole AVX2 tiles in debug builds; 100 each and 628 in release.
+    for (f, n) in formats.iter().zip(checked) {
+        assert!(n >= 80, "{f:?}: only {n} of 100 batches inside the bounds");
+    }
+    if cfg!(target_arch = "x86_64") {
+        assert!(fast >= 450, "only {fast} activations in batched tiles");
+    }
 }

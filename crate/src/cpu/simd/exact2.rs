@@ -1,7 +1,8 @@
 //! SIMD twins of the row accumulator for spec `exact-2`'s block formats (Q4_0,
 //! Q5_0, Q5_1, Q4_K, Q5_K, Q6_K; docs/numerics.md, section 14; the definition is
-//! [`blocks::row_dot_acc`]): AVX2 in `exact2_avx2.rs`, wasm simd128 in
-//! `exact2_simd128.rs`.
+//! [`blocks::row_dot_acc`]): AVX2 in `exact2_avx2.rs` (the K-quants; the
+//! 32-element blocks take `avx2.rs`'s one-shift kernels, module docs of [`super`],
+//! "Legacy blocks"), wasm simd128 in `exact2_simd128.rs`.
 //!
 //! # What the vectors compute, what stays scalar
 //!

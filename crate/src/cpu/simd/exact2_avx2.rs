@@ -1,5 +1,6 @@
-//! The AVX2 twins (x86_64, chosen at run time) of the exact-2 block formats' `S1`
-//! (module docs of [`super::exact2`]): one (super-)block at a time, weights
+//! The AVX2 twins (x86_64, chosen at run time) of the exact-2 K-quants' `S1`
+//! (module docs of [`super::exact2`]; the 32-element Q4_0, Q5_0 and Q5_1 blocks go
+//! to the one-shift kernels of `avx2.rs`): one super-block at a time, weights
 //! widened to 16-bit lanes, times their sub-block scale, then `pmaddwd` against the
 //! activation. Layouts: docs/numerics.md, section 14.
 
@@ -8,9 +9,6 @@ use crate::exact::act::Act;
 use crate::exact::quant::WeightFormat;
 use std::arch::x86_64::*;
 
-const Q4_0: u8 = 0;
-const Q5_0: u8 = 1;
-const Q5_1: u8 = 2;
 const Q4_K: u8 = 3;
 const Q5_K: u8 = 4;
 const Q6_K: u8 = 5;
@@ -23,15 +21,6 @@ unsafe fn load_a(a: *const i16, i: usize) -> __m256i {
 #[inline(always)]
 unsafe fn load32(p: *const u8) -> __m256i {
     _mm256_loadu_si256(p as *const __m256i)
-}
-
-/// The sum of the eight i32 lanes of `v` (the caller bounds it below 2^31).
-#[inline(always)]
-unsafe fn hsum32(v: __m256i) -> i64 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    let s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    _mm_cvtsi128_si32(s) as i64
 }
 
 /// `acc` (four i64 lanes) plus the eight i32 lanes of `v`, widened.
@@ -48,62 +37,6 @@ unsafe fn hsum64(v: __m256i) -> i64 {
     let mut l = [0i64; 4];
     _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, v);
     l[0] + l[1] + l[2] + l[3]
-}
-
-/// 16 i16 lanes, lane `j` = 16 if bit `j` of `bits` is set, else 0.
-#[inline(always)]
-unsafe fn fifth_bits(bits: u32) -> __m256i {
-    let m = _mm256_setr_epi16(
-        1,
-        2,
-        4,
-        8,
-        16,
-        32,
-        64,
-        128,
-        256,
-        512,
-        1024,
-        2048,
-        4096,
-        8192,
-        16384,
-        i16::MIN,
-    );
-    let v = _mm256_and_si256(_mm256_set1_epi16(bits as u16 as i16), m);
-    _mm256_and_si256(_mm256_cmpeq_epi16(v, m), _mm256_set1_epi16(16))
-}
-
-/// `S1` of one 32-element legacy block (Q4_0, Q5_0, Q5_1) at `blk` against `a`:
-/// nibble `j` (+ 16 × bit `j` of `qh`) minus the format's offset. `|q| <= 31`,
-/// so each i32 lane sums four products below 2^20.
-#[inline(always)]
-unsafe fn legacy_s1<const F: u8>(blk: *const u8, a: *const i16) -> i64 {
-    let (qs, off) = match F {
-        Q4_0 => (blk.add(2), 8),
-        Q5_0 => (blk.add(6), 16),
-        _ => (blk.add(8), 0),
-    };
-    let q = _mm_loadu_si128(qs as *const __m128i);
-    let m = _mm_set1_epi8(15);
-    let mut lo = _mm256_cvtepu8_epi16(_mm_and_si128(q, m));
-    let mut hi = _mm256_cvtepu8_epi16(_mm_and_si128(_mm_srli_epi16(q, 4), m));
-    if F != Q4_0 {
-        let qh = blk.add(if F == Q5_0 { 2 } else { 4 });
-        let h = (qh as *const u32).read_unaligned();
-        lo = _mm256_or_si256(lo, fifth_bits(h & 0xffff));
-        hi = _mm256_or_si256(hi, fifth_bits(h >> 16));
-    }
-    if off != 0 {
-        let o = _mm256_set1_epi16(off);
-        lo = _mm256_sub_epi16(lo, o);
-        hi = _mm256_sub_epi16(hi, o);
-    }
-    hsum32(_mm256_add_epi32(
-        _mm256_madd_epi16(lo, load_a(a, 0)),
-        _mm256_madd_epi16(hi, load_a(a, 16)),
-    ))
 }
 
 /// Eight i32 lanes summing to `sc * sum_j q_j a_j` over 32 elements whose `q_j`
@@ -223,7 +156,6 @@ unsafe fn run<const F: u8>(
         let acc = row_acc(format, w, act, |blk, a, sc| {
             let (blk, a) = (blk.as_ptr(), a.as_ptr());
             match F {
-                Q4_0 | Q5_0 | Q5_1 => legacy_s1::<F>(blk, a),
                 Q4_K => k45_s1::<false>(blk, a, sc),
                 Q5_K => k45_s1::<true>(blk, a, sc),
                 _ => q6k_s1(blk, a, sc),
@@ -245,14 +177,15 @@ pub unsafe fn rows_acc(
     emit: &mut impl FnMut(usize, i64),
 ) {
     match format {
-        WeightFormat::Q4_0 => run::<Q4_0>(format, rows, rb, n_rows, act, emit),
-        WeightFormat::Q5_0 => run::<Q5_0>(format, rows, rb, n_rows, act, emit),
-        WeightFormat::Q5_1 => run::<Q5_1>(format, rows, rb, n_rows, act, emit),
         WeightFormat::Q4K => run::<Q4_K>(format, rows, rb, n_rows, act, emit),
         WeightFormat::Q5K => run::<Q5_K>(format, rows, rb, n_rows, act, emit),
         WeightFormat::Q6K => run::<Q6_K>(format, rows, rb, n_rows, act, emit),
-        WeightFormat::Q4_1 | WeightFormat::Q8_0 => {
-            unreachable!("exact-1 formats have their own twins")
+        WeightFormat::Q4_1
+        | WeightFormat::Q8_0
+        | WeightFormat::Q4_0
+        | WeightFormat::Q5_0
+        | WeightFormat::Q5_1 => {
+            unreachable!("32-element blocks take the one-shift kernels of avx2.rs")
         }
     }
 }

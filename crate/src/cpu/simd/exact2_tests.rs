@@ -112,7 +112,7 @@ fn activation(s: &mut u64, n: usize, exp: i32) -> Act {
 
 /// Whether the definition stays inside the spec's bounds for `row` (debug builds
 /// check them; release builds wrap, and so do the twins).
-fn in_bounds(format: WeightFormat, row: &[u8], act: &Act) -> bool {
+pub(super) fn in_bounds(format: WeightFormat, row: &[u8], act: &Act) -> bool {
     let mut dec = Decoded::default();
     let len = format.block_elems();
     let mut acc = 0i64;

@@ -53,12 +53,12 @@ pub(super) fn fast_path(format: WeightFormat, w: &[u8], rb: usize, act: &Act) ->
         _ => return false,
     };
     let u = -(act.exp as i64 + 8);
-    let scales = if format == WeightFormat::Q4_1 { 2 } else { 1 };
     let n = (rb / format.block_bytes()).min(act.q.len() / BLOCK);
     (-63..=57).contains(&u)
         && w.chunks_exact(rb).all(|row| {
             row.chunks_exact(format.block_bytes()).take(n).all(|b| {
-                (0..scales).all(|i| fields(u16::from_le_bytes([b[2 * i], b[2 * i + 1]]) >> 10 & 31))
+                (format.scale_offsets().iter())
+                    .all(|&i| fields(u16::from_le_bytes([b[i], b[i + 1]]) >> 10 & 31))
             })
         })
 }
@@ -100,7 +100,7 @@ pub(super) fn rng(state: &mut u64) -> u64 {
 /// Random f16 scale bits with a finite exponent field drawn by `mode`: the
 /// model's range, anything finite, tiny (zero and subnormals), or the edges of
 /// the SIMD fast ranges.
-fn scale_bits(s: &mut u64, mode: u64) -> u16 {
+pub(super) fn scale_bits(s: &mut u64, mode: u64) -> u16 {
     let r = rng(s);
     let field = match mode {
         0 => 4 + r % 15,
