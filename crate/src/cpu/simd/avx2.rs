@@ -3,14 +3,50 @@
 //! exact-2's legacy blocks of [`blocks::row_dot_acc`]) one row and four blocks per
 //! step (module docs of [`super`]), and the attention dot product [`dot_i16`].
 
-use super::shift::{
-    blocks_of, definition, format_of, has_min, layout, Shift, FLUSH_BLOCKS, Q4_0, Q4_1, Q5_0, Q5_1,
-    Q8_0,
-};
+use super::shift::{block_count, Shift, FLUSH_BLOCKS};
 use super::Prepared;
 use crate::exact::act::{Act, BLOCK};
-use crate::exact::quant::WeightFormat;
+use crate::exact::blocks;
+use crate::exact::quant::{self, WeightFormat};
 use std::arch::x86_64::*;
+
+/// The block layouts the one-shift kernels take (module docs of [`super`], "Legacy
+/// blocks"): exact-1's Q4_1 and Q8_0 and exact-2's Q4_0, Q5_0 and Q5_1, whose terms
+/// have the same form (a scale `d` times `S1`, and for Q4_1/Q5_1 a minimum `m`
+/// times the block's activation sum).
+pub(super) const Q4_1: u8 = 0;
+pub(super) const Q8_0: u8 = 1;
+pub(super) const Q4_0: u8 = 2;
+pub(super) const Q5_0: u8 = 3;
+pub(super) const Q5_1: u8 = 4;
+
+/// The layout constant of `format`, if the one-shift kernels take it.
+pub(super) fn layout(format: WeightFormat) -> Option<u8> {
+    match format {
+        WeightFormat::Q4_1 => Some(Q4_1),
+        WeightFormat::Q8_0 => Some(Q8_0),
+        WeightFormat::Q4_0 => Some(Q4_0),
+        WeightFormat::Q5_0 => Some(Q5_0),
+        WeightFormat::Q5_1 => Some(Q5_1),
+        _ => None,
+    }
+}
+
+/// The format of layout `L`.
+pub(super) const fn format_of(l: u8) -> WeightFormat {
+    match l {
+        Q4_1 => WeightFormat::Q4_1,
+        Q8_0 => WeightFormat::Q8_0,
+        Q4_0 => WeightFormat::Q4_0,
+        Q5_0 => WeightFormat::Q5_0,
+        _ => WeightFormat::Q5_1,
+    }
+}
+
+/// Whether layout `L` has a minimum (two f16 scales `d`, `m` at the block's start).
+pub(super) const fn has_min(l: u8) -> bool {
+    l == Q4_1 || l == Q5_1
+}
 
 /// 16 i16 lanes, lane `j` = 16 if bit `j` of `bits` is set, else 0.
 #[inline(always)]
@@ -60,6 +96,32 @@ pub(super) unsafe fn weights<const L: u8>(blk: *const u8) -> (__m256i, __m256i) 
         Q5_0 => sub(fifth(q4_weights(blk.add(6)), blk.add(2)), 16),
         _ => fifth(q4_weights(blk.add(8)), blk.add(4)),
     }
+}
+
+/// The exact integer sum (Q32 accumulator) of one row as the spec defines it:
+/// exact-1's [`quant::row_dot_acc`] or exact-2's [`blocks::row_dot_acc`].
+pub(super) fn definition(format: WeightFormat, row: &[u8], act: &Act) -> i64 {
+    if super::exact2::covers(format) {
+        blocks::row_dot_acc(format, row, act)
+    } else {
+        quant::row_dot_acc(format, row, act)
+    }
+}
+
+/// Blocks of a row of `rb` bytes the kernels read: [`block_count`] for exact-1;
+/// exact-2's definition reads every block of the row and slices the activation
+/// (a short one panics there, and here).
+pub(super) fn blocks_of(l: u8, rb: usize, act: &Act) -> usize {
+    let format = format_of(l);
+    let n = block_count(format, rb, act);
+    if super::exact2::covers(format) {
+        let whole = rb / format.block_bytes();
+        assert!(
+            n == whole && act.block_sums.len() >= n,
+            "activation shorter than the weight row"
+        );
+    }
+    n
 }
 
 /// Largest f16 exponent field decoded on this path: `|F| <= 2047 << 20 < 2^31`.

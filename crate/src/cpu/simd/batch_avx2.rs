@@ -6,15 +6,13 @@
 //! once. Each activation keeps its own accumulator lanes and its own shift, and
 //! every term is the one [`super::avx2`] adds for that activation alone, so each
 //! (row, activation) sum is the single-activation twin's, which is the definition's
-//! (exact-1's `quant::row_dot_acc`, exact-2's `blocks::row_dot_acc`).
+//! ([`quant::row_dot_acc`]).
 
 use super::avx2::{
-    block_sums, decode, min_products, partial, reduce4, scale_bits, weights, MAX_EF,
+    block_sums, blocks_of, decode, definition, format_of, has_min, layout, min_products, partial,
+    reduce4, scale_bits, weights, MAX_EF, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
 };
-use super::shift::{
-    blocks_of, definition, format_of, has_min, layout, Shift, FLUSH_BLOCKS, Q4_0, Q4_1, Q5_0, Q5_1,
-    Q8_0,
-};
+use super::shift::{Shift, FLUSH_BLOCKS};
 use super::Prepared;
 use crate::exact::act::{Act, BLOCK};
 use crate::exact::quant::WeightFormat;

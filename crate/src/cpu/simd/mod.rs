@@ -74,11 +74,10 @@
 //! `d` times the block's `S1` and, for Q5_1 as for Q4_1, a minimum `m` times the
 //! activation's block sum, each `round_shift(dm * S, -(de + e + 32))`
 //! (docs/numerics.md, section 14). Their weights are nibbles plus a fifth bit minus
-//! an offset (`|q| <= 16`), so `|S| < 2^27` as above, and the AVX2 and simd128
-//! one-shift kernels take them with the same arithmetic, unpacking each layout's
-//! weights; rows or activations off the fast path go to exact-2's definition
-//! (AVX2) or its block-at-a-time twin (simd128). The K-quants keep their own twins
-//! (`exact2.rs`).
+//! an offset (`|q| <= 16`), so `|S| < 2^27` as above, and the AVX2 one-shift
+//! kernels take them with the same arithmetic, unpacking each layout's weights;
+//! rows or activations off the fast path go to exact-2's definition. The
+//! K-quants keep their own twins (`exact2.rs`).
 //!
 //! # Batches
 //!
@@ -205,11 +204,11 @@ fn rows_acc(
     emit: &mut impl FnMut(usize, i64),
 ) {
     assert!(rows.len() >= n_rows * row_bytes, "weight rows out of range");
-    // exact-2's block formats have their own twins (`exact2.rs`), but for the SIMD
-    // twins' one-shift kernels, which take the legacy 32-element ones too.
-    #[cfg(any(target_arch = "x86_64", target_arch = "wasm32"))]
-    let own = twin != Twin::Scalar && shift::layout(format).is_some();
-    #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
+    // exact-2's block formats have their own twins (`exact2.rs`), but for AVX2's
+    // one-shift kernels, which take the legacy 32-element ones too.
+    #[cfg(target_arch = "x86_64")]
+    let own = twin == Twin::Avx2 && avx2::layout(format).is_some();
+    #[cfg(not(target_arch = "x86_64"))]
     let own = false;
     if exact2::covers(format) && !own {
         return exact2::rows_acc(twin, format, rows, row_bytes, n_rows, x, emit);
@@ -289,7 +288,7 @@ pub fn rows_dot_batch_on(
     assert!(rows.len() >= n_rows * row_bytes, "weight rows out of range");
     match twin {
         #[cfg(target_arch = "x86_64")]
-        Twin::Avx2 if xs.len() > 1 && shift::layout(format).is_some() => {
+        Twin::Avx2 if xs.len() > 1 && avx2::layout(format).is_some() => {
             assert!(
                 std::arch::is_x86_feature_detected!("avx2"),
                 "no AVX2 on this CPU"

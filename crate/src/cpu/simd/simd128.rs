@@ -1,12 +1,8 @@
 //! The wasm simd128 twins (wasm32, built with `+simd128`): the row accumulator of
-//! the 32-element block formats ([`quant::row_dot_acc`], and exact-2's legacy
-//! blocks: module docs of [`super`], "Legacy blocks") two rows and two blocks per
-//! tile over a permuted activation ([`Prepared`]), and the attention dot product
-//! [`dot_i16`].
+//! [`quant::row_dot_acc`] two rows and two blocks per tile over a permuted activation
+//! ([`Prepared`]; module docs of [`super`]), and the attention dot product [`dot_i16`].
 
-use super::shift::{
-    blocks_of, format_of, has_min, layout, Shift, FLUSH_BLOCKS, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0,
-};
+use super::shift::{block_count, Shift, FLUSH_BLOCKS};
 use super::Prepared;
 use crate::exact::act::BLOCK;
 use crate::exact::quant::{self, WeightFormat};
@@ -45,81 +41,48 @@ pub fn permute(q: &[i16]) -> Vec<i16> {
     out
 }
 
-/// The 32 nibbles of 16 bytes at `qs` (element j < 16 is the low nibble of byte
-/// j, element j + 16 its high nibble) as 16-bit lanes in [`Prepared`]'s order:
-/// elements `[2i]`, `[2i + 1]`, `[2i + 16]`, `[2i + 17]` in lane i of the four
-/// vectors. Read as 16-bit lanes, `q` holds byte 2i in the low and byte 2i+1 in the
-/// high half of lane i, so a nibble's shift to the top of the lane and back down
-/// picks it out.
+/// Four i32 lanes summing to S1 of one Q4_1 block: 16 nibble bytes at `qs`
+/// (element j < 16 is the low nibble of byte j, element j + 16 its high nibble)
+/// against the block's permuted activations at `a` ([`Prepared`]). Read as 16-bit
+/// lanes, `q` holds byte 2i in the low and byte 2i+1 in the high half of lane i,
+/// so a nibble's shift to the top of the lane and back down gives elements 2i,
+/// 2i+1, 2i+16 and 2i+17 in lane i. Each i32 lane is a sum of exact products
+/// below 2^24: no lane can wrap.
 #[inline(always)]
-unsafe fn nibbles(qs: *const u8) -> [v128; 4] {
+unsafe fn q4_partial(qs: *const u8, a: *const i16) -> v128 {
     let q = v128_load(qs as *const v128);
-    [
-        u16x8_shr(i16x8_shl(q, 12), 12),
-        u16x8_shr(i16x8_shl(q, 4), 12),
-        u16x8_shr(i16x8_shl(q, 8), 12),
-        u16x8_shr(q, 12),
-    ]
-}
-
-/// The fifth bits (Q5_0, Q5_1: bit j of the u32 at `qh` for element j) times 16,
-/// in [`nibbles`]' lanes: bits 2i, 2i + 1 of the low half, then of the high half.
-#[inline(always)]
-unsafe fn fifth(qh: *const u8) -> [v128; 4] {
-    let h = (qh as *const u32).read_unaligned();
-    let (lo, hi) = (u16x8_splat(h as u16), u16x8_splat((h >> 16) as u16));
-    let even = u16x8(1, 1 << 2, 1 << 4, 1 << 6, 1 << 8, 1 << 10, 1 << 12, 1 << 14);
-    let odd = u16x8(
-        1 << 1,
-        1 << 3,
-        1 << 5,
-        1 << 7,
-        1 << 9,
-        1 << 11,
-        1 << 13,
-        1 << 15,
-    );
-    let bit = |v: v128, m: v128| v128_and(i16x8_eq(v128_and(v, m), m), i16x8_splat(16));
-    [bit(lo, even), bit(lo, odd), bit(hi, even), bit(hi, odd)]
-}
-
-/// The 32 weights of one block of layout `L` at `blk` as 16-bit lanes in
-/// [`Prepared`]'s order (see [`nibbles`]): nibbles or bytes, plus the fifth bit
-/// (Q5_0, Q5_1), minus the offset (Q4_0: 8, Q5_0: 16). Q8_0: lane i of a 16-bit
-/// view holds bytes 2i (sign-extended by shifting left then right) and 2i+1
-/// (shifting right). Layouts: docs/numerics.md, sections 3 and 14.
-#[inline(always)]
-unsafe fn weights<const L: u8>(blk: *const u8) -> [v128; 4] {
-    let sub = |w: [v128; 4], off: i16| w.map(|v| i16x8_sub(v, i16x8_splat(off)));
-    let or = |w: [v128; 4], f: [v128; 4]| [0, 1, 2, 3].map(|i| v128_or(w[i], f[i]));
-    match L {
-        Q4_1 => nibbles(blk.add(4)),
-        Q4_0 => sub(nibbles(blk.add(2)), 8),
-        Q5_0 => sub(or(nibbles(blk.add(6)), fifth(blk.add(2))), 16),
-        Q5_1 => or(nibbles(blk.add(8)), fifth(blk.add(4))),
-        _ => {
-            let q0 = v128_load(blk.add(2) as *const v128);
-            let q1 = v128_load(blk.add(18) as *const v128);
-            let even = |q: v128| i16x8_shr(i16x8_shl(q, 8), 8);
-            [even(q0), i16x8_shr(q0, 8), even(q1), i16x8_shr(q1, 8)]
-        }
-    }
-}
-
-/// Four i32 lanes summing to S1 of one block of layout `L` at `blk` against the
-/// block's permuted activations at `a`. Each i32 lane is a sum of exact products
-/// below 2^24 (`|q| <= 128`): no lane can wrap.
-#[inline(always)]
-unsafe fn partial<const L: u8>(blk: *const u8, a: *const i16) -> v128 {
-    let w = weights::<L>(blk);
+    let even_lo = u16x8_shr(i16x8_shl(q, 12), 12);
+    let odd_lo = u16x8_shr(i16x8_shl(q, 4), 12);
+    let even_hi = u16x8_shr(i16x8_shl(q, 8), 12);
+    let odd_hi = u16x8_shr(q, 12);
     i32x4_add(
         i32x4_add(
-            i32x4_dot_i16x8(w[0], load_a(a, 0)),
-            i32x4_dot_i16x8(w[1], load_a(a, 8)),
+            i32x4_dot_i16x8(even_lo, load_a(a, 0)),
+            i32x4_dot_i16x8(odd_lo, load_a(a, 8)),
         ),
         i32x4_add(
-            i32x4_dot_i16x8(w[2], load_a(a, 16)),
-            i32x4_dot_i16x8(w[3], load_a(a, 24)),
+            i32x4_dot_i16x8(even_hi, load_a(a, 16)),
+            i32x4_dot_i16x8(odd_hi, load_a(a, 24)),
+        ),
+    )
+}
+
+/// Four i32 lanes summing to S1 of one Q8_0 block: 32 i8 at `qs` against the
+/// block's permuted activations at `a`. Lane i of a 16-bit view holds bytes 2i
+/// (sign-extended by shifting left then right) and 2i+1 (shifting right).
+#[inline(always)]
+unsafe fn q8_partial(qs: *const u8, a: *const i16) -> v128 {
+    let q0 = v128_load(qs as *const v128);
+    let q1 = v128_load(qs.add(16) as *const v128);
+    let even = |q: v128| i16x8_shr(i16x8_shl(q, 8), 8);
+    i32x4_add(
+        i32x4_add(
+            i32x4_dot_i16x8(even(q0), load_a(a, 0)),
+            i32x4_dot_i16x8(i16x8_shr(q0, 8), load_a(a, 8)),
+        ),
+        i32x4_add(
+            i32x4_dot_i16x8(even(q1), load_a(a, 16)),
+            i32x4_dot_i16x8(i16x8_shr(q1, 8), load_a(a, 24)),
         ),
     )
 }
@@ -226,13 +189,13 @@ unsafe fn lane16<const L: usize>(v: v128, p: *const u8) -> v128 {
 /// one reduction and one scale decode. With NB = 1 the second block's lanes hold
 /// a [`PAD`] scale and zero sums (so they add exactly 0), or are not added.
 #[inline(always)]
-unsafe fn tile<const NB: usize, const L: u8, const LEFT: bool>(
+unsafe fn tile<const NB: usize, const Q4: bool, const LEFT: bool>(
     st: &mut Rows2,
     w: [*const u8; 2],
     a: *const i16,
     bs: *const i32,
 ) {
-    let bb = format_of(L).block_bytes();
+    let bb = if Q4 { 20 } else { 34 };
     let z = i32x4_splat(0);
     // V8 keeps wasm loads in program order but sinks pure arithmetic to its first
     // use, so without an anchor every load of the tile is issued first and the
@@ -240,7 +203,11 @@ unsafe fn tile<const NB: usize, const L: u8, const LEFT: bool>(
     // sum must happen before the next load, which keeps its arithmetic in place.
     let mut slot = z;
     let mut partial = |r: usize, j: usize| {
-        let p = partial::<L>(w[r].add(j * bb), a.add(j * BLOCK));
+        let p = if Q4 {
+            q4_partial(w[r].add(j * bb + 4), a.add(j * BLOCK))
+        } else {
+            q8_partial(w[r].add(j * bb + 2), a.add(j * BLOCK))
+        };
         core::ptr::write_volatile(&mut slot, p);
         p
     };
@@ -257,7 +224,7 @@ unsafe fn tile<const NB: usize, const L: u8, const LEFT: bool>(
         }
     };
     let mut h = u16x8_splat(PAD);
-    if has_min(L) {
+    if Q4 {
         // Lanes [d, m] of r0b0, r0b1, r1b0, r1b1: the first 4 bytes of each block.
         h = lane32::<0>(h, w[0]);
         h = lane32::<2>(h, w[1]);
@@ -299,14 +266,14 @@ unsafe fn tile<const NB: usize, const L: u8, const LEFT: bool>(
 /// Accumulators of the rows at `w[0]` and `w[1]` (`n` blocks each), or `None` if
 /// a scale is outside the decoded range.
 #[inline(always)]
-unsafe fn pair<const L: u8, const LEFT: bool>(
+unsafe fn pair<const Q4: bool, const LEFT: bool>(
     st: &mut Rows2,
     w: [*const u8; 2],
     x: &Prepared,
     n: usize,
     shift: Shift,
 ) -> Option<[i64; 2]> {
-    let bb = format_of(L).block_bytes();
+    let bb = if Q4 { 20 } else { 34 };
     let (a, bs) = (x.perm.as_ptr(), x.act.block_sums.as_ptr());
     st.worst = i16x8_splat(0);
     let mut total = [0i64; 2];
@@ -314,9 +281,9 @@ unsafe fn pair<const L: u8, const LEFT: bool>(
     // Two tiles per loop step: fewer loop overheads for V8 to schedule around.
     while b + 4 <= n {
         let wb = [w[0].add(b * bb), w[1].add(b * bb)];
-        tile::<2, L, LEFT>(st, wb, a.add(b * BLOCK), bs.add(b));
+        tile::<2, Q4, LEFT>(st, wb, a.add(b * BLOCK), bs.add(b));
         let wb = [w[0].add((b + 2) * bb), w[1].add((b + 2) * bb)];
-        tile::<2, L, LEFT>(st, wb, a.add((b + 2) * BLOCK), bs.add(b + 2));
+        tile::<2, Q4, LEFT>(st, wb, a.add((b + 2) * BLOCK), bs.add(b + 2));
         b += 4;
         if b % FLUSH_BLOCKS == 0 {
             let s = st.flush(shift);
@@ -325,12 +292,12 @@ unsafe fn pair<const L: u8, const LEFT: bool>(
     }
     if b + 2 <= n {
         let wb = [w[0].add(b * bb), w[1].add(b * bb)];
-        tile::<2, L, LEFT>(st, wb, a.add(b * BLOCK), bs.add(b));
+        tile::<2, Q4, LEFT>(st, wb, a.add(b * BLOCK), bs.add(b));
         b += 2;
     }
     if b < n {
         let wb = [w[0].add(b * bb), w[1].add(b * bb)];
-        tile::<1, L, LEFT>(st, wb, a.add(b * BLOCK), bs.add(b));
+        tile::<1, Q4, LEFT>(st, wb, a.add(b * BLOCK), bs.add(b));
     }
     let s = st.flush(shift);
     if v128_any_true(u16x8_gt(st.worst, u16x8_splat(MAX_G))) {
@@ -339,7 +306,7 @@ unsafe fn pair<const L: u8, const LEFT: bool>(
     Some([total[0].wrapping_add(s[0]), total[1].wrapping_add(s[1])])
 }
 
-unsafe fn run<const L: u8, const LEFT: bool>(
+unsafe fn run<const Q4: bool, const LEFT: bool>(
     rows: &[u8],
     rb: usize,
     n_rows: usize,
@@ -347,9 +314,12 @@ unsafe fn run<const L: u8, const LEFT: bool>(
     shift: Shift,
     emit: &mut impl FnMut(usize, i64),
 ) {
-    let format = format_of(L);
-    let n = blocks_of(L, rb, x.act);
-    let bb = format.block_bytes();
+    let format = if Q4 {
+        WeightFormat::Q4_1
+    } else {
+        WeightFormat::Q8_0
+    };
+    let n = block_count(format, rb, x.act);
     let mut st = Rows2 {
         acc: [i64x2_splat(0); 2],
         worst: i16x8_splat(0),
@@ -357,25 +327,30 @@ unsafe fn run<const L: u8, const LEFT: bool>(
         mask: i64x2_splat(shift.mask()),
     };
     let row = |r: usize| &rows[r * rb..(r + 1) * rb];
-    // Whether every read block of a row has its scales' exponent fields in the
+    // Whether every read block of a Q8_0 row has its scale's exponent field in the
     // decoded range (`decode`: fields 0..=MAX_FIELD).
     let decodable = |w: &[u8]| {
-        w[..n * bb]
-            .chunks_exact(bb)
-            .all(|b| (format.scale_offsets().iter()).all(|&o| (b[o + 1] >> 2) & 31 <= MAX_FIELD))
+        w[..n * 34]
+            .chunks_exact(34)
+            .all(|b| (b[1] >> 2) & 31 <= MAX_FIELD)
     };
     let mut r = 0;
     while r < n_rows {
         // A lone last row is paired with itself.
         let r1 = (r + 1).min(n_rows - 1);
-        // Rows with a scale outside the decoded range (fields above 18) go straight
-        // to the per-block path, which takes any scale.
-        let got = if decodable(row(r)) && decodable(row(r1)) {
-            pair::<L, LEFT>(&mut st, [row(r).as_ptr(), row(r1).as_ptr()], x, n, shift)
+        // Q8_0 rows with a scale outside the decoded range (fields above 18) go
+        // straight to the per-block path, which takes any scale.
+        let got = if Q4 || decodable(row(r)) && decodable(row(r1)) {
+            pair::<Q4, LEFT>(&mut st, [row(r).as_ptr(), row(r1).as_ptr()], x, n, shift)
         } else {
             None
         };
-        let acc = got.unwrap_or_else(|| [r, r1].map(|r| per_block(format, &row(r)[..n * bb], x)));
+        let acc = got.unwrap_or_else(|| {
+            [r, r1].map(|r| match Q4 {
+                true => quant::row_dot_acc(format, row(r), x.act),
+                false => super::exact2_simd128::q8_0_row_acc(&row(r)[..n * 34], x.act),
+            })
+        });
         emit(r, acc[0]);
         if r1 > r {
             emit(r1, acc[1]);
@@ -384,24 +359,8 @@ unsafe fn run<const L: u8, const LEFT: bool>(
     }
 }
 
-/// The accumulator of one row (`n` whole blocks) by a per-block path that takes
-/// any scale: exact-1's definition (Q4_1), or the exact-2 twins' block-at-a-time
-/// kernels (Q8_0, whose terms are exact-1's, and the legacy blocks).
-fn per_block(format: WeightFormat, row: &[u8], x: &Prepared) -> i64 {
-    match format {
-        WeightFormat::Q4_1 => quant::row_dot_acc(format, row, x.act),
-        WeightFormat::Q8_0 => super::exact2_simd128::q8_0_row_acc(row, x.act),
-        _ => {
-            let mut acc = 0;
-            super::exact2_simd128::rows_acc(format, row, row.len(), 1, x.act, &mut |_, a| acc = a);
-            acc
-        }
-    }
-}
-
-/// Accumulators of rows `0..n_rows` (`rb` bytes each) of `rows` in a format
-/// [`layout`] takes; the caller has checked that `rows` holds `n_rows` rows. An
-/// activation exponent off the fast path goes to [`per_block`].
+/// Accumulators of rows `0..n_rows` (`rb` bytes each) of `rows`; the caller has
+/// checked that `rows` holds `n_rows` rows.
 pub fn rows_acc(
     format: WeightFormat,
     rows: &[u8],
@@ -410,29 +369,41 @@ pub fn rows_acc(
     x: &Prepared,
     emit: &mut impl FnMut(usize, i64),
 ) {
-    let l = layout(format).expect("the one-shift kernels take legacy block formats only");
-    macro_rules! go {
-        ($($l:ident),*) => {
-            match (Shift::of(x.act.exp), l) {
-                (None, _) => {
-                    let n = blocks_of(l, rb, x.act);
-                    for r in 0..n_rows {
-                        let w = &rows[r * rb..r * rb + n * format.block_bytes()];
-                        emit(r, per_block(format, w, x));
-                    }
+    // SAFETY (each `run`): every row has `rb` bytes, so `n = block_count(..)`
+    // blocks; `x.perm` holds `n * 32` activations and (Q4_1) `block_sums` `n`
+    // sums; every load of the kernels stays inside them.
+    unsafe {
+        match (Shift::of(x.act.exp), format) {
+            // exact-2's formats never come here (`super::rows_acc` sends them to `exact2.rs`).
+            (None, _)
+            | (
+                _,
+                WeightFormat::Q4_0
+                | WeightFormat::Q5_0
+                | WeightFormat::Q5_1
+                | WeightFormat::Q4K
+                | WeightFormat::Q5K
+                | WeightFormat::Q6K,
+            ) => {
+                for r in 0..n_rows {
+                    let w = &rows[r * rb..(r + 1) * rb];
+                    emit(r, quant::row_dot_acc(format, w, x.act));
                 }
-                $(
-                    (Some(s @ Shift::Right(_)), $l) => run::<$l, false>(rows, rb, n_rows, x, s, emit),
-                    (Some(s @ Shift::Left(_)), $l) => run::<$l, true>(rows, rb, n_rows, x, s, emit),
-                )*
-                _ => unreachable!("layout() gives one of the five"),
             }
-        };
+            (Some(s @ Shift::Right(_)), WeightFormat::Q4_1) => {
+                run::<true, false>(rows, rb, n_rows, x, s, emit)
+            }
+            (Some(s @ Shift::Left(_)), WeightFormat::Q4_1) => {
+                run::<true, true>(rows, rb, n_rows, x, s, emit)
+            }
+            (Some(s @ Shift::Right(_)), WeightFormat::Q8_0) => {
+                run::<false, false>(rows, rb, n_rows, x, s, emit)
+            }
+            (Some(s @ Shift::Left(_)), WeightFormat::Q8_0) => {
+                run::<false, true>(rows, rb, n_rows, x, s, emit)
+            }
+        }
     }
-    // SAFETY (each `run`): every row has `rb` bytes, so `n = blocks_of(..)` blocks;
-    // `x.perm` holds `n * 32` activations and `block_sums` `n` sums; every load of
-    // the kernels stays inside them.
-    unsafe { go!(Q4_1, Q8_0, Q4_0, Q5_0, Q5_1) }
 }
 
 /// `sum a_i * b_i` over the common length (see [`super::dot_i16`]).
