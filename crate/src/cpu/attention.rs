@@ -8,13 +8,16 @@
 //! to the 16-bit payload, and nothing copied as it grows. [`attend_head`] computes
 //! exactly what [`attention::attend`] computes (the tests compare them on random
 //! caches), with the key dot products a page at a time on [`simd::dots_i16`] and
-//! the value accumulation on the SIMD twin [`simd::acc_shl`].
+//! the value accumulation over all positions at once on [`simd::acc_rows`]
+//! (weights in 16-bit limbs, one shift per batch of rows: `simd/attn.rs`), with
+//! scores, weights and row lists in buffers a task reuses ([`Scratch`]).
 
 use super::pool::{Disjoint, Pool};
 use super::simd;
 use crate::exact::act::Act;
 use crate::exact::attention;
 use crate::exact::fixed::{round_shift, sat_i32, wadd};
+use crate::exact::math::exp_neg_q16;
 use crate::exec::AttnShape;
 
 /// Positions per page of the cache.
@@ -35,13 +38,6 @@ impl Paged {
             pages: Vec::new(),
             exp: Vec::new(),
         }
-    }
-
-    /// Position `pos`: `stride` values.
-    #[inline]
-    fn at(&self, pos: usize) -> &[i16] {
-        let o = (pos % PAGE) * self.stride;
-        &self.pages[pos / PAGE][o..o + self.stride]
     }
 
     /// Appends one position at `len` (the current length): its heads quantized from
@@ -122,17 +118,6 @@ impl KvCache {
         self.values.push(self.len, v, hd);
         self.len += 1;
     }
-
-    /// Value `kvh` at `pos`: its integers and exponent.
-    #[inline]
-    fn value(&self, pos: usize, kvh: usize) -> (&[i16], i32) {
-        let hd = self.shape.head_dim;
-        let n = self.shape.n_head_kv;
-        (
-            &self.values.at(pos)[kvh * hd..(kvh + 1) * hd],
-            self.values.exp[pos * n + kvh],
-        )
-    }
 }
 
 /// `floor(a / d)` for a fixed `d >= 1` and `a < 2^62`, by a multiplication: with
@@ -165,54 +150,96 @@ impl Divider {
     }
 }
 
+/// Buffers one task reuses for the heads it attends (no allocation per head):
+/// scores and weights per position, and the value rows grouped by their shift.
+#[derive(Default)]
+pub struct Scratch<'a> {
+    /// Dot products, then scores, then the unnormalised weights `p_t`.
+    p: Vec<i64>,
+    /// The value rows, weights and shifts of the positions with a left shift.
+    rows: Vec<&'a [i16]>,
+    ws: Vec<u32>,
+    ups: Vec<u8>,
+}
+
 /// Attention output (Q16, `head_dim` values into `out`) of the Q16 query `q` of one
 /// head over kv head `kvh` at positions `first..=last`: [`attention::attend`]'s bits.
-/// The dot products run a page of keys at a time on [`simd::dots_i16`].
-pub fn attend_head(
-    cache: &KvCache,
+/// The dot products run a page of keys at a time on [`simd::dots_i16`]; the values
+/// stored with a left shift (all, for activations quantized from Q16) are added
+/// all at once on [`simd::acc_rows`] (the wrapping sum does not depend on the order
+/// of its terms).
+#[allow(clippy::too_many_arguments)]
+pub fn attend_head<'a>(
+    cache: &'a KvCache,
     q: &[i32],
     kvh: usize,
     first: usize,
     last: usize,
     scale_q30: i64,
     out: &mut [i32],
+    scratch: &mut Scratch<'a>,
 ) {
     let qa = Act::from_q16(q);
     let hd = cache.shape.head_dim;
+    let n_kv = cache.shape.n_head_kv;
     let n = last + 1 - first;
-    let mut dots = vec![0i64; n];
+    let p = &mut scratch.p;
+    p.clear();
+    p.resize(n, 0);
     let mut pos = first;
     while pos <= last {
         let (rows, count) = cache.keys.run(pos, last, kvh * hd);
         let at = pos - first;
-        simd::dots_i16(&qa.q, rows, cache.keys.stride, &mut dots[at..at + count]);
+        simd::dots_i16(&qa.q, rows, cache.keys.stride, &mut p[at..at + count]);
         pos += count;
     }
-    let n_kv = cache.shape.n_head_kv;
-    let scores: Vec<i64> = (first..=last)
-        .zip(&dots)
-        .map(|(pos, &d)| attention::score(d, qa.exp, cache.keys.exp[pos * n_kv + kvh], scale_q30))
-        .collect();
-    let p = attention::exp_weights(&scores);
-    let sum = Divider::new(p.iter().sum());
-    let mut acc = vec![0i64; out.len()];
-    for (pos, pt) in (first..=last).zip(p) {
-        let w = sum.div(pt << 30) as i64;
-        if w == 0 {
-            continue;
-        }
-        let (v, ve) = cache.value(pos, kvh);
-        let sh = -(ve + 16);
-        if (-63..=0).contains(&sh) {
-            // w * (x << up) = (w * x) << up modulo 2^64, and w * x is exact
-            // (w <= 2^30, |x| < 2^15): the twin adds the same terms.
-            simd::acc_shl(&mut acc, w, v, (-sh) as u32);
-        } else {
-            for (a, &x) in acc.iter_mut().zip(v) {
-                *a = wadd(*a, w * round_shift(x as i64, sh));
-            }
-        }
+    // Scores, then p_t = exp(score_t - max) (attention::exp_weights), in place.
+    let key_exp = &cache.keys.exp[first * n_kv..(last + 1) * n_kv];
+    let mut max = i64::MIN;
+    for (d, e) in p.iter_mut().zip(key_exp.iter().skip(kvh).step_by(n_kv)) {
+        *d = attention::score(*d, qa.exp, *e, scale_q30);
+        max = max.max(*d);
     }
+    let mut sum = 0u64;
+    for d in p.iter_mut() {
+        *d = exp_neg_q16(*d - max) as i64;
+        sum += *d as u64;
+    }
+    let sum = Divider::new(sum);
+    // The weights, and the value rows of the positions with a left shift (in
+    // position order, their shifts apart); the others are added here.
+    let mut acc = vec![0i64; out.len()];
+    let value_exp = &cache.values.exp[first * n_kv..(last + 1) * n_kv];
+    let mut value_exp = value_exp.iter().skip(kvh).step_by(n_kv);
+    let (rows, ws, ups) = (&mut scratch.rows, &mut scratch.ws, &mut scratch.ups);
+    rows.resize(n, &[]);
+    ws.resize(n, 0);
+    ups.resize(n, 0);
+    // Each position is written at `m`, which moves on only for a kept one.
+    let mut m = 0;
+    let mut pos = first;
+    while pos <= last {
+        let (run, count) = cache.values.run(pos, last, kvh * hd);
+        let stride = cache.values.stride;
+        for (j, &pt) in p[pos - first..pos - first + count].iter().enumerate() {
+            let w = sum.div((pt as u64) << 30) as u32;
+            let ve = *value_exp.next().expect("one exponent per position");
+            let v = &run[j * stride..j * stride + hd];
+            let sh = -(ve + 16);
+            let left = (-63..=0).contains(&sh);
+            if w != 0 && !left {
+                for (a, &x) in acc.iter_mut().zip(v) {
+                    *a = wadd(*a, w as i64 * round_shift(x as i64, sh));
+                }
+            }
+            let keep = w != 0 && left;
+            (rows[m], ws[m], ups[m]) = (v, w, (-sh & 63) as u8);
+            m += keep as usize;
+        }
+        pos += count;
+    }
+    // w * (x << up) = (w * x) << up modulo 2^64, summed in any order (simd::acc_rows).
+    simd::acc_rows(&mut acc, &rows[..m], &ws[..m], &ups[..m]);
     for (o, a) in out.iter_mut().zip(acc) {
         *o = sat_i32(round_shift(a, 30));
     }
@@ -256,7 +283,8 @@ pub fn attention(
         let qh = &q[(t * n_head + h) * hd..(t * n_head + h + 1) * hd];
         // SAFETY: task (t, h) alone writes this head's outputs of row t.
         let o = unsafe { dst.slice((t * n_head + h) * hd, hd) };
-        attend_head(cache, qh, h / group, first, pos, scale, o);
+        let mut scratch = Scratch::default();
+        attend_head(cache, qh, h / group, first, pos, scale, o, &mut scratch);
     });
     out
 }
@@ -315,6 +343,9 @@ mod tests {
             (3, 1, 32, Some(40), 130, 17),
             (2, 2, 16, None, 70, 26),
             (9, 3, 64, None, 200, 12),
+            // Magnitudes drawn per row (bits 0): value shifts that differ by position.
+            (9, 3, 64, None, 200, 0),
+            (4, 2, 48, Some(50), 130, 0),
         ] {
             let shape = AttnShape {
                 n_head,
@@ -322,8 +353,14 @@ mod tests {
                 head_dim: hd,
                 window,
             };
-            let row =
-                |rng: &mut Rng, n: usize| -> Vec<i32> { (0..n).map(|_| rng.q16(bits)).collect() };
+            let row = |rng: &mut Rng, n: usize| -> Vec<i32> {
+                let b = if bits == 0 {
+                    8 + (rng.next() % 19) as u32
+                } else {
+                    bits
+                };
+                (0..n).map(|_| rng.q16(b)).collect()
+            };
             let keys: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_kv * hd)).collect();
             let values: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_kv * hd)).collect();
             let qs: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_head * hd)).collect();
