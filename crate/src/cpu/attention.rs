@@ -17,7 +17,9 @@ use super::simd;
 use crate::exact::act::Act;
 use crate::exact::attention;
 use crate::exact::fixed::{round_shift, sat_i32, wadd};
+#[cfg(test)]
 use crate::exact::math::exp_neg_q16;
+use crate::exact::math::{exp2_table, LOG2E_Q30};
 use crate::exec::AttnShape;
 
 /// Positions per page of the cache.
@@ -150,6 +152,45 @@ impl Divider {
     }
 }
 
+/// [`attention::score`] of `dot` for the exponent sum `e = q_exp + k_exp`, with
+/// no branch on the sign of the shift: for `s = -(e + 16)` in `1..=62`,
+/// `round_shift(dot, s) = (dot + 2^(s-1)) >> s` (no overflow: `|dot| < 2^62`, the
+/// attention's dot products being below `head_dim * 2^30`), and for `s` in
+/// `-63..=0` it is `dot << -s`; other shifts take the definition.
+#[inline(always)]
+fn score_of(dot: i64, e: i32, scale_q30: i64) -> i64 {
+    let s = -(e + 16);
+    if !(-63..=62).contains(&s) || dot.unsigned_abs() >= 1 << 62 {
+        return attention::score(dot, e, 0, scale_q30);
+    }
+    let (l, r) = ((-s).max(0) as u32, s.max(0) as u32);
+    let s16 = (dot.wrapping_shl(l) + ((1i64 << r) >> 1)) >> r;
+    round_shift(s16.wrapping_mul(scale_q30), 30)
+}
+
+/// [`exp_neg_q16`] of `d` (in the table `t`, [`exp2_table`]) with no branch on the
+/// final shift `n`: for `n` in `0..=30`, `round_shift(v, n) = (v + (2^n >> 1)) >> n`
+/// (`0 <= v <= 2^30`).
+#[inline(always)]
+fn exp_of(t: &[u32; 257], d: i64) -> i64 {
+    let neg = (-d).clamp(0, 1 << 32);
+    let y = round_shift(neg * LOG2E_Q30, 22);
+    let n = y >> 24;
+    let f = y & 0xff_ffff;
+    let (j, r) = ((f >> 16) as usize, f & 0xffff);
+    let (a, b) = (t[j] as i64, t[j + 1] as i64);
+    let v = a - round_shift((a - b) * r, 16);
+    let k = n.min(31) as u32;
+    let e = (v + ((1i64 << k) >> 1)) >> k;
+    if d >= 0 {
+        1 << 30
+    } else if n >= 31 {
+        0
+    } else {
+        e
+    }
+}
+
 /// Buffers one task reuses for the heads it attends (no allocation per head):
 /// scores and weights per position, and the value rows grouped by their shift.
 #[derive(Default)]
@@ -197,12 +238,13 @@ pub fn attend_head<'a>(
     let key_exp = &cache.keys.exp[first * n_kv..(last + 1) * n_kv];
     let mut max = i64::MIN;
     for (d, e) in p.iter_mut().zip(key_exp.iter().skip(kvh).step_by(n_kv)) {
-        *d = attention::score(*d, qa.exp, *e, scale_q30);
+        *d = score_of(*d, qa.exp + *e, scale_q30);
         max = max.max(*d);
     }
+    let table = exp2_table();
     let mut sum = 0u64;
     for d in p.iter_mut() {
-        *d = exp_neg_q16(*d - max) as i64;
+        *d = exp_of(table, *d - max);
         sum += *d as u64;
     }
     let sum = Divider::new(sum);
@@ -408,6 +450,43 @@ mod tests {
                 );
                 assert_eq!(cache.len(), len);
             }
+        }
+    }
+
+    #[test]
+    fn branch_free_score_and_exp_equal_the_definitions() {
+        let mut rng = Rng(0xe4);
+        let scale = attention::score_scale_q30(64);
+        // Scores: dot products up to 64 * 2^30, every exponent sum the cache can hold
+        // and beyond (the definition's path), shifts of both signs.
+        for e in -40..=80 {
+            for _ in 0..300 {
+                let dot = (rng.next() % (1 << 37)) as i64 - (1 << 36);
+                for d in [dot, 0, 1, -1, 1 << 36, -(1 << 36)] {
+                    let want = attention::score(d, e, 0, scale);
+                    assert_eq!(score_of(d, e, scale), want, "dot {d} e {e}");
+                }
+            }
+        }
+        // exp: every d from -2^22 to 0 (n up to 22), then samples down to the
+        // saturation at -2^32 and beyond, and positive d.
+        let t = exp2_table();
+        for d in -(1i64 << 22)..=0 {
+            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
+        }
+        for _ in 0..100_000 {
+            let d = -((rng.next() % (1 << 34)) as i64);
+            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
+        }
+        for d in [
+            1,
+            1 << 40,
+            -(1 << 32),
+            -(1 << 32) - 1,
+            -(1 << 50),
+            i64::MIN / 2,
+        ] {
+            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
         }
     }
 
