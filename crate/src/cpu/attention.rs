@@ -191,8 +191,9 @@ fn exp_of(t: &[u32; 257], d: i64) -> i64 {
     }
 }
 
-/// Buffers one task reuses for the heads it attends (no allocation per head):
-/// scores and weights per position, and the value rows grouped by their shift.
+/// The buffers of [`attend_head`], kept by the caller so that calls on the same
+/// thread allocate nothing new: scores and weights per position, and the list of
+/// value rows (with weights and shifts) handed to [`simd::acc_rows`].
 #[derive(Default)]
 pub struct Scratch<'a> {
     /// Dot products, then scores, then the unnormalised weights `p_t`.
