@@ -8,7 +8,7 @@
 //! to the 16-bit payload, and nothing copied as it grows. [`attend_head`] computes
 //! exactly what [`attention::attend`] computes (the tests compare them on random
 //! caches), with the key dot products a page at a time on [`simd::dots_i16`] and
-//! the value accumulation over all positions at once on [`simd::acc_rows`]
+//! the value accumulation a page of positions at a time on [`simd::acc_rows`]
 //! (weights in 16-bit limbs, one shift per batch of rows: `simd/attn.rs`), with
 //! scores, weights and row lists in buffers a task reuses ([`Scratch`]).
 
@@ -192,14 +192,14 @@ fn exp_of(t: &[u32; 257], d: i64) -> i64 {
 }
 
 /// The buffers of [`attend_head`], kept by the caller so that calls on the same
-/// thread allocate nothing new: scores and weights per position, and the list of
-/// value rows (with weights and shifts) handed to [`simd::acc_rows`].
+/// thread allocate nothing new: scores and weights per position, and the weights
+/// and shifts of a page of value rows handed to [`simd::acc_rows`].
 #[derive(Default)]
-pub struct Scratch<'a> {
+pub struct Scratch {
     /// Dot products, then scores, then the unnormalised weights `p_t`.
     p: Vec<i64>,
-    /// The value rows, weights and shifts of the positions with a left shift.
-    rows: Vec<&'a [i16]>,
+    /// The weights and shifts of one page of value rows (weight 0 for a row
+    /// stored with a right shift, which is added apart).
     ws: Vec<u32>,
     ups: Vec<u8>,
 }
@@ -207,19 +207,19 @@ pub struct Scratch<'a> {
 /// Attention output (Q16, `head_dim` values into `out`) of the Q16 query `q` of one
 /// head over kv head `kvh` at positions `first..=last`: [`attention::attend`]'s bits.
 /// The dot products run a page of keys at a time on [`simd::dots_i16`]; the values
-/// stored with a left shift (all, for activations quantized from Q16) are added
-/// all at once on [`simd::acc_rows`] (the wrapping sum does not depend on the order
-/// of its terms).
+/// stored with a left shift (all, for activations quantized from Q16) are added a
+/// page at a time on [`simd::acc_rows`] (the wrapping sum does not depend on the
+/// order of its terms).
 #[allow(clippy::too_many_arguments)]
-pub fn attend_head<'a>(
-    cache: &'a KvCache,
+pub fn attend_head(
+    cache: &KvCache,
     q: &[i32],
     kvh: usize,
     first: usize,
     last: usize,
     scale_q30: i64,
     out: &mut [i32],
-    scratch: &mut Scratch<'a>,
+    scratch: &mut Scratch,
 ) {
     let qa = Act::from_q16(q);
     let hd = cache.shape.head_dim;
@@ -254,35 +254,32 @@ pub fn attend_head<'a>(
     let mut acc = vec![0i64; out.len()];
     let value_exp = &cache.values.exp[first * n_kv..(last + 1) * n_kv];
     let mut value_exp = value_exp.iter().skip(kvh).step_by(n_kv);
-    let (rows, ws, ups) = (&mut scratch.rows, &mut scratch.ws, &mut scratch.ups);
-    rows.resize(n, &[]);
-    ws.resize(n, 0);
-    ups.resize(n, 0);
-    // Each position is written at `m`, which moves on only for a kept one.
-    let mut m = 0;
+    let (ws, ups) = (&mut scratch.ws, &mut scratch.ups);
     let mut pos = first;
     while pos <= last {
         let (run, count) = cache.values.run(pos, last, kvh * hd);
         let stride = cache.values.stride;
+        ws.clear();
+        ups.clear();
         for (j, &pt) in p[pos - first..pos - first + count].iter().enumerate() {
             let w = sum.div((pt as u64) << 30) as u32;
             let ve = *value_exp.next().expect("one exponent per position");
-            let v = &run[j * stride..j * stride + hd];
             let sh = -(ve + 16);
             let left = (-63..=0).contains(&sh);
             if w != 0 && !left {
+                let v = &run[j * stride..j * stride + hd];
                 for (a, &x) in acc.iter_mut().zip(v) {
                     *a = wadd(*a, w as i64 * round_shift(x as i64, sh));
                 }
             }
-            let keep = w != 0 && left;
-            (rows[m], ws[m], ups[m]) = (v, w, (-sh & 63) as u8);
-            m += keep as usize;
+            // The others go to acc_rows with weight 0.
+            ws.push(if left { w } else { 0 });
+            ups.push((-sh & 63) as u8);
         }
+        // w * (x << up) = (w * x) << up modulo 2^64, summed in any order.
+        simd::acc_rows(&mut acc, run, stride, ws, ups);
         pos += count;
     }
-    // w * (x << up) = (w * x) << up modulo 2^64, summed in any order (simd::acc_rows).
-    simd::acc_rows(&mut acc, &rows[..m], &ws[..m], &ups[..m]);
     for (o, a) in out.iter_mut().zip(acc) {
         *o = sat_i32(round_shift(a, 30));
     }

@@ -33,14 +33,24 @@ use super::Twin;
 pub(super) const BATCH: usize = 128;
 
 /// The batch of rows that starts at `t0` (module docs): its end and its shift
-/// `U`, the smallest `up` in it. It takes rows while `sum_t w_t 2^(up_t - U)`
-/// stays below 2^31, at most [`BATCH`], and at least one (`w[t0] < 2^31`).
+/// `U`, the smallest `up` of its rows of nonzero weight. It takes rows while
+/// `sum_t w_t 2^(up_t - U)` stays below 2^31, at most [`BATCH`], and at least one
+/// (`w[t0] < 2^31`).
 #[inline]
 pub(super) fn batch(w: &[u32], up: &[u8], t0: usize) -> (usize, u32) {
     let (mut u, mut sum) = (up[t0] as u32, w[t0] as u64);
     let mut t = t0 + 1;
     while t < w.len() && t - t0 < BATCH {
         let (wt, ut) = (w[t] as u64, up[t] as u32);
+        // A row of weight 0 adds nothing at any shift; after only such rows, the
+        // first other row sets the shift.
+        if wt == 0 || sum == 0 {
+            if wt != 0 {
+                (u, sum) = (ut, wt);
+            }
+            t += 1;
+            continue;
+        }
         // Shifts of 32 or more would leave u64 for sums near 2^31.
         let next = if ut >= u {
             (ut - u < 32).then(|| (u, sum + (wt << (ut - u))))
@@ -56,25 +66,30 @@ pub(super) fn batch(w: &[u32], up: &[u8], t0: usize) -> (usize, u32) {
     (t, u)
 }
 
-/// `acc[i] += sum_t (w[t] * rows[t][i]) << up[t]` modulo 2^64 for
-/// `i < acc.len()` (module docs), on the fastest twin this machine has. Every row
-/// must hold at least `acc.len()` values; every shift must be below 64.
-pub fn acc_rows(acc: &mut [i64], rows: &[&[i16]], w: &[u32], up: &[u8]) {
-    acc_rows_on(Twin::detected(), acc, rows, w, up)
+/// `acc[i] += sum_t (w[t] * x_ti) << up[t]` modulo 2^64 for `i < acc.len()`, where
+/// row `t` is `x_t = rows[t * stride..]` (module docs), on the fastest twin this
+/// machine has. `rows` must hold every row's `acc.len()` values; every shift must
+/// be below 64.
+pub fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+    acc_rows_on(Twin::detected(), acc, rows, stride, w, up)
 }
 
 /// [`acc_rows`] on a given twin. Weights of `2^31` and more, and vector lengths off
 /// the SIMD step, go to the scalar loop.
-pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[&[i16]], w: &[u32], up: &[u8]) {
-    assert!(
-        rows.len() == w.len() && w.len() == up.len(),
+pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+    assert_eq!(
+        w.len(),
+        up.len(),
         "acc_rows: one weight and one shift per row"
     );
     assert!(up.iter().all(|&u| u < 64), "acc_rows: shift out of range");
     let n = acc.len();
+    if w.is_empty() {
+        return;
+    }
     assert!(
-        rows.iter().all(|r| r.len() >= n),
-        "acc_rows: a row is shorter than the accumulator"
+        n <= stride && rows.len() >= (w.len() - 1) * stride + n,
+        "acc_rows: rows out of range"
     );
     let narrow = w.iter().all(|&w| w < 1 << 31);
     match twin {
@@ -86,16 +101,17 @@ pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[&[i16]], w: &[u32], up: 
             );
             // SAFETY: AVX2 is present; every row holds `n` values, `n % 16 == 0`,
             // every weight is below 2^31 and every shift below 64 (checked above).
-            unsafe { super::attn_avx2::acc_rows(acc, rows, w, up) }
+            unsafe { super::attn_avx2::acc_rows(acc, rows, stride, w, up) }
         }
         #[cfg(target_arch = "wasm32")]
         Twin::Simd128 if narrow && n % 8 == 0 => {
             // SAFETY: as above, with `n % 8 == 0`.
-            unsafe { super::attn_simd128::acc_rows(acc, rows, w, up) }
+            unsafe { super::attn_simd128::acc_rows(acc, rows, stride, w, up) }
         }
         _ => {
-            for ((x, &w), &u) in rows.iter().zip(w).zip(up) {
-                for (a, &v) in acc.iter_mut().zip(x.iter()) {
+            for (t, (&w, &u)) in w.iter().zip(up).enumerate() {
+                let x = &rows[t * stride..t * stride + n];
+                for (a, &v) in acc.iter_mut().zip(x) {
                     *a = a.wrapping_add((w as i64 * v as i64).wrapping_shl(u as u32));
                 }
             }
@@ -108,7 +124,14 @@ pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[&[i16]], w: &[u32], up: 
 /// bits multiply row `i` and high 16 bits row `j` (the pair-multiply-add's order).
 #[inline(always)]
 pub(super) fn limb_pairs(w: &[u32], up: &[u8], u: u32, i: usize, j: Option<usize>) -> [i32; 3] {
-    let scaled = |t: usize| w[t] << (up[t] as u32 - u);
+    // Rows of weight 0 may have any shift (see [`batch`]).
+    let scaled = |t: usize| {
+        if w[t] == 0 {
+            0
+        } else {
+            w[t] << (up[t] as u32 - u)
+        }
+    };
     let (w0, w1) = (scaled(i), j.map_or(0, scaled));
     let pair = |l0: u32, l1: u32| (l0 | (l1 << 16)) as i32;
     [

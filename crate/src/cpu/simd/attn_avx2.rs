@@ -38,15 +38,15 @@ unsafe fn flush(acc: *mut i64, lo: [__m256i; 3], hi: [__m256i; 3], count: __m128
 }
 
 /// See [`super::acc_rows`]. The caller has checked that AVX2 is present, that
-/// `acc.len()` is a multiple of 16, that every row holds `acc.len()` values, that
+/// `acc.len()` is a multiple of 16, that `rows` holds every row (`stride` apart) of `acc.len()` values, that
 /// every weight is below 2^31 and every shift below 64.
 #[target_feature(enable = "avx2")]
-pub unsafe fn acc_rows(acc: &mut [i64], rows: &[&[i16]], w: &[u32], up: &[u8]) {
+pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
     let n = acc.len();
     let mut limbs = [[0i32; 3]; BATCH / 2];
     let mut ptrs = [std::ptr::null::<i16>(); BATCH];
     let mut t0 = 0;
-    while t0 < rows.len() {
+    while t0 < w.len() {
         let (t1, u) = batch(w, up, t0);
         let pairs = (t1 - t0).div_ceil(2);
         for p in 0..pairs {
@@ -54,8 +54,8 @@ pub unsafe fn acc_rows(acc: &mut [i64], rows: &[&[i16]], w: &[u32], up: &[u8]) {
             // A lone last row is paired with itself at weight 0.
             let j = (j < t1).then_some(j);
             limbs[p] = limb_pairs(w, up, u, i, j);
-            ptrs[2 * p] = rows[i].as_ptr();
-            ptrs[2 * p + 1] = rows[j.unwrap_or(i)].as_ptr();
+            ptrs[2 * p] = rows.as_ptr().add(i * stride);
+            ptrs[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
         }
         let mut c = 0;
         while c < n {

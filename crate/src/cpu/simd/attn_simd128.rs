@@ -21,14 +21,14 @@ fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
 }
 
 /// See [`super::acc_rows`]. The caller has checked that `acc.len()` is a multiple
-/// of 8, that every row holds `acc.len()` values, that every weight is below 2^31
+/// of 8, that `rows` holds every row (`stride` apart) of `acc.len()` values, that every weight is below 2^31
 /// and that every shift is below 64.
-pub unsafe fn acc_rows(acc: &mut [i64], rows: &[&[i16]], w: &[u32], up: &[u8]) {
+pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
     let n = acc.len();
     let mut limbs = [[0i32; 3]; BATCH / 2];
     let mut ptrs = [std::ptr::null::<i16>(); BATCH];
     let mut t0 = 0;
-    while t0 < rows.len() {
+    while t0 < w.len() {
         let (t1, u) = batch(w, up, t0);
         let pairs = (t1 - t0).div_ceil(2);
         for p in 0..pairs {
@@ -36,8 +36,8 @@ pub unsafe fn acc_rows(acc: &mut [i64], rows: &[&[i16]], w: &[u32], up: &[u8]) {
             // A lone last row is paired with itself at weight 0.
             let j = (j < t1).then_some(j);
             limbs[p] = limb_pairs(w, up, u, i, j);
-            ptrs[2 * p] = rows[i].as_ptr();
-            ptrs[2 * p + 1] = rows[j.unwrap_or(i)].as_ptr();
+            ptrs[2 * p] = rows.as_ptr().add(i * stride);
+            ptrs[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
         }
         let mut c = 0;
         while c < n {

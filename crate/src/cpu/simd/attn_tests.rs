@@ -45,10 +45,15 @@ fn definition(init: &[i64], rows: &[Vec<i16>], w: &[u32], up: &[u8]) -> Vec<i64>
 
 fn check(init: &[i64], rows: &[Vec<i16>], w: &[u32], up: &[u8], what: &str) {
     let want = definition(init, rows, w, up);
-    let refs: Vec<&[i16]> = rows.iter().map(|r| &r[..]).collect();
+    // The rows `stride` apart, with other values between them.
+    let stride = init.len() + rows.len() % 3;
+    let mut flat = vec![i16::MIN; rows.len() * stride];
+    for (t, r) in rows.iter().enumerate() {
+        flat[t * stride..t * stride + init.len()].copy_from_slice(&r[..init.len()]);
+    }
     for twin in twins() {
         let mut got = init.to_vec();
-        acc_rows_on(twin, &mut got, &refs, w, up);
+        acc_rows_on(twin, &mut got, &flat, stride, w, up);
         assert_eq!(got, want, "{what}: {twin:?}");
     }
 }
@@ -115,12 +120,13 @@ fn acc_rows_twins_at_every_shift_and_the_extreme_weights() {
     for up in 0..64u8 {
         // One weight of 2^30 (the whole softmax on one position), mixed weights,
         // weights of 2^31 and more (the scalar loop), and all zero.
-        let ws: [Vec<u32>; 5] = [
+        let ws: [Vec<u32>; 6] = [
             vec![0, 0, 0, 1 << 30, 0, 0, 0, 0, 0],
             (0..9).map(|t| 1 << (3 * t)).collect(),
             vec![(1 << 31) - 1; 9],
             vec![1 << 31, u32::MAX, 0, 1, 2, 3, 4, 5, 6],
             vec![0; 9],
+            vec![0, 5, 0, 1 << 29, 0, 0, 7, 0, 1 << 20],
         ];
         // The same shift for all, and shifts from `up` down by 0..9 (mod 64).
         let ups: [Vec<u8>; 2] = [vec![up; 9], (0..9).map(|t| (up + 64 - t) % 64).collect()];
@@ -157,6 +163,9 @@ fn batches_close_before_a_lane_could_wrap() {
     assert_eq!(batch(&[1, 1], &[0, 31], 0), (1, 0));
     let w = vec![(1 << 31) - 1; 3];
     assert_eq!(batch(&w, &[0; 3], 0), (1, 0));
+    // Rows of weight 0 neither set nor limit the shift.
+    assert_eq!(batch(&[0, 1, 0, 1], &[50, 3, 0, 3], 0), (4, 3));
+    assert_eq!(batch(&[0, 0], &[9, 1], 0), (2, 9));
     let w = vec![1u32; 1000];
     assert_eq!(batch(&w, &[7; 1000], 0), (BATCH, 7));
     assert_eq!(batch(&w, &[7; 1000], 990), (1000, 7));
