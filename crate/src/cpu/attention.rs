@@ -8,13 +8,18 @@
 //! to the 16-bit payload, and nothing copied as it grows. [`attend_head`] computes
 //! exactly what [`attention::attend`] computes (the tests compare them on random
 //! caches), with the key dot products a page at a time on [`simd::dots_i16`] and
-//! the value accumulation on the SIMD twin [`simd::acc_shl`].
+//! the value accumulation a page of positions at a time on [`simd::acc_rows`]
+//! (weights in 16-bit limbs, one shift per batch of rows: `simd/attn.rs`), with
+//! scores, weights and row lists in buffers a task reuses ([`Scratch`]).
 
 use super::pool::{Disjoint, Pool};
 use super::simd;
 use crate::exact::act::Act;
 use crate::exact::attention;
 use crate::exact::fixed::{round_shift, sat_i32, wadd};
+#[cfg(test)]
+use crate::exact::math::exp_neg_q16;
+use crate::exact::math::{exp2_table, LOG2E_Q30};
 use crate::exec::AttnShape;
 
 /// Positions per page of the cache.
@@ -35,13 +40,6 @@ impl Paged {
             pages: Vec::new(),
             exp: Vec::new(),
         }
-    }
-
-    /// Position `pos`: `stride` values.
-    #[inline]
-    fn at(&self, pos: usize) -> &[i16] {
-        let o = (pos % PAGE) * self.stride;
-        &self.pages[pos / PAGE][o..o + self.stride]
     }
 
     /// Appends one position at `len` (the current length): its heads quantized from
@@ -122,17 +120,6 @@ impl KvCache {
         self.values.push(self.len, v, hd);
         self.len += 1;
     }
-
-    /// Value `kvh` at `pos`: its integers and exponent.
-    #[inline]
-    fn value(&self, pos: usize, kvh: usize) -> (&[i16], i32) {
-        let hd = self.shape.head_dim;
-        let n = self.shape.n_head_kv;
-        (
-            &self.values.at(pos)[kvh * hd..(kvh + 1) * hd],
-            self.values.exp[pos * n + kvh],
-        )
-    }
 }
 
 /// `floor(a / d)` for a fixed `d >= 1` and `a < 2^62`, by a multiplication: with
@@ -165,9 +152,65 @@ impl Divider {
     }
 }
 
+/// [`attention::score`] of `dot` for the exponent sum `e = q_exp + k_exp`, with
+/// no branch on the sign of the shift: for `s = -(e + 16)` in `1..=62`,
+/// `round_shift(dot, s) = (dot + 2^(s-1)) >> s` (no overflow: `|dot| < 2^62`, the
+/// attention's dot products being below `head_dim * 2^30`), and for `s` in
+/// `-63..=0` it is `dot << -s`; other shifts take the definition.
+#[inline(always)]
+fn score_of(dot: i64, e: i32, scale_q30: i64) -> i64 {
+    let s = -(e + 16);
+    if !(-63..=62).contains(&s) || dot.unsigned_abs() >= 1 << 62 {
+        return attention::score(dot, e, 0, scale_q30);
+    }
+    let (l, r) = ((-s).max(0) as u32, s.max(0) as u32);
+    let s16 = (dot.wrapping_shl(l) + ((1i64 << r) >> 1)) >> r;
+    round_shift(s16.wrapping_mul(scale_q30), 30)
+}
+
+/// [`exp_neg_q16`] of `d` (in the table `t`, [`exp2_table`]) with no branch on the
+/// final shift `n`: for `n` in `0..=30`, `round_shift(v, n) = (v + (2^n >> 1)) >> n`
+/// (`0 <= v <= 2^30`).
+#[inline(always)]
+fn exp_of(t: &[u32; 257], d: i64) -> i64 {
+    let neg = (-d).clamp(0, 1 << 32);
+    let y = round_shift(neg * LOG2E_Q30, 22);
+    let n = y >> 24;
+    let f = y & 0xff_ffff;
+    let (j, r) = ((f >> 16) as usize, f & 0xffff);
+    let (a, b) = (t[j] as i64, t[j + 1] as i64);
+    let v = a - round_shift((a - b) * r, 16);
+    let k = n.min(31) as u32;
+    let e = (v + ((1i64 << k) >> 1)) >> k;
+    if d >= 0 {
+        1 << 30
+    } else if n >= 31 {
+        0
+    } else {
+        e
+    }
+}
+
+/// The buffers of [`attend_head`], kept by the caller so that calls on the same
+/// thread allocate nothing new: scores and weights per position, and the weights
+/// and shifts of a page of value rows handed to [`simd::acc_rows`].
+#[derive(Default)]
+pub struct Scratch {
+    /// Dot products, then scores, then the unnormalised weights `p_t`.
+    p: Vec<i64>,
+    /// The weights and shifts of one page of value rows (weight 0 for a row
+    /// stored with a right shift, which is added apart).
+    ws: Vec<u32>,
+    ups: Vec<u8>,
+}
+
 /// Attention output (Q16, `head_dim` values into `out`) of the Q16 query `q` of one
 /// head over kv head `kvh` at positions `first..=last`: [`attention::attend`]'s bits.
-/// The dot products run a page of keys at a time on [`simd::dots_i16`].
+/// The dot products run a page of keys at a time on [`simd::dots_i16`]; the values
+/// stored with a left shift (all, for activations quantized from Q16) are added a
+/// page at a time on [`simd::acc_rows`] (the wrapping sum does not depend on the
+/// order of its terms).
+#[allow(clippy::too_many_arguments)]
 pub fn attend_head(
     cache: &KvCache,
     q: &[i32],
@@ -176,42 +219,66 @@ pub fn attend_head(
     last: usize,
     scale_q30: i64,
     out: &mut [i32],
+    scratch: &mut Scratch,
 ) {
     let qa = Act::from_q16(q);
     let hd = cache.shape.head_dim;
+    let n_kv = cache.shape.n_head_kv;
     let n = last + 1 - first;
-    let mut dots = vec![0i64; n];
+    let p = &mut scratch.p;
+    p.clear();
+    p.resize(n, 0);
     let mut pos = first;
     while pos <= last {
         let (rows, count) = cache.keys.run(pos, last, kvh * hd);
         let at = pos - first;
-        simd::dots_i16(&qa.q, rows, cache.keys.stride, &mut dots[at..at + count]);
+        simd::dots_i16(&qa.q, rows, cache.keys.stride, &mut p[at..at + count]);
         pos += count;
     }
-    let n_kv = cache.shape.n_head_kv;
-    let scores: Vec<i64> = (first..=last)
-        .zip(&dots)
-        .map(|(pos, &d)| attention::score(d, qa.exp, cache.keys.exp[pos * n_kv + kvh], scale_q30))
-        .collect();
-    let p = attention::exp_weights(&scores);
-    let sum = Divider::new(p.iter().sum());
+    // Scores, then p_t = exp(score_t - max) (attention::exp_weights), in place.
+    let key_exp = &cache.keys.exp[first * n_kv..(last + 1) * n_kv];
+    let mut max = i64::MIN;
+    for (d, e) in p.iter_mut().zip(key_exp.iter().skip(kvh).step_by(n_kv)) {
+        *d = score_of(*d, qa.exp + *e, scale_q30);
+        max = max.max(*d);
+    }
+    let table = exp2_table();
+    let mut sum = 0u64;
+    for d in p.iter_mut() {
+        *d = exp_of(table, *d - max);
+        sum += *d as u64;
+    }
+    let sum = Divider::new(sum);
+    // The weights, and the value rows of the positions with a left shift (in
+    // position order, their shifts apart); the others are added here.
     let mut acc = vec![0i64; out.len()];
-    for (pos, pt) in (first..=last).zip(p) {
-        let w = sum.div(pt << 30) as i64;
-        if w == 0 {
-            continue;
-        }
-        let (v, ve) = cache.value(pos, kvh);
-        let sh = -(ve + 16);
-        if (-63..=0).contains(&sh) {
-            // w * (x << up) = (w * x) << up modulo 2^64, and w * x is exact
-            // (w <= 2^30, |x| < 2^15): the twin adds the same terms.
-            simd::acc_shl(&mut acc, w, v, (-sh) as u32);
-        } else {
-            for (a, &x) in acc.iter_mut().zip(v) {
-                *a = wadd(*a, w * round_shift(x as i64, sh));
+    let value_exp = &cache.values.exp[first * n_kv..(last + 1) * n_kv];
+    let mut value_exp = value_exp.iter().skip(kvh).step_by(n_kv);
+    let (ws, ups) = (&mut scratch.ws, &mut scratch.ups);
+    let mut pos = first;
+    while pos <= last {
+        let (run, count) = cache.values.run(pos, last, kvh * hd);
+        let stride = cache.values.stride;
+        ws.clear();
+        ups.clear();
+        for (j, &pt) in p[pos - first..pos - first + count].iter().enumerate() {
+            let w = sum.div((pt as u64) << 30) as u32;
+            let ve = *value_exp.next().expect("one exponent per position");
+            let sh = -(ve + 16);
+            let left = (-63..=0).contains(&sh);
+            if w != 0 && !left {
+                let v = &run[j * stride..j * stride + hd];
+                for (a, &x) in acc.iter_mut().zip(v) {
+                    *a = wadd(*a, w as i64 * round_shift(x as i64, sh));
+                }
             }
+            // The others go to acc_rows with weight 0.
+            ws.push(if left { w } else { 0 });
+            ups.push((-sh & 63) as u8);
         }
+        // w * (x << up) = (w * x) << up modulo 2^64, summed in any order.
+        simd::acc_rows(&mut acc, run, stride, ws, ups);
+        pos += count;
     }
     for (o, a) in out.iter_mut().zip(acc) {
         *o = sat_i32(round_shift(a, 30));
@@ -256,7 +323,8 @@ pub fn attention(
         let qh = &q[(t * n_head + h) * hd..(t * n_head + h + 1) * hd];
         // SAFETY: task (t, h) alone writes this head's outputs of row t.
         let o = unsafe { dst.slice((t * n_head + h) * hd, hd) };
-        attend_head(cache, qh, h / group, first, pos, scale, o);
+        let mut scratch = Scratch::default();
+        attend_head(cache, qh, h / group, first, pos, scale, o, &mut scratch);
     });
     out
 }
@@ -315,6 +383,9 @@ mod tests {
             (3, 1, 32, Some(40), 130, 17),
             (2, 2, 16, None, 70, 26),
             (9, 3, 64, None, 200, 12),
+            // Magnitudes drawn per row (bits 0): value shifts that differ by position.
+            (9, 3, 64, None, 200, 0),
+            (4, 2, 48, Some(50), 130, 0),
         ] {
             let shape = AttnShape {
                 n_head,
@@ -322,8 +393,14 @@ mod tests {
                 head_dim: hd,
                 window,
             };
-            let row =
-                |rng: &mut Rng, n: usize| -> Vec<i32> { (0..n).map(|_| rng.q16(bits)).collect() };
+            let row = |rng: &mut Rng, n: usize| -> Vec<i32> {
+                let b = if bits == 0 {
+                    8 + (rng.next() % 19) as u32
+                } else {
+                    bits
+                };
+                (0..n).map(|_| rng.q16(b)).collect()
+            };
             let keys: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_kv * hd)).collect();
             let values: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_kv * hd)).collect();
             let qs: Vec<Vec<i32>> = (0..len).map(|_| row(&mut rng, n_head * hd)).collect();
@@ -371,6 +448,43 @@ mod tests {
                 );
                 assert_eq!(cache.len(), len);
             }
+        }
+    }
+
+    #[test]
+    fn branch_free_score_and_exp_equal_the_definitions() {
+        let mut rng = Rng(0xe4);
+        let scale = attention::score_scale_q30(64);
+        // Scores: dot products up to 64 * 2^30, every exponent sum the cache can hold
+        // and beyond (the definition's path), shifts of both signs.
+        for e in -40..=80 {
+            for _ in 0..300 {
+                let dot = (rng.next() % (1 << 37)) as i64 - (1 << 36);
+                for d in [dot, 0, 1, -1, 1 << 36, -(1 << 36)] {
+                    let want = attention::score(d, e, 0, scale);
+                    assert_eq!(score_of(d, e, scale), want, "dot {d} e {e}");
+                }
+            }
+        }
+        // exp: every d from -2^22 to 0 (n up to 22), then samples down to the
+        // saturation at -2^32 and beyond, and positive d.
+        let t = exp2_table();
+        for d in -(1i64 << 22)..=0 {
+            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
+        }
+        for _ in 0..100_000 {
+            let d = -((rng.next() % (1 << 34)) as i64);
+            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
+        }
+        for d in [
+            1,
+            1 << 40,
+            -(1 << 32),
+            -(1 << 32) - 1,
+            -(1 << 50),
+            i64::MIN / 2,
+        ] {
+            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
         }
     }
 

@@ -1,6 +1,7 @@
 //! SIMD twins of the exact row accumulator [`quant::row_dot_acc`], of the
 //! attention score dot product [`attention::dot_i16`] (one key, or many at once:
-//! [`dots_i16`]) and of the attention's value accumulation ([`acc_shl`]): AVX2 on
+//! [`dots_i16`]) and of the attention's value accumulation ([`acc_shl`] one row,
+//! [`acc_rows`] many rows at once: `attn.rs`): AVX2 on
 //! x86_64 (chosen at run time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the
 //! scalar definition elsewhere ([`Twin`] names them; `shift.rs` holds what the two
 //! SIMD twins share). Every twin returns the scalar bits for every input;
@@ -103,6 +104,13 @@ use crate::exact::attention;
 use crate::exact::fixed::{round_shift, sat_i32};
 use crate::exact::quant::{self, WeightFormat, ACC_FRAC, OUT_FRAC};
 
+mod attn;
+#[cfg(target_arch = "x86_64")]
+mod attn_avx2;
+#[cfg(target_arch = "wasm32")]
+mod attn_simd128;
+#[cfg(test)]
+mod attn_tests;
 #[cfg(target_arch = "x86_64")]
 mod avx2;
 #[cfg(target_arch = "x86_64")]
@@ -122,6 +130,8 @@ mod shift;
 mod simd128;
 #[cfg(test)]
 mod tests;
+
+pub use attn::{acc_rows, acc_rows_on};
 
 /// The implementations of the kernels of this module. Each twin returns the scalar
 /// definition's bits; [`Twin::detected`] is the one the executor uses.

@@ -1,0 +1,142 @@
+//! The attention's value accumulation over many cached rows at once
+//! ([`acc_rows`]): `acc[i] += sum_t (w_t * x_ti) << up_t`, modulo 2^64, the
+//! definition's `sum_t aw_t * V_ti` (docs/numerics.md, section 7) for the positions
+//! whose values are stored with a left shift `up_t` (`V_ti = x_ti << up_t`). AVX2
+//! twin in `attn_avx2.rs`, simd128 twin in `attn_simd128.rs`; `attn_tests.rs`
+//! compares them with the scalar loop.
+//!
+//! # One shift per batch
+//!
+//! A left shift distributes over wrapping sums (`(a + b) << u = (a << u) + (b << u)`
+//! modulo 2^64), and `(w x) << up = (w 2^(up - U) x) << U` for `U <= up`. So a
+//! batch of rows whose smallest shift is `U` may sum `w'_t x_ti` exactly, with
+//! `w'_t = w_t 2^(up_t - U)`, and shift the sum once by `U`; the order of the
+//! wrapping additions cannot change the result. A batch takes rows while
+//! `S = sum w'_t < 2^31` ([`batch`]); a single row is always allowed (`w < 2^31`).
+//! In attention the weights sum to at most `2^30` (`floor(p_t 2^30 / S)`), so rows
+//! whose shifts differ by at most one never close a batch early.
+//!
+//! # Weights in 16-bit limbs
+//!
+//! The SIMD twins multiply with the i16 pair-multiply-add (`pmaddwd`,
+//! `i32x4.dot_i16x8_s`), two rows (positions) per instruction: each `w' < 2^31` is
+//! split into `a = w' >> 16` (`< 2^15`), `b = (w' >> 8) & 255` and `c = w' & 255`,
+//! each limb with its own i32 lanes, so that
+//! `sum_t w'_t x_ti = 2^16 A_i + 2^8 B_i + C_i`. No lane can wrap: the `a` of a
+//! batch sum to at most `S / 2^16 < 2^15`, so `|A| < 2^30`, and a batch has at most
+//! [`BATCH`] rows, so `|B|, |C| < 128 * 255 * 2^15 < 2^30`. Each batch is then
+//! widened to i64, combined, shifted by `U` and added to `acc`.
+
+use super::Twin;
+
+/// Most rows in one batch of the SIMD twins.
+pub(super) const BATCH: usize = 128;
+
+/// The batch of rows that starts at `t0` (module docs): its end and its shift
+/// `U`, the smallest `up` of its rows of nonzero weight. It takes rows while
+/// `sum_t w_t 2^(up_t - U)` stays below 2^31, at most [`BATCH`], and at least one
+/// (`w[t0] < 2^31`).
+#[inline]
+pub(super) fn batch(w: &[u32], up: &[u8], t0: usize) -> (usize, u32) {
+    let (mut u, mut sum) = (up[t0] as u32, w[t0] as u64);
+    let mut t = t0 + 1;
+    while t < w.len() && t - t0 < BATCH {
+        let (wt, ut) = (w[t] as u64, up[t] as u32);
+        // A row of weight 0 adds nothing at any shift; after only such rows, the
+        // first other row sets the shift.
+        if wt == 0 || sum == 0 {
+            if wt != 0 {
+                (u, sum) = (ut, wt);
+            }
+            t += 1;
+            continue;
+        }
+        // Shifts of 32 or more would leave u64 for sums near 2^31.
+        let next = if ut >= u {
+            (ut - u < 32).then(|| (u, sum + (wt << (ut - u))))
+        } else {
+            (u - ut < 32).then(|| (ut, (sum << (u - ut)) + wt))
+        };
+        match next {
+            Some((nu, ns)) if ns < 1 << 31 => (u, sum) = (nu, ns),
+            _ => break,
+        }
+        t += 1;
+    }
+    (t, u)
+}
+
+/// `acc[i] += sum_t (w[t] * x_ti) << up[t]` modulo 2^64 for `i < acc.len()`, where
+/// row `t` is `x_t = rows[t * stride..]` (module docs), on the fastest twin this
+/// machine has. `rows` must hold every row's `acc.len()` values; every shift must
+/// be below 64.
+pub fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+    acc_rows_on(Twin::detected(), acc, rows, stride, w, up)
+}
+
+/// [`acc_rows`] on a given twin. Weights of `2^31` and more, and vector lengths off
+/// the SIMD step, go to the scalar loop.
+pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+    assert_eq!(
+        w.len(),
+        up.len(),
+        "acc_rows: one weight and one shift per row"
+    );
+    assert!(up.iter().all(|&u| u < 64), "acc_rows: shift out of range");
+    let n = acc.len();
+    if w.is_empty() {
+        return;
+    }
+    assert!(
+        n <= stride && rows.len() >= (w.len() - 1) * stride + n,
+        "acc_rows: rows out of range"
+    );
+    let narrow = w.iter().all(|&w| w < 1 << 31);
+    match twin {
+        #[cfg(target_arch = "x86_64")]
+        Twin::Avx2 if narrow && n % 16 == 0 => {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "no AVX2 on this CPU"
+            );
+            // SAFETY: AVX2 is present; every row holds `n` values, `n % 16 == 0`,
+            // every weight is below 2^31 and every shift below 64 (checked above).
+            unsafe { super::attn_avx2::acc_rows(acc, rows, stride, w, up) }
+        }
+        #[cfg(target_arch = "wasm32")]
+        Twin::Simd128 if narrow && n % 8 == 0 => {
+            // SAFETY: as above, with `n % 8 == 0`.
+            unsafe { super::attn_simd128::acc_rows(acc, rows, stride, w, up) }
+        }
+        _ => {
+            for (t, (&w, &u)) in w.iter().zip(up).enumerate() {
+                let x = &rows[t * stride..t * stride + n];
+                for (a, &v) in acc.iter_mut().zip(x) {
+                    *a = a.wrapping_add((w as i64 * v as i64).wrapping_shl(u as u32));
+                }
+            }
+        }
+    }
+}
+
+/// The weights `w_t 2^(up_t - u)` of rows `i` and `j` (`j` absent: weight 0) of a
+/// batch with shift `u`, in limbs (module docs): each limb as one i32 whose low 16
+/// bits multiply row `i` and high 16 bits row `j` (the pair-multiply-add's order).
+#[inline(always)]
+pub(super) fn limb_pairs(w: &[u32], up: &[u8], u: u32, i: usize, j: Option<usize>) -> [i32; 3] {
+    // Rows of weight 0 may have any shift (see [`batch`]).
+    let scaled = |t: usize| {
+        if w[t] == 0 {
+            0
+        } else {
+            w[t] << (up[t] as u32 - u)
+        }
+    };
+    let (w0, w1) = (scaled(i), j.map_or(0, scaled));
+    let pair = |l0: u32, l1: u32| (l0 | (l1 << 16)) as i32;
+    [
+        pair(w0 >> 16, w1 >> 16),
+        pair((w0 >> 8) & 255, (w1 >> 8) & 255),
+        pair(w0 & 255, w1 & 255),
+    ]
+}

@@ -1,0 +1,81 @@
+//! The AVX2 twin of [`super::acc_rows`] (module docs of `attn.rs`): sixteen values
+//! of two rows per step, interleaved into i16 pairs and multiplied by the three
+//! weight limbs with `pmaddwd`, into six i32 accumulators that stay in registers
+//! over a batch of rows.
+
+use super::attn::{batch, limb_pairs, BATCH};
+use std::arch::x86_64::*;
+
+/// Adds the limb sums of values `off..off + 16` (lanes of `unpacklo`: values
+/// 0..4 and 8..12; of `unpackhi`: 4..8 and 12..16) to `acc`, combined and shifted
+/// by `count`: `(2^16 A + 2^8 B + C) << U`.
+#[inline(always)]
+unsafe fn flush(acc: *mut i64, lo: [__m256i; 3], hi: [__m256i; 3], count: __m128i) {
+    let part = |v: [__m256i; 3], upper: bool| -> __m256i {
+        let [a, b, c] = v.map(|x| {
+            let h = if upper {
+                _mm256_extracti128_si256::<1>(x)
+            } else {
+                _mm256_castsi256_si128(x)
+            };
+            _mm256_cvtepi32_epi64(h)
+        });
+        let t = _mm256_add_epi64(
+            _mm256_add_epi64(_mm256_slli_epi64::<16>(a), _mm256_slli_epi64::<8>(b)),
+            c,
+        );
+        _mm256_sll_epi64(t, count)
+    };
+    for (off, t) in [
+        (0, part(lo, false)),
+        (4, part(hi, false)),
+        (8, part(lo, true)),
+        (12, part(hi, true)),
+    ] {
+        let p = acc.add(off) as *mut __m256i;
+        _mm256_storeu_si256(p, _mm256_add_epi64(_mm256_loadu_si256(p), t));
+    }
+}
+
+/// See [`super::acc_rows`]. The caller has checked that AVX2 is present, that
+/// `acc.len()` is a multiple of 16, that `rows` holds every row (`stride` apart) of `acc.len()` values, that
+/// every weight is below 2^31 and every shift below 64.
+#[target_feature(enable = "avx2")]
+pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+    let n = acc.len();
+    let mut limbs = [[0i32; 3]; BATCH / 2];
+    let mut ptrs = [std::ptr::null::<i16>(); BATCH];
+    let mut t0 = 0;
+    while t0 < w.len() {
+        let (t1, u) = batch(w, up, t0);
+        let pairs = (t1 - t0).div_ceil(2);
+        for p in 0..pairs {
+            let (i, j) = (t0 + 2 * p, t0 + 2 * p + 1);
+            // A lone last row is paired with itself at weight 0.
+            let j = (j < t1).then_some(j);
+            limbs[p] = limb_pairs(w, up, u, i, j);
+            ptrs[2 * p] = rows.as_ptr().add(i * stride);
+            ptrs[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
+        }
+        let mut c = 0;
+        while c < n {
+            let z = _mm256_setzero_si256();
+            let (mut lo, mut hi) = ([z; 3], [z; 3]);
+            for (p, l) in limbs[..pairs].iter().enumerate() {
+                // SAFETY: c + 16 <= n and both rows hold n values.
+                let x0 = _mm256_loadu_si256(ptrs[2 * p].add(c) as *const __m256i);
+                let x1 = _mm256_loadu_si256(ptrs[2 * p + 1].add(c) as *const __m256i);
+                let (xl, xh) = (_mm256_unpacklo_epi16(x0, x1), _mm256_unpackhi_epi16(x0, x1));
+                for k in 0..3 {
+                    let wv = _mm256_set1_epi32(l[k]);
+                    lo[k] = _mm256_add_epi32(lo[k], _mm256_madd_epi16(xl, wv));
+                    hi[k] = _mm256_add_epi32(hi[k], _mm256_madd_epi16(xh, wv));
+                }
+            }
+            // SAFETY: c + 16 <= n = acc.len().
+            flush(acc.as_mut_ptr().add(c), lo, hi, _mm_cvtsi32_si128(u as i32));
+            c += 16;
+        }
+        t0 = t1;
+    }
+}

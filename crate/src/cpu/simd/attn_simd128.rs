@@ -1,0 +1,73 @@
+//! The simd128 twin of [`super::acc_rows`] (module docs of `attn.rs`): eight values
+//! of two rows per step, interleaved into i16 pairs and multiplied by the three
+//! weight limbs with `i32x4.dot_i16x8_s`, into six i32 accumulators kept over a
+//! batch of rows.
+
+use super::attn::{batch, limb_pairs, BATCH};
+use std::arch::wasm32::*;
+
+/// `(2^16 A + 2^8 B + C) << u` of two i32 lanes (`high`: lanes 2, 3) in i64.
+#[inline(always)]
+fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
+    let [a, b, c] = v.map(|x| {
+        if high {
+            i64x2_extend_high_i32x4(x)
+        } else {
+            i64x2_extend_low_i32x4(x)
+        }
+    });
+    let t = i64x2_add(i64x2_add(i64x2_shl(a, 16), i64x2_shl(b, 8)), c);
+    i64x2_shl(t, up)
+}
+
+/// See [`super::acc_rows`]. The caller has checked that `acc.len()` is a multiple
+/// of 8, that `rows` holds every row (`stride` apart) of `acc.len()` values, that every weight is below 2^31
+/// and that every shift is below 64.
+pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+    let n = acc.len();
+    let mut limbs = [[0i32; 3]; BATCH / 2];
+    let mut ptrs = [std::ptr::null::<i16>(); BATCH];
+    let mut t0 = 0;
+    while t0 < w.len() {
+        let (t1, u) = batch(w, up, t0);
+        let pairs = (t1 - t0).div_ceil(2);
+        for p in 0..pairs {
+            let (i, j) = (t0 + 2 * p, t0 + 2 * p + 1);
+            // A lone last row is paired with itself at weight 0.
+            let j = (j < t1).then_some(j);
+            limbs[p] = limb_pairs(w, up, u, i, j);
+            ptrs[2 * p] = rows.as_ptr().add(i * stride);
+            ptrs[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
+        }
+        let mut c = 0;
+        while c < n {
+            let z = i32x4_splat(0);
+            let (mut lo, mut hi) = ([z; 3], [z; 3]);
+            for (p, l) in limbs[..pairs].iter().enumerate() {
+                // SAFETY: c + 8 <= n and both rows hold n values.
+                let x0 = v128_load(ptrs[2 * p].add(c) as *const v128);
+                let x1 = v128_load(ptrs[2 * p + 1].add(c) as *const v128);
+                let xl = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(x0, x1);
+                let xh = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(x0, x1);
+                for k in 0..3 {
+                    let wv = i32x4_splat(l[k]);
+                    lo[k] = i32x4_add(lo[k], i32x4_dot_i16x8(xl, wv));
+                    hi[k] = i32x4_add(hi[k], i32x4_dot_i16x8(xh, wv));
+                }
+            }
+            // SAFETY: c + 8 <= n = acc.len(); v128 loads and stores may be unaligned.
+            let p = acc.as_mut_ptr().add(c);
+            for (o, t) in [
+                (0, combine(lo, false, u)),
+                (2, combine(lo, true, u)),
+                (4, combine(hi, false, u)),
+                (6, combine(hi, true, u)),
+            ] {
+                let q = p.add(o) as *mut v128;
+                v128_store(q, i64x2_add(v128_load(q), t));
+            }
+            c += 8;
+        }
+        t0 = t1;
+    }
+}
