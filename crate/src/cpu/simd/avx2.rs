@@ -417,29 +417,6 @@ pub unsafe fn dot_i16(a: &[i16], b: &[i16]) -> i64 {
     s
 }
 
-/// `acc[i] += (w * x[i]) << up` modulo 2^64 (see [`super::acc_shl`]); the caller
-/// has checked that AVX2 is present and that `up < 64`.
-#[target_feature(enable = "avx2")]
-pub unsafe fn acc_shl(acc: &mut [i64], w: i32, x: &[i16], up: u32) {
-    let n = acc.len().min(x.len());
-    let wv = _mm256_set1_epi64x(w as i64);
-    let count = _mm_cvtsi32_si128(up as i32);
-    let (a, xp) = (acc.as_mut_ptr(), x.as_ptr());
-    let mut i = 0;
-    while i + 4 <= n {
-        // SAFETY: i + 4 <= n for both slices. mul_epi32 multiplies the low i32 of
-        // each i64 lane (the sign-extended x) by w: an exact 64-bit product.
-        let xv = _mm256_cvtepi16_epi64(_mm_loadl_epi64(xp.add(i) as *const __m128i));
-        let t = _mm256_sll_epi64(_mm256_mul_epi32(xv, wv), count);
-        let s = _mm256_add_epi64(_mm256_loadu_si256(a.add(i) as *const __m256i), t);
-        _mm256_storeu_si256(a.add(i) as *mut __m256i, s);
-        i += 4;
-    }
-    for j in i..n {
-        acc[j] = acc[j].wrapping_add((w as i64 * x[j] as i64).wrapping_shl(up));
-    }
-}
-
 /// The high-byte and low-byte sums (eight i32 lanes each) of the row at `k`
 /// against a query split into `qh` (`q >> 8`) and `ql` (`q & 255`), 16 values per
 /// vector: each lane adds at most 32 exact products below 2^23.

@@ -1,7 +1,7 @@
 //! SIMD twins of the exact row accumulator [`quant::row_dot_acc`], of the
 //! attention score dot product [`attention::dot_i16`] (one key, or many at once:
-//! [`dots_i16`]) and of the attention's value accumulation ([`acc_shl`] one row,
-//! [`acc_rows`] many rows at once: `attn.rs`): AVX2 on
+//! [`dots_i16`]) and of the attention's value accumulation ([`acc_rows`], a page
+//! of rows at once: `attn.rs`): AVX2 on
 //! x86_64 (chosen at run time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the
 //! scalar definition elsewhere ([`Twin`] names them; `shift.rs` holds what the two
 //! SIMD twins share). Every twin returns the scalar bits for every input;
@@ -428,41 +428,6 @@ pub fn dots_i16_on(twin: Twin, q: &[i16], rows: &[i16], stride: usize, out: &mut
         _ => {
             for (j, o) in out.iter_mut().enumerate() {
                 *o = dot_i16_on(twin, q, &rows[j * stride..j * stride + q.len()]);
-            }
-        }
-    }
-}
-
-/// `acc[i] += (w * x[i]) << up` for each `i`, modulo 2^64 (wrapping, like the
-/// spec's accumulator): the value accumulation of attention
-/// ([`attention::attend`]'s `w * (x << up)` terms, equal modulo 2^64), on the
-/// fastest twin this machine has. `up` must be below 64.
-#[inline]
-pub fn acc_shl(acc: &mut [i64], w: i64, x: &[i16], up: u32) {
-    acc_shl_on(Twin::detected(), acc, w, x, up)
-}
-
-/// [`acc_shl`] on a given twin. The SIMD twins multiply 32 x 32 bits: a weight
-/// outside i32 goes to the scalar loop.
-#[inline]
-pub fn acc_shl_on(twin: Twin, acc: &mut [i64], w: i64, x: &[i16], up: u32) {
-    assert!(up < 64, "acc_shl: shift {up} out of range");
-    let narrow = i32::try_from(w).ok();
-    match (twin, narrow) {
-        #[cfg(target_arch = "x86_64")]
-        (Twin::Avx2, Some(w)) => {
-            assert!(
-                std::arch::is_x86_feature_detected!("avx2"),
-                "no AVX2 on this CPU"
-            );
-            // SAFETY: AVX2 is present; up < 64.
-            unsafe { avx2::acc_shl(acc, w, x, up) }
-        }
-        #[cfg(target_arch = "wasm32")]
-        (Twin::Simd128, Some(w)) => simd128::acc_shl(acc, w, x, up),
-        _ => {
-            for (a, &v) in acc.iter_mut().zip(x) {
-                *a = a.wrapping_add(w.wrapping_mul(v as i64).wrapping_shl(up));
             }
         }
     }

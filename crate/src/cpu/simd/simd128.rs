@@ -431,36 +431,6 @@ pub fn dot_i16(a: &[i16], b: &[i16]) -> i64 {
     s
 }
 
-/// `acc[i] += (w * x[i]) << up` modulo 2^64 (see [`super::acc_shl`]); `up < 64`.
-pub fn acc_shl(acc: &mut [i64], w: i32, x: &[i16], up: u32) {
-    let n = acc.len().min(x.len());
-    let wv = i32x4_splat(w);
-    let (a, xp) = (acc.as_mut_ptr(), x.as_ptr());
-    let mut i = 0;
-    while i + 8 <= n {
-        // SAFETY: i + 8 <= n for both slices; v128 loads and stores may be unaligned.
-        unsafe {
-            let xv = v128_load(xp.add(i) as *const v128);
-            for (half, xs) in [i32x4_extend_low_i16x8(xv), i32x4_extend_high_i16x8(xv)]
-                .into_iter()
-                .enumerate()
-            {
-                // Exact 32 x 32 -> 64-bit products, shifted modulo 2^64.
-                let lo = i64x2_shl(i64x2_extmul_low_i32x4(xs, wv), up);
-                let hi = i64x2_shl(i64x2_extmul_high_i32x4(xs, wv), up);
-                let p = a.add(i + 4 * half);
-                v128_store(p as *mut v128, i64x2_add(v128_load(p as *const v128), lo));
-                let p = p.add(2);
-                v128_store(p as *mut v128, i64x2_add(v128_load(p as *const v128), hi));
-            }
-        }
-        i += 8;
-    }
-    for j in i..n {
-        acc[j] = acc[j].wrapping_add((w as i64 * x[j] as i64).wrapping_shl(up));
-    }
-}
-
 /// The high-byte and low-byte sums (four i32 lanes each) of the row at `k`
 /// against a query split into `qh` (`q >> 8`) and `ql` (`q & 255`), eight values
 /// per vector: each lane adds at most 64 exact products below 2^23.

@@ -491,40 +491,6 @@ fn simd_dot_equals_scalar() {
     }
 }
 
-#[test]
-fn acc_shl_twins_add_the_definitions_terms() {
-    let mut s = 0x243f_6a88_85a3_08d3u64;
-    let mut next = || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    };
-    // The attention's terms: w in 0..=2^30, |x| <= 32767, up in 0..=63 (the
-    // definition's `w * (x << up)`, taken modulo 2^64), plus weights beyond i32,
-    // which the SIMD twins hand to the scalar loop.
-    for len in [0usize, 1, 3, 4, 7, 8, 15, 16, 17, 32, 64, 65] {
-        for up in [0u32, 1, 5, 16, 17, 30, 33, 47, 62, 63] {
-            for w in [0i64, 1, 12345, 1 << 30, (1 << 31) - 1, 1 << 31, -(1 << 31)] {
-                let x: Vec<i16> = (0..len)
-                    .map(|_| ((next() % 65535) as i32 - 32767) as i16)
-                    .collect();
-                let init: Vec<i64> = (0..len).map(|_| next() as i64).collect();
-                let want: Vec<i64> = init
-                    .iter()
-                    .zip(&x)
-                    .map(|(&a, &v)| a.wrapping_add(w.wrapping_mul((v as i64).wrapping_shl(up))))
-                    .collect();
-                for twin in twins() {
-                    let mut got = init.clone();
-                    acc_shl_on(twin, &mut got, w, &x, up);
-                    assert_eq!(got, want, "len {len} up {up} w {w}: {twin:?}");
-                }
-            }
-        }
-    }
-}
-
 /// A xorshift64 stream for the attention kernels' tests.
 fn xorshift(seed: u64) -> impl FnMut() -> u64 {
     let mut s = seed;
