@@ -119,6 +119,56 @@ pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[i16], stride: usize, w: 
     }
 }
 
+/// One batch made ready for a SIMD twin: the rows from `t0` that [`batch`] takes,
+/// paired, each pair's weight limbs ([`limb_pairs`]) and its two rows' starts in
+/// `rows` (`stride` apart; a lone last row is paired with itself at weight 0).
+pub(super) struct Pairs {
+    /// The batch's end and shift.
+    pub end: usize,
+    pub shift: u32,
+    /// Pairs filled in `limbs` and `rows`.
+    pub count: usize,
+    pub limbs: [[i32; 3]; BATCH / 2],
+    pub rows: [*const i16; BATCH],
+}
+
+impl Pairs {
+    pub(super) fn new() -> Self {
+        Pairs {
+            end: 0,
+            shift: 0,
+            count: 0,
+            limbs: [[0; 3]; BATCH / 2],
+            rows: [std::ptr::null(); BATCH],
+        }
+    }
+
+    /// Fills in the batch that starts at `t0`.
+    ///
+    /// # Safety
+    /// `rows` must hold row `t` at `t * stride` for every `t < w.len()`.
+    #[inline(always)]
+    pub(super) unsafe fn fill(
+        &mut self,
+        rows: &[i16],
+        stride: usize,
+        w: &[u32],
+        up: &[u8],
+        t0: usize,
+    ) {
+        let (t1, u) = batch(w, up, t0);
+        let count = (t1 - t0).div_ceil(2);
+        for p in 0..count {
+            let (i, j) = (t0 + 2 * p, t0 + 2 * p + 1);
+            let j = (j < t1).then_some(j);
+            self.limbs[p] = limb_pairs(w, up, u, i, j);
+            self.rows[2 * p] = rows.as_ptr().add(i * stride);
+            self.rows[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
+        }
+        (self.end, self.shift, self.count) = (t1, u, count);
+    }
+}
+
 /// The weights `w_t 2^(up_t - u)` of rows `i` and `j` (`j` absent: weight 0) of a
 /// batch with shift `u`, in limbs (module docs): each limb as one i32 whose low 16
 /// bits multiply row `i` and high 16 bits row `j` (the pair-multiply-add's order).

@@ -3,7 +3,7 @@
 //! weight limbs with `pmaddwd`, into six i32 accumulators that stay in registers
 //! over a batch of rows.
 
-use super::attn::{batch, limb_pairs, BATCH};
+use super::attn::Pairs;
 use std::arch::x86_64::*;
 
 /// Adds the limb sums of values `off..off + 16` (lanes of `unpacklo`: values
@@ -43,20 +43,12 @@ unsafe fn flush(acc: *mut i64, lo: [__m256i; 3], hi: [__m256i; 3], count: __m128
 #[target_feature(enable = "avx2")]
 pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
     let n = acc.len();
-    let mut limbs = [[0i32; 3]; BATCH / 2];
-    let mut ptrs = [std::ptr::null::<i16>(); BATCH];
+    let mut b = Pairs::new();
     let mut t0 = 0;
     while t0 < w.len() {
-        let (t1, u) = batch(w, up, t0);
-        let pairs = (t1 - t0).div_ceil(2);
-        for p in 0..pairs {
-            let (i, j) = (t0 + 2 * p, t0 + 2 * p + 1);
-            // A lone last row is paired with itself at weight 0.
-            let j = (j < t1).then_some(j);
-            limbs[p] = limb_pairs(w, up, u, i, j);
-            ptrs[2 * p] = rows.as_ptr().add(i * stride);
-            ptrs[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
-        }
+        b.fill(rows, stride, w, up, t0);
+        let (t1, u, pairs) = (b.end, b.shift, b.count);
+        let (limbs, ptrs) = (&b.limbs, &b.rows);
         let mut c = 0;
         while c < n {
             let z = _mm256_setzero_si256();

@@ -3,7 +3,7 @@
 //! weight limbs with `i32x4.dot_i16x8_s`, into six i32 accumulators kept over a
 //! batch of rows.
 
-use super::attn::{batch, limb_pairs, BATCH};
+use super::attn::Pairs;
 use std::arch::wasm32::*;
 
 /// `(2^16 A + 2^8 B + C) << u` of two i32 lanes (`high`: lanes 2, 3) in i64.
@@ -25,20 +25,12 @@ fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
 /// and that every shift is below 64.
 pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
     let n = acc.len();
-    let mut limbs = [[0i32; 3]; BATCH / 2];
-    let mut ptrs = [std::ptr::null::<i16>(); BATCH];
+    let mut b = Pairs::new();
     let mut t0 = 0;
     while t0 < w.len() {
-        let (t1, u) = batch(w, up, t0);
-        let pairs = (t1 - t0).div_ceil(2);
-        for p in 0..pairs {
-            let (i, j) = (t0 + 2 * p, t0 + 2 * p + 1);
-            // A lone last row is paired with itself at weight 0.
-            let j = (j < t1).then_some(j);
-            limbs[p] = limb_pairs(w, up, u, i, j);
-            ptrs[2 * p] = rows.as_ptr().add(i * stride);
-            ptrs[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
-        }
+        b.fill(rows, stride, w, up, t0);
+        let (t1, u, pairs) = (b.end, b.shift, b.count);
+        let (limbs, ptrs) = (&b.limbs, &b.rows);
         let mut c = 0;
         while c < n {
             let z = i32x4_splat(0);

@@ -4,6 +4,7 @@
 //! mixed within a batch (close, far, 32 and more apart), row counts around the
 //! pair and batch sizes and vector lengths on and off the SIMD step.
 
+use super::tests::xorshift;
 use super::*;
 #[cfg(target_arch = "wasm32")]
 use wasm_bindgen_test::wasm_bindgen_test as test;
@@ -19,17 +20,6 @@ fn twins() -> Vec<Twin> {
     #[cfg(target_arch = "wasm32")]
     t.push(Twin::Simd128);
     t
-}
-
-/// A xorshift64 stream.
-fn xorshift(seed: u64) -> impl FnMut() -> u64 {
-    let mut s = seed;
-    move || {
-        s ^= s << 13;
-        s ^= s >> 7;
-        s ^= s << 17;
-        s
-    }
 }
 
 /// The definition: `acc[i] += (w_t * x_ti) << up` one term at a time, wrapping.

@@ -491,8 +491,8 @@ fn simd_dot_equals_scalar() {
     }
 }
 
-/// A xorshift64 stream for the attention kernels' tests.
-fn xorshift(seed: u64) -> impl FnMut() -> u64 {
+/// A xorshift64 stream for the attention kernels' tests (here and `attn_tests.rs`).
+pub(super) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
     let mut s = seed;
     move || {
         s ^= s << 13;
