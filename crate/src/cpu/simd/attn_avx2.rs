@@ -38,8 +38,8 @@ unsafe fn flush(acc: *mut i64, lo: [__m256i; 3], hi: [__m256i; 3], count: __m128
 }
 
 /// See [`super::acc_rows`]. The caller has checked that AVX2 is present, that
-/// `acc.len()` is a multiple of 16, that `rows` holds every row (`stride` apart) of `acc.len()` values, that
-/// every weight is below 2^31 and every shift below 64.
+/// `acc.len()` is a multiple of 16, that `rows` holds every row (`stride` apart) of
+/// `acc.len()` values, that every weight is below 2^31 and every shift below 64.
 #[target_feature(enable = "avx2")]
 pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
     let n = acc.len();

@@ -21,8 +21,8 @@ fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
 }
 
 /// See [`super::acc_rows`]. The caller has checked that `acc.len()` is a multiple
-/// of 8, that `rows` holds every row (`stride` apart) of `acc.len()` values, that every weight is below 2^31
-/// and that every shift is below 64.
+/// of 8, that `rows` holds every row (`stride` apart) of `acc.len()` values, that
+/// every weight is below 2^31 and that every shift is below 64.
 pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
     let n = acc.len();
     let mut b = Pairs::new();
