@@ -3,9 +3,8 @@
 //! exact-2's legacy blocks of [`blocks::row_dot_acc`]) one row and four blocks per
 //! step (module docs of [`super`]), and the attention dot product [`dot_i16`].
 
-use super::shift::{block_count, Shift, FLUSH_BLOCKS};
-use super::Prepared;
-use crate::exact::act::{Act, BLOCK};
+use super::shift::block_count;
+use crate::exact::act::Act;
 use crate::exact::blocks;
 use crate::exact::quant::{self, WeightFormat};
 use std::arch::x86_64::*;
@@ -201,69 +200,6 @@ pub(super) unsafe fn rd16(p: *const u8) -> i32 {
     (p as *const u16).read_unaligned() as i32
 }
 
-/// The state of one row: four i64 lanes of scaled terms (module docs), the largest
-/// exponent field seen, and the row's shift as vectors.
-struct Row {
-    acc: __m256i,
-    worst: __m256i,
-    half: __m256i,
-    mask: __m256i,
-}
-
-impl Row {
-    /// Adds the four terms whose exact products `F*S` are the i64 lanes of `p`.
-    #[inline(always)]
-    unsafe fn add<const LEFT: bool>(&mut self, p: __m256i) {
-        let t = if LEFT {
-            p
-        } else {
-            _mm256_and_si256(_mm256_add_epi64(p, self.half), self.mask)
-        };
-        self.acc = _mm256_add_epi64(self.acc, t);
-    }
-
-    /// The sum of the terms added since the last flush.
-    #[inline(always)]
-    unsafe fn flush(&mut self, shift: Shift) -> i64 {
-        let mut l = [0i64; 4];
-        _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, self.acc);
-        self.acc = _mm256_setzero_si256();
-        shift.finish(l)
-    }
-}
-
-/// Blocks `0..N` (1 <= N <= 4) of layout `L` at `blk`, activations at `a`, block
-/// sums at `bs`. Missing blocks are zero: scale bits 0 decode to `F = 0`, so their
-/// lanes add exactly 0.
-#[inline(always)]
-unsafe fn group<const N: usize, const L: u8, const LEFT: bool>(
-    row: &mut Row,
-    blk: *const u8,
-    a: *const i16,
-    bs: *const i32,
-) {
-    let bb = format_of(L).block_bytes();
-    let part = |i: usize| {
-        if i >= N {
-            _mm256_setzero_si256()
-        } else {
-            partial(weights::<L>(blk.add(i * bb)), a.add(i * BLOCK))
-        }
-    };
-    let s1 = reduce4([part(0), part(1), part(2), part(3)]);
-    let h = scale_bits::<N, L>(blk);
-    if has_min(L) {
-        let s0 = block_sums::<N>(bs);
-        for p in min_products(decode(_mm256_cvtepu16_epi32(h), &mut row.worst), s1, s0) {
-            row.add::<LEFT>(p);
-        }
-    } else {
-        // Lanes [d0, 0, d1, 0, ...]: the d's in the even i32 lanes, like the sums.
-        let f = decode(_mm256_cvtepu32_epi64(h), &mut row.worst);
-        row.add::<LEFT>(_mm256_mul_epi32(f, _mm256_cvtepu32_epi64(s1)));
-    }
-}
-
 /// The scale bits of blocks `0..4` of layout `L` at `blk` (with a minimum: `d` in
 /// the low and `m` in the high 16 bits of each i32; else `d`), 0 for blocks from
 /// `N` on.
@@ -300,96 +236,6 @@ pub(super) unsafe fn min_products(f: __m256i, s1: __m128i, s0: __m128i) -> [__m2
         _mm256_mul_epi32(f, s),
         _mm256_mul_epi32(_mm256_srli_epi64(f, 32), _mm256_srli_epi64(s, 32)),
     ]
-}
-
-/// The accumulator of one row of `n` blocks at `w`, or `None` if a scale is
-/// outside the decoded range.
-#[inline(always)]
-unsafe fn row<const L: u8, const LEFT: bool>(
-    w: *const u8,
-    act: &Act,
-    n: usize,
-    shift: Shift,
-) -> Option<i64> {
-    let bb = format_of(L).block_bytes();
-    let mut st = Row {
-        acc: _mm256_setzero_si256(),
-        worst: _mm256_setzero_si256(),
-        half: _mm256_set1_epi64x(shift.half()),
-        mask: _mm256_set1_epi64x(shift.mask()),
-    };
-    let (a, bs) = (act.q.as_ptr(), act.block_sums.as_ptr());
-    let mut total = 0i64;
-    let mut b = 0;
-    while b + 4 <= n {
-        group::<4, L, LEFT>(&mut st, w.add(b * bb), a.add(b * BLOCK), bs.add(b));
-        b += 4;
-        if b % FLUSH_BLOCKS == 0 {
-            total = total.wrapping_add(st.flush(shift));
-        }
-    }
-    let (w, a, bs) = (w.add(b * bb), a.add(b * BLOCK), bs.add(b));
-    match n - b {
-        3 => group::<3, L, LEFT>(&mut st, w, a, bs),
-        2 => group::<2, L, LEFT>(&mut st, w, a, bs),
-        1 => group::<1, L, LEFT>(&mut st, w, a, bs),
-        _ => {}
-    }
-    let bad = _mm256_cmpgt_epi32(st.worst, _mm256_set1_epi32(MAX_EF));
-    if _mm256_movemask_epi8(bad) != 0 {
-        return None;
-    }
-    Some(total.wrapping_add(st.flush(shift)))
-}
-
-#[target_feature(enable = "avx2")]
-unsafe fn run<const L: u8, const LEFT: bool>(
-    rows: &[u8],
-    rb: usize,
-    n_rows: usize,
-    act: &Act,
-    shift: Shift,
-    emit: &mut impl FnMut(usize, i64),
-) {
-    let n = blocks_of(L, rb, act);
-    for r in 0..n_rows {
-        let w = &rows[r * rb..(r + 1) * rb];
-        let acc = row::<L, LEFT>(w.as_ptr(), act, n, shift);
-        emit(r, acc.unwrap_or_else(|| definition(format_of(L), w, act)));
-    }
-}
-
-/// Accumulators of rows `0..n_rows` (`rb` bytes each) of `rows` in a format
-/// [`layout`] takes; the caller has checked that AVX2 is present and that `rows`
-/// holds `n_rows` rows. An activation exponent off the fast path goes to the
-/// definition.
-pub unsafe fn rows_acc(
-    format: WeightFormat,
-    rows: &[u8],
-    rb: usize,
-    n_rows: usize,
-    x: &Prepared,
-    emit: &mut impl FnMut(usize, i64),
-) {
-    let act = x.act;
-    let l = layout(format).expect("the one-shift kernels take legacy block formats only");
-    macro_rules! go {
-        ($($l:ident),*) => {
-            match (Shift::of(act.exp), l) {
-                (None, _) => {
-                    for r in 0..n_rows {
-                        emit(r, definition(format, &rows[r * rb..(r + 1) * rb], act));
-                    }
-                }
-                $(
-                    (Some(s @ Shift::Right(_)), $l) => run::<$l, false>(rows, rb, n_rows, act, s, emit),
-                    (Some(s @ Shift::Left(_)), $l) => run::<$l, true>(rows, rb, n_rows, act, s, emit),
-                )*
-                _ => unreachable!("layout() gives one of the five"),
-            }
-        };
-    }
-    go!(Q4_1, Q8_0, Q4_0, Q5_0, Q5_1)
 }
 
 /// `sum a_i * b_i` over the common length (see [`super::dot_i16`]); the caller has

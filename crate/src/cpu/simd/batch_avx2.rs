@@ -1,12 +1,13 @@
-//! The AVX2 twin for a batch of activations (a prompt's rows): each weight row
-//! against [`TILE`] activations at a time (module docs of [`super`], "Batches").
+//! The AVX2 row accumulator of the 32-element block formats for a batch of
+//! activations (a prompt's rows; a decode step is a batch of one): each weight row
+//! against up to [`TILE`] activations at a time (module docs of [`super`], "One
+//! shift per row" and "Batches").
 //!
 //! Per block the weights are loaded and widened to 16-bit lanes once and multiplied
 //! into every activation of the tile; per four blocks the f16 scales are decoded
-//! once. Each activation keeps its own accumulator lanes and its own shift, and
-//! every term is the one [`super::avx2`] adds for that activation alone, so each
-//! (row, activation) sum is the single-activation twin's, which is the definition's
-//! ([`quant::row_dot_acc`]).
+//! once. Each activation keeps its own accumulator lanes and its own shift and gets
+//! exactly its own terms, so each (row, activation) sum is the definition's
+//! (exact-1's `quant::row_dot_acc`, exact-2's `blocks::row_dot_acc`) in any tile.
 
 use super::avx2::{
     block_sums, blocks_of, decode, definition, format_of, has_min, layout, min_products, partial,
@@ -23,8 +24,7 @@ use std::arch::x86_64::*;
 pub const TILE: usize = 4;
 
 /// One activation's accumulator lanes and its shift as vectors. A left shift has
-/// `half = 0` and `mask = -1`, so adding is plain addition, as in
-/// [`super::avx2`]'s `LEFT` path.
+/// `half = 0` and `mask = -1`, so adding is plain addition.
 #[derive(Clone, Copy)]
 struct Lane {
     acc: __m256i,
@@ -157,8 +157,9 @@ unsafe fn tile<const L: u8, const T: usize>(
     }
 }
 
-/// [`tile`] for the activations `xs[t0..t0 + T]`, if each has a shift on the fast
-/// path and they all have `n` blocks; `false` (nothing emitted) otherwise.
+/// [`tile`] for the `T` activations `xs` (emitted as `t0..t0 + T`), if each has a
+/// shift on the fast path and they all have `n` blocks; `false` (nothing emitted)
+/// otherwise.
 unsafe fn try_tile<const L: u8, const T: usize>(
     rows: &[u8],
     rb: usize,
@@ -167,7 +168,7 @@ unsafe fn try_tile<const L: u8, const T: usize>(
     t0: usize,
     emit: &mut impl FnMut(usize, usize, i64),
 ) -> bool {
-    let acts: [&Act; T] = std::array::from_fn(|t| xs[t0 + t].act);
+    let acts: [&Act; T] = std::array::from_fn(|t| xs[t].act);
     let n = blocks_of(L, rb, acts[0]);
     let shifts: [Option<Shift>; T] = std::array::from_fn(|t| Shift::of(acts[t].exp));
     if shifts.iter().any(Option::is_none) || acts.iter().any(|a| blocks_of(L, rb, a) != n) {
@@ -180,11 +181,40 @@ unsafe fn try_tile<const L: u8, const T: usize>(
     true
 }
 
+/// [`try_tile`] for the 1 to [`TILE`] activations `xs` (emitted as `t0..`), in
+/// `format`.
+unsafe fn attempt(
+    format: WeightFormat,
+    rows: &[u8],
+    rb: usize,
+    n_rows: usize,
+    xs: &[Prepared],
+    t0: usize,
+    emit: &mut impl FnMut(usize, usize, i64),
+) -> bool {
+    let l = layout(format).expect("the one-shift kernels take legacy block formats only");
+    macro_rules! go {
+        ($($l:ident),*) => {
+            match (l, xs.len()) {
+                $(
+                    ($l, 4) => try_tile::<$l, 4>(rows, rb, n_rows, xs, t0, emit),
+                    ($l, 3) => try_tile::<$l, 3>(rows, rb, n_rows, xs, t0, emit),
+                    ($l, 2) => try_tile::<$l, 2>(rows, rb, n_rows, xs, t0, emit),
+                    ($l, 1) => try_tile::<$l, 1>(rows, rb, n_rows, xs, t0, emit),
+                )*
+                _ => unreachable!("layout() gives one of the five; tiles hold 1 to 4"),
+            }
+        };
+    }
+    go!(Q4_1, Q8_0, Q4_0, Q5_0, Q5_1)
+}
+
 /// Accumulators of rows `0..n_rows` (`rb` bytes each) of a matrix in a format
-/// [`layout`] takes against every activation of `xs`: `emit(t, r, acc)`, tile by
-/// tile (each tile's rows in order). Activations the fast path cannot take go
-/// through [`super::avx2::rows_acc`] one at a time. The caller has checked that
-/// AVX2 is present and that `rows` holds `n_rows` rows.
+/// [`layout`] takes against every activation of `xs` (one, for a decode step):
+/// `emit(t, r, acc)`, tile by tile (each tile's rows in order). A tile the fast
+/// path cannot take whole goes one activation at a time; an activation exponent off
+/// the fast path goes to the definition. The caller has checked that AVX2 is
+/// present and that `rows` holds `n_rows` rows.
 pub unsafe fn rows_acc(
     format: WeightFormat,
     rows: &[u8],
@@ -193,26 +223,20 @@ pub unsafe fn rows_acc(
     xs: &[Prepared],
     emit: &mut impl FnMut(usize, usize, i64),
 ) {
-    let l = layout(format).expect("the batched kernels take legacy block formats only");
     let mut t0 = 0;
     while t0 < xs.len() {
         let size = (xs.len() - t0).min(TILE);
-        macro_rules! go {
-            ($($l:ident),*) => {
-                match (l, size) {
-                    $(
-                        ($l, 4) => try_tile::<$l, 4>(rows, rb, n_rows, xs, t0, emit),
-                        ($l, 3) => try_tile::<$l, 3>(rows, rb, n_rows, xs, t0, emit),
-                        ($l, 2) => try_tile::<$l, 2>(rows, rb, n_rows, xs, t0, emit),
-                    )*
-                    _ => false,
+        if size == 1 || !attempt(format, rows, rb, n_rows, &xs[t0..t0 + size], t0, emit) {
+            for t in t0..t0 + size {
+                if !attempt(format, rows, rb, n_rows, &xs[t..t + 1], t, emit) {
+                    for r in 0..n_rows {
+                        emit(
+                            t,
+                            r,
+                            definition(format, &rows[r * rb..(r + 1) * rb], xs[t].act),
+                        );
+                    }
                 }
-            };
-        }
-        let done = go!(Q4_1, Q8_0, Q4_0, Q5_0, Q5_1);
-        if !done {
-            for (t, x) in xs.iter().enumerate().skip(t0).take(size) {
-                super::avx2::rows_acc(format, rows, rb, n_rows, x, &mut |r, acc| emit(t, r, acc));
             }
         }
         t0 += size;

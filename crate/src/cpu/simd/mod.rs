@@ -237,7 +237,16 @@ fn rows_acc(
                 "no AVX2 on this CPU"
             );
             // SAFETY: AVX2 is present; `rows` holds `n_rows` rows (checked above).
-            unsafe { avx2::rows_acc(format, rows, row_bytes, n_rows, x, emit) };
+            unsafe {
+                batch_avx2::rows_acc(
+                    format,
+                    rows,
+                    row_bytes,
+                    n_rows,
+                    std::slice::from_ref(x),
+                    &mut |_, r, acc| emit(r, acc),
+                )
+            };
         }
         #[cfg(target_arch = "wasm32")]
         Twin::Simd128 => simd128::rows_acc(format, rows, row_bytes, n_rows, x, emit),
