@@ -1,8 +1,8 @@
 //! SIMD twins of the exact row accumulator [`quant::row_dot_acc`], of the
 //! attention score dot product [`attention::dot_i16`] (one key, or many at once:
 //! [`dots_i16`]) and of the attention's value accumulation ([`acc_rows`], a page
-//! of rows at once: `attn.rs`): AVX2 on
-//! x86_64 (chosen at run time, `avx2.rs`), simd128 on wasm32 (`simd128.rs`), the
+//! of rows at once: `attn.rs`): AVX2 on x86_64 (chosen at run time, `avx2.rs`;
+//! the row accumulator in `batch_avx2.rs`), simd128 on wasm32 (`simd128.rs`), the
 //! scalar definition elsewhere ([`Twin`] names them; `shift.rs` holds what the two
 //! SIMD twins share). Every twin returns the scalar bits for every input;
 //! `tests.rs` compares each twin with the definition, natively and on wasm32. The
@@ -86,9 +86,9 @@
 //! [`rows_dot_batch`] hands them to the twin together: AVX2 (`batch_avx2.rs`) takes
 //! one weight row against four activations at a time, loading and widening each
 //! block's weights and decoding each group's scales once for the four. Each
-//! activation keeps its own lanes and its own shift and gets exactly the terms the
-//! one-activation twin adds for it, so the sums are the same bits. The other twins
-//! take the activations one after another.
+//! activation keeps its own lanes and its own shift and gets exactly its own terms,
+//! so the sums are the same bits as one activation at a time (a decode step is a
+//! batch of one). The other twins take the activations one after another.
 //!
 //! # The attention dot products
 //!
