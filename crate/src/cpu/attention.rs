@@ -1,17 +1,20 @@
 //! The CPU executor's attention: the definition of [`crate::exact::attention`]
-//! (docs/numerics.md, "Attention") over a KV cache laid out for long contexts, with
-//! query heads (and, in a prompt, positions) split across the thread pool.
+//! (docs/numerics.md, "Attention") over the paged cache of [`super::kv_cache`],
+//! split across the thread pool.
 //!
-//! The cache keeps each layer's keys and values in pages of [`PAGE`] positions,
-//! every position's kv heads side by side (`[position × kv head × head_dim]` i16),
-//! and their exponents apart: no allocation per position or per head, memory close
-//! to the 16-bit payload, and nothing copied as it grows. [`attend_head`] computes
-//! exactly what [`attention::attend`] computes (the tests compare them on random
-//! caches), with the key dot products a page at a time on [`simd::dots_i16`] and
-//! the value accumulation a page of positions at a time on [`simd::acc_rows`]
-//! (weights in 16-bit limbs, one shift per batch of rows: `simd/attn.rs`), with
-//! scores, weights and row lists in buffers a task reuses ([`Scratch`]).
+//! A task attends one query row's heads that share a kv head ([`attend_group`]):
+//! the key dot products a page of keys at a time on [`simd::dots_i16`], every head
+//! of the group against the page while it is in the first-level cache; scores,
+//! softmax weights and divisions in tight loops without branches
+//! ([`score_of`], [`exp_of`], [`Divider`]); the value accumulation a page of
+//! positions at a time on [`simd::acc_rows`] (weights in 16-bit limbs, one shift
+//! per batch of rows: `simd/attn.rs`), every head of the group per page. The value
+//! shifts are the group's, computed once. Buffers are a task's [`Scratch`], kept
+//! per thread. With fewer rows × kv heads than twice the threads (one decoded
+//! token on two or more threads), a task takes one head, so that every thread has
+//! work.
 
+use super::kv_cache::KvCache;
 use super::pool::{Disjoint, Pool};
 use super::simd;
 use crate::exact::act::Act;
@@ -20,107 +23,6 @@ use crate::exact::fixed::{round_shift, sat_i32, wadd};
 #[cfg(test)]
 use crate::exact::math::exp_neg_q16;
 use crate::exact::math::{exp2_table, LOG2E_Q30};
-use crate::exec::AttnShape;
-
-/// Positions per page of the cache.
-pub const PAGE: usize = 64;
-
-/// Keys or values of one layer: pages of [`PAGE`] positions of `stride` i16 each,
-/// plus one exponent per position and kv head.
-struct Paged {
-    stride: usize,
-    pages: Vec<Box<[i16]>>,
-    exp: Vec<i32>,
-}
-
-impl Paged {
-    fn new(stride: usize) -> Self {
-        Paged {
-            stride,
-            pages: Vec::new(),
-            exp: Vec::new(),
-        }
-    }
-
-    /// Appends one position at `len` (the current length): its heads quantized from
-    /// the Q16 `row`, `head_dim` values each.
-    fn push(&mut self, len: usize, row: &[i32], head_dim: usize) {
-        if len / PAGE == self.pages.len() {
-            self.pages
-                .push(vec![0i16; PAGE * self.stride].into_boxed_slice());
-        }
-        let o = (len % PAGE) * self.stride;
-        let dst = &mut self.pages[len / PAGE][o..o + self.stride];
-        for (d, h) in dst
-            .chunks_exact_mut(head_dim)
-            .zip(row.chunks_exact(head_dim))
-        {
-            let a = Act::from_q16(h);
-            d.copy_from_slice(&a.q);
-            self.exp.push(a.exp);
-        }
-    }
-
-    /// The positions `pos..=last` that share `pos`'s page, from value `offset` of
-    /// `pos` on: the slice and how many positions it starts.
-    #[inline]
-    fn run(&self, pos: usize, last: usize, offset: usize) -> (&[i16], usize) {
-        let o = (pos % PAGE) * self.stride + offset;
-        let count = (PAGE - pos % PAGE).min(last + 1 - pos);
-        (&self.pages[pos / PAGE][o..], count)
-    }
-
-    fn truncate(&mut self, len: usize, heads: usize) {
-        self.pages.truncate(len.div_ceil(PAGE));
-        self.exp.truncate(len * heads);
-    }
-}
-
-/// Keys and values of one layer.
-pub struct KvCache {
-    shape: AttnShape,
-    len: usize,
-    keys: Paged,
-    values: Paged,
-}
-
-impl KvCache {
-    pub fn new(shape: AttnShape) -> Self {
-        let stride = shape.n_head_kv * shape.head_dim;
-        KvCache {
-            shape,
-            len: 0,
-            keys: Paged::new(stride),
-            values: Paged::new(stride),
-        }
-    }
-
-    /// Cached positions.
-    pub fn len(&self) -> usize {
-        self.len
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len == 0
-    }
-
-    /// Forgets positions `>= len`.
-    pub fn truncate(&mut self, len: usize) {
-        if len < self.len {
-            self.len = len;
-            self.keys.truncate(len, self.shape.n_head_kv);
-            self.values.truncate(len, self.shape.n_head_kv);
-        }
-    }
-
-    /// Appends one position's keys and values (Q16 rows of `n_head_kv × head_dim`).
-    pub fn push(&mut self, k: &[i32], v: &[i32]) {
-        let hd = self.shape.head_dim;
-        self.keys.push(self.len, k, hd);
-        self.values.push(self.len, v, hd);
-        self.len += 1;
-    }
-}
 
 /// `floor(a / d)` for a fixed `d >= 1` and `a < 2^62`, by a multiplication: with
 /// `m = floor(2^64 / d)`, `(a * m) >> 64` is `floor(a / d)` or one less (the error
@@ -191,27 +93,36 @@ fn exp_of(t: &[u32; 257], d: i64) -> i64 {
     }
 }
 
-/// The buffers of [`attend_head`], kept by the caller so that calls on the same
-/// thread allocate nothing new: scores and weights per position, and the weights
-/// and shifts of a page of value rows handed to [`simd::acc_rows`].
+/// The buffers of [`attend_group`], kept per thread so that calls allocate
+/// nothing once they have grown.
 #[derive(Default)]
 pub struct Scratch {
-    /// Dot products, then scores, then the unnormalised weights `p_t`.
+    /// Per head of the group and position: dot products, then scores, then the
+    /// unnormalised weights `p_t`.
     p: Vec<i64>,
-    /// The weights and shifts of one page of value rows (weight 0 for a row
-    /// stored with a right shift, which is added apart).
-    ws: Vec<u32>,
-    ups: Vec<u8>,
+    /// Per head and position: the weight of a value row stored with a left shift
+    /// (0 for the others, which are added apart).
+    w: Vec<u32>,
+    /// Per position: its value row's left shift (0 for a row stored otherwise).
+    up: Vec<u8>,
+    /// Positions whose value rows are not stored with a left shift of 0 to 63.
+    other: Vec<usize>,
+    /// Per head: the wrapping sum `sum_t w_t V_t`.
+    acc: Vec<i64>,
 }
 
-/// Attention output (Q16, `head_dim` values into `out`) of the Q16 query `q` of one
-/// head over kv head `kvh` at positions `first..=last`: [`attention::attend`]'s bits.
-/// The dot products run a page of keys at a time on [`simd::dots_i16`]; the values
-/// stored with a left shift (all, for activations quantized from Q16) are added a
-/// page at a time on [`simd::acc_rows`] (the wrapping sum does not depend on the
-/// order of its terms).
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+}
+
+/// Attention outputs (Q16, `head_dim` values per head into `out`) of the Q16
+/// queries `q` of consecutive heads (`head_dim` values each) that all read kv head
+/// `kvh`, at positions `first..=last`: [`attention::attend`]'s bits for each head.
+/// The values stored with a left shift (all, for activations quantized from Q16)
+/// are added on [`simd::acc_rows`] (the wrapping sum does not depend on the order
+/// of its terms), the others one by one.
 #[allow(clippy::too_many_arguments)]
-pub fn attend_head(
+pub fn attend_group(
     cache: &KvCache,
     q: &[i32],
     kvh: usize,
@@ -219,76 +130,127 @@ pub fn attend_head(
     last: usize,
     scale_q30: i64,
     out: &mut [i32],
-    scratch: &mut Scratch,
+    s: &mut Scratch,
 ) {
-    let qa = Act::from_q16(q);
     let hd = cache.shape.head_dim;
-    let n_kv = cache.shape.n_head_kv;
-    let n = last + 1 - first;
-    let p = &mut scratch.p;
-    p.clear();
-    p.resize(n, 0);
+    let (keys, values) = (&cache.keys, &cache.values);
+    let qa: Vec<Act> = q.chunks_exact(hd).map(Act::from_q16).collect();
+    let (g, n) = (qa.len(), last + 1 - first);
+    s.p.clear();
+    s.p.resize(g * n, 0);
+    // Dot products: each page of keys against every head of the group.
     let mut pos = first;
     while pos <= last {
-        let (rows, count) = cache.keys.run(pos, last, kvh * hd);
+        let (rows, count) = keys.run(kvh, pos, last);
+        let next = if pos + count <= last {
+            keys.run(kvh, pos + count, last).0
+        } else {
+            values.run(kvh, first, last).0
+        };
+        let part = next.len().div_ceil(qa.len());
         let at = pos - first;
-        simd::dots_i16(&qa.q, rows, cache.keys.stride, &mut p[at..at + count]);
+        for (h, a) in qa.iter().enumerate() {
+            prefetch(&next[(h * part).min(next.len())..((h + 1) * part).min(next.len())]);
+            let o = h * n + at;
+            simd::dots_i16(&a.q, rows, hd, &mut s.p[o..o + count]);
+        }
         pos += count;
     }
-    // Scores, then p_t = exp(score_t - max) (attention::exp_weights), in place.
-    let key_exp = &cache.keys.exp[first * n_kv..(last + 1) * n_kv];
-    let mut max = i64::MIN;
-    for (d, e) in p.iter_mut().zip(key_exp.iter().skip(kvh).step_by(n_kv)) {
-        *d = score_of(*d, qa.exp + *e, scale_q30);
-        max = max.max(*d);
+    // The value rows' shifts, shared by the group.
+    s.up.clear();
+    s.other.clear();
+    for t in 0..n {
+        let sh = -(values.exp(first + t, kvh) + 16);
+        if (-63..=0).contains(&sh) {
+            s.up.push((-sh) as u8);
+        } else {
+            s.up.push(0);
+            s.other.push(t);
+        }
     }
+    // Scores, p_t = exp(score_t - max) (attention::exp_weights), the weights.
     let table = exp2_table();
-    let mut sum = 0u64;
-    for d in p.iter_mut() {
-        *d = exp_of(table, *d - max);
-        sum += *d as u64;
+    s.w.clear();
+    s.w.resize(g * n, 0);
+    for (h, a) in qa.iter().enumerate() {
+        let p = &mut s.p[h * n..(h + 1) * n];
+        let mut max = i64::MIN;
+        for (t, d) in p.iter_mut().enumerate() {
+            *d = score_of(*d, a.exp + keys.exp(first + t, kvh), scale_q30);
+            max = max.max(*d);
+        }
+        let mut sum = 0u64;
+        for d in p.iter_mut() {
+            *d = exp_of(table, *d - max);
+            sum += *d as u64;
+        }
+        let sum = Divider::new(sum);
+        for (w, &pt) in s.w[h * n..(h + 1) * n].iter_mut().zip(p.iter()) {
+            *w = sum.div((pt as u64) << 30) as u32;
+        }
     }
-    let sum = Divider::new(sum);
-    // The weights, and the value rows of the positions with a left shift (in
-    // position order, their shifts apart); the others are added here.
-    let mut acc = vec![0i64; out.len()];
-    let value_exp = &cache.values.exp[first * n_kv..(last + 1) * n_kv];
-    let mut value_exp = value_exp.iter().skip(kvh).step_by(n_kv);
-    let (ws, ups) = (&mut scratch.ws, &mut scratch.ups);
-    let mut pos = first;
-    while pos <= last {
-        let (run, count) = cache.values.run(pos, last, kvh * hd);
-        let stride = cache.values.stride;
-        ws.clear();
-        ups.clear();
-        for (j, &pt) in p[pos - first..pos - first + count].iter().enumerate() {
-            let w = sum.div((pt as u64) << 30) as u32;
-            let ve = *value_exp.next().expect("one exponent per position");
-            let sh = -(ve + 16);
-            let left = (-63..=0).contains(&sh);
-            if w != 0 && !left {
-                let v = &run[j * stride..j * stride + hd];
-                for (a, &x) in acc.iter_mut().zip(v) {
-                    *a = wadd(*a, w as i64 * round_shift(x as i64, sh));
+    s.acc.clear();
+    s.acc.resize(g * hd, 0);
+    // Rows not stored with a left shift: added here, their weights then zeroed.
+    for &t in &s.other {
+        let sh = -(values.exp(first + t, kvh) + 16);
+        let (row, _) = values.run(kvh, first + t, first + t);
+        for h in 0..g {
+            let w = std::mem::take(&mut s.w[h * n + t]) as i64;
+            if w != 0 {
+                for (a, &x) in s.acc[h * hd..(h + 1) * hd].iter_mut().zip(row) {
+                    *a = wadd(*a, w * round_shift(x as i64, sh));
                 }
             }
-            // The others go to acc_rows with weight 0.
-            ws.push(if left { w } else { 0 });
-            ups.push((-sh & 63) as u8);
         }
-        // w * (x << up) = (w * x) << up modulo 2^64, summed in any order.
-        simd::acc_rows(&mut acc, run, stride, ws, ups);
+    }
+    // w * (x << up) = (w * x) << up modulo 2^64, a page of rows at a time.
+    let mut pos = first;
+    while pos <= last {
+        let (rows, count) = values.run(kvh, pos, last);
+        let next = if pos + count <= last {
+            values.run(kvh, pos + count, last).0
+        } else {
+            &[]
+        };
+        let part = next.len().div_ceil(g);
+        let at = pos - first;
+        for h in 0..g {
+            prefetch(&next[(h * part).min(next.len())..((h + 1) * part).min(next.len())]);
+            let o = h * n + at;
+            let acc = &mut s.acc[h * hd..(h + 1) * hd];
+            simd::acc_rows(acc, rows, hd, &s.w[o..o + count], &s.up[at..at + count]);
+        }
         pos += count;
     }
-    for (o, a) in out.iter_mut().zip(acc) {
+    for (o, &a) in out.iter_mut().zip(&s.acc) {
         *o = sat_i32(round_shift(a, 30));
     }
+}
+
+/// Asks for `rows` to be brought into the cache ahead of their use (a hint: no
+/// effect on any result).
+#[inline]
+fn prefetch(rows: &[i16]) {
+    #[cfg(target_arch = "x86_64")]
+    for line in rows.chunks(32) {
+        // SAFETY: a prefetch of a valid address reads nothing and writes nothing.
+        unsafe {
+            std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                line.as_ptr() as *const i8
+            )
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = rows;
 }
 
 /// Appends the rows of `k` and `v` to `cache` at `pos0..` and attends every query
 /// row `t` (at position `pos0 + t`) over the positions it may see; `q`, `k`, `v`
 /// and the result are row-major Q16 (`n_head × head_dim`, `n_head_kv × head_dim`).
-/// Tasks are (query row, head) pairs: each writes its own `head_dim` outputs.
+/// A task is a query row's heads that share a kv head (one head of them when
+/// there are fewer such groups than twice the threads); each writes its own heads'
+/// outputs.
 pub fn attention(
     pool: &Pool,
     cache: &mut KvCache,
@@ -310,29 +272,38 @@ pub fn attention(
         );
     }
     let scale = attention::score_scale_q30(hd);
+    // Heads per task: the group, or one head when groups are too few to share.
+    let per_task = if rows * sh.n_head_kv >= 2 * pool.threads() {
+        group
+    } else {
+        1
+    };
+    let tasks_per_row = n_head / per_task;
     let mut out = vec![0i32; rows * n_head * hd];
     let dst = Disjoint::new(&mut out);
     let cache = &*cache;
-    pool.run(rows * n_head, |task| {
-        let (t, h) = (task / n_head, task % n_head);
+    pool.run(rows * tasks_per_row, |task| {
+        let (t, h0) = (task / tasks_per_row, task % tasks_per_row * per_task);
         let pos = pos0 + t;
         let first = match sh.window {
             Some(w) => (pos + 1).saturating_sub(w),
             None => 0,
         };
-        let qh = &q[(t * n_head + h) * hd..(t * n_head + h + 1) * hd];
-        // SAFETY: task (t, h) alone writes this head's outputs of row t.
-        let o = unsafe { dst.slice((t * n_head + h) * hd, hd) };
-        let mut scratch = Scratch::default();
-        attend_head(cache, qh, h / group, first, pos, scale, o, &mut scratch);
+        let at = (t * n_head + h0) * hd;
+        let qh = &q[at..at + per_task * hd];
+        // SAFETY: task (t, h0) alone writes heads h0..h0 + per_task of row t.
+        let o = unsafe { dst.slice(at, per_task * hd) };
+        SCRATCH.with_borrow_mut(|s| attend_group(cache, qh, h0 / group, first, pos, scale, o, s));
     });
     out
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::kv_cache::PAGE;
     use super::*;
     use crate::exact::attention::{attend, CachedVec};
+    use crate::exec::AttnShape;
 
     /// A small deterministic generator (xorshift64*).
     struct Rng(u64);

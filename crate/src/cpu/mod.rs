@@ -15,9 +15,10 @@ use crate::exec::{AttnShape, ExecError, Executor, WeightView};
 use pool::{Disjoint, Pool};
 use simd::{rows_dot_batch, Prepared};
 
-pub use attention::KvCache;
+pub use kv_cache::KvCache;
 
 pub mod attention;
+pub mod kv_cache;
 pub mod pool;
 pub mod simd;
 
