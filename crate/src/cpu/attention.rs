@@ -6,7 +6,7 @@
 //! the key dot products a page of keys at a time on [`simd::dots_i16`], every head
 //! of the group against the page while it is in the first-level cache; scores,
 //! softmax weights and divisions in tight loops without branches
-//! ([`score_of`], [`exp_of`], [`Divider`]); the value accumulation a page of
+//! ([`score_of`], [`exp_of`], [`Weights`]); the value accumulation a page of
 //! positions at a time on [`simd::acc_rows`] (weights in 16-bit limbs, one shift
 //! per batch of rows: `simd/attn.rs`), every head of the group per page. The value
 //! shifts are the group's, computed once. Buffers are a task's [`Scratch`], kept
@@ -24,29 +24,38 @@ use crate::exact::fixed::{round_shift, sat_i32, wadd};
 use crate::exact::math::exp_neg_q16;
 use crate::exact::math::{exp2_table, LOG2E_Q30};
 
-/// `floor(a / d)` for a fixed `d >= 1` and `a < 2^62`, by a multiplication: with
-/// `m = floor(2^64 / d)`, `(a * m) >> 64` is `floor(a / d)` or one less (the error
-/// `a * (2^64 / d - m) / 2^64` is below `a / 2^64 < 1`), and one comparison fixes
-/// it. The softmax weights divide every position's `p_t 2^30` by the same sum.
-struct Divider {
-    d: u64,
-    m: u128,
+/// The softmax weights `floor(p_t 2^30 / S)` of one head (docs/numerics.md,
+/// "Attention") for its sum `S`, by 64-bit multiplications (wasm has no 64 × 64 →
+/// 128-bit product). For `S >= 2^30` (the largest score's `p` is `2^30`) and
+/// `p <= 2^30` (every `exp_neg_q16`): with `m = floor(2^62 / S) <= 2^32`,
+/// `p m <= 2^62`, and `q = (p m) >> 32` is the weight or one less, because
+/// `p 2^62 / S = p m + p e` with `0 <= e < 1` and `p e < 2^30 < 2^32`. One
+/// comparison fixes it: `(q + 1) S <= p 2^30 + S < 2^64`. Other inputs divide.
+struct Weights {
+    sum: u64,
+    m: u64,
+    fast: bool,
 }
 
-impl Divider {
-    fn new(d: u64) -> Self {
-        assert!(d >= 1, "division by zero");
-        Divider {
-            d,
-            m: (1u128 << 64) / d as u128,
+impl Weights {
+    fn new(sum: u64) -> Self {
+        assert!(sum >= 1, "division by zero");
+        Weights {
+            sum,
+            m: (1u64 << 62) / sum,
+            fast: sum >= 1 << 30,
         }
     }
 
     #[inline]
-    fn div(&self, a: u64) -> u64 {
-        debug_assert!(a < 1 << 62);
-        let q = ((a as u128 * self.m) >> 64) as u64;
-        if (q + 1) * self.d <= a {
+    fn of(&self, p: u64) -> u64 {
+        if !self.fast || p > 1 << 30 {
+            return ((p as u128) << 30)
+                .checked_div(self.sum as u128)
+                .map_or(0, |q| q as u64);
+        }
+        let q = (p * self.m) >> 32;
+        if (q + 1) * self.sum <= p << 30 {
             q + 1
         } else {
             q
@@ -184,9 +193,9 @@ pub fn attend_group(
             *d = exp_of(table, *d - max);
             sum += *d as u64;
         }
-        let sum = Divider::new(sum);
+        let weights = Weights::new(sum);
         for (w, &pt) in s.w[h * n..(h + 1) * n].iter_mut().zip(p.iter()) {
-            *w = sum.div((pt as u64) << 30) as u32;
+            *w = weights.of(pt as u64) as u32;
         }
     }
     s.acc.clear();
@@ -468,31 +477,38 @@ mod tests {
     }
 
     #[test]
-    fn divider_divides_exactly() {
+    fn weights_divide_exactly() {
         let mut rng = Rng(99);
-        let ds = [
+        let sums = [
             1u64,
-            2,
             3,
-            7,
+            (1 << 30) - 1,
             1 << 30,
             (1 << 30) + 1,
-            3 << 40,
+            3 << 30,
             (1 << 41) - 1,
+            1 << 43,
+            (1 << 62) + 5,
         ];
-        let random: Vec<u64> = (0..200).map(|_| 1 + rng.next() % (1 << 41)).collect();
-        for d in ds.into_iter().chain(random) {
-            let div = Divider::new(d);
-            let edges = [0, 1, d - 1, d, d + 1, (1 << 60) - 1, 1 << 60, (1 << 62) - 1];
-            let random: Vec<u64> = (0..200).map(|_| rng.next() >> 2).collect();
-            for a in edges.into_iter().chain(random) {
-                assert_eq!(div.div(a), a / d, "{a} / {d}");
+        let random: Vec<u64> = (0..300)
+            .map(|_| (1 << 30) + rng.next() % (1 << 43))
+            .collect();
+        for sum in sums.into_iter().chain(random) {
+            let w = Weights::new(sum);
+            let want = |p: u64| ((p as u128) << 30) / sum as u128;
+            let edges = [0, 1, 2, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, 1 << 33];
+            let random: Vec<u64> = (0..300).map(|_| rng.next() % ((1 << 30) + 1)).collect();
+            for p in edges.into_iter().chain(random) {
+                assert_eq!(w.of(p) as u128, want(p), "{p} * 2^30 / {sum}");
             }
-            // Multiples of d and their neighbours, where an estimate one too low shows.
-            let ks: Vec<u64> = (0..100).map(|_| rng.next() % ((1 << 62) / d - 1)).collect();
-            for k in ks {
-                for a in [k * d, (k * d).saturating_sub(1), k * d + d - 1] {
-                    assert_eq!(div.div(a), a / d, "{a} / {d}");
+            // Where p 2^30 is a multiple of the sum or just below one (an estimate
+            // one too low shows there).
+            for k in 1..64u64 {
+                let p = ((k as u128 * sum as u128) >> 30).min(1 << 31) as u64;
+                for p in [p, p.saturating_sub(1), p + 1] {
+                    if p <= 1 << 30 {
+                        assert_eq!(w.of(p) as u128, want(p), "{p} * 2^30 / {sum}");
+                    }
                 }
             }
         }
