@@ -10,8 +10,8 @@
 //! positions at a time on [`simd::acc_rows`] (weights in 16-bit limbs, one shift
 //! per batch of rows: `simd/attn.rs`), every head of the group per page. The value
 //! shifts are the group's, computed once. Buffers are a task's [`Scratch`], kept
-//! per thread. With fewer rows × kv heads than twice the threads (one decoded
-//! token on two or more threads), a task takes one head, so that every thread has
+//! per thread. With more than one thread and fewer rows × kv heads than twice the
+//! threads (one decoded token), a task takes one head, so that every thread has
 //! work.
 
 use super::kv_cache::KvCache;
@@ -168,8 +168,9 @@ pub fn attend_group(
     // The value rows' shifts, shared by the group.
     s.up.clear();
     s.other.clear();
-    for t in 0..n {
-        let sh = -(values.exp(first + t, kvh) + 16);
+    let (key_exp, value_exp) = (keys.exps(kvh, first, last), values.exps(kvh, first, last));
+    for (t, &e) in value_exp.iter().enumerate() {
+        let sh = -(e + 16);
         if (-63..=0).contains(&sh) {
             s.up.push((-sh) as u8);
         } else {
@@ -184,8 +185,8 @@ pub fn attend_group(
     for (h, a) in qa.iter().enumerate() {
         let p = &mut s.p[h * n..(h + 1) * n];
         let mut max = i64::MIN;
-        for (t, d) in p.iter_mut().enumerate() {
-            *d = score_of(*d, a.exp + keys.exp(first + t, kvh), scale_q30);
+        for (d, &e) in p.iter_mut().zip(key_exp) {
+            *d = score_of(*d, a.exp + e, scale_q30);
             max = max.max(*d);
         }
         let mut sum = 0u64;
@@ -202,7 +203,7 @@ pub fn attend_group(
     s.acc.resize(g * hd, 0);
     // Rows not stored with a left shift: added here, their weights then zeroed.
     for &t in &s.other {
-        let sh = -(values.exp(first + t, kvh) + 16);
+        let sh = -(value_exp[t] + 16);
         let (row, _) = values.run(kvh, first + t, first + t);
         for h in 0..g {
             let w = std::mem::take(&mut s.w[h * n + t]) as i64;
@@ -258,8 +259,8 @@ fn prefetch(rows: &[i16]) {
 /// row `t` (at position `pos0 + t`) over the positions it may see; `q`, `k`, `v`
 /// and the result are row-major Q16 (`n_head × head_dim`, `n_head_kv × head_dim`).
 /// A task is a query row's heads that share a kv head (one head of them when
-/// there are fewer such groups than twice the threads); each writes its own heads'
-/// outputs.
+/// there are fewer such groups than twice the threads, on two or more); each
+/// writes its own heads' outputs.
 pub fn attention(
     pool: &Pool,
     cache: &mut KvCache,
@@ -282,7 +283,8 @@ pub fn attention(
     }
     let scale = attention::score_scale_q30(hd);
     // Heads per task: the group, or one head when groups are too few to share.
-    let per_task = if rows * sh.n_head_kv >= 2 * pool.threads() {
+    let threads = pool.threads();
+    let per_task = if threads == 1 || rows * sh.n_head_kv >= 2 * threads {
         group
     } else {
         1
@@ -313,6 +315,15 @@ mod tests {
     use super::*;
     use crate::exact::attention::{attend, CachedVec};
     use crate::exec::AttnShape;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// Thread counts the tests run on: wasm32 tests have no worker threads.
+    const THREADS: &[usize] = if cfg!(target_arch = "wasm32") {
+        &[1]
+    } else {
+        &[1, 2, 4]
+    };
 
     /// A small deterministic generator (xorshift64*).
     struct Rng(u64);
@@ -403,7 +414,7 @@ mod tests {
                     );
                 }
             }
-            for threads in [1, 2, 4] {
+            for &threads in THREADS {
                 let pool = Pool::new(threads);
                 let mut cache = KvCache::new(shape);
                 // The prompt in two batches, then the rest one position at a time.
@@ -523,7 +534,7 @@ mod tests {
             head_dim: 32,
             window: None,
         };
-        let pool = Pool::new(2);
+        let pool = Pool::new(*THREADS.last().expect("a thread count"));
         let mut cache = KvCache::new(shape);
         let len = PAGE * 2 + 5;
         let k: Vec<i32> = (0..len * 32).map(|_| rng.q16(19)).collect();

@@ -7,8 +7,8 @@
 //! attends over are read as one sequential stream (8 KiB per page at 64 values a
 //! head), and a page allocated once is never copied as the cache grows. Pages are
 //! allocated in cache lines ([`Line`]), so a row of a multiple of 32 values starts
-//! a line and spans no more lines than it must. Exponents are kept apart,
-//! `[position × kv head]`.
+//! a line and spans no more lines than it must. Exponents are kept apart, one
+//! list per kv head.
 
 use crate::exact::act::Act;
 use crate::exec::AttnShape;
@@ -26,7 +26,8 @@ pub(super) struct Paged {
     heads: usize,
     head_dim: usize,
     pages: Vec<Box<[Line]>>,
-    exp: Vec<i32>,
+    /// Per kv head, one exponent per position.
+    exp: Vec<Vec<i32>>,
 }
 
 impl Paged {
@@ -35,7 +36,7 @@ impl Paged {
             heads,
             head_dim,
             pages: Vec::new(),
-            exp: Vec::new(),
+            exp: vec![Vec::new(); heads],
         }
     }
 
@@ -53,7 +54,7 @@ impl Paged {
             let a = Act::from_q16(x);
             let o = (h * PAGE + len % PAGE) * hd;
             page[o..o + hd].copy_from_slice(&a.q);
-            self.exp.push(a.exp);
+            self.exp[h].push(a.exp);
         }
     }
 
@@ -67,15 +68,17 @@ impl Paged {
         (&page[o..o + count * self.head_dim], count)
     }
 
-    /// The exponent of kv head `kvh` at position `pos`.
+    /// The exponents of kv head `kvh` at positions `first..=last`.
     #[inline]
-    pub(super) fn exp(&self, pos: usize, kvh: usize) -> i32 {
-        self.exp[pos * self.heads + kvh]
+    pub(super) fn exps(&self, kvh: usize, first: usize, last: usize) -> &[i32] {
+        &self.exp[kvh][first..=last]
     }
 
     fn truncate(&mut self, len: usize) {
         self.pages.truncate(len.div_ceil(PAGE));
-        self.exp.truncate(len * self.heads);
+        for e in &mut self.exp {
+            e.truncate(len);
+        }
     }
 }
 

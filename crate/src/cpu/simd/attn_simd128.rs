@@ -1,9 +1,9 @@
 //! The simd128 twin of [`super::acc_rows`] (module docs of `attn.rs`): eight values
 //! of two rows per step, interleaved into i16 pairs and multiplied by the three
-//! weight limbs with `i32x4.dot_i16x8_s`, into six i32 accumulators kept over a
-//! batch of rows.
+//! weight limbs with `i32x4.dot_i16x8_s` (limbs splatted once per batch), into six
+//! i32 accumulators kept over a batch of rows.
 
-use super::attn::Pairs;
+use super::attn::{Pairs, BATCH};
 use std::arch::wasm32::*;
 
 /// `(2^16 A + 2^8 B + C) << u` of two i32 lanes (`high`: lanes 2, 3) in i64.
@@ -26,23 +26,28 @@ fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
 pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
     let n = acc.len();
     let mut b = Pairs::new();
+    // Each pair's limbs splatted once per batch, not once per eight values.
+    let mut splat = [[i32x4_splat(0); 3]; BATCH / 2];
     let mut t0 = 0;
     while t0 < w.len() {
         b.fill(rows, stride, w, up, t0);
         let (t1, u, pairs) = (b.end, b.shift, b.count);
-        let (limbs, ptrs) = (&b.limbs, &b.rows);
+        for (s, l) in splat.iter_mut().zip(&b.limbs[..pairs]) {
+            *s = l.map(|x| i32x4_splat(x));
+        }
+        let (limbs, ptrs) = (&splat[..pairs], &b.rows);
         let mut c = 0;
         while c < n {
             let z = i32x4_splat(0);
             let (mut lo, mut hi) = ([z; 3], [z; 3]);
-            for (p, l) in limbs[..pairs].iter().enumerate() {
+            for (p, l) in limbs.iter().enumerate() {
                 // SAFETY: c + 8 <= n and both rows hold n values.
                 let x0 = v128_load(ptrs[2 * p].add(c) as *const v128);
                 let x1 = v128_load(ptrs[2 * p + 1].add(c) as *const v128);
                 let xl = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(x0, x1);
                 let xh = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(x0, x1);
                 for k in 0..3 {
-                    let wv = i32x4_splat(l[k]);
+                    let wv = l[k];
                     lo[k] = i32x4_add(lo[k], i32x4_dot_i16x8(xl, wv));
                     hi[k] = i32x4_add(hi[k], i32x4_dot_i16x8(xh, wv));
                 }
