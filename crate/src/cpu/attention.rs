@@ -6,7 +6,7 @@
 //! the key dot products a page of keys at a time on [`simd::dots_i16`], every head
 //! of the group against the page while it is in the first-level cache; scores,
 //! softmax weights and divisions in tight loops without branches
-//! ([`score_of`], [`exp_of`], [`Weights`]); the value accumulation a page of
+//! ([`simd::scores`], [`simd::exps`], [`Weights`]); the value accumulation a page of
 //! positions at a time on [`simd::acc_rows`] (weights in 16-bit limbs, one shift
 //! per batch of rows: `simd/attn.rs`), every head of the group per page. The value
 //! shifts are the group's, computed once. Buffers are a task's [`Scratch`], kept
@@ -20,9 +20,6 @@ use super::simd;
 use crate::exact::act::Act;
 use crate::exact::attention;
 use crate::exact::fixed::{round_shift, sat_i32, wadd};
-#[cfg(test)]
-use crate::exact::math::exp_neg_q16;
-use crate::exact::math::{exp2_table, LOG2E_Q30};
 
 /// The softmax weights `floor(p_t 2^30 / S)` of one head (docs/numerics.md,
 /// "Attention") for its sum `S`, by 64-bit multiplications (wasm has no 64 × 64 →
@@ -60,45 +57,6 @@ impl Weights {
         } else {
             q
         }
-    }
-}
-
-/// [`attention::score`] of `dot` for the exponent sum `e = q_exp + k_exp`, with
-/// no branch on the sign of the shift: for `s = -(e + 16)` in `1..=62`,
-/// `round_shift(dot, s) = (dot + 2^(s-1)) >> s` (no overflow: `|dot| < 2^62`, the
-/// attention's dot products being below `head_dim * 2^30`), and for `s` in
-/// `-63..=0` it is `dot << -s`; other shifts take the definition.
-#[inline(always)]
-fn score_of(dot: i64, e: i32, scale_q30: i64) -> i64 {
-    let s = -(e + 16);
-    if !(-63..=62).contains(&s) || dot.unsigned_abs() >= 1 << 62 {
-        return attention::score(dot, e, 0, scale_q30);
-    }
-    let (l, r) = ((-s).max(0) as u32, s.max(0) as u32);
-    let s16 = (dot.wrapping_shl(l) + ((1i64 << r) >> 1)) >> r;
-    round_shift(s16.wrapping_mul(scale_q30), 30)
-}
-
-/// [`exp_neg_q16`] of `d` (in the table `t`, [`exp2_table`]) with no branch on the
-/// final shift `n`: for `n` in `0..=30`, `round_shift(v, n) = (v + (2^n >> 1)) >> n`
-/// (`0 <= v <= 2^30`).
-#[inline(always)]
-fn exp_of(t: &[u32; 257], d: i64) -> i64 {
-    let neg = (-d).clamp(0, 1 << 32);
-    let y = round_shift(neg * LOG2E_Q30, 22);
-    let n = y >> 24;
-    let f = y & 0xff_ffff;
-    let (j, r) = ((f >> 16) as usize, f & 0xffff);
-    let (a, b) = (t[j] as i64, t[j + 1] as i64);
-    let v = a - round_shift((a - b) * r, 16);
-    let k = n.min(31) as u32;
-    let e = (v + ((1i64 << k) >> 1)) >> k;
-    if d >= 0 {
-        1 << 30
-    } else if n >= 31 {
-        0
-    } else {
-        e
     }
 }
 
@@ -179,21 +137,12 @@ pub fn attend_group(
         }
     }
     // Scores, p_t = exp(score_t - max) (attention::exp_weights), the weights.
-    let table = exp2_table();
     s.w.clear();
     s.w.resize(g * n, 0);
     for (h, a) in qa.iter().enumerate() {
         let p = &mut s.p[h * n..(h + 1) * n];
-        let mut max = i64::MIN;
-        for (d, &e) in p.iter_mut().zip(key_exp) {
-            *d = score_of(*d, a.exp + e, scale_q30);
-            max = max.max(*d);
-        }
-        let mut sum = 0u64;
-        for d in p.iter_mut() {
-            *d = exp_of(table, *d - max);
-            sum += *d as u64;
-        }
+        let max = simd::scores(p, key_exp, a.exp, scale_q30);
+        let sum = simd::exps(p, max);
         let weights = Weights::new(sum);
         for (w, &pt) in s.w[h * n..(h + 1) * n].iter_mut().zip(p.iter()) {
             *w = weights.of(pt as u64) as u32;
@@ -439,51 +388,6 @@ mod tests {
                 );
                 assert_eq!(cache.len(), len);
             }
-        }
-    }
-
-    #[test]
-    fn branch_free_score_and_exp_equal_the_definitions() {
-        let mut rng = Rng(0xe4);
-        let scale = attention::score_scale_q30(64);
-        // Scores: dot products up to 64 * 2^30, every exponent sum the cache can hold
-        // and beyond (the definition's path), shifts of both signs.
-        for e in -40..=80 {
-            for _ in 0..300 {
-                let dot = (rng.next() % (1 << 37)) as i64 - (1 << 36);
-                for d in [dot, 0, 1, -1, 1 << 36, -(1 << 36)] {
-                    // Debug builds check the spec's bounds in the definition (a left
-                    // shift may not overflow); release builds wrap, and so does score_of.
-                    let up = e + 16;
-                    let in_bounds =
-                        up <= 0 || d == 0 || (up < 64 && d.wrapping_shl(up as u32) >> up == d);
-                    if cfg!(debug_assertions) && !in_bounds {
-                        continue;
-                    }
-                    let want = attention::score(d, e, 0, scale);
-                    assert_eq!(score_of(d, e, scale), want, "dot {d} e {e}");
-                }
-            }
-        }
-        // exp: every d from -2^22 to 0 (n up to 22), then samples down to the
-        // saturation at -2^32 and beyond, and positive d.
-        let t = exp2_table();
-        for d in -(1i64 << 22)..=0 {
-            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
-        }
-        for _ in 0..100_000 {
-            let d = -((rng.next() % (1 << 34)) as i64);
-            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
-        }
-        for d in [
-            1,
-            1 << 40,
-            -(1 << 32),
-            -(1 << 32) - 1,
-            -(1 << 50),
-            i64::MIN / 2,
-        ] {
-            assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
         }
     }
 

@@ -128,10 +128,14 @@ mod exact2_tests;
 mod shift;
 #[cfg(target_arch = "wasm32")]
 mod simd128;
+pub mod softmax;
+#[cfg(target_arch = "x86_64")]
+mod softmax_avx2;
 #[cfg(test)]
 mod tests;
 
 pub use attn::{acc_rows, acc_rows_on};
+pub use softmax::{exps, exps_on, scores, scores_on};
 
 /// The implementations of the kernels of this module. Each twin returns the scalar
 /// definition's bits; [`Twin::detected`] is the one the executor uses.
