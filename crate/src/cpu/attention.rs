@@ -6,7 +6,7 @@
 //! the key dot products a page of keys at a time on [`simd::dots_i16`], every head
 //! of the group against the page while it is in the first-level cache; scores,
 //! softmax weights and divisions in tight loops without branches
-//! ([`simd::scores`], [`simd::exps`], [`Weights`]); the value accumulation a page of
+//! ([`simd::scores`], [`simd::exps`], [`simd::weights`]); the value accumulation a page of
 //! positions at a time on [`simd::acc_rows`] (weights in 16-bit limbs, one shift
 //! per batch of rows: `simd/attn.rs`), every head of the group per page. The value
 //! shifts are the group's, computed once. Buffers are a task's [`Scratch`], kept
@@ -20,45 +20,6 @@ use super::simd;
 use crate::exact::act::Act;
 use crate::exact::attention;
 use crate::exact::fixed::{round_shift, sat_i32, wadd};
-
-/// The softmax weights `floor(p_t 2^30 / S)` of one head (docs/numerics.md,
-/// "Attention") for its sum `S`, by 64-bit multiplications (wasm has no 64 × 64 →
-/// 128-bit product). For `S >= 2^30` (the largest score's `p` is `2^30`) and
-/// `p <= 2^30` (every `exp_neg_q16`): with `m = floor(2^62 / S) <= 2^32`,
-/// `p m <= 2^62`, and `q = (p m) >> 32` is the weight or one less, because
-/// `p 2^62 / S = p m + p e` with `0 <= e < 1` and `p e < 2^30 < 2^32`. One
-/// comparison fixes it: `(q + 1) S <= p 2^30 + S < 2^64`. Other inputs divide.
-struct Weights {
-    sum: u64,
-    m: u64,
-    fast: bool,
-}
-
-impl Weights {
-    fn new(sum: u64) -> Self {
-        assert!(sum >= 1, "division by zero");
-        Weights {
-            sum,
-            m: (1u64 << 62) / sum,
-            fast: sum >= 1 << 30,
-        }
-    }
-
-    #[inline]
-    fn of(&self, p: u64) -> u64 {
-        if !self.fast || p > 1 << 30 {
-            return ((p as u128) << 30)
-                .checked_div(self.sum as u128)
-                .map_or(0, |q| q as u64);
-        }
-        let q = (p * self.m) >> 32;
-        if (q + 1) * self.sum <= p << 30 {
-            q + 1
-        } else {
-            q
-        }
-    }
-}
 
 /// The buffers of [`attend_group`], kept per thread so that calls allocate
 /// nothing once they have grown.
@@ -143,10 +104,7 @@ pub fn attend_group(
         let p = &mut s.p[h * n..(h + 1) * n];
         let max = simd::scores(p, key_exp, a.exp, scale_q30);
         let sum = simd::exps(p, max);
-        let weights = Weights::new(sum);
-        for (w, &pt) in s.w[h * n..(h + 1) * n].iter_mut().zip(p.iter()) {
-            *w = weights.of(pt as u64) as u32;
-        }
+        simd::weights(p, sum, &mut s.w[h * n..(h + 1) * n]);
     }
     s.acc.clear();
     s.acc.resize(g * hd, 0);
@@ -387,44 +345,6 @@ mod tests {
                     "heads {n_head}/{n_kv} dim {hd} len {len} threads {threads}"
                 );
                 assert_eq!(cache.len(), len);
-            }
-        }
-    }
-
-    #[test]
-    fn weights_divide_exactly() {
-        let mut rng = Rng(99);
-        let sums = [
-            1u64,
-            3,
-            (1 << 30) - 1,
-            1 << 30,
-            (1 << 30) + 1,
-            3 << 30,
-            (1 << 41) - 1,
-            1 << 43,
-            (1 << 62) + 5,
-        ];
-        let random: Vec<u64> = (0..300)
-            .map(|_| (1 << 30) + rng.next() % (1 << 43))
-            .collect();
-        for sum in sums.into_iter().chain(random) {
-            let w = Weights::new(sum);
-            let want = |p: u64| ((p as u128) << 30) / sum as u128;
-            let edges = [0, 1, 2, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, 1 << 33];
-            let random: Vec<u64> = (0..300).map(|_| rng.next() % ((1 << 30) + 1)).collect();
-            for p in edges.into_iter().chain(random) {
-                assert_eq!(w.of(p) as u128, want(p), "{p} * 2^30 / {sum}");
-            }
-            // Where p 2^30 is a multiple of the sum or just below one (an estimate
-            // one too low shows there).
-            for k in 1..64u64 {
-                let p = ((k as u128 * sum as u128) >> 30).min(1 << 31) as u64;
-                for p in [p, p.saturating_sub(1), p + 1] {
-                    if p <= 1 << 30 {
-                        assert_eq!(w.of(p) as u128, want(p), "{p} * 2^30 / {sum}");
-                    }
-                }
             }
         }
     }

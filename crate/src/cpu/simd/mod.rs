@@ -135,7 +135,7 @@ mod softmax_avx2;
 mod tests;
 
 pub use attn::{acc_rows, acc_rows_on};
-pub use softmax::{exps, exps_on, scores, scores_on};
+pub use softmax::{exps, exps_on, scores, scores_on, weights, weights_on};
 
 /// The implementations of the kernels of this module. Each twin returns the scalar
 /// definition's bits; [`Twin::detected`] is the one the executor uses.

@@ -1,7 +1,8 @@
 //! The attention's scores and softmax numerators (docs/numerics.md, "Attention"
 //! steps 3 and 4, and section 6 for `exp_neg_q16`): [`scores`] turns a head's dot
 //! products into scores and finds their maximum, [`exps`] turns the scores into
-//! `p_t = exp_neg_q16(s_t - max)` and sums them. [`score_of`] and [`exp_of`] are
+//! `p_t = exp_neg_q16(s_t - max)` and sums them, [`weights`] divides them by the
+//! sum ([`Weights`]). [`score_of`] and [`exp_of`] are
 //! the definitions without a branch on their shifts; the AVX2 twins
 //! (`softmax_avx2.rs`) compute them four positions at a time with the same
 //! integer steps. The tests compare them with [`attention::score`] and
@@ -118,6 +119,74 @@ pub fn exps_on(twin: Twin, p: &mut [i64], max: i64) -> u64 {
     }
 }
 
+/// The softmax weights `floor(p_t 2^30 / S)` of one head (docs/numerics.md,
+/// "Attention") for its sum `S`, by 64-bit multiplications (wasm has no 64 × 64 →
+/// 128-bit product). For `S >= 2^30` (the largest score's `p` is `2^30`) and
+/// `p <= 2^30` (every `exp_neg_q16`): with `m = floor(2^62 / S) <= 2^32`,
+/// `p m <= 2^62`, and `q = (p m) >> 32` is the weight or one less, because
+/// `p 2^62 / S = p m + p e` with `0 <= e < 1` and `p e < 2^30 < 2^32`. One
+/// comparison fixes it: `(q + 1) S <= p 2^30 + S < 2^64`. Other inputs divide.
+pub(crate) struct Weights {
+    sum: u64,
+    m: u64,
+    fast: bool,
+}
+
+impl Weights {
+    pub(crate) fn new(sum: u64) -> Self {
+        assert!(sum >= 1, "division by zero");
+        Weights {
+            sum,
+            m: (1u64 << 62) / sum,
+            fast: sum >= 1 << 30,
+        }
+    }
+
+    #[inline]
+    pub(crate) fn of(&self, p: u64) -> u64 {
+        if !self.fast || p > 1 << 30 {
+            return ((p as u128) << 30)
+                .checked_div(self.sum as u128)
+                .map_or(0, |q| q as u64);
+        }
+        let q = (p * self.m) >> 32;
+        if (q + 1) * self.sum <= p << 30 {
+            q + 1
+        } else {
+            q
+        }
+    }
+}
+
+/// The weights `floor(p_t 2^30 / S)` of the numerators `p` (each in `0..=2^30`,
+/// [`exps`]) for their sum `S` into `w`, on the fastest twin this machine has.
+pub fn weights(p: &[i64], sum: u64, w: &mut [u32]) {
+    weights_on(Twin::detected(), p, sum, w)
+}
+
+/// [`weights`] on a given twin.
+pub fn weights_on(twin: Twin, p: &[i64], sum: u64, w: &mut [u32]) {
+    assert_eq!(p.len(), w.len(), "weights: one weight per numerator");
+    let div = Weights::new(sum);
+    match twin {
+        #[cfg(target_arch = "x86_64")]
+        Twin::Avx2 if div.m < 1 << 32 && (1 << 30..1 << 62).contains(&sum) => {
+            assert!(
+                std::arch::is_x86_feature_detected!("avx2"),
+                "no AVX2 on this CPU"
+            );
+            // SAFETY: AVX2 is present; the lengths are equal; 2^30 <= S < 2^62 and
+            // m < 2^32.
+            unsafe { super::softmax_avx2::weights(p, sum, div.m, w) }
+        }
+        _ => {
+            for (w, &pt) in w.iter_mut().zip(p) {
+                *w = div.of(pt as u64) as u32;
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -212,6 +281,90 @@ mod tests {
                         assert_eq!(p, want, "{twin:?} hd {hd} len {len} q_exp {q_exp}");
                         assert_eq!(m, max, "{twin:?} hd {hd} len {len} q_exp {q_exp}");
                     }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn weights_divide_exactly() {
+        let mut x = 99u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let sums = [
+            1u64,
+            3,
+            (1 << 30) - 1,
+            1 << 30,
+            (1 << 30) + 1,
+            3 << 30,
+            (1 << 41) - 1,
+            1 << 43,
+            (1 << 62) + 5,
+        ];
+        let random: Vec<u64> = (0..300).map(|_| (1 << 30) + next() % (1 << 43)).collect();
+        for sum in sums.into_iter().chain(random) {
+            let w = Weights::new(sum);
+            let want = |p: u64| ((p as u128) << 30) / sum as u128;
+            let edges = [0, 1, 2, (1 << 30) - 1, 1 << 30, (1 << 30) + 1, 1 << 33];
+            let random: Vec<u64> = (0..300).map(|_| next() % ((1 << 30) + 1)).collect();
+            for p in edges.into_iter().chain(random) {
+                assert_eq!(w.of(p) as u128, want(p), "{p} * 2^30 / {sum}");
+            }
+            // Where p 2^30 is a multiple of the sum or just below one (an estimate
+            // one too low shows there).
+            for k in 1..64u64 {
+                let p = ((k as u128 * sum as u128) >> 30).min(1 << 31) as u64;
+                for p in [p, p.saturating_sub(1), p + 1] {
+                    if p <= 1 << 30 {
+                        assert_eq!(w.of(p) as u128, want(p), "{p} * 2^30 / {sum}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn weights_twins_equal_the_division() {
+        let mut x = 0x77u64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for len in [0usize, 1, 3, 4, 5, 64, 131] {
+            // Numerators: the maximum's 2^30, zeros, small, random; the sum as
+            // exps makes it, and sums at and past the fast path's bounds.
+            let p: Vec<i64> = (0..len)
+                .map(|i| match i % 7 {
+                    0 => 1 << 30,
+                    1 => 0,
+                    2 => 1 + (next() % 100) as i64,
+                    _ => (next() % (1 << 30)) as i64,
+                })
+                .collect();
+            let total: u64 = p.iter().map(|&v| v as u64).sum();
+            for sum in [
+                total.max(1),
+                1 << 30,
+                (1 << 30) + 1,
+                1 << 41,
+                (1 << 62) - 1,
+                1 << 62,
+            ] {
+                let want: Vec<u32> = p
+                    .iter()
+                    .map(|&v| (((v as u128) << 30) / sum as u128) as u32)
+                    .collect();
+                for twin in twins() {
+                    let mut w = vec![0u32; len];
+                    weights_on(twin, &p, sum, &mut w);
+                    assert_eq!(w, want, "{twin:?} len {len} sum {sum}");
                 }
             }
         }

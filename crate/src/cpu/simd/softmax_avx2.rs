@@ -148,3 +148,48 @@ pub unsafe fn exps(p: &mut [i64], max: i64, t: &[u32; 257]) -> u64 {
     }
     total
 }
+
+/// See [`super::softmax::weights`]: `q = (p m) >> 32`, then `q + 1` where
+/// `(q + 1) S <= p 2^30` (`super::softmax::Weights`). The caller has checked that
+/// AVX2 is present, that `w` has one weight per numerator, that
+/// `2^30 <= S < 2^62` (so `(q + 1) S <= p 2^30 + S < 2^63` compares as signed) and
+/// that `m < 2^32`.
+#[target_feature(enable = "avx2")]
+pub unsafe fn weights(p: &[i64], sum: u64, m: u64, w: &mut [u32]) {
+    let n = p.len();
+    let (sv, mv) = (_mm256_set1_epi64x(sum as i64), _mm256_set1_epi64x(m as i64));
+    let (one, top) = (_mm256_set1_epi64x(1), _mm256_set1_epi64x(1 << 30));
+    let evens = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
+    let div = super::softmax::Weights::new(sum);
+    let mut i = 0;
+    while i + 4 <= n {
+        let pv = _mm256_loadu_si256(p.as_ptr().add(i) as *const __m256i);
+        // Numerators outside 0..=2^30 take the division.
+        let off = _mm256_or_si256(
+            _mm256_cmpgt_epi64(pv, top),
+            _mm256_cmpgt_epi64(_mm256_setzero_si256(), pv),
+        );
+        if _mm256_movemask_epi8(off) != 0 {
+            for j in i..i + 4 {
+                w[j] = div.of(p[j] as u64) as u32;
+            }
+            i += 4;
+            continue;
+        }
+        let q = _mm256_srli_epi64::<32>(_mm256_mul_epu32(pv, mv));
+        let q1 = _mm256_add_epi64(q, one);
+        let lhs = mul_lo(q1, sv);
+        // (q + 1) S <= p 2^30, i.e. p 2^30 > (q + 1) S - 1
+        let up = _mm256_cmpgt_epi64(_mm256_slli_epi64::<30>(pv), _mm256_sub_epi64(lhs, one));
+        let q = _mm256_sub_epi64(q, up);
+        let packed = _mm256_permutevar8x32_epi32(q, evens);
+        _mm_storeu_si128(
+            w.as_mut_ptr().add(i) as *mut __m128i,
+            _mm256_castsi256_si128(packed),
+        );
+        i += 4;
+    }
+    for j in i..n {
+        w[j] = div.of(p[j] as u64) as u32;
+    }
+}
