@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gpu::{cpu_rows, executors, same, weight, Rng};
+use common::gpu::{cpu_rows, executors, same, weight, Rng, FORMATS};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exact::rope::{RopeStyle, RopeTable};
@@ -59,6 +59,69 @@ fn matmul_and_quantize_match_cpu() {
         }
         if gpu.max_binding() < 1 << 20 {
             assert!(split > 0, "{name}: no weight was split");
+        }
+    }
+}
+
+/// A residual add recorded right after the matmul that produced its addend
+/// folds into that matmul's dispatch (one dispatch instead of two); the sum and
+/// the product still equal the CPU's, saturation included. Split weights and an
+/// add whose addend is not the last recorded command take the add kernel.
+#[test]
+fn residual_add_folds_into_matmul_and_matches_cpu() {
+    let mut rng = Rng(0x5eed_f00d_0bad_cafe);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for case in 0..10 {
+            let format = FORMATS[case % FORMATS.len()];
+            let block = format.block_elems();
+            // Case 0's weight is larger than a 128 KiB binding (split in some legs).
+            let rows = if case == 0 {
+                700
+            } else {
+                [1, 7, 13, 64, 70, 200][rng.below(6) as usize]
+            };
+            let cols = block * rng.range(1, 3) as usize;
+            let t = [1, 2, 5, 9][rng.below(4) as usize];
+            let view = weight(&mut rng, format, rows, cols);
+            let a = rng.q16_bounded(t * cols);
+            let mut h = rng.q16(t * rows);
+            // Residuals at the ends of the range, so that adds saturate.
+            for (i, v) in h.iter_mut().enumerate().filter(|(i, _)| i % 5 == 0) {
+                *v = if i % 2 == 0 {
+                    i32::MAX - 3
+                } else {
+                    i32::MIN + 3
+                };
+            }
+            let wc = cpu.weight(view.clone()).unwrap();
+            let ic = cpu.quantize(&cpu_rows(a.clone(), cols));
+            let y_want = cpu.matmul(&wc, &ic);
+            let mut h_want = cpu_rows(h.clone(), rows);
+            cpu.add(&mut h_want, &y_want);
+
+            let wg = gpu.weight(view).unwrap();
+            let ag = gpu.rows_from_host(&a, cols);
+            let ig = gpu.quantize(&ag);
+            let what = format!("{name}: {format:?} {rows}x{cols} times {t}");
+            for interleaved in [false, true] {
+                let mut hg = gpu.rows_from_host(&h, rows);
+                let yg = gpu.matmul(&wg, &ig);
+                if interleaved {
+                    // Another command between the matmul and the add.
+                    let _ = gpu.matmul(&wg, &ig);
+                }
+                let before = gpu.stats.dispatches;
+                gpu.add(&mut hg, &yg);
+                let folded = gpu.stats.dispatches == before;
+                assert_eq!(
+                    folded,
+                    !interleaved && wg.parts() == 1,
+                    "{what}: folded {folded}"
+                );
+                same(&gpu.read(&yg).unwrap().concat(), &y_want.data, &what);
+                same(&gpu.read(&hg).unwrap().concat(), &h_want.data, &what);
+            }
         }
     }
 }

@@ -184,6 +184,8 @@ impl GpuExecutor {
             exp2: None,
             lost,
             failed,
+            open_matmul: None,
+            spare: None,
             stats: GpuStats::default(),
         })
     }

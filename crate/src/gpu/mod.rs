@@ -95,6 +95,11 @@ pub struct GpuExecutor {
     lost: Arc<Mutex<Option<String>>>,
     /// Set by the uncaptured-error handler and by operations that cannot go on.
     failed: Arc<Mutex<Option<String>>>,
+    /// The last recorded command while it is a matmul that a residual add can
+    /// still fold into (see `matmul::fold_residual`).
+    open_matmul: Option<matmul::OpenMatmul>,
+    /// A small buffer bound to the matmul's residual slot when it has none.
+    spare: Option<wgpu::Buffer>,
     pub stats: GpuStats,
 }
 
