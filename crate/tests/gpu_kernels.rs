@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gpu::{cpu_rows, executors, same, weight, Rng, FORMATS};
+use common::gpu::{cpu_rows, executors, same, weight, Rng};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exact::rope::{RopeStyle, RopeTable};
@@ -72,8 +72,10 @@ fn residual_add_folds_into_matmul_and_matches_cpu() {
     let mut rng = Rng(0x5eed_f00d_0bad_cafe);
     let mut cpu = CpuExecutor::with_threads(1);
     for (name, mut gpu) in executors() {
-        for case in 0..10 {
-            let format = FORMATS[case % FORMATS.len()];
+        // The write is shared by every format; one exact-2 format keeps the
+        // pipelines to compile (slow on SwiftShader) few.
+        for case in 0..6 {
+            let format = [WeightFormat::Q4_1, WeightFormat::Q8_0, WeightFormat::Q4K][case % 3];
             let block = format.block_elems();
             // Case 0's weight is larger than a 128 KiB binding (split in some legs).
             let rows = if case == 0 {
