@@ -246,6 +246,52 @@ fn rope_matches_cpu() {
     }
 }
 
+/// The keys' RoPE recorded right after the queries' (same table, positions and
+/// head size) joins its dispatch; both rotations still equal the CPU's. Keys
+/// at other positions take a dispatch of their own.
+#[test]
+fn keys_rope_joins_the_queries_dispatch_and_matches_cpu() {
+    let mut rng = Rng(0x0e0e_1234);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for (case, style) in [RopeStyle::Interleaved, RopeStyle::Neox, RopeStyle::Neox]
+            .into_iter()
+            .enumerate()
+        {
+            let head_dim = 2 * rng.range(1, 64) as usize;
+            let dim = 2 * rng.range(1, head_dim as i64 / 2) as usize;
+            let (q_heads, k_heads) = (rng.range(2, 9) as usize, rng.range(1, 3) as usize);
+            let t = rng.range(1, 9) as usize;
+            let pos0 = rng.range(0, 3000) as usize;
+            // The last case rotates the keys at other positions: no join.
+            let k_pos0 = if case == 2 { pos0 + 1 } else { pos0 };
+            let base = [10000f32, 1e6][rng.below(2) as usize].to_bits();
+            let q = rng.q16(t * q_heads * head_dim);
+            let k = rng.q16(t * k_heads * head_dim);
+            let mut table = RopeTable::new(dim, base, style);
+            let mut qc = cpu_rows(q.clone(), q_heads * head_dim);
+            let mut kc = cpu_rows(k.clone(), k_heads * head_dim);
+            cpu.rope(&mut qc, &mut table, head_dim, pos0);
+            cpu.rope(&mut kc, &mut table, head_dim, k_pos0);
+            let mut table = RopeTable::new(dim, base, style);
+            let mut qg = gpu.rows_from_host(&q, q_heads * head_dim);
+            let mut kg = gpu.rows_from_host(&k, k_heads * head_dim);
+            let before = gpu.stats.dispatches;
+            gpu.rope(&mut qg, &mut table, head_dim, pos0);
+            gpu.rope(&mut kg, &mut table, head_dim, k_pos0);
+            let what =
+                format!("{name}: {style:?} dim {dim} of {head_dim}, {q_heads}+{k_heads} heads");
+            assert_eq!(
+                gpu.stats.dispatches - before,
+                if case == 2 { 2 } else { 1 },
+                "{what}: dispatches"
+            );
+            same(&gpu.read(&qg).unwrap().concat(), &qc.data, &what);
+            same(&gpu.read(&kg).unwrap().concat(), &kc.data, &what);
+        }
+    }
+}
+
 #[test]
 fn attention_matches_cpu() {
     let mut rng = Rng(2024);

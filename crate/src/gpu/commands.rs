@@ -53,6 +53,7 @@ impl GpuExecutor {
         groups: [u32; 3],
     ) -> Option<usize> {
         self.open_matmul = None;
+        self.open_rope = None;
         if groups.contains(&0) {
             return None;
         }
@@ -86,6 +87,7 @@ impl GpuExecutor {
         size: u64,
     ) {
         self.open_matmul = None;
+        self.open_rope = None;
         self.commands.push(Command::Copy {
             src: src.clone(),
             src_offset,
@@ -99,6 +101,7 @@ impl GpuExecutor {
     /// Submits everything recorded so far.
     pub fn flush(&mut self) {
         self.open_matmul = None;
+        self.open_rope = None;
         if self.commands.is_empty() {
             return;
         }

@@ -185,6 +185,7 @@ impl GpuExecutor {
             lost,
             failed,
             open_matmul: None,
+            open_rope: None,
             spare: None,
             stats: GpuStats::default(),
         })

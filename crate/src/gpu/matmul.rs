@@ -41,7 +41,7 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
     let n = x.rows;
     let out = ex.alloc(n * w.rows * 4);
     let token_groups = n.div_ceil(TOKENS);
-    let spare = spare(ex);
+    let spare = ex.spare_buffer();
     let mut last = None;
     for part in w.parts.iter() {
         // `rows` stays word 0 and `cols` word 1 (docs/gpu.md on lavapipe).
@@ -77,22 +77,6 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
         rows: n,
         cols: w.rows,
     }
-}
-
-/// The buffer bound to the residual slot of a matmul without a residual add
-/// (writable bindings of one dispatch may not alias).
-fn spare(ex: &mut GpuExecutor) -> wgpu::Buffer {
-    if let Some(s) = &ex.spare {
-        return s.clone();
-    }
-    let s = ex.device.create_buffer(&wgpu::BufferDescriptor {
-        label: Some("verbatim unused matmul residual"),
-        size: 256,
-        usage: wgpu::BufferUsages::STORAGE,
-        mapped_at_creation: false,
-    });
-    ex.spare = Some(s.clone());
-    s
 }
 
 /// Folds `x = sat(x + y)` into the open matmul when `y` is its output: the

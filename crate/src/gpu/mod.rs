@@ -98,7 +98,9 @@ pub struct GpuExecutor {
     /// The last recorded command while it is a matmul that a residual add can
     /// still fold into (see `matmul::fold_residual`).
     open_matmul: Option<matmul::OpenMatmul>,
-    /// A small buffer bound to the matmul's residual slot when it has none.
+    /// The last recorded command while it is a RoPE the keys' RoPE can join.
+    open_rope: Option<rope::OpenRope>,
+    /// A small buffer bound to writable slots a dispatch leaves unused.
     spare: Option<wgpu::Buffer>,
     pub stats: GpuStats,
 }
