@@ -63,6 +63,71 @@ fn matmul_and_quantize_match_cpu() {
     }
 }
 
+/// A residual add recorded right after the matmul that produced its addend
+/// folds into that matmul's dispatch (one dispatch instead of two); the sum and
+/// the product still equal the CPU's, saturation included. Split weights and an
+/// add whose addend is not the last recorded command take the add kernel.
+#[test]
+fn residual_add_folds_into_matmul_and_matches_cpu() {
+    let mut rng = Rng(0x5eed_f00d_0bad_cafe);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        // The write is shared by every format; one exact-2 format keeps the
+        // pipelines to compile (slow on SwiftShader) few.
+        for case in 0..6 {
+            let format = [WeightFormat::Q4_1, WeightFormat::Q8_0, WeightFormat::Q4K][case % 3];
+            let block = format.block_elems();
+            // Case 0's weight is larger than a 128 KiB binding (split in some legs).
+            let rows = if case == 0 {
+                700
+            } else {
+                [1, 7, 13, 64, 70, 200][rng.below(6) as usize]
+            };
+            let cols = block * rng.range(1, 3) as usize;
+            let t = [1, 2, 5, 9][rng.below(4) as usize];
+            let view = weight(&mut rng, format, rows, cols);
+            let a = rng.q16_bounded(t * cols);
+            let mut h = rng.q16(t * rows);
+            // Residuals at the ends of the range, so that adds saturate.
+            for (i, v) in h.iter_mut().enumerate().filter(|(i, _)| i % 5 == 0) {
+                *v = if i % 2 == 0 {
+                    i32::MAX - 3
+                } else {
+                    i32::MIN + 3
+                };
+            }
+            let wc = cpu.weight(view.clone()).unwrap();
+            let ic = cpu.quantize(&cpu_rows(a.clone(), cols));
+            let y_want = cpu.matmul(&wc, &ic);
+            let mut h_want = cpu_rows(h.clone(), rows);
+            cpu.add(&mut h_want, &y_want);
+
+            let wg = gpu.weight(view).unwrap();
+            let ag = gpu.rows_from_host(&a, cols);
+            let ig = gpu.quantize(&ag);
+            let what = format!("{name}: {format:?} {rows}x{cols} times {t}");
+            for interleaved in [false, true] {
+                let mut hg = gpu.rows_from_host(&h, rows);
+                let yg = gpu.matmul(&wg, &ig);
+                if interleaved {
+                    // Another command between the matmul and the add.
+                    let _ = gpu.matmul(&wg, &ig);
+                }
+                let before = gpu.stats.dispatches;
+                gpu.add(&mut hg, &yg);
+                let folded = gpu.stats.dispatches == before;
+                assert_eq!(
+                    folded,
+                    !interleaved && wg.parts() == 1,
+                    "{what}: folded {folded}"
+                );
+                same(&gpu.read(&yg).unwrap().concat(), &y_want.data, &what);
+                same(&gpu.read(&hg).unwrap().concat(), &h_want.data, &what);
+            }
+        }
+    }
+}
+
 #[test]
 fn embed_matches_cpu() {
     let mut rng = Rng(42);
@@ -177,6 +242,52 @@ fn rope_matches_cpu() {
                     &format!("{name}: {style:?} dim {dim} of {head_dim}, pos {pos0}"),
                 );
             }
+        }
+    }
+}
+
+/// The keys' RoPE recorded right after the queries' (same table, positions and
+/// head size) joins its dispatch; both rotations still equal the CPU's. Keys
+/// at other positions take a dispatch of their own.
+#[test]
+fn keys_rope_joins_the_queries_dispatch_and_matches_cpu() {
+    let mut rng = Rng(0x0e0e_1234);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for (case, style) in [RopeStyle::Interleaved, RopeStyle::Neox, RopeStyle::Neox]
+            .into_iter()
+            .enumerate()
+        {
+            let head_dim = 2 * rng.range(1, 64) as usize;
+            let dim = 2 * rng.range(1, head_dim as i64 / 2) as usize;
+            let (q_heads, k_heads) = (rng.range(2, 9) as usize, rng.range(1, 3) as usize);
+            let t = rng.range(1, 9) as usize;
+            let pos0 = rng.range(0, 3000) as usize;
+            // The last case rotates the keys at other positions: no join.
+            let k_pos0 = if case == 2 { pos0 + 1 } else { pos0 };
+            let base = [10000f32, 1e6][rng.below(2) as usize].to_bits();
+            let q = rng.q16(t * q_heads * head_dim);
+            let k = rng.q16(t * k_heads * head_dim);
+            let mut table = RopeTable::new(dim, base, style);
+            let mut qc = cpu_rows(q.clone(), q_heads * head_dim);
+            let mut kc = cpu_rows(k.clone(), k_heads * head_dim);
+            cpu.rope(&mut qc, &mut table, head_dim, pos0);
+            cpu.rope(&mut kc, &mut table, head_dim, k_pos0);
+            let mut table = RopeTable::new(dim, base, style);
+            let mut qg = gpu.rows_from_host(&q, q_heads * head_dim);
+            let mut kg = gpu.rows_from_host(&k, k_heads * head_dim);
+            let before = gpu.stats.dispatches;
+            gpu.rope(&mut qg, &mut table, head_dim, pos0);
+            gpu.rope(&mut kg, &mut table, head_dim, k_pos0);
+            let what =
+                format!("{name}: {style:?} dim {dim} of {head_dim}, {q_heads}+{k_heads} heads");
+            assert_eq!(
+                gpu.stats.dispatches - before,
+                if case == 2 { 2 } else { 1 },
+                "{what}: dispatches"
+            );
+            same(&gpu.read(&qg).unwrap().concat(), &qc.data, &what);
+            same(&gpu.read(&kg).unwrap().concat(), &kc.data, &what);
         }
     }
 }

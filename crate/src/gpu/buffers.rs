@@ -99,6 +99,22 @@ impl GpuExecutor {
         b
     }
 
+    /// A small storage buffer bound to writable slots a dispatch does not use
+    /// (writable bindings of one dispatch may not alias).
+    pub(super) fn spare_buffer(&mut self) -> wgpu::Buffer {
+        if let Some(s) = &self.spare {
+            return s.clone();
+        }
+        let s = self.device.create_buffer(&wgpu::BufferDescriptor {
+            label: Some("verbatim unused binding"),
+            size: 256,
+            usage: wgpu::BufferUsages::STORAGE,
+            mapped_at_creation: false,
+        });
+        self.spare = Some(s.clone());
+        s
+    }
+
     pub(super) fn alloc(&mut self, bytes: usize) -> PooledBuffer {
         let size = (bytes.max(4) as u64).next_multiple_of(256);
         let reused = self

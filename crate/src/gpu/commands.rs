@@ -43,16 +43,19 @@ pub(super) enum Command {
 pub(super) const MAX_PENDING: usize = 8192;
 impl GpuExecutor {
     /// Records a dispatch of `kernel` with uniform `params` and storage `bindings`
-    /// (bindings 1..).
+    /// (bindings 1..). Returns its index among the recorded commands while it is
+    /// still pending (None if it was empty or has been submitted already).
     pub(super) fn dispatch(
         &mut self,
         kernel: Kernel,
         params: &[u32],
         bindings: Vec<Binding>,
         groups: [u32; 3],
-    ) {
+    ) -> Option<usize> {
+        self.open_matmul = None;
+        self.open_rope = None;
         if groups.contains(&0) {
-            return;
+            return None;
         }
         let off = (self.params.len() as u64).next_multiple_of(self.uniform_align);
         self.params.resize(off as usize, 0);
@@ -70,7 +73,9 @@ impl GpuExecutor {
         self.stats.dispatches += 1;
         if self.commands.len() >= MAX_PENDING {
             self.flush();
+            return None;
         }
+        Some(self.commands.len() - 1)
     }
 
     pub(super) fn copy(
@@ -81,6 +86,8 @@ impl GpuExecutor {
         dst_offset: u64,
         size: u64,
     ) {
+        self.open_matmul = None;
+        self.open_rope = None;
         self.commands.push(Command::Copy {
             src: src.clone(),
             src_offset,
@@ -93,6 +100,8 @@ impl GpuExecutor {
 
     /// Submits everything recorded so far.
     pub fn flush(&mut self) {
+        self.open_matmul = None;
+        self.open_rope = None;
         if self.commands.is_empty() {
             return;
         }

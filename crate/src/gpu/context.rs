@@ -184,6 +184,9 @@ impl GpuExecutor {
             exp2: None,
             lost,
             failed,
+            open_matmul: None,
+            open_rope: None,
+            spare: None,
             stats: GpuStats::default(),
         })
     }

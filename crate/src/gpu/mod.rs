@@ -95,6 +95,13 @@ pub struct GpuExecutor {
     lost: Arc<Mutex<Option<String>>>,
     /// Set by the uncaptured-error handler and by operations that cannot go on.
     failed: Arc<Mutex<Option<String>>>,
+    /// The last recorded command while it is a matmul that a residual add can
+    /// still fold into (see `matmul::fold_residual`).
+    open_matmul: Option<matmul::OpenMatmul>,
+    /// The last recorded command while it is a RoPE the keys' RoPE can join.
+    open_rope: Option<rope::OpenRope>,
+    /// A small buffer bound to writable slots a dispatch leaves unused.
+    spare: Option<wgpu::Buffer>,
     pub stats: GpuStats,
 }
 

@@ -1,11 +1,29 @@
 //! RoPE (docs/numerics.md section 5): `wgsl/rope.wgsl`. The Q30 tables come from
 //! the CPU's integer generators (`crate::exact::rope`) and stay on the device.
+//!
+//! The keys' RoPE joins the queries' dispatch when it is recorded right after it
+//! with the same table, positions and head size (the dispatch then rotates `x`,
+//! then `x2`); each pair is rotated by the same arithmetic either way.
 
+use super::commands::{Binding, Command};
 use super::shader::Kernel;
 use super::{GpuExecutor, GpuRows};
 use crate::exact::rope::{RopeStyle, RopeTable};
 
 pub(super) const SOURCE: &str = include_str!("wgsl/rope.wgsl");
+
+/// Binding slot (binding number - 1) of `x` and `x2`, and the parameter word of `cols2`.
+const X: usize = 0;
+const X2: usize = 2;
+const P_COLS2: usize = 6;
+
+/// The RoPE recorded last, while it is the last recorded command and rotates
+/// one matrix.
+pub(super) struct OpenRope {
+    command: usize,
+    params: [u32; 6],
+    pairs_total: usize,
+}
 
 pub(super) fn encode(
     ex: &mut GpuExecutor,
@@ -26,10 +44,55 @@ pub(super) fn encode(
         x.rows as u32,
     ];
     let n = x.cols / head_dim * pairs;
-    ex.dispatch(
+    if join(ex, x, &buf, params, n) {
+        return;
+    }
+    let spare = ex.spare_buffer();
+    let command = ex.dispatch(
         Kernel::Rope,
-        &params,
-        vec![x.buf.get().into(), (&buf).into()],
+        &[params.as_slice(), &[0]].concat(),
+        vec![x.buf.get().into(), (&buf).into(), (&spare).into()],
         [n.div_ceil(64) as u32, x.rows as u32, 1],
     );
+    if let Some(command) = command {
+        ex.open_rope = Some(OpenRope {
+            command,
+            params,
+            pairs_total: n,
+        });
+    }
+}
+
+/// Adds the rotation of `x` to the open RoPE dispatch as its second matrix, if
+/// that dispatch uses the same table, parameters but `cols`, and another buffer.
+fn join(
+    ex: &mut GpuExecutor,
+    x: &GpuRows,
+    table: &wgpu::Buffer,
+    params: [u32; 6],
+    n: usize,
+) -> bool {
+    let Some(open) = ex.open_rope.take() else {
+        return false;
+    };
+    let Some(Command::Dispatch {
+        bindings,
+        params: (at, _),
+        groups,
+        ..
+    }) = ex.commands.get_mut(open.command)
+    else {
+        return false;
+    };
+    if open.params[1..] != params[1..]
+        || bindings[1].buf != *table
+        || bindings[X].buf == *x.buf.get()
+    {
+        return false;
+    }
+    bindings[X2] = Binding::from(x.buf.get());
+    groups[0] = (open.pairs_total + n).div_ceil(64) as u32;
+    let at = *at as usize + 4 * P_COLS2;
+    ex.params[at..at + 4].copy_from_slice(&(x.cols as u32).to_le_bytes());
+    true
 }

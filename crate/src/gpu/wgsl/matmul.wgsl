@@ -50,6 +50,6 @@ fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: ve
         for (var j = 0u; j < 8u; j = j + 1u) {
             sum = i64_add(sum, part[(rsub * 8u + j) * TT + lane]);
         }
-        out[t * p.out_stride + p.row0 + row] = sat_i32(round_shift(sum, 16));
+        write_out(t, row, sat_i32(round_shift(sum, 16)));
     }
 }

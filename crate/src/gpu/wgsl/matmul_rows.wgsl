@@ -31,6 +31,6 @@ fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
         }
     }
     for (var k = 0u; k < tn; k = k + 1u) {
-        out[(t0 + k) * p.out_stride + p.row0 + row] = sat_i32(round_shift(acc[k], 16));
+        write_out(t0 + k, row, sat_i32(round_shift(acc[k], 16)));
     }
 }
