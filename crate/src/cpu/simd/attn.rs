@@ -156,6 +156,9 @@ impl Pairs {
         up: &[u8],
         t0: usize,
     ) {
+        if t0 == 0 && self.fill_whole(rows, stride, w, up) {
+            return;
+        }
         let (t1, u) = batch(w, up, t0);
         let count = (t1 - t0).div_ceil(2);
         for p in 0..count {
@@ -166,6 +169,58 @@ impl Pairs {
             self.rows[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
         }
         (self.end, self.shift, self.count) = (t1, u, count);
+    }
+}
+
+impl Pairs {
+    /// The common case of [`Pairs::fill`] from the first row: when all the rows
+    /// (at most [`BATCH`]) make one batch with the smallest shift `U`, that is
+    /// when `sum_t w_t 2^(up_t - U) < 2^31`, fills it in with loops free of
+    /// branches (a batch's rows and split are [`batch`]'s; any split gives the same
+    /// sums, module docs); otherwise fills in nothing and returns false.
+    ///
+    /// # Safety
+    /// As [`Pairs::fill`].
+    #[inline(always)]
+    unsafe fn fill_whole(&mut self, rows: &[i16], stride: usize, w: &[u32], up: &[u8]) -> bool {
+        let n = w.len();
+        if n == 0 || n > BATCH {
+            return false;
+        }
+        let u = up.iter().copied().min().unwrap_or(0) as u32;
+        let top = up.iter().copied().max().unwrap_or(0) as u32;
+        if top - u >= 32 {
+            return false;
+        }
+        let sum: u64 = w
+            .iter()
+            .zip(up)
+            .map(|(&w, &t)| (w as u64) << (t as u32 - u))
+            .sum();
+        if sum >= 1 << 31 {
+            return false;
+        }
+        let count = n.div_ceil(2);
+        for p in 0..count {
+            let (i, j) = (2 * p, (2 * p + 1).min(n - 1));
+            // A lone last row is paired with itself at weight 0.
+            let w1 = if 2 * p + 1 < n {
+                w[j] << (up[j] as u32 - u)
+            } else {
+                0
+            };
+            let w0 = w[i] << (up[i] as u32 - u);
+            let pair = |l0: u32, l1: u32| (l0 | (l1 << 16)) as i32;
+            self.limbs[p] = [
+                pair(w0 >> 16, w1 >> 16),
+                pair((w0 >> 8) & 255, (w1 >> 8) & 255),
+                pair(w0 & 255, w1 & 255),
+            ];
+            self.rows[2 * p] = rows.as_ptr().add(i * stride);
+            self.rows[2 * p + 1] = rows.as_ptr().add(j * stride);
+        }
+        (self.end, self.shift, self.count) = (n, u, count);
+        true
     }
 }
 
