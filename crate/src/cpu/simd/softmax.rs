@@ -193,6 +193,16 @@ mod tests {
     #[cfg(target_arch = "wasm32")]
     use wasm_bindgen_test::wasm_bindgen_test as test;
 
+    /// A small deterministic generator (xorshift64).
+    fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+        move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        }
+    }
+
     /// Every twin this machine runs.
     fn twins() -> Vec<Twin> {
         let mut v = vec![Twin::Scalar];
@@ -204,13 +214,7 @@ mod tests {
 
     #[test]
     fn branch_free_score_equals_the_definition() {
-        let mut x = 0xe4u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0xe4u64);
         let scale = attention::score_scale_q30(64);
         // Scores: dot products up to 64 * 2^30, every exponent sum the cache can hold
         // and beyond (the definition's path), shifts of both signs.
@@ -235,13 +239,7 @@ mod tests {
 
     #[test]
     fn scores_twins_equal_the_definition() {
-        let mut x = 0x51u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x51u64);
         for hd in [64usize, 256, 48] {
             let scale = attention::score_scale_q30(hd);
             for len in [0, 1, 3, 4, 7, 64, 129] {
@@ -288,13 +286,7 @@ mod tests {
 
     #[test]
     fn weights_divide_exactly() {
-        let mut x = 99u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(99u64);
         let sums = [
             1u64,
             3,
@@ -330,13 +322,7 @@ mod tests {
 
     #[test]
     fn weights_twins_equal_the_division() {
-        let mut x = 0x77u64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x77u64);
         for len in [0usize, 1, 3, 4, 5, 64, 131] {
             // Numerators: the maximum's 2^30, zeros, small, random; the sum as
             // exps makes it, and sums at and past the fast path's bounds.
@@ -379,12 +365,9 @@ mod tests {
         for d in (-(1i64 << 22)..=0).step_by(step) {
             assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
         }
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = xorshift(0x9e37_79b9_7f4a_7c15);
         for _ in 0..100_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let d = -((x % (1 << 34)) as i64);
+            let d = -((next() % (1 << 34)) as i64);
             assert_eq!(exp_of(t, d), exp_neg_q16(d) as i64, "d {d}");
         }
         for d in [
@@ -402,13 +385,7 @@ mod tests {
     #[test]
     fn exps_twins_equal_the_definition() {
         let t = exp2_table();
-        let mut x = 0x2545_f491_4f6c_dd1du64;
-        let mut next = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut next = xorshift(0x2545_f491_4f6c_dd1du64);
         // Lengths off the vector step, scores near the maximum, far below it (zero
         // weights), at the saturation, above the maximum, and wrapping extremes.
         for len in [0, 1, 3, 4, 5, 8, 63, 64, 130] {
