@@ -54,6 +54,15 @@ pub(crate) fn exp_of(t: &[u32; 257], d: i64) -> i64 {
     }
 }
 
+/// Panics unless this CPU has AVX2 (a twin chosen by hand in tests).
+#[cfg(target_arch = "x86_64")]
+fn assert_avx2() {
+    assert!(
+        std::arch::is_x86_feature_detected!("avx2"),
+        "no AVX2 on this CPU"
+    );
+}
+
 /// Replaces each dot product in `p` by its score ([`score_of`] with the exponent
 /// sum `q_exp + k_exp[t]`) and returns the largest score (`i64::MIN` for none), on
 /// the fastest twin this machine has.
@@ -71,10 +80,7 @@ pub fn scores_on(twin: Twin, p: &mut [i64], k_exp: &[i32], q_exp: i32, scale_q30
     match twin {
         #[cfg(target_arch = "x86_64")]
         Twin::Avx2 => {
-            assert!(
-                std::arch::is_x86_feature_detected!("avx2"),
-                "no AVX2 on this CPU"
-            );
+            assert_avx2();
             // SAFETY: AVX2 is present; the lengths are equal.
             unsafe { super::softmax_avx2::scores(p, k_exp, q_exp, scale_q30) }
         }
@@ -101,10 +107,7 @@ pub fn exps_on(twin: Twin, p: &mut [i64], max: i64) -> u64 {
     match twin {
         #[cfg(target_arch = "x86_64")]
         Twin::Avx2 => {
-            assert!(
-                std::arch::is_x86_feature_detected!("avx2"),
-                "no AVX2 on this CPU"
-            );
+            assert_avx2();
             // SAFETY: AVX2 is present.
             unsafe { super::softmax_avx2::exps(p, max, t) }
         }
@@ -171,10 +174,7 @@ pub fn weights_on(twin: Twin, p: &[i64], sum: u64, w: &mut [u32]) {
     match twin {
         #[cfg(target_arch = "x86_64")]
         Twin::Avx2 if div.m < 1 << 32 && (1 << 30..1 << 62).contains(&sum) => {
-            assert!(
-                std::arch::is_x86_feature_detected!("avx2"),
-                "no AVX2 on this CPU"
-            );
+            assert_avx2();
             // SAFETY: AVX2 is present; the lengths are equal; 2^30 <= S < 2^62 and
             // m < 2^32.
             unsafe { super::softmax_avx2::weights(p, sum, div.m, w) }
