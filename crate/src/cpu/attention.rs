@@ -39,6 +39,14 @@ pub struct Scratch {
     acc: Vec<i64>,
 }
 
+/// Lengthens `v` to at least `n` (zeros at the end); what it held stays, to be
+/// overwritten: a buffer that has grown is not cleared again on each call.
+fn grow<T: Copy + Default>(v: &mut Vec<T>, n: usize) {
+    if v.len() < n {
+        v.resize(n, T::default());
+    }
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
 }
@@ -64,8 +72,8 @@ pub fn attend_group(
     let (keys, values) = (&cache.keys, &cache.values);
     let qa: Vec<Act> = q.chunks_exact(hd).map(Act::from_q16).collect();
     let (g, n) = (qa.len(), last + 1 - first);
-    s.p.clear();
-    s.p.resize(g * n, 0);
+    // Every entry of p and w below g n is written before it is read.
+    grow(&mut s.p, g * n);
     // Dot products: each page of keys against every head of the group.
     let mut pos = first;
     while pos <= last {
@@ -98,8 +106,7 @@ pub fn attend_group(
         }
     }
     // Scores, p_t = exp(score_t - max) (attention::exp_weights), the weights.
-    s.w.clear();
-    s.w.resize(g * n, 0);
+    grow(&mut s.w, g * n);
     for (h, a) in qa.iter().enumerate() {
         let p = &mut s.p[h * n..(h + 1) * n];
         let max = simd::scores(p, key_exp, a.exp, scale_q30);

@@ -130,8 +130,8 @@ pub fn exps_on(twin: Twin, p: &mut [i64], max: i64) -> u64 {
 /// `p 2^62 / S = p m + p e` with `0 <= e < 1` and `p e < 2^30 < 2^32`. One
 /// comparison fixes it: `(q + 1) S <= p 2^30 + S < 2^64`. Other inputs divide.
 pub(crate) struct Weights {
-    sum: u64,
-    m: u64,
+    pub(super) sum: u64,
+    pub(super) m: u64,
     fast: bool,
 }
 
@@ -148,9 +148,7 @@ impl Weights {
     #[inline]
     pub(crate) fn of(&self, p: u64) -> u64 {
         if !self.fast || p > 1 << 30 {
-            return ((p as u128) << 30)
-                .checked_div(self.sum as u128)
-                .map_or(0, |q| q as u64);
+            return (((p as u128) << 30) / self.sum as u128) as u64;
         }
         let q = (p * self.m) >> 32;
         if (q + 1) * self.sum <= p << 30 {
@@ -177,7 +175,7 @@ pub fn weights_on(twin: Twin, p: &[i64], sum: u64, w: &mut [u32]) {
             assert_avx2();
             // SAFETY: AVX2 is present; the lengths are equal; 2^30 <= S < 2^62 and
             // m < 2^32.
-            unsafe { super::softmax_avx2::weights(p, sum, div.m, w) }
+            unsafe { super::softmax_avx2::weights(p, &div, w) }
         }
         _ => {
             for (w, &pt) in w.iter_mut().zip(p) {

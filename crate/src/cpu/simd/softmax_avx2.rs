@@ -14,6 +14,7 @@
 //! every shift is of a non-negative value, so logical shifts equal the
 //! definition's arithmetic ones.
 
+use super::softmax::Weights;
 use crate::exact::math::LOG2E_Q30;
 use std::arch::x86_64::*;
 
@@ -150,17 +151,19 @@ pub unsafe fn exps(p: &mut [i64], max: i64, t: &[u32; 257]) -> u64 {
 }
 
 /// See [`super::softmax::weights`]: `q = (p m) >> 32`, then `q + 1` where
-/// `(q + 1) S <= p 2^30` (`super::softmax::Weights`). The caller has checked that
-/// AVX2 is present, that `w` has one weight per numerator, that
+/// `(q + 1) S <= p 2^30` ([`Weights`] `div` of the sum `S`). The caller has
+/// checked that AVX2 is present, that `w` has one weight per numerator, that
 /// `2^30 <= S < 2^62` (so `(q + 1) S <= p 2^30 + S < 2^63` compares as signed) and
 /// that `m < 2^32`.
 #[target_feature(enable = "avx2")]
-pub unsafe fn weights(p: &[i64], sum: u64, m: u64, w: &mut [u32]) {
+pub unsafe fn weights(p: &[i64], div: &Weights, w: &mut [u32]) {
     let n = p.len();
-    let (sv, mv) = (_mm256_set1_epi64x(sum as i64), _mm256_set1_epi64x(m as i64));
+    let (sv, mv) = (
+        _mm256_set1_epi64x(div.sum as i64),
+        _mm256_set1_epi64x(div.m as i64),
+    );
     let (one, top) = (_mm256_set1_epi64x(1), _mm256_set1_epi64x(1 << 30));
     let evens = _mm256_setr_epi32(0, 2, 4, 6, 0, 0, 0, 0);
-    let div = super::softmax::Weights::new(sum);
     let mut i = 0;
     while i + 4 <= n {
         let pv = _mm256_loadu_si256(p.as_ptr().add(i) as *const __m256i);
