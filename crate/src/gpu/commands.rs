@@ -52,8 +52,7 @@ impl GpuExecutor {
         bindings: Vec<Binding>,
         groups: [u32; 3],
     ) -> Option<usize> {
-        self.open_matmul = None;
-        self.open_rope = None;
+        self.close_open();
         if groups.contains(&0) {
             return None;
         }
@@ -86,8 +85,7 @@ impl GpuExecutor {
         dst_offset: u64,
         size: u64,
     ) {
-        self.open_matmul = None;
-        self.open_rope = None;
+        self.close_open();
         self.commands.push(Command::Copy {
             src: src.clone(),
             src_offset,
@@ -98,10 +96,16 @@ impl GpuExecutor {
         self.stats.copies += 1;
     }
 
-    /// Submits everything recorded so far.
-    pub fn flush(&mut self) {
+    /// Ends the window in which a residual add or the keys' RoPE may still join
+    /// the last recorded command: anything else recorded, or a submit, closes it.
+    fn close_open(&mut self) {
         self.open_matmul = None;
         self.open_rope = None;
+    }
+
+    /// Submits everything recorded so far.
+    pub fn flush(&mut self) {
+        self.close_open();
         if self.commands.is_empty() {
             return;
         }
