@@ -83,12 +83,18 @@ pub fn attend_group(
         } else {
             values.run(kvh, first, last).0
         };
-        let part = next.len().div_ceil(qa.len());
         let at = pos - first;
+        let mut ahead = Ahead::new(next);
+        let work = qa.len() * count;
         for (h, a) in qa.iter().enumerate() {
-            prefetch(&next[(h * part).min(next.len())..((h + 1) * part).min(next.len())]);
             let o = h * n + at;
-            simd::dots_i16(&a.q, rows, hd, &mut s.p[o..o + count]);
+            let mut r = 0;
+            while r < count {
+                let e = (r + STEP).min(count);
+                simd::dots_i16(&a.q, &rows[r * hd..], hd, &mut s.p[o + r..o + e]);
+                ahead.upto(h * count + e, work);
+                r = e;
+            }
         }
         pos += count;
     }
@@ -137,18 +143,64 @@ pub fn attend_group(
         } else {
             &[]
         };
-        let part = next.len().div_ceil(g);
         let at = pos - first;
+        let mut ahead = Ahead::new(next);
+        let work = g * count;
         for h in 0..g {
-            prefetch(&next[(h * part).min(next.len())..((h + 1) * part).min(next.len())]);
             let o = h * n + at;
             let acc = &mut s.acc[h * hd..(h + 1) * hd];
-            simd::acc_rows(acc, rows, hd, &s.w[o..o + count], &s.up[at..at + count]);
+            let mut r = 0;
+            while r < count {
+                let e = (r + STEP).min(count);
+                simd::acc_rows(
+                    acc,
+                    &rows[r * hd..],
+                    hd,
+                    &s.w[o + r..o + e],
+                    &s.up[at + r..at + e],
+                );
+                ahead.upto(h * count + e, work);
+                r = e;
+            }
         }
         pos += count;
     }
     for (o, &a) in out.iter_mut().zip(&s.acc) {
         *o = sat_i32(round_shift(a, 30));
+    }
+}
+
+/// Rows a run's work goes in between two prefetches of the next run (a few
+/// lines each), so that the prefetches are spread over the work rather than
+/// issued at once, when they stall waiting for free line-fill buffers. Without
+/// prefetches (not x86-64), a page's rows go in at once.
+const STEP: usize = if cfg!(target_arch = "x86_64") {
+    32
+} else {
+    super::kv_cache::PAGE
+};
+
+/// Prefetches the lines of a run a part at a time, spread over the work on the
+/// run before it.
+struct Ahead<'a> {
+    rows: &'a [i16],
+    done: usize,
+}
+
+impl<'a> Ahead<'a> {
+    fn new(rows: &'a [i16]) -> Self {
+        Ahead { rows, done: 0 }
+    }
+    /// Prefetches up to the fraction `part / whole` of the run.
+    #[inline]
+    fn upto(&mut self, part: usize, whole: usize) {
+        let end = (self.rows.len() * part / whole)
+            .next_multiple_of(32)
+            .min(self.rows.len());
+        if end > self.done {
+            prefetch(&self.rows[self.done..end]);
+            self.done = end;
+        }
     }
 }
 

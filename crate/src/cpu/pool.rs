@@ -155,7 +155,7 @@ impl Pool {
         let mut spins = 0u32;
         while s.active.load(SeqCst) != 0 {
             spins = spins.wrapping_add(1);
-            if spins % SPINS == 0 {
+            if spins.is_multiple_of(SPINS) {
                 std::thread::yield_now();
             } else {
                 std::hint::spin_loop();
@@ -200,7 +200,7 @@ fn worker(s: &Shared) {
                 break;
             }
             spins = spins.wrapping_add(1);
-            if spins % SPINS != 0 {
+            if !spins.is_multiple_of(SPINS) {
                 std::hint::spin_loop();
                 continue;
             }

@@ -29,7 +29,7 @@ pub struct RopeTable {
 impl RopeTable {
     /// `dim` rotated dimensions per head, base frequency as an f32 bit pattern.
     pub fn new(dim: usize, base_bits: u32, style: RopeStyle) -> Self {
-        assert!(dim % 2 == 0 && dim > 0);
+        assert!(dim.is_multiple_of(2) && dim > 0);
         let l = log2_f32_q60(base_bits);
         let freqs = (0..dim / 2)
             .map(|i| {

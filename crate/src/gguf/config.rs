@@ -156,7 +156,7 @@ impl Meta<'_> {
 }
 
 fn divides(key: &str, n: usize, d: usize) -> Result<(), GgufError> {
-    if n % d != 0 {
+    if !n.is_multiple_of(d) {
         return Err(GgufError::BadMetadata {
             key: key.to_string(),
             reason: format!("{n} is not a multiple of {d}"),

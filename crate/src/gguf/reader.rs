@@ -150,7 +150,7 @@ fn check_placement(
     data_offset: u64,
     file_size: u64,
 ) -> Result<(), GgufError> {
-    if info.offset % alignment != 0 {
+    if !info.offset.is_multiple_of(alignment) {
         return Err(GgufError::malformed(format!(
             "tensor '{name}' starts at offset {}, not a multiple of the alignment {alignment}",
             info.offset
@@ -195,7 +195,7 @@ fn dtype(code: u32) -> Option<GgmlDType> {
 /// Bytes of a tensor of `elems` elements of `dtype`, as a checked u64.
 pub(crate) fn tensor_size(elems: u64, dtype: GgmlDType) -> Option<u64> {
     let block = dtype.block_size() as u64;
-    if elems % block != 0 {
+    if !elems.is_multiple_of(block) {
         return None;
     }
     (elems / block).checked_mul(dtype.type_size() as u64)
@@ -353,7 +353,7 @@ impl Cursor<'_> {
         let offset = self.u64("tensor offset")?;
         // As ggml requires: rows (the innermost dimension) are whole blocks.
         let row = dims.first().copied().unwrap_or(1) as u64;
-        if row % dtype.block_size() as u64 != 0 {
+        if !row.is_multiple_of(dtype.block_size() as u64) {
             return Err(GgufError::malformed(format!(
                 "tensor '{name}' has rows of {row} elements, not a whole number of {dtype:?} blocks of {}",
                 dtype.block_size()

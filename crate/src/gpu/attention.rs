@@ -28,7 +28,7 @@ pub(super) fn encode(
         rows: n,
         cols: sh.n_head * hd,
     };
-    if hd > MAX_HEAD_DIM || hd % 2 != 0 || sh.n_head % sh.n_head_kv != 0 {
+    if hd > MAX_HEAD_DIM || hd % 2 != 0 || !sh.n_head.is_multiple_of(sh.n_head_kv) {
         ex.fail(format!(
             "attention with head size {hd} and {}/{} heads is not supported on the GPU",
             sh.n_head, sh.n_head_kv

@@ -24,7 +24,7 @@ pub(super) fn encode_norm(
     eps_shift: i32,
 ) -> GpuInput {
     let n = x.cols;
-    assert!(n % 32 == 0 && n <= 1 << 16 && gamma.len() == n);
+    assert!(n.is_multiple_of(32) && n <= 1 << 16 && gamma.len() == n);
     let gamma = ex.constant_i32(gamma);
     let mut params = vec![n as u32, x.rows as u32, 0, 0];
     params.extend(eps_params(eps_bits, eps_shift));

@@ -22,7 +22,11 @@ pub(super) fn encode(
     out_shift: i32,
 ) -> Result<(), ExecError> {
     let seg = gamma.len();
-    if seg == 0 || seg > 1 << 16 || x.cols % seg != 0 || !(0..=MAX_OUT_SHIFT).contains(&out_shift) {
+    if seg == 0
+        || seg > 1 << 16
+        || !x.cols.is_multiple_of(seg)
+        || !(0..=MAX_OUT_SHIFT).contains(&out_shift)
+    {
         return Err(ExecError::Device(format!(
             "RMSNorm of {}-element rows in segments of {seg} with output shift {out_shift} \
              is not supported on the GPU",

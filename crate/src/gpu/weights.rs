@@ -52,7 +52,7 @@ impl GpuExecutor {
     /// embedding's buffers.
     pub(super) fn weight_cached(&mut self, view: WeightView) -> Result<GpuWeight, ExecError> {
         let len = view.format.block_elems();
-        if view.cols % len != 0 {
+        if !view.cols.is_multiple_of(len) {
             return Err(ExecError::Device(format!(
                 "weight '{}' ({}) has {} columns, not a multiple of {len}",
                 view.name,

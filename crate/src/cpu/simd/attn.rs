@@ -94,17 +94,24 @@ pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[i16], stride: usize, w: 
     let narrow = w.iter().all(|&w| w < 1 << 31);
     match twin {
         #[cfg(target_arch = "x86_64")]
-        Twin::Avx2 if narrow && n % 16 == 0 => {
+        Twin::Avx2 if narrow && n.is_multiple_of(16) => {
             assert!(
                 std::arch::is_x86_feature_detected!("avx2"),
                 "no AVX2 on this CPU"
             );
-            // SAFETY: AVX2 is present; every row holds `n` values, `n % 16 == 0`,
-            // every weight is below 2^31 and every shift below 64 (checked above).
-            unsafe { super::attn_avx2::acc_rows(acc, rows, stride, w, up) }
+            // SAFETY: AVX2 (and for the other twin AVX-512) is present; every row
+            // holds `n` values, `n % 16 == 0` (32 for AVX-512), every weight is below
+            // 2^31 and every shift below 64 (checked above).
+            unsafe {
+                if n.is_multiple_of(32) && super::avx512() {
+                    super::attn_avx512::acc_rows(acc, rows, stride, w, up)
+                } else {
+                    super::attn_avx2::acc_rows(acc, rows, stride, w, up)
+                }
+            }
         }
         #[cfg(target_arch = "wasm32")]
-        Twin::Simd128 if narrow && n % 8 == 0 => {
+        Twin::Simd128 if narrow && n.is_multiple_of(8) => {
             // SAFETY: as above, with `n % 8 == 0`.
             unsafe { super::attn_simd128::acc_rows(acc, rows, stride, w, up) }
         }

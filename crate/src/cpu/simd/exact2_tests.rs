@@ -162,7 +162,7 @@ fn exact2_twins_equal_the_definition_over_random_shapes() {
         let (bb, len) = (format.block_bytes(), format.block_elems());
         let blocks = (rng(&mut s) % if len == 32 { 71 } else { 10 }) as usize;
         let n_rows = (rng(&mut s) % 5) as usize;
-        let extra = if rng(&mut s) % 3 == 0 {
+        let extra = if rng(&mut s).is_multiple_of(3) {
             1 + (rng(&mut s) % (bb as u64 - 1)) as usize
         } else {
             0

@@ -107,6 +107,8 @@ use crate::exact::quant::{self, WeightFormat, ACC_FRAC, OUT_FRAC};
 mod attn;
 #[cfg(target_arch = "x86_64")]
 mod attn_avx2;
+#[cfg(target_arch = "x86_64")]
+mod attn_avx512;
 #[cfg(target_arch = "wasm32")]
 mod attn_simd128;
 #[cfg(test)]
@@ -172,6 +174,33 @@ impl Twin {
             Twin::Scalar
         }
     }
+}
+
+#[cfg(target_arch = "x86_64")]
+thread_local! {
+    static NO_AVX512: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Whether the attention kernels with an AVX-512 twin (`attn_avx512.rs`: the key
+/// dot products and the value accumulation) take it inside the AVX2 arm: the CPU
+/// has AVX-512 F, BW and VNNI and [`without_avx512`] is not in force.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(super) fn avx512() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+        && std::arch::is_x86_feature_detected!("avx512bw")
+        && std::arch::is_x86_feature_detected!("avx512vnni")
+        && !NO_AVX512.get()
+}
+
+/// Runs `f` with the AVX-512 twins off on this thread, so that tests on a CPU
+/// that has AVX-512 also check the AVX2 twins.
+#[cfg(target_arch = "x86_64")]
+pub fn without_avx512<R>(f: impl FnOnce() -> R) -> R {
+    let before = NO_AVX512.replace(true);
+    let r = f();
+    NO_AVX512.set(before);
+    r
 }
 
 /// A matmul input made ready for the SIMD kernels, once per matmul: on wasm a copy
@@ -428,16 +457,25 @@ pub fn dots_i16_on(twin: Twin, q: &[i16], rows: &[i16], stride: usize, out: &mut
     let simd = !q.is_empty() && q.len() <= MAX_DOT_LEN;
     match twin {
         #[cfg(target_arch = "x86_64")]
-        Twin::Avx2 if simd && q.len() % 16 == 0 => {
+        Twin::Avx2 if simd && q.len().is_multiple_of(16) => {
             assert!(
                 std::arch::is_x86_feature_detected!("avx2"),
                 "no AVX2 on this CPU"
             );
-            // SAFETY: AVX2 is present; the length and the rows are checked above.
-            unsafe { avx2::dots_i16(q, rows, stride, out) }
+            // SAFETY: AVX2 (and for the other twin AVX-512) is present; the length
+            // and the rows are checked above.
+            unsafe {
+                if q.len().is_multiple_of(32) && avx512() {
+                    attn_avx512::dots_i16(q, rows, stride, out)
+                } else {
+                    avx2::dots_i16(q, rows, stride, out)
+                }
+            }
         }
         #[cfg(target_arch = "wasm32")]
-        Twin::Simd128 if simd && q.len() % 8 == 0 => simd128::dots_i16(q, rows, stride, out),
+        Twin::Simd128 if simd && q.len().is_multiple_of(8) => {
+            simd128::dots_i16(q, rows, stride, out)
+        }
         _ => {
             for (j, o) in out.iter_mut().enumerate() {
                 *o = dot_i16_on(twin, q, &rows[j * stride..j * stride + q.len()]);

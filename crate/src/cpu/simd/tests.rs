@@ -108,7 +108,7 @@ pub(super) fn scale_bits(s: &mut u64, mode: u64) -> u16 {
         2 => r % 4,
         _ => [3, 4, 5, 17, 18, 19, 20, 21, 22, 30][(r % 10) as usize],
     } as u16;
-    let frac = if mode == 2 && r % 3 == 0 {
+    let frac = if mode == 2 && r.is_multiple_of(3) {
         0
     } else {
         (r >> 8) as u16 & 0x3ff
@@ -124,7 +124,11 @@ pub(super) fn weights(s: &mut u64, format: WeightFormat, rows: usize, blocks: us
         let scales = if format == WeightFormat::Q4_1 { 2 } else { 1 };
         for _ in 0..scales {
             // Mostly one mode per matrix, sometimes a stray block of another.
-            let m = if rng(s) % 50 == 0 { rng(s) % 4 } else { mode };
+            let m = if rng(s).is_multiple_of(50) {
+                rng(s) % 4
+            } else {
+                mode
+            };
             w.extend_from_slice(&scale_bits(s, m).to_le_bytes());
         }
         let n = format.block_bytes() - 2 * scales;
@@ -141,7 +145,7 @@ pub(super) fn activation(s: &mut u64, blocks: usize) -> Act {
         .map(|_| (rng(s) % (1 << span)) as i64 - (1 << (span - 1)))
         .collect();
     let mut act = Act::quantize(&vals, (rng(s) % 60) as i32 - 45);
-    if rng(s) % 4 == 0 {
+    if rng(s).is_multiple_of(4) {
         let edges = [
             -300, -67, -66, -65, -64, -20, -10, -9, -8, -7, 0, 20, 54, 55, 56, 300,
         ];
@@ -192,7 +196,7 @@ pub(super) fn in_bounds(format: WeightFormat, row: &[u8], act: &Act) -> bool {
 }
 
 fn format(case: usize) -> WeightFormat {
-    if case % 2 == 0 {
+    if case.is_multiple_of(2) {
         WeightFormat::Q4_1
     } else {
         WeightFormat::Q8_0
@@ -359,7 +363,11 @@ fn simd_equals_scalar_at_extreme_magnitudes() {
         let range = EXTREME_BANDS[band].clone();
         let exp = *range.start() + (rng(&mut s) % (range.count() as u64)) as i32;
         exps_seen.insert(exp);
-        let sign = if rng(&mut s) % 2 == 0 { 0 } else { 0x8000 };
+        let sign = if rng(&mut s).is_multiple_of(2) {
+            0
+        } else {
+            0x8000
+        };
         // Band 2: the smallest nonzero scales (subnormal, fraction 1..=3) and weights
         // (nibble 1, byte 1), or no term could stay inside the bounds.
         let (bits, nibbles, bytes) = if band == 2 {
@@ -378,7 +386,7 @@ fn simd_equals_scalar_at_extreme_magnitudes() {
             }
         }
         let rb = blocks * format.block_bytes();
-        let negative = rng(&mut s) % 2 == 0;
+        let negative = rng(&mut s).is_multiple_of(2);
         let (mut magnitude, mut count) = (32767i64, blocks * BLOCK);
         let act = loop {
             let a = if negative { -magnitude } else { magnitude };
@@ -524,10 +532,10 @@ fn dots_twins_equal_the_definition() {
                 let want: Vec<i64> = (0..n)
                     .map(|j| attention::dot_i16(&q, &rows[j * stride..j * stride + hd]))
                     .collect();
-                for twin in twins() {
+                for (twin, avx512) in dot_twins() {
                     let mut got = vec![0i64; n];
-                    dots_i16_on(twin, &q, &rows, stride, &mut got);
-                    assert_eq!(got, want, "hd {hd} rows {n} mode {mode}: {twin:?}");
+                    with_avx512(avx512, || dots_i16_on(twin, &q, &rows, stride, &mut got));
+                    assert_eq!(got, want, "hd {hd} rows {n} mode {mode}: {twin:?} {avx512}");
                 }
             }
         }
@@ -543,10 +551,29 @@ fn dots_twins_equal_the_definition() {
         let q = vec![qv; 256];
         let rows = vec![kv; 256 * 5];
         let want = 256 * qv as i64 * kv as i64;
-        for twin in twins() {
+        for (twin, avx512) in dot_twins() {
             let mut got = vec![0i64; 5];
-            dots_i16_on(twin, &q, &rows, 256, &mut got);
-            assert_eq!(got, vec![want; 5], "{qv} x {kv}: {twin:?}");
+            with_avx512(avx512, || dots_i16_on(twin, &q, &rows, 256, &mut got));
+            assert_eq!(got, vec![want; 5], "{qv} x {kv}: {twin:?} {avx512}");
         }
     }
+}
+
+/// The twins of the attention's dot products, each with whether the AVX-512 twin
+/// may stand in for the AVX2 one (on a CPU that has it: both are checked).
+fn dot_twins() -> Vec<(Twin, bool)> {
+    let mut v: Vec<(Twin, bool)> = twins().into_iter().map(|t| (t, true)).collect();
+    #[cfg(target_arch = "x86_64")]
+    v.push((Twin::Avx2, false));
+    v
+}
+
+/// Runs `f` with the AVX-512 twins allowed or not.
+fn with_avx512<R>(allowed: bool, f: impl FnOnce() -> R) -> R {
+    #[cfg(target_arch = "x86_64")]
+    if !allowed {
+        return without_avx512(f);
+    }
+    let _ = allowed;
+    f()
 }
