@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gpu::{cpu_rows, executors, same, weight, Rng};
+use common::gpu::{check_joined_matmuls, cpu_rows, executors, same, weight, Rng};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exact::rope::{RopeStyle, RopeTable};
@@ -125,6 +125,39 @@ fn residual_add_folds_into_matmul_and_matches_cpu() {
                 same(&gpu.read(&hg).unwrap().concat(), &h_want.data, &what);
             }
         }
+    }
+}
+
+/// Q, K, V (and gate, up): matmuls of one input recorded one after another
+/// join one dispatch (`matmul_join`), formats mixed, rows that end inside a
+/// workgroup, 1 to 17 tokens; a weight split across bindings (the 700-row ones
+/// on the leg with 128 KiB bindings) takes its own dispatches. Every product
+/// equals the CPU's.
+#[test]
+fn joined_matmuls_match_cpu() {
+    use WeightFormat::{Q4_1, Q8_0};
+    let mut rng = Rng(0x0f05_ed0f_05ed_0f05);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        let mut joined = 0;
+        for case in 0..8 {
+            let rows = |rng: &mut Rng| [1, 7, 13, 64, 70, 200][rng.below(6) as usize];
+            let mut weights = vec![(Q4_1, rows(&mut rng)), (Q8_0, rows(&mut rng))];
+            if case % 2 == 0 {
+                weights.push(([Q4_1, Q8_0][case / 2 % 2], rows(&mut rng)));
+            }
+            if case == 3 {
+                // Larger than a 128 KiB binding: split on one leg.
+                weights[1].1 = 700;
+            }
+            let cols = 32 * rng.range(1, 24) as usize;
+            let t = [1, 2, 5, 8, 9, 17][case % 6];
+            let shape = (if case == 3 { 256 } else { cols }, t);
+            joined += usize::from(check_joined_matmuls(
+                &mut gpu, &mut cpu, &mut rng, &weights, shape, &name,
+            ));
+        }
+        assert!(joined >= 7, "{name}: only {joined} of 8 joined");
     }
 }
 
