@@ -141,9 +141,16 @@ impl GpuExecutor {
         self.weights.clear();
     }
 
-    /// Compiles every kernel's pipeline now (otherwise each compiles on first use).
+    /// Compiles every kernel's pipeline now (otherwise each compiles on first use);
+    /// joined matmuls only for the matmul path in use.
     pub fn precompile(&mut self) {
+        let per_row = self.summary.matmul_per_row;
         for kernel in shader::Kernel::ALL {
+            if let shader::Kernel::MatmulJoin(join) = kernel {
+                if join.per_row != per_row {
+                    continue;
+                }
+            }
             self.pipelines.get(&self.device, kernel);
         }
     }
