@@ -88,21 +88,19 @@ fn matmul_matches_cpu_in_every_new_format() {
 }
 
 /// Joined matmuls (Q, K, V; gate, up) in the exact-2 formats, mixed as in
-/// Gemma's Q4_K_M file (Q5_0 Q and K with a Q8_0 V), among K-quants, and across
-/// block sizes (32-element formats joined with K-quants): one dispatch, each
-/// product the CPU's.
+/// Gemma's Q4_K_M file (Q5_0 Q and K with a Q8_0 V), among K-quants, and the
+/// other 32-element formats: one dispatch, each product the CPU's.
 #[test]
 fn joined_matmuls_match_cpu_in_mixed_formats() {
     use WeightFormat::{Q4K, Q4_0, Q5K, Q5_0, Q5_1, Q6K, Q8_0};
     let mut rng = Rng(0x5eed_0005);
     let mut cpu = CpuExecutor::with_threads(1);
-    let sets: [&[WeightFormat]; 6] = [
+    // Few sets: each is a pipeline per leg to compile (slow on SwiftShader).
+    let sets: [&[WeightFormat]; 4] = [
         &[Q5_0, Q5_0, Q8_0],
         &[Q4K, Q4K, Q6K],
-        &[Q6K, Q4K],
-        &[Q5K, Q8_0, Q4_0],
-        &[Q5_0, Q5_1],
-        &[Q4_0, Q6K, Q5K],
+        &[Q6K, Q5K],
+        &[Q5_1, Q8_0, Q4_0],
     ];
     for (name, mut gpu) in executors() {
         for (case, formats) in sets.iter().enumerate() {
@@ -111,7 +109,7 @@ fn joined_matmuls_match_cpu_in_mixed_formats() {
                 .map(|&f| (f, [1, 7, 13, 65, 70][rng.below(5) as usize]))
                 .collect();
             let cols = 256 * rng.range(1, 3) as usize;
-            let t = [1, 9, 2, 17, 8, 3][case];
+            let t = [1, 9, 17, 2][case];
             let joined =
                 check_joined_matmuls(&mut gpu, &mut cpu, &mut rng, &weights, (cols, t), &name);
             assert!(joined, "{name}: {formats:?} did not join");
