@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gpu::{cpu_rows, executors, same, weight, Rng};
+use common::gpu::{check_joined_matmuls, cpu_rows, executors, same, weight, Rng};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exact::rope::{RopeStyle, RopeTable};
@@ -125,6 +125,39 @@ fn residual_add_folds_into_matmul_and_matches_cpu() {
                 same(&gpu.read(&hg).unwrap().concat(), &h_want.data, &what);
             }
         }
+    }
+}
+
+/// Q, K, V (and gate, up): matmuls of one input recorded one after another
+/// join one dispatch (`matmul_join`), formats mixed, rows that end inside a
+/// workgroup, 1 to 17 tokens; a weight split across bindings (the 700-row ones
+/// on the leg with 128 KiB bindings) takes its own dispatches. Every product
+/// equals the CPU's.
+#[test]
+fn joined_matmuls_match_cpu() {
+    use WeightFormat::{Q4_1, Q8_0};
+    let mut rng = Rng(0x0f05_ed0f_05ed_0f05);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        let mut joined = 0;
+        for case in 0..8 {
+            let rows = |rng: &mut Rng| [1, 7, 13, 64, 70, 200][rng.below(6) as usize];
+            let mut weights = vec![(Q4_1, rows(&mut rng)), (Q8_0, rows(&mut rng))];
+            if case % 2 == 0 {
+                weights.push(([Q4_1, Q8_0][case / 2 % 2], rows(&mut rng)));
+            }
+            if case == 3 {
+                // Larger than a 128 KiB binding: split on one leg.
+                weights[1].1 = 700;
+            }
+            let cols = 32 * rng.range(1, 24) as usize;
+            let t = [1, 2, 5, 8, 9, 17][case % 6];
+            let shape = (if case == 3 { 256 } else { cols }, t);
+            joined += usize::from(check_joined_matmuls(
+                &mut gpu, &mut cpu, &mut rng, &weights, shape, &name,
+            ));
+        }
+        assert!(joined >= 7, "{name}: only {joined} of 8 joined");
     }
 }
 
@@ -288,6 +321,76 @@ fn keys_rope_joins_the_queries_dispatch_and_matches_cpu() {
             );
             same(&gpu.read(&qg).unwrap().concat(), &qc.data, &what);
             same(&gpu.read(&kg).unwrap().concat(), &kc.data, &what);
+        }
+    }
+}
+
+/// The queries' and keys' RoPE recorded right before their attention folds into
+/// the KV store dispatch (two dispatches instead of three): the attention, and
+/// the rotated queries and keys read back, equal the CPU's, for interleaved and
+/// NeoX pairs, partial rotary dimensions and heads up to 256 wide, over a
+/// prompt and decode steps, one of which grows the cache. Keys rotated at other positions than the queries
+/// (no joined RoPE) take the unfolded path.
+#[test]
+fn rope_folds_into_the_kv_store_and_matches_cpu() {
+    let mut rng = Rng(0x0f01_d0e5);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for case in 0..4 {
+            let style = [RopeStyle::Interleaved, RopeStyle::Neox][case % 2];
+            let n_head_kv = rng.range(1, 3) as usize;
+            let n_head = n_head_kv * rng.range(1, 3) as usize;
+            let head_dim = [2, 8, 64, 96, 256][rng.below(5) as usize];
+            let dim = 2 * rng.range(1, head_dim as i64 / 2) as usize;
+            let shape = AttnShape {
+                n_head,
+                n_head_kv,
+                head_dim,
+                window: None,
+            };
+            let base = [10000f32, 1e6][rng.below(2) as usize].to_bits();
+            let (mut ct, mut gt) = (
+                RopeTable::new(dim, base, style),
+                RopeTable::new(dim, base, style),
+            );
+            let mut cc = cpu.new_cache(shape);
+            let mut gc = gpu.new_cache(shape);
+            let mut pos = 0;
+            // The second decode step grows the cache (16 positions at first),
+            // recording copies between the RoPE and the attention.
+            for t in [rng.range(12, 15) as usize, 1, 1, 1] {
+                // The last case rotates the keys one position on: no fold.
+                let k_pos = if case == 3 { pos + 1 } else { pos };
+                let what = format!(
+                    "{name}: {style:?} dim {dim} of {head_dim}, heads {n_head}/{n_head_kv}, {t} rows at {pos}"
+                );
+                let qd = rng.q16(t * n_head * head_dim);
+                let kd = rng.q16(t * n_head_kv * head_dim);
+                let vd = rng.q16(t * n_head_kv * head_dim);
+                let mut qc = cpu_rows(qd.clone(), n_head * head_dim);
+                let mut kc = cpu_rows(kd.clone(), n_head_kv * head_dim);
+                cpu.rope(&mut qc, &mut ct, head_dim, pos);
+                cpu.rope(&mut kc, &mut ct, head_dim, k_pos);
+                let vc = cpu_rows(vd.clone(), n_head_kv * head_dim);
+                let want = cpu.attention(&mut cc, &qc, &kc, &vc, pos);
+
+                let mut q = gpu.rows_from_host(&qd, n_head * head_dim);
+                let mut k = gpu.rows_from_host(&kd, n_head_kv * head_dim);
+                let v = gpu.rows_from_host(&vd, n_head_kv * head_dim);
+                let before = gpu.stats.dispatches;
+                gpu.rope(&mut q, &mut gt, head_dim, pos);
+                gpu.rope(&mut k, &mut gt, head_dim, k_pos);
+                let got = gpu.attention(&mut gc, &q, &k, &v, pos);
+                assert_eq!(
+                    gpu.stats.dispatches - before,
+                    if case == 3 { 4 } else { 2 },
+                    "{what}: dispatches"
+                );
+                same(&gpu.read(&got).unwrap().concat(), &want.data, &what);
+                same(&gpu.read(&q).unwrap().concat(), &qc.data, &what);
+                same(&gpu.read(&k).unwrap().concat(), &kc.data, &what);
+                pos += t;
+            }
         }
     }
 }

@@ -8,7 +8,7 @@
 
 mod common;
 
-use common::gpu::{cpu_rows, executors, same, weight, weight_with, Rng};
+use common::gpu::{check_joined_matmuls, cpu_rows, executors, same, weight, weight_with, Rng};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exec::{ExecError, Executor};
@@ -83,6 +83,36 @@ fn matmul_matches_cpu_in_every_new_format() {
                 let shape = (format, rows, cols, t, case % 2 == 1);
                 check_matmul(&mut gpu, &mut cpu, &mut rng, shape, &name);
             }
+        }
+    }
+}
+
+/// Joined matmuls (Q, K, V; gate, up) in the exact-2 formats, mixed as in
+/// Gemma's Q4_K_M file (Q5_0 Q and K with a Q8_0 V), among K-quants, and the
+/// other 32-element formats: one dispatch, each product the CPU's.
+#[test]
+fn joined_matmuls_match_cpu_in_mixed_formats() {
+    use WeightFormat::{Q4K, Q4_0, Q5K, Q5_0, Q5_1, Q6K, Q8_0};
+    let mut rng = Rng(0x5eed_0005);
+    let mut cpu = CpuExecutor::with_threads(1);
+    // Few sets: each is a pipeline per leg to compile (slow on SwiftShader).
+    let sets: [&[WeightFormat]; 4] = [
+        &[Q5_0, Q5_0, Q8_0],
+        &[Q4K, Q4K, Q6K],
+        &[Q6K, Q5K],
+        &[Q5_1, Q8_0, Q4_0],
+    ];
+    for (name, mut gpu) in executors() {
+        for (case, formats) in sets.iter().enumerate() {
+            let weights: Vec<_> = formats
+                .iter()
+                .map(|&f| (f, [1, 7, 13, 65, 70][rng.below(5) as usize]))
+                .collect();
+            let cols = 256 * rng.range(1, 3) as usize;
+            let t = [1, 9, 17, 2][case];
+            let joined =
+                check_joined_matmuls(&mut gpu, &mut cpu, &mut rng, &weights, (cols, t), &name);
+            assert!(joined, "{name}: {formats:?} did not join");
         }
     }
 }

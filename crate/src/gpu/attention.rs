@@ -1,7 +1,10 @@
 //! Attention (docs/numerics.md section 7): `wgsl/kv_store.wgsl` appends the new
 //! keys and values to the quantized cache, `wgsl/attention.wgsl` attends each
-//! query head (with `wgsl/exp.wgsl` for the integer softmax).
+//! query head (with `wgsl/exp.wgsl` for the integer softmax). The queries' and
+//! keys' RoPE, when recorded right before, is done by the KV store dispatch
+//! (`rope::fold_into_kv_store`).
 
+use super::rope;
 use super::shader::Kernel;
 use super::{GpuExecutor, GpuKvCache, GpuRows};
 use crate::exact::attention::score_scale_q30;
@@ -35,6 +38,14 @@ pub(super) fn encode(
         ));
         return result;
     }
+    // Taken back before the cache may grow: its copies would close the RoPE's
+    // window, and they touch only the cache, the rotations only `q` and `k`.
+    let shapes_fit = q.cols == sh.n_head * hd && k.cols == sh.n_head_kv * hd;
+    let folded = if shapes_fit {
+        rope::fold_into_kv_store(ex, q, k, hd, pos0)
+    } else {
+        None
+    };
     cache.len = cache.len.min(pos0);
     if let Err(e) = ex.ensure_cache(cache, pos0 + n) {
         ex.fail(e.to_string());
@@ -44,9 +55,32 @@ pub(super) fn encode(
         (Some(a), Some(b), Some(c), Some(d)) => (a.clone(), b.clone(), c.clone(), d.clone()),
         _ => unreachable!("ensure_cache allocates all four buffers"),
     };
+    // Without a RoPE, the rotation's bindings get buffers it never touches.
+    let (q_slot, table, pairs, neox, heads, z) = match folded {
+        Some(r) => {
+            let heads = sh.n_head.max(sh.n_head_kv);
+            (q.buf.get().clone(), r.table, r.pairs, r.neox, heads, 3)
+        }
+        None => (
+            ex.spare_buffer(),
+            v.buf.get().clone(),
+            0,
+            0,
+            sh.n_head_kv,
+            2,
+        ),
+    };
     ex.dispatch(
         Kernel::KvStore,
-        &[sh.n_head_kv as u32, hd as u32, n as u32, pos0 as u32],
+        &[
+            sh.n_head_kv as u32,
+            hd as u32,
+            n as u32,
+            pos0 as u32,
+            sh.n_head as u32,
+            pairs,
+            neox,
+        ],
         vec![
             k.buf.get().into(),
             v.buf.get().into(),
@@ -54,8 +88,10 @@ pub(super) fn encode(
             (&vc).into(),
             (&ke).into(),
             (&ve).into(),
+            (&q_slot).into(),
+            (&table).into(),
         ],
-        [sh.n_head_kv as u32, n as u32, 2],
+        [heads as u32, n as u32, z],
     );
     cache.len = pos0 + n;
 

@@ -2,6 +2,9 @@
 //! `wgsl/matmul_rows.wgsl` (one invocation per row), one dispatch per row range
 //! of the weight (see `GpuWeight`).
 //!
+//! A matmul of the same input recorded right after it joins its dispatch
+//! (`matmul_join`).
+//!
 //! A residual add of the output (section 8, saturating) that is recorded right
 //! after the matmul folds into its dispatch: the kernel then writes the product
 //! and adds it into the residual stream, element by element with the same
@@ -12,6 +15,7 @@
 //! decided by a uniform alone can make lavapipe recompile the shader).
 
 use super::commands::{Binding, Command};
+use super::matmul_join::{self, OpenMatmul};
 use super::shader::Kernel;
 use super::{GpuExecutor, GpuInput, GpuRows, GpuWeight};
 
@@ -29,18 +33,20 @@ const RES: usize = 3;
 /// Parameter word of `Params.res_rows`.
 const P_RES_ROWS: usize = 5;
 
-/// The matmul recorded last, while it is the last recorded command (recording
-/// anything else, or submitting, closes it).
-pub(super) struct OpenMatmul {
-    /// Its index among the recorded commands.
-    command: usize,
-}
-
 pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRows {
     assert_eq!(w.cols, x.cols, "matmul of {} columns by {}", w.cols, x.cols);
     let n = x.rows;
     let out = ex.alloc(n * w.rows * 4);
     let token_groups = n.div_ceil(TOKENS);
+    // Each workgroup row of tokens reads the whole weight once.
+    ex.stats.weight_bytes += (w.bytes() * token_groups) as u64;
+    if matmul_join::join(ex, w, x, &out) {
+        return GpuRows {
+            buf: out,
+            rows: n,
+            cols: w.rows,
+        };
+    }
     let spare = ex.spare_buffer();
     let mut last = None;
     for part in w.parts.iter() {
@@ -68,10 +74,8 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
         last = ex.dispatch(kernel, &params, bindings, groups);
     }
     if let (Some(command), 1) = (last, w.parts.len()) {
-        ex.open_matmul = Some(OpenMatmul { command });
+        ex.open_matmul = Some(OpenMatmul::new(command, w, x));
     }
-    // Each workgroup row of tokens reads the whole weight once.
-    ex.stats.weight_bytes += (w.bytes() * token_groups) as u64;
     GpuRows {
         buf: out,
         rows: n,
@@ -82,7 +86,7 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
 /// Folds `x = sat(x + y)` into the open matmul when `y` is its output: the
 /// dispatch then also adds each product into `x`. False if it cannot.
 pub(super) fn fold_residual(ex: &mut GpuExecutor, x: &GpuRows, y: &GpuRows) -> bool {
-    let Some(open) = ex.open_matmul.take() else {
+    let Some(open) = ex.open_matmul.take().filter(OpenMatmul::single) else {
         return false;
     };
     let (xb, yb) = (x.buf.get(), y.buf.get());

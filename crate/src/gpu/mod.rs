@@ -22,6 +22,7 @@ mod context;
 mod embed;
 mod gelu_mul;
 mod matmul;
+mod matmul_join;
 mod quantize;
 mod readback;
 mod rms_norm;
@@ -95,9 +96,10 @@ pub struct GpuExecutor {
     lost: Arc<Mutex<Option<String>>>,
     /// Set by the uncaptured-error handler and by operations that cannot go on.
     failed: Arc<Mutex<Option<String>>>,
-    /// The last recorded command while it is a matmul that a residual add can
-    /// still fold into (see `matmul::fold_residual`).
-    open_matmul: Option<matmul::OpenMatmul>,
+    /// The last recorded command while it is a matmul that another matmul of
+    /// the same input can join (`matmul_join`) or a residual add can still
+    /// fold into (`matmul::fold_residual`).
+    open_matmul: Option<matmul_join::OpenMatmul>,
     /// The last recorded command while it is a RoPE the keys' RoPE can join.
     open_rope: Option<rope::OpenRope>,
     /// A small buffer bound to writable slots a dispatch leaves unused.
@@ -139,9 +141,16 @@ impl GpuExecutor {
         self.weights.clear();
     }
 
-    /// Compiles every kernel's pipeline now (otherwise each compiles on first use).
+    /// Compiles every kernel's pipeline now (otherwise each compiles on first use);
+    /// joined matmuls only for the matmul path in use.
     pub fn precompile(&mut self) {
+        let per_row = self.summary.matmul_per_row;
         for kernel in shader::Kernel::ALL {
+            if let shader::Kernel::MatmulJoin(join) = kernel {
+                if join.per_row != per_row {
+                    continue;
+                }
+            }
             self.pipelines.get(&self.device, kernel);
         }
     }

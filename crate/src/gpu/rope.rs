@@ -3,7 +3,9 @@
 //!
 //! The keys' RoPE joins the queries' dispatch when it is recorded right after it
 //! with the same table, positions and head size (the dispatch then rotates `x`,
-//! then `x2`); each pair is rotated by the same arithmetic either way.
+//! then `x2`); each pair is rotated by the same arithmetic either way. A joined
+//! RoPE of the queries and keys recorded right before their attention then folds
+//! into the attention's KV store dispatch (`fold_into_kv_store`).
 
 use super::commands::{Binding, Command};
 use super::shader::Kernel;
@@ -23,6 +25,15 @@ pub(super) struct OpenRope {
     command: usize,
     params: [u32; 6],
     pairs_total: usize,
+    /// Columns of the second matrix once one joined.
+    cols2: Option<u32>,
+}
+
+/// A RoPE folded into the KV store: its table and parameters.
+pub(super) struct FoldedRope {
+    pub(super) table: wgpu::Buffer,
+    pub(super) pairs: u32,
+    pub(super) neox: u32,
 }
 
 pub(super) fn encode(
@@ -59,6 +70,7 @@ pub(super) fn encode(
             command,
             params,
             pairs_total: n,
+            cols2: None,
         });
     }
 }
@@ -72,9 +84,12 @@ fn join(
     params: [u32; 6],
     n: usize,
 ) -> bool {
-    let Some(open) = ex.open_rope.take() else {
+    let Some(mut open) = ex.open_rope.take() else {
         return false;
     };
+    if open.cols2.is_some() {
+        return false;
+    }
     let Some(Command::Dispatch {
         bindings,
         params: (at, _),
@@ -94,5 +109,44 @@ fn join(
     groups[0] = (open.pairs_total + n).div_ceil(64) as u32;
     let at = *at as usize + 4 * P_COLS2;
     ex.params[at..at + 4].copy_from_slice(&(x.cols as u32).to_le_bytes());
+    open.cols2 = Some(x.cols as u32);
+    ex.open_rope = Some(open);
     true
+}
+
+/// Takes back the open RoPE dispatch when it rotated `q` and then `k` (rows
+/// `pos0..pos0 + rows`, heads of `head_dim`) and is the last recorded command:
+/// the KV store about to be recorded does the rotations instead (same
+/// arithmetic, docs/gpu.md "Dispatches per layer"). None if it cannot.
+pub(super) fn fold_into_kv_store(
+    ex: &mut GpuExecutor,
+    q: &GpuRows,
+    k: &GpuRows,
+    head_dim: usize,
+    pos0: usize,
+) -> Option<FoldedRope> {
+    let open = ex.open_rope.take()?;
+    let [cols, hd, pairs, neox, p0, rows] = open.params;
+    if open.command + 1 != ex.commands.len()
+        || open.cols2 != Some(k.cols as u32)
+        || (cols, hd, p0, rows) != (q.cols as u32, head_dim as u32, pos0 as u32, q.rows as u32)
+        || k.rows != q.rows
+    {
+        return None;
+    }
+    let Some(Command::Dispatch {
+        bindings, params, ..
+    }) = ex.commands.last()
+    else {
+        return None;
+    };
+    if bindings[X].buf != *q.buf.get() || bindings[X2].buf != *k.buf.get() {
+        return None;
+    }
+    let table = bindings[1].buf.clone();
+    let at = params.0 as usize;
+    ex.commands.pop();
+    ex.params.truncate(at);
+    ex.stats.dispatches -= 1;
+    Some(FoldedRope { table, pairs, neox })
 }

@@ -3,6 +3,7 @@
 //! `rms_factor`, `exp`, `act_write`, a `dot4` flavour and `matmul_block`) followed by the kernel itself; pipelines are
 //! compiled once per (kernel, weight format) and kept.
 
+use super::matmul_join::{Join, MAX_JOIN};
 use crate::exact::math::exp2_table;
 use crate::exact::quant::WeightFormat;
 use std::collections::HashMap;
@@ -17,6 +18,7 @@ const EXP: &str = include_str!("wgsl/exp.wgsl");
 const ACT_WRITE: &str = include_str!("wgsl/act_write.wgsl");
 const DOT4_BUILTIN: &str = include_str!("wgsl/dot4_builtin.wgsl");
 const DOT4_FALLBACK: &str = include_str!("wgsl/dot4_fallback.wgsl");
+const MATMUL_BIND: &str = include_str!("wgsl/matmul_bind.wgsl");
 const MATMUL_BLOCK: &str = include_str!("wgsl/matmul_block.wgsl");
 
 /// A compute kernel (and its weight format where it reads weights).
@@ -26,6 +28,8 @@ pub enum Kernel {
     Matmul(WeightFormat),
     /// Matmul with one invocation per output element (no workgroup memory).
     MatmulRows(WeightFormat),
+    /// Two or three matmuls of one input in one dispatch (`matmul_join`).
+    MatmulJoin(Join),
     RmsNorm,
     Rope,
     KvStore,
@@ -42,13 +46,30 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, for tests and pre-compilation.
-    pub const ALL: [Kernel; 17] = [
+    pub const ALL: [Kernel; 21] = [
         Kernel::Embed(WeightFormat::Q4_1),
         Kernel::Embed(WeightFormat::Q8_0),
         Kernel::Matmul(WeightFormat::Q4_1),
         Kernel::Matmul(WeightFormat::Q8_0),
         Kernel::MatmulRows(WeightFormat::Q4_1),
         Kernel::MatmulRows(WeightFormat::Q8_0),
+        // SmolLM2's Q, K, V and gate, up.
+        Kernel::MatmulJoin(Join {
+            per_row: false,
+            formats: [Some(WeightFormat::Q4_1); MAX_JOIN],
+        }),
+        Kernel::MatmulJoin(Join {
+            per_row: false,
+            formats: [Some(WeightFormat::Q4_1), Some(WeightFormat::Q4_1), None],
+        }),
+        Kernel::MatmulJoin(Join {
+            per_row: true,
+            formats: [Some(WeightFormat::Q4_1); MAX_JOIN],
+        }),
+        Kernel::MatmulJoin(Join {
+            per_row: true,
+            formats: [Some(WeightFormat::Q4_1), Some(WeightFormat::Q4_1), None],
+        }),
         Kernel::RmsNorm,
         Kernel::Rope,
         Kernel::KvStore,
@@ -74,6 +95,24 @@ impl Kernel {
         for f in super::formats::FORMATS {
             all.extend([Kernel::Embed(f), Kernel::Matmul(f), Kernel::MatmulRows(f)]);
         }
+        // Each format joined with itself and a mixed triple, both work splits
+        // (the exact-1 pairs and triples are in ALL).
+        use WeightFormat::{Q4K, Q4_0, Q5K, Q6K, Q8_0};
+        for per_row in [false, true] {
+            let mut joins: Vec<[Option<WeightFormat>; MAX_JOIN]> = super::formats::FORMATS
+                .into_iter()
+                .filter(|&f| f != WeightFormat::Q4_1)
+                .map(|f| [Some(f), Some(f), Some(f)])
+                .collect();
+            joins.push([Some(Q4K), Some(Q4K), Some(Q6K)]);
+            joins.push([Some(Q5K), Some(Q8_0), None]);
+            joins.push([Some(Q6K), Some(Q4_0), None]);
+            all.extend(
+                joins
+                    .into_iter()
+                    .map(|formats| Kernel::MatmulJoin(Join { per_row, formats })),
+            );
+        }
         all
     }
 
@@ -82,6 +121,7 @@ impl Kernel {
             Kernel::Embed(_) => super::embed::SOURCE,
             Kernel::Matmul(_) => super::matmul::SOURCE,
             Kernel::MatmulRows(_) => super::matmul::ROWS_SOURCE,
+            Kernel::MatmulJoin(_) => "",
             Kernel::RmsNorm => super::rms_norm::SOURCE,
             Kernel::Rope => super::rope::SOURCE,
             Kernel::KvStore => super::attention::KV_STORE_SOURCE,
@@ -147,8 +187,14 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     ) {
         s.push_str(ACT_WRITE);
     }
+    if let Kernel::MatmulJoin(join) = kernel {
+        s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
+        super::matmul_join::source(join, MATMUL_BLOCK, &mut s);
+        return s;
+    }
     if matches!(kernel, Kernel::Matmul(_) | Kernel::MatmulRows(_)) {
         s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
+        s.push_str(MATMUL_BIND);
         s.push_str(MATMUL_BLOCK);
     }
     // The format file reads the kernel's weight binding `w` and is read by it
@@ -304,12 +350,21 @@ mod tests {
             let without = source(Kernel::Matmul(format), false);
             assert!(with.contains("dot4I8Packed(") && !without.contains("dot4I8Packed("));
         }
+        for kernel in Kernel::every() {
+            if let Kernel::MatmulJoin(_) = kernel {
+                assert!(source(kernel, true).contains("dot4I8Packed("));
+                assert!(!source(kernel, false).contains("dot4I8Packed("));
+            }
+        }
     }
 
     #[test]
     fn every_kernel_is_listed_once() {
         let every = Kernel::every();
-        assert_eq!(every.len(), 11 + 3 * crate::gpu::formats::FORMATS.len());
+        assert_eq!(
+            every.len(),
+            15 + 3 * crate::gpu::formats::FORMATS.len() + 2 * 10
+        );
         assert!(Kernel::ALL.iter().all(|k| every.contains(k)));
     }
 }

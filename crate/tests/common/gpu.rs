@@ -223,3 +223,55 @@ pub fn same<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T], what: &str) {
 pub fn cpu_rows(data: Vec<i32>, cols: usize) -> Rows {
     Rows { data, cols }
 }
+
+/// Matmuls of one quantized `t x cols` input by `weights` (format, rows), recorded
+/// one after another as a layer records Q, K, V or gate, up: on `gpu` they join one
+/// dispatch (none split: `joined` is true), else one dispatch per part (callers
+/// put a split weight second of two); each
+/// product equals the CPU's. Returns whether they joined.
+pub fn check_joined_matmuls(
+    gpu: &mut GpuExecutor,
+    cpu: &mut verbatim::cpu::CpuExecutor,
+    rng: &mut Rng,
+    weights: &[(WeightFormat, usize)],
+    (cols, t): (usize, usize),
+    name: &str,
+) -> bool {
+    use verbatim::exec::Executor;
+    let views: Vec<WeightView> = weights
+        .iter()
+        .map(|&(format, rows)| {
+            let extreme = rng.below(3) == 0;
+            weight_with(rng, format, rows, cols, extreme)
+        })
+        .collect();
+    let x = rng.q16_bounded(t * cols);
+    let ic = cpu.quantize(&cpu_rows(x.clone(), cols));
+    let wants: Vec<Vec<i32>> = views
+        .iter()
+        .map(|v| {
+            let w = cpu.weight(v.clone()).unwrap();
+            cpu.matmul(&w, &ic).data
+        })
+        .collect();
+    let ws: Vec<_> = views.into_iter().map(|v| gpu.weight(v).unwrap()).collect();
+    let xg = gpu.rows_from_host(&x, cols);
+    let ig = gpu.quantize(&xg);
+    let before = gpu.stats.dispatches;
+    let outs: Vec<_> = ws.iter().map(|w| gpu.matmul(w, &ig)).collect();
+    let dispatches = gpu.stats.dispatches - before;
+    let parts: usize = ws.iter().map(|w| w.parts()).sum();
+    let joined = parts == ws.len();
+    let what = format!("{name}: {weights:?} x {cols} columns times {t} rows");
+    // A split weight takes a dispatch per part and nothing joins it.
+    let want_dispatches = if joined { 1 } else { parts as u64 };
+    assert_eq!(dispatches, want_dispatches, "{what}: dispatches");
+    for (i, (out, want)) in outs.iter().zip(&wants).enumerate() {
+        same(
+            &gpu.read(out).unwrap().concat(),
+            want,
+            &format!("{what}: product {i}"),
+        );
+    }
+    joined
+}
