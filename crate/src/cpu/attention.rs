@@ -3,7 +3,7 @@
 //! split across the thread pool.
 //!
 //! A task attends one query row's heads that share a kv head ([`attend_group`]):
-//! the key dot products a page of keys at a time on [`simd::dots_i16`], every head
+//! the key dot products a page of keys at a time on [`simd::dots_pairs`], every head
 //! of the group against the page while it is in the first-level cache; scores,
 //! softmax weights and divisions in tight loops without branches
 //! ([`simd::scores`], [`simd::exps`], [`simd::weights`]); the value accumulation a page of
@@ -14,7 +14,7 @@
 //! threads (one decoded token), a task takes one head, so that every thread has
 //! work.
 
-use super::kv_cache::KvCache;
+use super::kv_cache::{KvCache, PAGE};
 use super::pool::{Disjoint, Pool};
 use super::simd;
 use crate::exact::act::Act;
@@ -75,23 +75,24 @@ pub fn attend_group(
     // Every entry of p and w below g n is written before it is read.
     grow(&mut s.p, g * n);
     // Dot products: each page of keys against every head of the group.
+    let kq: Vec<simd::KeyQuery> = qa.iter().map(|a| simd::KeyQuery::new(&a.q)).collect();
     let mut pos = first;
     while pos <= last {
-        let (rows, count) = keys.run(kvh, pos, last);
+        let (block, count) = keys.block(kvh, pos, last);
         let next = if pos + count <= last {
-            keys.run(kvh, pos + count, last).0
+            keys.block(kvh, pos + count, last).0
         } else {
             values.run(kvh, first, last).0
         };
-        let at = pos - first;
+        let (at, t0) = (pos - first, pos % PAGE);
         let mut ahead = Ahead::new(next);
-        let work = qa.len() * count;
-        for (h, a) in qa.iter().enumerate() {
+        let work = kq.len() * count;
+        for (h, kq) in kq.iter().enumerate() {
             let o = h * n + at;
             let mut r = 0;
             while r < count {
                 let e = (r + STEP).min(count);
-                simd::dots_i16(&a.q, &rows[r * hd..], hd, &mut s.p[o + r..o + e]);
+                simd::dots_pairs(kq, block, PAGE, t0 + r, &mut s.p[o + r..o + e]);
                 ahead.upto(h * count + e, work);
                 r = e;
             }
@@ -177,7 +178,7 @@ pub fn attend_group(
 const STEP: usize = if cfg!(target_arch = "x86_64") {
     32
 } else {
-    super::kv_cache::PAGE
+    PAGE
 };
 
 /// Prefetches the lines of a run a part at a time, spread over the work on the

@@ -4,6 +4,7 @@
 //! over a batch of rows.
 
 use super::attn::Pairs;
+use super::KeyQuery;
 use std::arch::x86_64::*;
 
 /// Adds the limb sums of values `off..off + 16` (lanes of `unpacklo`: values
@@ -69,5 +70,71 @@ pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], 
             c += 16;
         }
         t0 = t1;
+    }
+}
+
+/// `G` groups of 16 positions (two registers of eight i32 lanes each) from `tb`
+/// of [`super::dots_pairs`]: per value pair `k`, one load per register and one
+/// pair-multiply-add each for the high and the low bytes of the query.
+#[inline(always)]
+unsafe fn key_groups<const G: usize>(
+    qh: &[i32],
+    ql: &[i32],
+    block: *const i16,
+    page: usize,
+    tb: usize,
+    sums: &mut [i64; 32],
+) {
+    let z = _mm256_setzero_si256();
+    let (mut h, mut l) = ([[z; 2]; G], [[z; 2]; G]);
+    for (k, (&a, &b)) in qh.iter().zip(ql).enumerate() {
+        let (wa, wb) = (_mm256_set1_epi32(a), _mm256_set1_epi32(b));
+        for g in 0..G {
+            for r in 0..2 {
+                let at = (k * page + tb + 16 * g + 8 * r) * 2;
+                let kv = _mm256_loadu_si256(block.add(at) as *const __m256i);
+                h[g][r] = _mm256_add_epi32(h[g][r], _mm256_madd_epi16(kv, wa));
+                l[g][r] = _mm256_add_epi32(l[g][r], _mm256_madd_epi16(kv, wb));
+            }
+        }
+    }
+    for g in 0..G {
+        for r in 0..2 {
+            for half in 0..2 {
+                let widen = |x: __m256i| {
+                    _mm256_cvtepi32_epi64(if half == 0 {
+                        _mm256_castsi256_si128(x)
+                    } else {
+                        _mm256_extracti128_si256::<1>(x)
+                    })
+                };
+                let d = _mm256_add_epi64(_mm256_slli_epi64::<8>(widen(h[g][r])), widen(l[g][r]));
+                let at = 16 * g + 8 * r + 4 * half;
+                _mm256_storeu_si256(sums.as_mut_ptr().add(at) as *mut __m256i, d);
+            }
+        }
+    }
+}
+
+/// See [`super::dots_pairs`]: positions in aligned groups of 16, up to two groups
+/// at a time. The caller has checked that AVX2 is present, that `q.len()` is even
+/// and at most 256, that `page` is a multiple of 16, that `t0 + out.len() <= page`
+/// and that `block` holds the page.
+#[target_feature(enable = "avx2")]
+pub unsafe fn dots_pairs(q: &KeyQuery, block: &[i16], page: usize, t0: usize, out: &mut [i64]) {
+    let (qh, ql) = q.pairs();
+    let end = t0 + out.len();
+    let mut sums = [0i64; 32];
+    let mut tb = t0 - t0 % 16;
+    while tb < end {
+        let g = (end - tb).div_ceil(16).min(2);
+        let b = block.as_ptr();
+        match g {
+            1 => key_groups::<1>(qh, ql, b, page, tb, &mut sums),
+            _ => key_groups::<2>(qh, ql, b, page, tb, &mut sums),
+        }
+        let (from, to) = (tb.max(t0), (tb + 16 * g).min(end));
+        out[from - t0..to - t0].copy_from_slice(&sums[from - tb..to - tb]);
+        tb += 16 * g;
     }
 }

@@ -1,12 +1,11 @@
 //! AVX-512 twins of the attention kernels (x86_64 CPUs with AVX-512 F, BW and
 //! VNNI, chosen at run time inside the AVX2 twin's arm: [`super::avx512`]): the
-//! same integer steps as `attn_avx2.rs` and `avx2::dots_i16`, 32 values per
-//! register, with `vpdpwssd` (VNNI: `pmaddwd` and the add in one instruction,
-//! the same i32 wrapping-free sums since every bound of the AVX2 twins holds
-//! lane by lane).
+//! same integer steps as `attn_avx2.rs`, 16 i32 lanes per register, with
+//! `vpdpwssd` (VNNI: `pmaddwd` and the add in one instruction, the same i32 sums
+//! with no wrapping, since every bound of the AVX2 twins holds lane by lane).
 
 use super::attn::Pairs;
-use super::avx2::reduce4;
+use super::KeyQuery;
 use std::arch::x86_64::*;
 
 /// Adds the limb sums of values `c..c + 32` to `acc` (module docs of `attn.rs`):
@@ -77,48 +76,64 @@ pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], 
     }
 }
 
-/// The sum of the two 256-bit halves of `x`.
+/// `G` groups of 16 positions from `tb` of [`dots_pairs`]: per value pair `k`, one
+/// load of 16 positions' pairs per group and one `vpdpwssd` each for the high and
+/// the low bytes of the query, so that `2 G` sums are independent.
 #[inline(always)]
-unsafe fn halves(x: __m512i) -> __m256i {
-    _mm256_add_epi32(_mm512_castsi512_si256(x), _mm512_extracti64x4_epi64::<1>(x))
+unsafe fn key_groups<const G: usize>(
+    qh: &[i32],
+    ql: &[i32],
+    block: *const i16,
+    page: usize,
+    tb: usize,
+    sums: &mut [i64; 64],
+) {
+    let z = _mm512_setzero_si512();
+    let (mut h, mut l) = ([z; G], [z; G]);
+    for (k, (&a, &b)) in qh.iter().zip(ql).enumerate() {
+        let (wa, wb) = (_mm512_set1_epi32(a), _mm512_set1_epi32(b));
+        for g in 0..G {
+            let kv = _mm512_loadu_si512(block.add((k * page + tb + 16 * g) * 2) as *const __m512i);
+            h[g] = _mm512_dpwssd_epi32(h[g], kv, wa);
+            l[g] = _mm512_dpwssd_epi32(l[g], kv, wb);
+        }
+    }
+    for g in 0..G {
+        for half in 0..2 {
+            let widen = |x: __m512i| {
+                _mm512_cvtepi32_epi64(if half == 0 {
+                    _mm512_castsi512_si256(x)
+                } else {
+                    _mm512_extracti64x4_epi64::<1>(x)
+                })
+            };
+            let d = _mm512_add_epi64(_mm512_slli_epi64::<8>(widen(h[g])), widen(l[g]));
+            _mm512_storeu_si512(sums.as_mut_ptr().add(16 * g + 8 * half) as *mut __m512i, d);
+        }
+    }
 }
 
-/// Dot products of `q` with rows `j * stride` of `rows` (see [`super::dots_i16`]),
-/// four rows per step, `q` split into its high (signed) and low bytes as in the
-/// AVX2 twin; the caller has checked that AVX-512 F, BW and VNNI are present, that
-/// `q.len()` is a multiple of 32 up to 256 and that `rows` holds `out.len()` rows.
+/// See [`super::dots_pairs`]: positions in aligned groups of 16 (i32 lanes), up
+/// to four groups at a time. The caller has checked that AVX-512 F, BW and VNNI
+/// are present, that the query's length is even and at most 256, that `page` is a multiple
+/// of 16, that `t0 + out.len() <= page` and that `block` holds the page.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub unsafe fn dots_i16(q: &[i16], rows: &[i16], stride: usize, out: &mut [i64]) {
-    let chunks = q.len() / 32;
-    let mut qh = [_mm512_setzero_si512(); 8];
-    let mut ql = [_mm512_setzero_si512(); 8];
-    for c in 0..chunks {
-        let v = _mm512_loadu_si512(q.as_ptr().add(32 * c) as *const __m512i);
-        qh[c] = _mm512_srai_epi16::<8>(v);
-        ql[c] = _mm512_and_si512(v, _mm512_set1_epi16(255));
-    }
-    let n = out.len();
-    let mut j = 0;
-    while j < n {
-        let m = (n - j).min(4);
-        let mut h = [_mm256_setzero_si256(); 4];
-        let mut l = [_mm256_setzero_si256(); 4];
-        for r in 0..m {
-            let k = rows.as_ptr().add((j + r) * stride);
-            let (mut sh, mut sl) = (_mm512_setzero_si512(), _mm512_setzero_si512());
-            for c in 0..chunks {
-                let kv = _mm512_loadu_si512(k.add(32 * c) as *const __m512i);
-                sh = _mm512_dpwssd_epi32(sh, kv, qh[c]);
-                sl = _mm512_dpwssd_epi32(sl, kv, ql[c]);
-            }
-            (h[r], l[r]) = (halves(sh), halves(sl));
+pub unsafe fn dots_pairs(q: &KeyQuery, block: &[i16], page: usize, t0: usize, out: &mut [i64]) {
+    let (qh, ql) = q.pairs();
+    let end = t0 + out.len();
+    let mut sums = [0i64; 64];
+    let mut tb = t0 - t0 % 16;
+    while tb < end {
+        let g = (end - tb).div_ceil(16).min(4);
+        let b = block.as_ptr();
+        match g {
+            1 => key_groups::<1>(qh, ql, b, page, tb, &mut sums),
+            2 => key_groups::<2>(qh, ql, b, page, tb, &mut sums),
+            3 => key_groups::<3>(qh, ql, b, page, tb, &mut sums),
+            _ => key_groups::<4>(qh, ql, b, page, tb, &mut sums),
         }
-        let (mut sh, mut sl) = ([0i32; 4], [0i32; 4]);
-        _mm_storeu_si128(sh.as_mut_ptr() as *mut __m128i, reduce4(h));
-        _mm_storeu_si128(sl.as_mut_ptr() as *mut __m128i, reduce4(l));
-        for r in 0..m {
-            out[j + r] = ((sh[r] as i64) << 8) + sl[r] as i64;
-        }
-        j += m;
+        let (from, to) = (tb.max(t0), (tb + 16 * g).min(end));
+        out[from - t0..to - t0].copy_from_slice(&sums[from - tb..to - tb]);
+        tb += 16 * g;
     }
 }

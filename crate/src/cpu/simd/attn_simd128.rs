@@ -4,6 +4,7 @@
 //! i32 accumulators kept over a batch of rows.
 
 use super::attn::{Pairs, BATCH};
+use super::KeyQuery;
 use std::arch::wasm32::*;
 
 /// `(2^16 A + 2^8 B + C) << u` of two i32 lanes (`high`: lanes 2, 3) in i64.
@@ -66,5 +67,44 @@ pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], 
             c += 8;
         }
         t0 = t1;
+    }
+}
+
+/// See [`super::dots_pairs`]: positions in aligned groups of 16 (four registers of
+/// four i32 lanes); per value pair `k`, one load per register and one
+/// `i32x4.dot_i16x8_s` each for the high and the low bytes of the query. The
+/// caller has checked that the query's length is even and at most 256, that `page` is a
+/// multiple of 16, that `t0 + out.len() <= page` and that `block` holds the page.
+pub unsafe fn dots_pairs(q: &KeyQuery, block: &[i16], page: usize, t0: usize, out: &mut [i64]) {
+    let (qh, ql) = q.pairs();
+    let end = t0 + out.len();
+    let mut sums = [0i64; 16];
+    let mut tb = t0 - t0 % 16;
+    while tb < end {
+        let z = i32x4_splat(0);
+        let (mut h, mut l) = ([z; 4], [z; 4]);
+        for (k, (&a, &b)) in qh.iter().zip(ql).enumerate() {
+            let (wa, wb) = (i32x4_splat(a), i32x4_splat(b));
+            for r in 0..4 {
+                let kv = v128_load(block.as_ptr().add((k * page + tb + 4 * r) * 2) as *const v128);
+                h[r] = i32x4_add(h[r], i32x4_dot_i16x8(kv, wa));
+                l[r] = i32x4_add(l[r], i32x4_dot_i16x8(kv, wb));
+            }
+        }
+        for r in 0..4 {
+            let lo = i64x2_add(
+                i64x2_shl(i64x2_extend_low_i32x4(h[r]), 8),
+                i64x2_extend_low_i32x4(l[r]),
+            );
+            let hi = i64x2_add(
+                i64x2_shl(i64x2_extend_high_i32x4(h[r]), 8),
+                i64x2_extend_high_i32x4(l[r]),
+            );
+            v128_store(sums.as_mut_ptr().add(4 * r) as *mut v128, lo);
+            v128_store(sums.as_mut_ptr().add(4 * r + 2) as *mut v128, hi);
+        }
+        let (from, to) = (tb.max(t0), (tb + 16).min(end));
+        out[from - t0..to - t0].copy_from_slice(&sums[from - tb..to - tb]);
+        tb += 16;
     }
 }

@@ -1,6 +1,6 @@
 //! SIMD twins of the exact row accumulator [`quant::row_dot_acc`], of the
 //! attention score dot product [`attention::dot_i16`] (one key, or many at once:
-//! [`dots_i16`]) and of the attention's value accumulation ([`acc_rows`], a page
+//! [`dots_pairs`]) and of the attention's value accumulation ([`acc_rows`], a page
 //! of rows at once: `attn.rs`): AVX2 on x86_64 (chosen at run time, `avx2.rs`;
 //! the row accumulator in `batch_avx2.rs`), simd128 on wasm32 (`simd128.rs`), the
 //! scalar definition elsewhere ([`Twin`] names them; `shift.rs` holds what the two
@@ -92,12 +92,16 @@
 //!
 //! # The attention dot products
 //!
-//! [`dots_i16`] takes one query against many keys. The query is split into bytes,
-//! `q = 256 qh + ql` with `qh = q >> 8` in `-128..=127` and `ql = q & 255` in
-//! `0..=255`, and each key is multiplied by both halves with the pair-multiply-add
-//! (`pmaddwd`, `i32x4.dot_i16x8_s`): a product is below `2^15 * 255 < 2^23` in
-//! magnitude, so up to 256 of them (a head of at most 256 values) sum below 2^31
-//! in i32 lanes with no widening; the dot product is `256 Sh + Sl` in i64, exactly.
+//! [`dots_pairs`] takes one query against the keys of many positions, stored in
+//! value pairs (`super::kv_cache`: one load holds values `2k` and `2k + 1` of
+//! consecutive positions), so each i32 lane sums one position's products and no
+//! sum across lanes is needed. The query is split into bytes, `q = 256 qh + ql`
+//! with `qh = q >> 8` in `-128..=127` and `ql = q & 255` in `0..=255`, paired
+//! the same way ([`KeyQuery`]) and multiplied with the pair-multiply-add
+//! (`pmaddwd`, `vpdpwssd`, `i32x4.dot_i16x8_s`): a product is at most
+//! `2^15 * 255 < 2^23` in magnitude, so up to 256 of them (a head of at most 256
+//! values) sum to less than `256 * 255 * 2^15 < 2^31` in a lane with no widening;
+//! the dot product is `256 Sh + Sl` in i64, exactly.
 
 use crate::exact::act::{Act, BLOCK};
 use crate::exact::attention;
@@ -432,54 +436,104 @@ pub fn dot_i16_on(twin: Twin, a: &[i16], b: &[i16]) -> i64 {
     }
 }
 
-/// Exact dot products of `q` with consecutive rows of `rows`: `out[j]` is
-/// [`attention::dot_i16`] of `q` and the `q.len()` values at `rows[j * stride..]`
-/// (the keys of one kv head at consecutive cached positions), on the fastest twin
-/// this machine has.
-pub fn dots_i16(q: &[i16], rows: &[i16], stride: usize, out: &mut [i64]) {
-    dots_i16_on(Twin::detected(), q, rows, stride, out)
+/// A query made ready for [`dots_pairs`], once per head: split into bytes (module
+/// docs, "The attention dot products") and paired as the keys are, entry `k`
+/// holding `qh` (or `ql`) of values `2k` (low 16 bits) and `2k + 1` (high 16 bits)
+/// for the pair-multiply-add.
+pub struct KeyQuery<'a> {
+    q: &'a [i16],
+    pub(super) h: [i32; MAX_DOT_LEN / 2],
+    pub(super) l: [i32; MAX_DOT_LEN / 2],
 }
 
-/// Largest vector length of the SIMD [`dots_i16`]: its split sums (module docs,
-/// "The attention dot products") stay below 2^31 up to 256 products.
-const MAX_DOT_LEN: usize = 256;
+impl<'a> KeyQuery<'a> {
+    pub fn new(q: &'a [i16]) -> Self {
+        let (mut h, mut l) = ([0i32; MAX_DOT_LEN / 2], [0i32; MAX_DOT_LEN / 2]);
+        if q.len() <= MAX_DOT_LEN {
+            for (k, two) in q.chunks_exact(2).enumerate() {
+                let pair = |a: i16, b: i16| (a as u16 as u32 | (b as u16 as u32) << 16) as i32;
+                h[k] = pair(two[0] >> 8, two[1] >> 8);
+                l[k] = pair(two[0] & 255, two[1] & 255);
+            }
+        }
+        KeyQuery { q, h, l }
+    }
 
-/// [`dots_i16`] on a given twin.
-pub fn dots_i16_on(twin: Twin, q: &[i16], rows: &[i16], stride: usize, out: &mut [i64]) {
-    let n = out.len();
+    /// The high-byte and low-byte pairs of the query's values.
+    #[cfg(any(target_arch = "x86_64", target_arch = "wasm32"))]
+    pub(super) fn pairs(&self) -> (&[i32], &[i32]) {
+        let k = self.q.len() / 2;
+        (&self.h[..k], &self.l[..k])
+    }
+}
+
+/// Exact dot products of the query `q` with the keys of one kv head in a page
+/// block laid out in value pairs (`super::kv_cache`): value `i` of position `t` at
+/// `(i / 2 * page + t) * 2 + i % 2`. `out[j]` is [`attention::dot_i16`] of the
+/// query and the keys at position `t0 + j`, on the fastest twin this machine has.
+pub fn dots_pairs(q: &KeyQuery, block: &[i16], page: usize, t0: usize, out: &mut [i64]) {
+    dots_pairs_on(Twin::detected(), q, block, page, t0, out)
+}
+
+/// Positions the SIMD twins of [`dots_pairs`] take at a time: 16 i32 lanes.
+const KEY_LANES: usize = 16;
+
+/// [`dots_pairs`] on a given twin. The SIMD twins compute positions in aligned
+/// groups of [`KEY_LANES`] (a page of a multiple of them, an even head size up to
+/// [`MAX_DOT_LEN`]) and keep those asked for; other shapes take the scalar loop.
+pub fn dots_pairs_on(
+    twin: Twin,
+    q: &KeyQuery,
+    block: &[i16],
+    page: usize,
+    t0: usize,
+    out: &mut [i64],
+) {
+    let (n, len) = (out.len(), q.q.len());
+    assert!(
+        t0 + n <= page && block.len() >= len.div_ceil(2) * page * 2,
+        "dots_pairs: positions out of the block"
+    );
     if n == 0 {
         return;
     }
-    assert!(
-        q.len() <= stride && rows.len() >= (n - 1) * stride + q.len(),
-        "dots_i16: rows out of range"
-    );
-    let simd = !q.is_empty() && q.len() <= MAX_DOT_LEN;
+    let simd =
+        len > 0 && len <= MAX_DOT_LEN && len.is_multiple_of(2) && page.is_multiple_of(KEY_LANES);
     match twin {
         #[cfg(target_arch = "x86_64")]
-        Twin::Avx2 if simd && q.len().is_multiple_of(16) => {
+        Twin::Avx2 if simd => {
             assert!(
                 std::arch::is_x86_feature_detected!("avx2"),
                 "no AVX2 on this CPU"
             );
-            // SAFETY: AVX2 (and for the other twin AVX-512) is present; the length
-            // and the rows are checked above.
+            // SAFETY: AVX2 (and for the other twin AVX-512) is present; the shapes
+            // and the block are checked above.
             unsafe {
-                if q.len().is_multiple_of(32) && avx512() {
-                    attn_avx512::dots_i16(q, rows, stride, out)
+                if avx512() {
+                    attn_avx512::dots_pairs(q, block, page, t0, out)
                 } else {
-                    avx2::dots_i16(q, rows, stride, out)
+                    attn_avx2::dots_pairs(q, block, page, t0, out)
                 }
             }
         }
         #[cfg(target_arch = "wasm32")]
-        Twin::Simd128 if simd && q.len().is_multiple_of(8) => {
-            simd128::dots_i16(q, rows, stride, out)
+        Twin::Simd128 if simd => {
+            // SAFETY: as above.
+            unsafe { attn_simd128::dots_pairs(q, block, page, t0, out) }
         }
         _ => {
             for (j, o) in out.iter_mut().enumerate() {
-                *o = dot_i16_on(twin, q, &rows[j * stride..j * stride + q.len()]);
+                let t = t0 + j;
+                *o =
+                    q.q.iter()
+                        .enumerate()
+                        .map(|(i, &x)| x as i64 * block[(i / 2 * page + t) * 2 + i % 2] as i64)
+                        .sum();
             }
         }
     }
 }
+
+/// Largest vector length of the SIMD [`dots_pairs`]: its split sums (module docs,
+/// "The attention dot products") stay below 2^31 up to 256 products.
+const MAX_DOT_LEN: usize = 256;

@@ -510,14 +510,33 @@ pub(super) fn xorshift(seed: u64) -> impl FnMut() -> u64 {
     }
 }
 
+/// A page block of keys in value pairs (`kv_cache`): `rows[t]` (each `hd` values)
+/// at `(i / 2 * page + t) * 2 + i % 2`, the rest (an odd head's padding, positions
+/// past the rows) left at `fill`.
+fn pair_block(rows: &[Vec<i16>], hd: usize, page: usize, fill: i16) -> Vec<i16> {
+    let mut b = vec![fill; hd.div_ceil(2) * page * 2];
+    for (t, r) in rows.iter().enumerate() {
+        for (i, &v) in r.iter().enumerate() {
+            b[(i / 2 * page + t) * 2 + i % 2] = v;
+        }
+    }
+    if hd % 2 == 1 {
+        for t in 0..page {
+            b[(hd / 2 * page + t) * 2 + 1] = 0;
+        }
+    }
+    b
+}
+
 #[test]
 fn dots_twins_equal_the_definition() {
     let mut next = xorshift(0x1357_9bdf_2468_ace0);
-    // Head sizes on and off the SIMD paths (multiples of 8 / 16 up to 256, others,
-    // longer ones), row counts around the four-row step, strides with other heads
-    // between rows; activations (`|x| <= 32767`) anywhere, at the extremes, or small.
-    for hd in [0usize, 8, 16, 24, 32, 64, 80, 128, 256, 264, 7] {
-        for n in [0usize, 1, 3, 4, 5, 8, 13] {
+    // Head sizes on and off the SIMD paths (even up to 256, odd, longer), pages of
+    // 64 and 48 positions (and 40: off the 16-lane groups), every start and count
+    // around the 16-lane groups; activations (`|x| <= 32767`) anywhere, at the
+    // extremes, or small; other positions of the page hold junk.
+    for hd in [0usize, 2, 8, 16, 30, 64, 80, 128, 256, 264, 7] {
+        for page in [64usize, 48, 40] {
             for mode in 0..3 {
                 let gen = |r: u64| -> i16 {
                     match mode {
@@ -526,16 +545,38 @@ fn dots_twins_equal_the_definition() {
                         _ => (r % 200) as i16 - 100,
                     }
                 };
-                let stride = hd + 8 * (next() % 3) as usize;
                 let q: Vec<i16> = (0..hd).map(|_| gen(next())).collect();
-                let rows: Vec<i16> = (0..n * stride).map(|_| gen(next())).collect();
-                let want: Vec<i64> = (0..n)
-                    .map(|j| attention::dot_i16(&q, &rows[j * stride..j * stride + hd]))
+                let rows: Vec<Vec<i16>> = (0..page)
+                    .map(|_| (0..hd).map(|_| gen(next())).collect())
                     .collect();
-                for (twin, avx512) in dot_twins() {
-                    let mut got = vec![0i64; n];
-                    with_avx512(avx512, || dots_i16_on(twin, &q, &rows, stride, &mut got));
-                    assert_eq!(got, want, "hd {hd} rows {n} mode {mode}: {twin:?} {avx512}");
+                let block = pair_block(&rows, hd, page, i16::MIN);
+                let kq = KeyQuery::new(&q);
+                for (t0, n) in [
+                    (0, page),
+                    (0, 1),
+                    (3, 13),
+                    (15, 2),
+                    (16, 16),
+                    (17, 31),
+                    (page - 1, 1),
+                    (5, 0),
+                ]
+                .into_iter()
+                .filter(|&(t0, n)| t0 + n <= page)
+                {
+                    let want: Vec<i64> = (t0..t0 + n)
+                        .map(|t| attention::dot_i16(&q, &rows[t]))
+                        .collect();
+                    for (twin, avx512) in dot_twins() {
+                        let mut got = vec![0i64; n];
+                        with_avx512(avx512, || {
+                            dots_pairs_on(twin, &kq, &block, page, t0, &mut got)
+                        });
+                        assert_eq!(
+                            got, want,
+                            "hd {hd} page {page} from {t0} n {n} mode {mode}: {twin:?} {avx512}"
+                        );
+                    }
                 }
             }
         }
@@ -547,16 +588,27 @@ fn dots_twins_equal_the_definition() {
         (32767, 32767),
         (-1, -32767),
         (255, -32767),
+        (255, -32768),
     ] {
         let q = vec![qv; 256];
-        let rows = vec![kv; 256 * 5];
+        let block = pair_block(&vec![vec![kv; 256]; 64], 256, 64, kv);
         let want = 256 * qv as i64 * kv as i64;
         for (twin, avx512) in dot_twins() {
-            let mut got = vec![0i64; 5];
-            with_avx512(avx512, || dots_i16_on(twin, &q, &rows, 256, &mut got));
-            assert_eq!(got, vec![want; 5], "{qv} x {kv}: {twin:?} {avx512}");
+            let mut got = vec![0i64; 64];
+            with_avx512(avx512, || {
+                dots_pairs_on(twin, &KeyQuery::new(&q), &block, 64, 0, &mut got)
+            });
+            assert_eq!(got, vec![want; 64], "{qv} x {kv}: {twin:?} {avx512}");
         }
     }
+}
+
+#[test]
+#[should_panic(expected = "positions out of the block")]
+fn dots_pairs_refuses_positions_past_the_page() {
+    let q = [1i16; 8];
+    let block = vec![0i16; 8 * 64];
+    dots_pairs(&KeyQuery::new(&q), &block, 64, 60, &mut [0; 5]);
 }
 
 /// The twins of the attention's dot products, each with whether the AVX-512 twin
