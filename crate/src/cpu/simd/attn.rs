@@ -139,15 +139,24 @@ pub(super) struct Pairs {
     pub rows: [*const i16; BATCH],
 }
 
-impl Pairs {
-    pub(super) fn new() -> Self {
-        Pairs {
+thread_local! {
+    static PAIRS: std::cell::RefCell<Pairs> = const {
+        std::cell::RefCell::new(Pairs {
             end: 0,
             shift: 0,
             count: 0,
             limbs: [[0; 3]; BATCH / 2],
             rows: [std::ptr::null(); BATCH],
-        }
+        })
+    };
+}
+
+impl Pairs {
+    /// Calls `f` with this thread's `Pairs`: kept from call to call, so that a
+    /// call does not clear its few KiB (every entry a twin reads is filled in
+    /// first).
+    pub(super) fn with<R>(f: impl FnOnce(&mut Pairs) -> R) -> R {
+        PAIRS.with_borrow_mut(f)
     }
 
     /// Fills in the batch that starts at `t0`.

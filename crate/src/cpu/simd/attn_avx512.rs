@@ -46,8 +46,21 @@ unsafe fn flush(acc: *mut i64, lo: [__m512i; 3], hi: [__m512i; 3], count: __m128
 /// every shift below 64.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+    // SAFETY: as the caller checked.
+    Pairs::with(|b| unsafe { acc_rows_in(b, acc, rows, stride, w, up) })
+}
+
+/// [`acc_rows`] with this thread's [`Pairs`].
+#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+unsafe fn acc_rows_in(
+    b: &mut Pairs,
+    acc: &mut [i64],
+    rows: &[i16],
+    stride: usize,
+    w: &[u32],
+    up: &[u8],
+) {
     let n = acc.len();
-    let mut b = Pairs::new();
     let mut t0 = 0;
     while t0 < w.len() {
         b.fill(rows, stride, w, up, t0);

@@ -25,10 +25,27 @@ fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
 /// of 8, that `rows` holds every row (`stride` apart) of `acc.len()` values, that
 /// every weight is below 2^31 and that every shift is below 64.
 pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+    Pairs::with(|b| SPLAT.with_borrow_mut(|splat| acc_rows_in(b, splat, acc, rows, stride, w, up)))
+}
+
+thread_local! {
+    /// Each pair's limbs splatted once per batch, not once per eight values; kept
+    /// from call to call (every entry read is written first).
+    static SPLAT: std::cell::RefCell<[[v128; 3]; BATCH / 2]> =
+        const { std::cell::RefCell::new([[i64x2(0, 0); 3]; BATCH / 2]) };
+}
+
+/// [`acc_rows`] with this thread's [`Pairs`] and splatted limbs.
+unsafe fn acc_rows_in(
+    b: &mut Pairs,
+    splat: &mut [[v128; 3]; BATCH / 2],
+    acc: &mut [i64],
+    rows: &[i16],
+    stride: usize,
+    w: &[u32],
+    up: &[u8],
+) {
     let n = acc.len();
-    let mut b = Pairs::new();
-    // Each pair's limbs splatted once per batch, not once per eight values.
-    let mut splat = [[i32x4_splat(0); 3]; BATCH / 2];
     let mut t0 = 0;
     while t0 < w.len() {
         b.fill(rows, stride, w, up, t0);
