@@ -8,9 +8,11 @@
 //! softmax weights and divisions in tight loops without branches
 //! ([`simd::scores`], [`simd::exps`], [`simd::weights`]); the value accumulation a page of
 //! positions at a time on [`simd::acc_rows`] (weights in 16-bit limbs, one shift
-//! per batch of rows: `simd/attn.rs`), every head of the group per page. The value
-//! shifts are the group's, computed once. Buffers are a task's [`Scratch`], kept
-//! per thread. With more than one thread and fewer rows × kv heads than twice the
+//! per batch of rows: `simd/attn.rs`), every head of the group per page. Where the
+//! next page is prefetched (x86-64), a page's work goes in steps of [`STEP`]
+//! positions with a few lines of the next page's keys or values asked for between
+//! steps ([`Ahead`]). The value shifts are the group's, computed once. Buffers are
+//! a task's [`Scratch`], kept per thread. With more than one thread and fewer rows × kv heads than twice the
 //! threads (one decoded token), a task takes one head, so that every thread has
 //! work.
 
@@ -171,18 +173,19 @@ pub fn attend_group(
     }
 }
 
-/// Rows a run's work goes in between two prefetches of the next run (a few
-/// lines each), so that the prefetches are spread over the work rather than
-/// issued at once, when they stall waiting for free line-fill buffers. Without
-/// prefetches (not x86-64), a page's rows go in at once.
+/// Positions of a page (key dot products or value rows) that go in between two
+/// prefetches of the next page's keys or values (a few lines each), so that the
+/// prefetches are spread over the work rather than issued at once, when they
+/// stall waiting for free line-fill buffers. Without prefetches (not x86-64), a
+/// page goes in at once.
 const STEP: usize = if cfg!(target_arch = "x86_64") {
     32
 } else {
     PAGE
 };
 
-/// Prefetches the lines of a run a part at a time, spread over the work on the
-/// run before it.
+/// Prefetches the lines of the next page's keys or values (a kv head's block, or
+/// its value rows) a part at a time, spread over the work on the page before it.
 struct Ahead<'a> {
     rows: &'a [i16],
     done: usize,
@@ -344,6 +347,10 @@ mod tests {
             // Magnitudes drawn per row (bits 0): value shifts that differ by position.
             (9, 3, 64, None, 200, 0),
             (4, 2, 48, Some(50), 130, 0),
+            // Head sizes off the SIMD steps: even (keys on the SIMD twins, values
+            // not) and odd (a padded value pair, the scalar loops).
+            (4, 2, 30, Some(70), 140, 0),
+            (2, 1, 7, None, 90, 15),
         ] {
             let shape = AttnShape {
                 n_head,
@@ -405,6 +412,25 @@ mod tests {
                     "heads {n_head}/{n_kv} dim {hd} len {len} threads {threads}"
                 );
                 assert_eq!(cache.len(), len);
+                // On a CPU with AVX-512, the AVX2 twins over the same cache too.
+                #[cfg(target_arch = "x86_64")]
+                if threads == 1 {
+                    let again = simd::without_avx512(|| {
+                        cache.truncate(0);
+                        attention(
+                            &pool,
+                            &mut cache,
+                            &qs.concat(),
+                            &keys.concat(),
+                            &values.concat(),
+                            0,
+                        )
+                    });
+                    assert_eq!(
+                        again, want,
+                        "AVX2 twins: heads {n_head}/{n_kv} dim {hd} len {len}"
+                    );
+                }
             }
         }
     }

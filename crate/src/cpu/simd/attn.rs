@@ -2,8 +2,9 @@
 //! ([`acc_rows`]): `acc[i] += sum_t (w_t * x_ti) << up_t`, modulo 2^64, the
 //! definition's `sum_t aw_t * V_ti` (docs/numerics.md, section 7) for the positions
 //! whose values are stored with a left shift `up_t` (`V_ti = x_ti << up_t`). AVX2
-//! twin in `attn_avx2.rs`, simd128 twin in `attn_simd128.rs`; `attn_tests.rs`
-//! compares them with the scalar loop.
+//! twin in `attn_avx2.rs` (and AVX-512 in `attn_avx512.rs`, where the CPU has it),
+//! simd128 twin in `attn_simd128.rs`; `attn_tests.rs` compares them with the scalar
+//! loop.
 //!
 //! # One shift per batch
 //!
@@ -18,7 +19,7 @@
 //!
 //! # Weights in 16-bit limbs
 //!
-//! The SIMD twins multiply with the i16 pair-multiply-add (`pmaddwd`,
+//! The SIMD twins multiply with the i16 pair-multiply-add (`pmaddwd`, `vpdpwssd`,
 //! `i32x4.dot_i16x8_s`), two rows (positions) per instruction: each `w' < 2^31` is
 //! split into `a = w' >> 16` (`< 2^15`), `b = (w' >> 8) & 255` and `c = w' & 255`,
 //! each limb with its own i32 lanes, so that

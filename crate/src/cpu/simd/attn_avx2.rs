@@ -1,7 +1,9 @@
-//! The AVX2 twin of [`super::acc_rows`] (module docs of `attn.rs`): sixteen values
-//! of two rows per step, interleaved into i16 pairs and multiplied by the three
-//! weight limbs with `pmaddwd`, into six i32 accumulators that stay in registers
-//! over a batch of rows.
+//! The AVX2 twins of the attention kernels. [`acc_rows`] (module docs of
+//! `attn.rs`): sixteen values of two rows per step, interleaved into i16 pairs and
+//! multiplied by the three weight limbs with `pmaddwd`, into six i32 accumulators
+//! that stay in registers over a batch of rows. [`dots_pairs`] (module docs of
+//! `simd/mod.rs`, "The attention dot products"): keys stored in value pairs, eight
+//! positions per register.
 
 use super::attn::Pairs;
 use super::KeyQuery;

@@ -1,7 +1,9 @@
-//! The simd128 twin of [`super::acc_rows`] (module docs of `attn.rs`): eight values
-//! of two rows per step, interleaved into i16 pairs and multiplied by the three
-//! weight limbs with `i32x4.dot_i16x8_s` (limbs splatted once per batch), into six
-//! i32 accumulators kept over a batch of rows.
+//! The simd128 twins of the attention kernels. [`acc_rows`] (module docs of
+//! `attn.rs`): eight values of two rows per step, interleaved into i16 pairs and
+//! multiplied by the three weight limbs with `i32x4.dot_i16x8_s` (limbs splatted
+//! once per batch), into six i32 accumulators kept over a batch of rows.
+//! [`dots_pairs`] (module docs of `simd/mod.rs`, "The attention dot products"):
+//! keys stored in value pairs, four positions per register.
 
 use super::attn::{Pairs, BATCH};
 use super::KeyQuery;

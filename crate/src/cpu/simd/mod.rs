@@ -2,16 +2,19 @@
 //! attention score dot product [`attention::dot_i16`] (one key, or many at once:
 //! [`dots_pairs`]) and of the attention's value accumulation ([`acc_rows`], a page
 //! of rows at once: `attn.rs`): AVX2 on x86_64 (chosen at run time, `avx2.rs`;
-//! the row accumulator in `batch_avx2.rs`), simd128 on wasm32 (`simd128.rs`), the
-//! scalar definition elsewhere ([`Twin`] names them; `shift.rs` holds what the two
-//! SIMD twins share). Every twin returns the scalar bits for every input;
+//! the row accumulator in `batch_avx2.rs`, the attention kernels in
+//! `attn_avx2.rs`, and on CPUs with AVX-512 F, BW and VNNI their `attn_avx512.rs`
+//! twins, taken inside the AVX2 arm: [`avx512`]), simd128 on wasm32
+//! (`simd128.rs`, `attn_simd128.rs`), the scalar definition elsewhere ([`Twin`]
+//! names them; `shift.rs` holds what the two SIMD twins share). Every twin returns the scalar bits for every input;
 //! `tests.rs` compares each twin with the definition, natively and on wasm32. The
 //! block formats spec `exact-2` adds have their own twins (`exact2.rs`, tested in
 //! `exact2_tests.rs`).
 //!
 //! # The attention dot product
 //!
-//! Its inputs are activations (`|x| <= 32767`, symmetric), so a pair sum
+//! [`dot_i16`] (one key; the executor uses [`dots_pairs`] below). Its inputs are
+//! activations (`|x| <= 32767`, symmetric), so a pair sum
 //! `a0*b0 + a1*b1` is at most `2 * 32767^2 < 2^31` and the i16 pair-multiply-add
 //! instructions (`pmaddwd`, `i32x4.dot_i16x8_s`) are exact; each pair sum is widened
 //! to i64 before it is added, and i64 sums wrap like the definition's, so the total
@@ -100,7 +103,7 @@
 //! the same way ([`KeyQuery`]) and multiplied with the pair-multiply-add
 //! (`pmaddwd`, `vpdpwssd`, `i32x4.dot_i16x8_s`): a product is at most
 //! `2^15 * 255 < 2^23` in magnitude, so up to 256 of them (a head of at most 256
-//! values) sum to less than `256 * 255 * 2^15 < 2^31` in a lane with no widening;
+//! values) sum to at most `256 * 255 * 2^15 < 2^31` in a lane with no widening;
 //! the dot product is `256 Sh + Sl` in i64, exactly.
 
 use crate::exact::act::{Act, BLOCK};
@@ -198,13 +201,18 @@ pub(super) fn avx512() -> bool {
 }
 
 /// Runs `f` with the AVX-512 twins off on this thread, so that tests on a CPU
-/// that has AVX-512 also check the AVX2 twins.
+/// that has AVX-512 also check the AVX2 twins (the same bits either way). The
+/// setting before is restored when `f` returns or panics.
 #[cfg(target_arch = "x86_64")]
 pub fn without_avx512<R>(f: impl FnOnce() -> R) -> R {
-    let before = NO_AVX512.replace(true);
-    let r = f();
-    NO_AVX512.set(before);
-    r
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            NO_AVX512.set(self.0);
+        }
+    }
+    let _restore = Restore(NO_AVX512.replace(true));
+    f()
 }
 
 /// A matmul input made ready for the SIMD kernels, once per matmul: on wasm a copy
@@ -440,6 +448,10 @@ pub fn dot_i16_on(twin: Twin, a: &[i16], b: &[i16]) -> i64 {
 /// docs, "The attention dot products") and paired as the keys are, entry `k`
 /// holding `qh` (or `ql`) of values `2k` (low 16 bits) and `2k + 1` (high 16 bits)
 /// for the pair-multiply-add.
+#[cfg_attr(
+    not(any(target_arch = "x86_64", target_arch = "wasm32")),
+    allow(dead_code)
+)]
 pub struct KeyQuery<'a> {
     q: &'a [i16],
     pub(super) h: [i32; MAX_DOT_LEN / 2],
