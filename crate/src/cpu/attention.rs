@@ -87,17 +87,12 @@ pub fn attend_group(
             values.run(kvh, first, last).0
         };
         let (at, t0) = (pos - first, pos % PAGE);
-        let mut ahead = Ahead::new(next);
-        let work = kq.len() * count;
+        let mut ahead = Ahead::new(next, kq.len() * count);
         for (h, kq) in kq.iter().enumerate() {
             let o = h * n + at;
-            let mut r = 0;
-            while r < count {
-                let e = (r + STEP).min(count);
-                simd::dots_pairs(kq, block, PAGE, t0 + r, &mut s.p[o + r..o + e]);
-                ahead.upto(h * count + e, work);
-                r = e;
-            }
+            ahead.steps(h * count, count, |r, e| {
+                simd::dots_pairs(kq, block, PAGE, t0 + r, &mut s.p[o + r..o + e])
+            });
         }
         pos += count;
     }
@@ -147,24 +142,19 @@ pub fn attend_group(
             &[]
         };
         let at = pos - first;
-        let mut ahead = Ahead::new(next);
-        let work = g * count;
+        let mut ahead = Ahead::new(next, g * count);
         for h in 0..g {
             let o = h * n + at;
             let acc = &mut s.acc[h * hd..(h + 1) * hd];
-            let mut r = 0;
-            while r < count {
-                let e = (r + STEP).min(count);
+            ahead.steps(h * count, count, |r, e| {
                 simd::acc_rows(
                     acc,
                     &rows[r * hd..],
                     hd,
                     &s.w[o + r..o + e],
                     &s.up[at + r..at + e],
-                );
-                ahead.upto(h * count + e, work);
-                r = e;
-            }
+                )
+            });
         }
         pos += count;
     }
@@ -188,22 +178,38 @@ const STEP: usize = if cfg!(target_arch = "x86_64") {
 /// its value rows) a part at a time, spread over the work on the page before it.
 struct Ahead<'a> {
     rows: &'a [i16],
+    /// Positions of work on the page before it: all heads' together.
+    whole: usize,
     done: usize,
 }
 
 impl<'a> Ahead<'a> {
-    fn new(rows: &'a [i16]) -> Self {
-        Ahead { rows, done: 0 }
+    fn new(rows: &'a [i16], whole: usize) -> Self {
+        Ahead {
+            rows,
+            whole,
+            done: 0,
+        }
     }
-    /// Prefetches up to the fraction `part / whole` of the run.
+
+    /// Runs `work(r, e)` over positions `0..count` of one head's part of the page
+    /// (the part starts after `before` positions of the whole) in steps of
+    /// [`STEP`], prefetching after each step as much of the next page as the work
+    /// done so far is of the whole.
     #[inline]
-    fn upto(&mut self, part: usize, whole: usize) {
-        let end = (self.rows.len() * part / whole)
-            .next_multiple_of(32)
-            .min(self.rows.len());
-        if end > self.done {
-            prefetch(&self.rows[self.done..end]);
-            self.done = end;
+    fn steps(&mut self, before: usize, count: usize, mut work: impl FnMut(usize, usize)) {
+        let mut r = 0;
+        while r < count {
+            let e = (r + STEP).min(count);
+            work(r, e);
+            let end = (self.rows.len() * (before + e) / self.whole)
+                .next_multiple_of(32)
+                .min(self.rows.len());
+            if end > self.done {
+                prefetch(&self.rows[self.done..end]);
+                self.done = end;
+            }
+            r = e;
         }
     }
 }
