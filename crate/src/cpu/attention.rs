@@ -8,7 +8,8 @@
 //! softmax weights and divisions in tight loops without branches
 //! ([`simd::scores`], [`simd::exps`], [`simd::weights`]); the value accumulation a page of
 //! positions at a time on [`simd::acc_rows`] (weights in 16-bit limbs, one shift
-//! per batch of rows: `simd/attn.rs`), every head of the group per page. Where the
+//! per batch of rows: `simd/attn.rs`; values stored in position pairs:
+//! [`super::kv_cache`]), every head of the group per page. Where the
 //! next page is prefetched (x86-64), a page's work goes in steps of [`STEP`]
 //! positions with a few lines of the next page's keys or values asked for between
 //! steps ([`Ahead`]). The value shifts are the group's, computed once. Buffers are
@@ -39,6 +40,8 @@ pub struct Scratch {
     other: Vec<usize>,
     /// Per head: the wrapping sum `sum_t w_t V_t`.
     acc: Vec<i64>,
+    /// One position's values, read out of their position pairs.
+    row: Vec<i16>,
 }
 
 /// Lengthens `v` to at least `n` (zeros at the end); what it held stays, to be
@@ -84,7 +87,7 @@ pub fn attend_group(
         let next = if pos + count <= last {
             keys.block(kvh, pos + count, last).0
         } else {
-            values.run(kvh, first, last).0
+            values.span(kvh, first, last)
         };
         let (at, t0) = (pos - first, pos % PAGE);
         let mut ahead = Ahead::new(next, kq.len() * count);
@@ -122,11 +125,12 @@ pub fn attend_group(
     // Rows not stored with a left shift: added here, their weights then zeroed.
     for &t in &s.other {
         let sh = -(value_exp[t] + 16);
-        let (row, _) = values.run(kvh, first + t, first + t);
+        grow(&mut s.row, hd);
+        values.row(kvh, first + t, &mut s.row[..hd]);
         for h in 0..g {
             let w = std::mem::take(&mut s.w[h * n + t]) as i64;
             if w != 0 {
-                for (a, &x) in s.acc[h * hd..(h + 1) * hd].iter_mut().zip(row) {
+                for (a, &x) in s.acc[h * hd..(h + 1) * hd].iter_mut().zip(&s.row) {
                     *a = wadd(*a, w * round_shift(x as i64, sh));
                 }
             }
@@ -135,13 +139,13 @@ pub fn attend_group(
     // w * (x << up) = (w * x) << up modulo 2^64, a page of rows at a time.
     let mut pos = first;
     while pos <= last {
-        let (rows, count) = values.run(kvh, pos, last);
+        let (block, count) = values.block(kvh, pos, last);
         let next = if pos + count <= last {
-            values.run(kvh, pos + count, last).0
+            values.span(kvh, pos + count, last)
         } else {
             &[]
         };
-        let at = pos - first;
+        let (at, t0) = (pos - first, pos % PAGE);
         let mut ahead = Ahead::new(next, g * count);
         for h in 0..g {
             let o = h * n + at;
@@ -149,8 +153,9 @@ pub fn attend_group(
             ahead.steps(h * count, count, |r, e| {
                 simd::acc_rows(
                     acc,
-                    &rows[r * hd..],
+                    block,
                     hd,
+                    t0 + r,
                     &s.w[o + r..o + e],
                     &s.up[at + r..at + e],
                 )

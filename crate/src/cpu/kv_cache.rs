@@ -5,9 +5,12 @@
 //! Positions live in pages of [`PAGE`]; inside a page each kv head's values are
 //! one contiguous block, so what one kv head attends over is read as one
 //! sequential stream (8 KiB per page at 64 values a head), and a page allocated
-//! once is never copied as the cache grows. Values are stored as rows
-//! (`[kv head × position × head_dim]` i16), read a row per position by the value
-//! accumulation. Keys are stored in value pairs (`[kv head × head_dim / 2 ×
+//! once is never copied as the cache grows. Values are stored in position pairs
+//! (`[kv head × position / 2 × head_dim × 2]`: value `i` of position `t` at
+//! `(t / 2 · head_dim + i) · 2 + t % 2` in its head's block), so that one load
+//! holds the same values of two consecutive positions side by side, as the
+//! value accumulation's pair-multiply-add takes them ([`super::simd::acc_rows`]).
+//! Keys are stored in value pairs (`[kv head × head_dim / 2 ×
 //! position × 2]`: value `i` of position `t` at `(i / 2 · PAGE + t) · 2 + i % 2`
 //! in its head's block, an odd head size padded with a zero), so that one load
 //! holds the same pair of values of consecutive positions and the dot products of
@@ -27,23 +30,31 @@ pub const PAGE: usize = 64;
 #[repr(C, align(64))]
 struct Line([i16; 32]);
 
+/// How a page block holds its positions' values (module docs).
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Layout {
+    /// Keys: value `i` of position `t` at `(i / 2 · PAGE + t) · 2 + i % 2`.
+    ValuePairs,
+    /// Values: value `i` of position `t` at `(t / 2 · head_dim + i) · 2 + t % 2`.
+    PositionPairs,
+}
+
 /// Keys or values of one layer.
 pub(super) struct Paged {
     heads: usize,
     head_dim: usize,
-    /// Values stored in pairs of positions' values (keys), not as rows.
-    pairs: bool,
+    layout: Layout,
     pages: Vec<Box<[Line]>>,
     /// Per kv head, one exponent per position.
     exp: Vec<Vec<i32>>,
 }
 
 impl Paged {
-    fn new(heads: usize, head_dim: usize, pairs: bool) -> Self {
+    fn new(heads: usize, head_dim: usize, layout: Layout) -> Self {
         Paged {
             heads,
             head_dim,
-            pairs,
+            layout,
             pages: Vec::new(),
             exp: vec![Vec::new(); heads],
         }
@@ -63,35 +74,53 @@ impl Paged {
         for (h, x) in row.chunks_exact(hd).enumerate() {
             let a = Act::from_q16(x);
             let b = &mut page[h * block..(h + 1) * block];
-            if self.pairs {
-                for (i, &v) in a.q.iter().enumerate() {
-                    b[(i / 2 * PAGE + t) * 2 + i % 2] = v;
+            match self.layout {
+                Layout::ValuePairs => {
+                    for (i, &v) in a.q.iter().enumerate() {
+                        b[(i / 2 * PAGE + t) * 2 + i % 2] = v;
+                    }
                 }
-            } else {
-                b[t * hd..(t + 1) * hd].copy_from_slice(&a.q);
+                Layout::PositionPairs => {
+                    let pair = &mut b[t / 2 * 2 * hd..(t / 2 + 1) * 2 * hd];
+                    for (x, &v) in pair[t % 2..].iter_mut().step_by(2).zip(&a.q) {
+                        *x = v;
+                    }
+                }
             }
             self.exp[h].push(a.exp);
         }
     }
 
-    /// Values of one kv head in a page: `PAGE` rows, or `PAGE` positions of each
-    /// value pair.
+    /// Values of one kv head in a page: `PAGE` positions of each value pair, or
+    /// `PAGE / 2` pairs of positions of `head_dim` values each.
     fn block_len(&self) -> usize {
-        if self.pairs {
-            self.head_dim.div_ceil(2) * 2 * PAGE
-        } else {
-            self.head_dim * PAGE
+        match self.layout {
+            Layout::ValuePairs => self.head_dim.div_ceil(2) * 2 * PAGE,
+            Layout::PositionPairs => self.head_dim * PAGE,
         }
     }
 
-    /// The rows of kv head `kvh` at the positions `pos..=last` that share `pos`'s
-    /// page, `head_dim` apart: the slice and how many rows it holds (values).
+    /// The part of kv head `kvh`'s block in `pos`'s page that holds positions
+    /// `pos..=last` (those of them in the page): the position pairs they are in
+    /// (values), for prefetching.
     #[inline]
-    pub(super) fn run(&self, kvh: usize, pos: usize, last: usize) -> (&[i16], usize) {
-        debug_assert!(!self.pairs, "rows of a cache stored in pairs");
+    pub(super) fn span(&self, kvh: usize, pos: usize, last: usize) -> &[i16] {
+        debug_assert_eq!(self.layout, Layout::PositionPairs);
         let (block, count) = self.block(kvh, pos, last);
-        let o = pos % PAGE * self.head_dim;
-        (&block[o..o + count * self.head_dim], count)
+        let (t, pair) = (pos % PAGE, 2 * self.head_dim);
+        &block[t / 2 * pair..(t + count - 1) / 2 * pair + pair]
+    }
+
+    /// Writes the values of kv head `kvh` at position `pos` into `row`
+    /// (`head_dim` values; position pairs).
+    pub(super) fn row(&self, kvh: usize, pos: usize, row: &mut [i16]) {
+        debug_assert_eq!(self.layout, Layout::PositionPairs);
+        let (block, _) = self.block(kvh, pos, pos);
+        let (t, pair) = (pos % PAGE, 2 * self.head_dim);
+        let at = &block[t / 2 * pair + t % 2..(t / 2 + 1) * pair];
+        for (x, &v) in row.iter_mut().zip(at.iter().step_by(2)) {
+            *x = v;
+        }
     }
 
     /// The block of kv head `kvh` in `pos`'s page and how many of the positions
@@ -131,8 +160,8 @@ impl KvCache {
         KvCache {
             shape,
             len: 0,
-            keys: Paged::new(shape.n_head_kv, shape.head_dim, true),
-            values: Paged::new(shape.n_head_kv, shape.head_dim, false),
+            keys: Paged::new(shape.n_head_kv, shape.head_dim, Layout::ValuePairs),
+            values: Paged::new(shape.n_head_kv, shape.head_dim, Layout::PositionPairs),
         }
     }
 

@@ -68,16 +68,26 @@ pub(super) fn batch(w: &[u32], up: &[u8], t0: usize) -> (usize, u32) {
 }
 
 /// `acc[i] += sum_t (w[t] * x_ti) << up[t]` modulo 2^64 for `i < acc.len()`, where
-/// row `t` is `x_t = rows[t * stride..]` (module docs), on the fastest twin this
-/// machine has. `rows` must hold every row's `acc.len()` values; every shift must
-/// be below 64.
-pub fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
-    acc_rows_on(Twin::detected(), acc, rows, stride, w, up)
+/// `x_t` holds the values of position `t0 + t` of `block`, a page block stored in
+/// position pairs of `stride` values each (value `i` of position `s` at
+/// `(s / 2 * stride + i) * 2 + s % 2`: `kv_cache.rs`), on the fastest twin this
+/// machine has. `block` must hold every pair of the positions; every shift must be
+/// below 64.
+pub fn acc_rows(acc: &mut [i64], block: &[i16], stride: usize, t0: usize, w: &[u32], up: &[u8]) {
+    acc_rows_on(Twin::detected(), acc, block, stride, t0, w, up)
 }
 
 /// [`acc_rows`] on a given twin. Weights of `2^31` and more, and vector lengths off
 /// the SIMD step, go to the scalar loop.
-pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+pub fn acc_rows_on(
+    twin: Twin,
+    acc: &mut [i64],
+    block: &[i16],
+    stride: usize,
+    t0: usize,
+    w: &[u32],
+    up: &[u8],
+) {
     assert_eq!(
         w.len(),
         up.len(),
@@ -85,11 +95,11 @@ pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[i16], stride: usize, w: 
     );
     assert!(up.iter().all(|&u| u < 64), "acc_rows: shift out of range");
     let n = acc.len();
-    if w.is_empty() {
+    if w.is_empty() || n == 0 {
         return;
     }
     assert!(
-        n <= stride && rows.len() >= (w.len() - 1) * stride + n,
+        n <= stride && block.len() >= (t0 + w.len() - 1) / 2 * 2 * stride + 2 * stride,
         "acc_rows: rows out of range"
     );
     let narrow = w.iter().all(|&w| w < 1 << 31);
@@ -100,26 +110,27 @@ pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[i16], stride: usize, w: 
                 std::arch::is_x86_feature_detected!("avx2"),
                 "no AVX2 on this CPU"
             );
-            // SAFETY: AVX2 (and for the other twin AVX-512) is present; every row
-            // holds `n` values, `n % 16 == 0` (32 for AVX-512), every weight is below
-            // 2^31 and every shift below 64 (checked above).
+            // SAFETY: AVX2 (and for the other twin AVX-512) is present; `block` holds
+            // every pair, `n <= stride`, `n % 16 == 0` (32 for AVX-512), every weight
+            // is below 2^31 and every shift below 64 (checked above).
             unsafe {
                 if n.is_multiple_of(32) && super::avx512() {
-                    super::attn_avx512::acc_rows(acc, rows, stride, w, up)
+                    super::attn_avx512::acc_rows(acc, block, stride, t0, w, up)
                 } else {
-                    super::attn_avx2::acc_rows(acc, rows, stride, w, up)
+                    super::attn_avx2::acc_rows(acc, block, stride, t0, w, up)
                 }
             }
         }
         #[cfg(target_arch = "wasm32")]
         Twin::Simd128 if narrow && n.is_multiple_of(8) => {
             // SAFETY: as above, with `n % 8 == 0`.
-            unsafe { super::attn_simd128::acc_rows(acc, rows, stride, w, up) }
+            unsafe { super::attn_simd128::acc_rows(acc, block, stride, t0, w, up) }
         }
         _ => {
             for (t, (&w, &u)) in w.iter().zip(up).enumerate() {
-                let x = &rows[t * stride..t * stride + n];
-                for (a, &v) in acc.iter_mut().zip(x) {
+                let s = t0 + t;
+                let x = &block[s / 2 * 2 * stride + s % 2..];
+                for (a, &v) in acc.iter_mut().zip(x.iter().step_by(2)) {
                     *a = a.wrapping_add((w as i64 * v as i64).wrapping_shl(u as u32));
                 }
             }
@@ -127,17 +138,19 @@ pub fn acc_rows_on(twin: Twin, acc: &mut [i64], rows: &[i16], stride: usize, w: 
     }
 }
 
-/// One batch made ready for a SIMD twin: the rows from `t0` that [`batch`] takes,
-/// paired, each pair's weight limbs ([`limb_pairs`]) and its two rows' starts in
-/// `rows` (`stride` apart; a lone last row is paired with itself at weight 0).
+/// One batch made ready for a SIMD twin: the rows from `b0` that [`batch`] takes,
+/// as the position pairs of the block they are in, and each pair's weight limbs
+/// ([`limb_pairs`]); a pair's row outside the batch (the other row of a pair at
+/// either end) has weight 0.
 pub(super) struct Pairs {
     /// The batch's end and shift.
     pub end: usize,
     pub shift: u32,
-    /// Pairs filled in `limbs` and `rows`.
+    /// Pairs filled in `limbs`.
     pub count: usize,
-    pub limbs: [[i32; 3]; BATCH / 2],
-    pub rows: [*const i16; BATCH],
+    /// The first pair's values; the next pairs follow, `2 * stride` values apart.
+    pub first: *const i16,
+    pub limbs: [[i32; 3]; BATCH / 2 + 1],
 }
 
 thread_local! {
@@ -146,8 +159,8 @@ thread_local! {
             end: 0,
             shift: 0,
             count: 0,
-            limbs: [[0; 3]; BATCH / 2],
-            rows: [std::ptr::null(); BATCH],
+            first: std::ptr::null(),
+            limbs: [[0; 3]; BATCH / 2 + 1],
         })
     };
 }
@@ -160,101 +173,96 @@ impl Pairs {
         PAIRS.with_borrow_mut(f)
     }
 
-    /// Fills in the batch that starts at `t0`.
+    /// Fills in the batch that starts at row `b0` of the rows `w` (positions
+    /// `t0..` of `block`, [`acc_rows`]).
     ///
     /// # Safety
-    /// `rows` must hold row `t` at `t * stride` for every `t < w.len()`.
+    /// `block` must hold every pair of positions `t0..t0 + w.len()`, `2 * stride`
+    /// values each.
     #[inline(always)]
     pub(super) unsafe fn fill(
         &mut self,
-        rows: &[i16],
+        block: &[i16],
         stride: usize,
+        t0: usize,
         w: &[u32],
         up: &[u8],
-        t0: usize,
+        b0: usize,
     ) {
-        if t0 == 0 && self.fill_whole(rows, stride, w, up) {
-            return;
-        }
-        let (t1, u) = batch(w, up, t0);
-        let count = (t1 - t0).div_ceil(2);
-        for p in 0..count {
-            let (i, j) = (t0 + 2 * p, t0 + 2 * p + 1);
-            let j = (j < t1).then_some(j);
-            self.limbs[p] = limb_pairs(w, up, u, i, j);
-            self.rows[2 * p] = rows.as_ptr().add(i * stride);
-            self.rows[2 * p + 1] = rows.as_ptr().add(j.unwrap_or(i) * stride);
-        }
-        (self.end, self.shift, self.count) = (t1, u, count);
+        let (b1, u) = match whole(w, up, b0) {
+            Some(u) => {
+                self.limbs_of::<true>(t0, w, up, u, b0, w.len());
+                (w.len(), u)
+            }
+            None => {
+                let (b1, u) = batch(w, up, b0);
+                self.limbs_of::<false>(t0, w, up, u, b0, b1);
+                (b1, u)
+            }
+        };
+        self.first = block.as_ptr().add((t0 + b0) / 2 * 2 * stride);
+        (self.end, self.shift) = (b1, u);
     }
-}
 
-impl Pairs {
-    /// The common case of [`Pairs::fill`] from the first row: when all the rows
-    /// (at most [`BATCH`]) make one batch with the smallest shift `U`, that is
-    /// when `sum_t w_t 2^(up_t - U) < 2^31`, fills it in with loops free of
-    /// branches (a batch's rows and split are [`batch`]'s; any split gives the same
-    /// sums, module docs); otherwise fills in nothing and returns false.
-    ///
-    /// # Safety
-    /// As [`Pairs::fill`].
+    /// The limbs of the pairs of positions `t0 + b0..t0 + b1` (rows `b0..b1`, one
+    /// batch with shift `u`). `ALL`: every row's shift is at least `u` (rows of
+    /// weight 0 included), so no row needs the test for weight 0.
     #[inline(always)]
-    unsafe fn fill_whole(&mut self, rows: &[i16], stride: usize, w: &[u32], up: &[u8]) -> bool {
-        let n = w.len();
-        if n == 0 || n > BATCH {
-            return false;
-        }
-        let u = up.iter().copied().min().unwrap_or(0) as u32;
-        let top = up.iter().copied().max().unwrap_or(0) as u32;
-        if top - u >= 32 {
-            return false;
-        }
-        let sum: u64 = w
-            .iter()
-            .zip(up)
-            .map(|(&w, &t)| (w as u64) << (t as u32 - u))
-            .sum();
-        if sum >= 1 << 31 {
-            return false;
-        }
-        let count = n.div_ceil(2);
-        for p in 0..count {
-            let (i, j) = (2 * p, (2 * p + 1).min(n - 1));
-            // A lone last row is paired with itself at weight 0.
-            let w1 = if 2 * p + 1 < n {
-                w[j] << (up[j] as u32 - u)
-            } else {
+    fn limbs_of<const ALL: bool>(
+        &mut self,
+        t0: usize,
+        w: &[u32],
+        up: &[u8],
+        u: u32,
+        b0: usize,
+        b1: usize,
+    ) {
+        // Row `r` of the batch (a pair's row outside it has weight 0).
+        let scaled = |r: usize| -> u32 {
+            if !(b0..b1).contains(&r) || (!ALL && w[r] == 0) {
                 0
-            };
-            let w0 = w[i] << (up[i] as u32 - u);
-            let pair = |l0: u32, l1: u32| (l0 | (l1 << 16)) as i32;
-            self.limbs[p] = [
-                pair(w0 >> 16, w1 >> 16),
-                pair((w0 >> 8) & 255, (w1 >> 8) & 255),
-                pair(w0 & 255, w1 & 255),
-            ];
-            self.rows[2 * p] = rows.as_ptr().add(i * stride);
-            self.rows[2 * p + 1] = rows.as_ptr().add(j * stride);
+            } else {
+                w[r] << (up[r] as u32 - u)
+            }
+        };
+        let (p0, p1) = ((t0 + b0) / 2, (t0 + b1 - 1) / 2);
+        for p in p0..=p1 {
+            // Row of the pair's even position (wrapping below 0: outside the batch).
+            let r = (2 * p).wrapping_sub(t0);
+            self.limbs[p - p0] = limb_pairs(scaled(r), scaled(r.wrapping_add(1)));
         }
-        (self.end, self.shift, self.count) = (n, u, count);
-        true
+        self.count = p1 + 1 - p0;
     }
 }
 
-/// The weights `w_t 2^(up_t - u)` of rows `i` and `j` (`j` absent: weight 0) of a
-/// batch with shift `u`, in limbs (module docs): each limb as one i32 whose low 16
-/// bits multiply row `i` and high 16 bits row `j` (the pair-multiply-add's order).
+/// The common case of a batch from the first row: when all the rows (at most
+/// [`BATCH`]) make one batch with the smallest shift `U`, that is when
+/// `sum_t w_t 2^(up_t - U) < 2^31`, its shift `U` (a batch's rows and split are
+/// [`batch`]'s otherwise; any split gives the same sums, module docs).
 #[inline(always)]
-pub(super) fn limb_pairs(w: &[u32], up: &[u8], u: u32, i: usize, j: Option<usize>) -> [i32; 3] {
-    // Rows of weight 0 may have any shift (see [`batch`]).
-    let scaled = |t: usize| {
-        if w[t] == 0 {
-            0
-        } else {
-            w[t] << (up[t] as u32 - u)
-        }
-    };
-    let (w0, w1) = (scaled(i), j.map_or(0, scaled));
+fn whole(w: &[u32], up: &[u8], b0: usize) -> Option<u32> {
+    let n = w.len();
+    if b0 != 0 || n == 0 || n > BATCH {
+        return None;
+    }
+    let u = up.iter().copied().min().unwrap_or(0) as u32;
+    let top = up.iter().copied().max().unwrap_or(0) as u32;
+    if top - u >= 32 {
+        return None;
+    }
+    // Each term is below 2^64 (w < 2^32, a shift below 32); their sum saturates.
+    let sum = w.iter().zip(up).fold(0u64, |s, (&w, &t)| {
+        s.saturating_add((w as u64) << (t as u32 - u))
+    });
+    (sum < 1 << 31).then_some(u)
+}
+
+/// The weights `w0` and `w1` (scaled to their batch's shift, below 2^31) of a
+/// pair's two rows in limbs (module docs): each limb as one i32 whose low 16 bits
+/// multiply the pair's first row and high 16 bits its second (the
+/// pair-multiply-add's order).
+#[inline(always)]
+pub(super) fn limb_pairs(w0: u32, w1: u32) -> [i32; 3] {
     let pair = |l0: u32, l1: u32| (l0 | (l1 << 16)) as i32;
     [
         pair(w0 >> 16, w1 >> 16),

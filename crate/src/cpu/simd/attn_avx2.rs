@@ -1,6 +1,7 @@
 //! The AVX2 twins of the attention kernels. [`acc_rows`] (module docs of
-//! `attn.rs`): sixteen values of two rows per step, interleaved into i16 pairs and
-//! multiplied by the three weight limbs with `pmaddwd`, into six i32 accumulators
+//! `attn.rs`): sixteen values of two positions per step, two loads of the cache's
+//! position pairs (the same value of both positions side by side), multiplied by
+//! the three weight limbs with `pmaddwd`, into six i32 accumulators
 //! that stay in registers over a batch of rows. [`dots_pairs`] (module docs of
 //! `simd/mod.rs`, "The attention dot products"): keys stored in value pairs, eight
 //! positions per register.
@@ -9,9 +10,9 @@ use super::attn::Pairs;
 use super::KeyQuery;
 use std::arch::x86_64::*;
 
-/// Adds the limb sums of values `off..off + 16` (lanes of `unpacklo`: values
-/// 0..4 and 8..12; of `unpackhi`: 4..8 and 12..16) to `acc`, combined and shifted
-/// by `count`: `(2^16 A + 2^8 B + C) << U`.
+/// Adds the limb sums of the 16 values at `acc` (`lo`: values 0..8, `hi`:
+/// 8..16, in order) to them, combined and shifted by `count`:
+/// `(2^16 A + 2^8 B + C) << U`.
 #[inline(always)]
 unsafe fn flush(acc: *mut i64, lo: [__m256i; 3], hi: [__m256i; 3], count: __m128i) {
     let part = |v: [__m256i; 3], upper: bool| -> __m256i {
@@ -31,8 +32,8 @@ unsafe fn flush(acc: *mut i64, lo: [__m256i; 3], hi: [__m256i; 3], count: __m128
     };
     for (off, t) in [
         (0, part(lo, false)),
-        (4, part(hi, false)),
-        (8, part(lo, true)),
+        (4, part(lo, true)),
+        (8, part(hi, false)),
         (12, part(hi, true)),
     ] {
         let p = acc.add(off) as *mut __m256i;
@@ -41,12 +42,20 @@ unsafe fn flush(acc: *mut i64, lo: [__m256i; 3], hi: [__m256i; 3], count: __m128
 }
 
 /// See [`super::acc_rows`]. The caller has checked that AVX2 is present, that
-/// `acc.len()` is a multiple of 16, that `rows` holds every row (`stride` apart) of
-/// `acc.len()` values, that every weight is below 2^31 and every shift below 64.
+/// `acc.len()` is a multiple of 16 and at most `stride`, that `block` holds every
+/// pair of positions `t0..t0 + w.len()`, that every weight is below 2^31 and every
+/// shift below 64.
 #[target_feature(enable = "avx2")]
-pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+pub unsafe fn acc_rows(
+    acc: &mut [i64],
+    block: &[i16],
+    stride: usize,
+    t0: usize,
+    w: &[u32],
+    up: &[u8],
+) {
     // SAFETY: as the caller checked.
-    Pairs::with(|b| unsafe { acc_rows_in(b, acc, rows, stride, w, up) })
+    Pairs::with(|b| unsafe { acc_rows_in(b, acc, block, stride, t0, w, up) })
 }
 
 /// [`acc_rows`] with this thread's [`Pairs`].
@@ -54,26 +63,27 @@ pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], 
 unsafe fn acc_rows_in(
     b: &mut Pairs,
     acc: &mut [i64],
-    rows: &[i16],
+    block: &[i16],
     stride: usize,
+    t0: usize,
     w: &[u32],
     up: &[u8],
 ) {
     let n = acc.len();
-    let mut t0 = 0;
-    while t0 < w.len() {
-        b.fill(rows, stride, w, up, t0);
-        let (t1, u, pairs) = (b.end, b.shift, b.count);
-        let (limbs, ptrs) = (&b.limbs, &b.rows);
+    let mut b0 = 0;
+    while b0 < w.len() {
+        b.fill(block, stride, t0, w, up, b0);
+        let (b1, u, pairs) = (b.end, b.shift, b.count);
+        let (limbs, first) = (&b.limbs, b.first);
         let mut c = 0;
         while c < n {
             let z = _mm256_setzero_si256();
             let (mut lo, mut hi) = ([z; 3], [z; 3]);
             for (p, l) in limbs[..pairs].iter().enumerate() {
-                // SAFETY: c + 16 <= n and both rows hold n values.
-                let x0 = _mm256_loadu_si256(ptrs[2 * p].add(c) as *const __m256i);
-                let x1 = _mm256_loadu_si256(ptrs[2 * p + 1].add(c) as *const __m256i);
-                let (xl, xh) = (_mm256_unpacklo_epi16(x0, x1), _mm256_unpackhi_epi16(x0, x1));
+                // SAFETY: the pair holds 2 stride >= 2 n values and c + 16 <= n.
+                let x = first.add(p * 2 * stride + 2 * c);
+                let xl = _mm256_loadu_si256(x as *const __m256i);
+                let xh = _mm256_loadu_si256(x.add(16) as *const __m256i);
                 for k in 0..3 {
                     let wv = _mm256_set1_epi32(l[k]);
                     lo[k] = _mm256_add_epi32(lo[k], _mm256_madd_epi16(xl, wv));
@@ -84,7 +94,7 @@ unsafe fn acc_rows_in(
             flush(acc.as_mut_ptr().add(c), lo, hi, _mm_cvtsi32_si128(u as i32));
             c += 16;
         }
-        t0 = t1;
+        b0 = b1;
     }
 }
 

@@ -8,18 +8,14 @@ use super::attn::Pairs;
 use super::KeyQuery;
 use std::arch::x86_64::*;
 
-/// Adds the limb sums of values `c..c + 32` to `acc` (module docs of `attn.rs`):
-/// lanes of `unpacklo` hold, per 128-bit block `b`, values `8b..8b + 4`, of
-/// `unpackhi` `8b + 4..8b + 8`; two permutations put them back in order, then
-/// each 8 lanes are widened, combined as `(2^16 A + 2^8 B + C) << U` and added.
+/// Adds the limb sums of the 32 values at `acc` (`lo`: values 0..16, `hi`:
+/// 16..32, in order; module docs of `attn.rs`) to them: each 8 lanes widened,
+/// combined as `(2^16 A + 2^8 B + C) << U` and added.
 #[inline(always)]
 unsafe fn flush(acc: *mut i64, lo: [__m512i; 3], hi: [__m512i; 3], count: __m128i) {
-    let first = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
-    let second = _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
-    for (half, idx) in [first, second].into_iter().enumerate() {
-        let ordered: [__m512i; 3] = [0, 1, 2].map(|k| _mm512_permutex2var_epi32(lo[k], idx, hi[k]));
+    for (half, v) in [lo, hi].into_iter().enumerate() {
         for quarter in 0..2 {
-            let [a, b, c] = ordered.map(|x| {
+            let [a, b, c] = v.map(|x| {
                 let h = if quarter == 0 {
                     _mm512_castsi512_si256(x)
                 } else {
@@ -41,13 +37,20 @@ unsafe fn flush(acc: *mut i64, lo: [__m512i; 3], hi: [__m512i; 3], count: __m128
 }
 
 /// See [`super::acc_rows`]. The caller has checked that AVX-512 F, BW and VNNI are
-/// present, that `acc.len()` is a multiple of 32, that `rows` holds every row
-/// (`stride` apart) of `acc.len()` values, that every weight is below 2^31 and
-/// every shift below 64.
+/// present, that `acc.len()` is a multiple of 32 and at most `stride`, that
+/// `block` holds every pair of positions `t0..t0 + w.len()`, that every weight is
+/// below 2^31 and every shift below 64.
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
+pub unsafe fn acc_rows(
+    acc: &mut [i64],
+    block: &[i16],
+    stride: usize,
+    t0: usize,
+    w: &[u32],
+    up: &[u8],
+) {
     // SAFETY: as the caller checked.
-    Pairs::with(|b| unsafe { acc_rows_in(b, acc, rows, stride, w, up) })
+    Pairs::with(|b| unsafe { acc_rows_in(b, acc, block, stride, t0, w, up) })
 }
 
 /// [`acc_rows`] with this thread's [`Pairs`].
@@ -55,26 +58,27 @@ pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], 
 unsafe fn acc_rows_in(
     b: &mut Pairs,
     acc: &mut [i64],
-    rows: &[i16],
+    block: &[i16],
     stride: usize,
+    t0: usize,
     w: &[u32],
     up: &[u8],
 ) {
     let n = acc.len();
-    let mut t0 = 0;
-    while t0 < w.len() {
-        b.fill(rows, stride, w, up, t0);
-        let (t1, u, pairs) = (b.end, b.shift, b.count);
-        let (limbs, ptrs) = (&b.limbs, &b.rows);
+    let mut b0 = 0;
+    while b0 < w.len() {
+        b.fill(block, stride, t0, w, up, b0);
+        let (b1, u, pairs) = (b.end, b.shift, b.count);
+        let (limbs, first) = (&b.limbs, b.first);
         let mut c = 0;
         while c < n {
             let z = _mm512_setzero_si512();
             let (mut lo, mut hi) = ([z; 3], [z; 3]);
             for (p, l) in limbs[..pairs].iter().enumerate() {
-                // SAFETY: c + 32 <= n and both rows hold n values.
-                let x0 = _mm512_loadu_si512(ptrs[2 * p].add(c) as *const __m512i);
-                let x1 = _mm512_loadu_si512(ptrs[2 * p + 1].add(c) as *const __m512i);
-                let (xl, xh) = (_mm512_unpacklo_epi16(x0, x1), _mm512_unpackhi_epi16(x0, x1));
+                // SAFETY: the pair holds 2 stride >= 2 n values and c + 32 <= n.
+                let x = first.add(p * 2 * stride + 2 * c);
+                let xl = _mm512_loadu_si512(x as *const __m512i);
+                let xh = _mm512_loadu_si512(x.add(32) as *const __m512i);
                 for k in 0..3 {
                     let wv = _mm512_set1_epi32(l[k]);
                     lo[k] = _mm512_dpwssd_epi32(lo[k], xl, wv);
@@ -85,7 +89,7 @@ unsafe fn acc_rows_in(
             flush(acc.as_mut_ptr().add(c), lo, hi, _mm_cvtsi32_si128(u as i32));
             c += 32;
         }
-        t0 = t1;
+        b0 = b1;
     }
 }
 

@@ -1,11 +1,12 @@
 //! The simd128 twins of the attention kernels. [`acc_rows`] (module docs of
-//! `attn.rs`): eight values of two rows per step, interleaved into i16 pairs and
-//! multiplied by the three weight limbs with `i32x4.dot_i16x8_s` (limbs splatted
-//! once per batch), into six i32 accumulators kept over a batch of rows.
+//! `attn.rs`): eight values of two positions per step, two loads of the cache's
+//! position pairs (the same value of both positions side by side), multiplied by
+//! the three weight limbs with `i32x4.dot_i16x8_s` (each limb
+//! splatted as it is loaded), into six i32 accumulators kept over a batch of rows.
 //! [`dots_pairs`] (module docs of `simd/mod.rs`, "The attention dot products"):
 //! keys stored in value pairs, four positions per register.
 
-use super::attn::{Pairs, BATCH};
+use super::attn::Pairs;
 use super::KeyQuery;
 use std::arch::wasm32::*;
 
@@ -24,50 +25,48 @@ fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
 }
 
 /// See [`super::acc_rows`]. The caller has checked that `acc.len()` is a multiple
-/// of 8, that `rows` holds every row (`stride` apart) of `acc.len()` values, that
-/// every weight is below 2^31 and that every shift is below 64.
-pub unsafe fn acc_rows(acc: &mut [i64], rows: &[i16], stride: usize, w: &[u32], up: &[u8]) {
-    Pairs::with(|b| SPLAT.with_borrow_mut(|splat| acc_rows_in(b, splat, acc, rows, stride, w, up)))
+/// of 8 and at most `stride`, that `block` holds every pair of positions
+/// `t0..t0 + w.len()`, that every weight is below 2^31 and that every shift is
+/// below 64.
+pub unsafe fn acc_rows(
+    acc: &mut [i64],
+    block: &[i16],
+    stride: usize,
+    t0: usize,
+    w: &[u32],
+    up: &[u8],
+) {
+    Pairs::with(|b| acc_rows_in(b, acc, block, stride, t0, w, up))
 }
 
-thread_local! {
-    /// Each pair's limbs splatted once per batch, not once per eight values; kept
-    /// from call to call (every entry read is written first).
-    static SPLAT: std::cell::RefCell<[[v128; 3]; BATCH / 2]> =
-        const { std::cell::RefCell::new([[i64x2(0, 0); 3]; BATCH / 2]) };
-}
-
-/// [`acc_rows`] with this thread's [`Pairs`] and splatted limbs.
+/// [`acc_rows`] with this thread's [`Pairs`]. Each limb is splatted as it is
+/// loaded (`v128.load32_splat`: one instruction), so no splatted copy is kept.
 unsafe fn acc_rows_in(
     b: &mut Pairs,
-    splat: &mut [[v128; 3]; BATCH / 2],
     acc: &mut [i64],
-    rows: &[i16],
+    block: &[i16],
     stride: usize,
+    t0: usize,
     w: &[u32],
     up: &[u8],
 ) {
     let n = acc.len();
-    let mut t0 = 0;
-    while t0 < w.len() {
-        b.fill(rows, stride, w, up, t0);
-        let (t1, u, pairs) = (b.end, b.shift, b.count);
-        for (s, l) in splat.iter_mut().zip(&b.limbs[..pairs]) {
-            *s = l.map(|x| i32x4_splat(x));
-        }
-        let (limbs, ptrs) = (&splat[..pairs], &b.rows);
+    let mut b0 = 0;
+    while b0 < w.len() {
+        b.fill(block, stride, t0, w, up, b0);
+        let (b1, u, pairs) = (b.end, b.shift, b.count);
+        let (limbs, first) = (&b.limbs[..pairs], b.first);
         let mut c = 0;
         while c < n {
             let z = i32x4_splat(0);
             let (mut lo, mut hi) = ([z; 3], [z; 3]);
             for (p, l) in limbs.iter().enumerate() {
-                // SAFETY: c + 8 <= n and both rows hold n values.
-                let x0 = v128_load(ptrs[2 * p].add(c) as *const v128);
-                let x1 = v128_load(ptrs[2 * p + 1].add(c) as *const v128);
-                let xl = i16x8_shuffle::<0, 8, 1, 9, 2, 10, 3, 11>(x0, x1);
-                let xh = i16x8_shuffle::<4, 12, 5, 13, 6, 14, 7, 15>(x0, x1);
+                // SAFETY: the pair holds 2 stride >= 2 n values and c + 8 <= n.
+                let x = first.add(p * 2 * stride + 2 * c);
+                let xl = v128_load(x as *const v128);
+                let xh = v128_load(x.add(8) as *const v128);
                 for k in 0..3 {
-                    let wv = l[k];
+                    let wv = v128_load32_splat(&l[k] as *const i32 as *const u32);
                     lo[k] = i32x4_add(lo[k], i32x4_dot_i16x8(xl, wv));
                     hi[k] = i32x4_add(hi[k], i32x4_dot_i16x8(xh, wv));
                 }
@@ -85,7 +84,7 @@ unsafe fn acc_rows_in(
             }
             c += 8;
         }
-        t0 = t1;
+        b0 = b1;
     }
 }
 
@@ -102,8 +101,11 @@ pub unsafe fn dots_pairs(q: &KeyQuery, block: &[i16], page: usize, t0: usize, ou
     while tb < end {
         let z = i32x4_splat(0);
         let (mut h, mut l) = ([z; 4], [z; 4]);
-        for (k, (&a, &b)) in qh.iter().zip(ql).enumerate() {
-            let (wa, wb) = (i32x4_splat(a), i32x4_splat(b));
+        for (k, (a, b)) in qh.iter().zip(ql).enumerate() {
+            let (wa, wb) = (
+                v128_load32_splat(a as *const i32 as *const u32),
+                v128_load32_splat(b as *const i32 as *const u32),
+            );
             for r in 0..4 {
                 let kv = v128_load(block.as_ptr().add((k * page + tb + 4 * r) * 2) as *const v128);
                 h[r] = i32x4_add(h[r], i32x4_dot_i16x8(kv, wa));

@@ -2,7 +2,8 @@
 //! at most 2^30), the extremes (`w = 2^30`, weights up to `2^31 - 1` that close
 //! batches early, values at `-32768` and `32767`), every shift from 0 to 63, shifts
 //! mixed within a batch (close, far, 32 and more apart), row counts around the
-//! pair and batch sizes and vector lengths on and off the SIMD step.
+//! pair and batch sizes, vector lengths on and off the SIMD step, and rows from an
+//! even or an odd position of their position pairs.
 
 use super::tests::xorshift;
 use super::*;
@@ -35,22 +36,29 @@ fn definition(init: &[i64], rows: &[Vec<i16>], w: &[u32], up: &[u8]) -> Vec<i64>
 
 fn check(init: &[i64], rows: &[Vec<i16>], w: &[u32], up: &[u8], what: &str) {
     let want = definition(init, rows, w, up);
-    // The rows `stride` apart, with other values between them.
+    // The rows in position pairs of `stride` values (other values between them),
+    // from an even and from an odd position, after `lead` positions not taken.
     let stride = init.len() + rows.len() % 3;
-    let mut flat = vec![i16::MIN; rows.len() * stride];
-    for (t, r) in rows.iter().enumerate() {
-        flat[t * stride..t * stride + init.len()].copy_from_slice(&r[..init.len()]);
-    }
-    for twin in twins() {
-        let mut got = init.to_vec();
-        acc_rows_on(twin, &mut got, &flat, stride, w, up);
-        assert_eq!(got, want, "{what}: {twin:?}");
-        // On a CPU with AVX-512 the AVX2 arm takes its twin: the AVX2 one too.
-        #[cfg(target_arch = "x86_64")]
-        if twin == Twin::Avx2 {
+    for lead in [0, 1, 2, 5] {
+        let end = lead + rows.len();
+        let mut block = vec![i16::MIN; end.div_ceil(2).max(1) * 2 * stride];
+        for (t, r) in rows.iter().enumerate() {
+            let s = lead + t;
+            for (i, &v) in r[..init.len()].iter().enumerate() {
+                block[(s / 2 * stride + i) * 2 + s % 2] = v;
+            }
+        }
+        for twin in twins() {
             let mut got = init.to_vec();
-            without_avx512(|| acc_rows_on(twin, &mut got, &flat, stride, w, up));
-            assert_eq!(got, want, "{what}: AVX2 without AVX-512");
+            acc_rows_on(twin, &mut got, &block, stride, lead, w, up);
+            assert_eq!(got, want, "{what} from {lead}: {twin:?}");
+            // On a CPU with AVX-512 the AVX2 arm takes its twin: the AVX2 one too.
+            #[cfg(target_arch = "x86_64")]
+            if twin == Twin::Avx2 {
+                let mut got = init.to_vec();
+                without_avx512(|| acc_rows_on(twin, &mut got, &block, stride, lead, w, up));
+                assert_eq!(got, want, "{what} from {lead}: AVX2 without AVX-512");
+            }
         }
     }
 }
