@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::gpu::{check_joined_matmuls, cpu_rows, executors, same, weight, weight_with, Rng};
+use common::gpu::{
+    check_joined_matmuls, cpu_rows, executors, loads_here, same, weight, weight_with, Rng,
+};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exec::{ExecError, Executor};
@@ -47,6 +49,9 @@ fn check_matmul(
     let w = gpu.weight(view).unwrap();
     let xg = gpu.rows_from_host(&x, cols);
     let a = gpu.quantize(&xg);
+    if !loads_here(gpu) {
+        gpu.flush();
+    }
     let got = gpu.matmul(&w, &a);
     same(
         &gpu.read(&got).unwrap().concat(),
@@ -54,6 +59,58 @@ fn check_matmul(
         &format!("{name}: {format:?} {rows}x{cols} times {t} rows, extreme {extreme}"),
     );
     w.parts()
+}
+
+/// Gemma's down projection of a decoded token: the GELU product (section 15)
+/// of gate and up recorded right before the matmul is computed in the tiled
+/// matmul's input stage (`matmul_load`), one dispatch instead of two; the
+/// per-row kernel keeps the product's dispatch. The product and the quantized
+/// input equal the CPU's; widths to Gemma's 2048, 1 to 3 tokens, rows ending
+/// inside a workgroup. Lavapipe only (the SwiftShader leg stays as it was).
+#[test]
+fn gelu_product_loads_into_the_matmul_and_matches_cpu() {
+    use WeightFormat::{Q4K, Q6K, Q8_0};
+    let mut rng = Rng(0x5eed_0006);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        if !loads_here(&gpu) {
+            eprintln!("{name}: not lavapipe, skipped");
+            return;
+        }
+        for (case, format) in [Q6K, Q8_0, Q4K, Q6K].into_iter().enumerate() {
+            let (rows, cols, t) = match case {
+                0 => (70, 2048, 1),
+                _ => (
+                    [1, 13, 65][rng.below(3) as usize],
+                    256 * rng.range(1, 5) as usize,
+                    case,
+                ),
+            };
+            let view = weight_with(&mut rng, format, rows, cols, case == 2);
+            let g: Vec<i32> = rng.q16(t * cols).iter().map(|v| v >> 8).collect();
+            let u = rng.q16_bounded(t * cols);
+            let wc = cpu.weight(view.clone()).unwrap();
+            let ic = cpu
+                .gelu_mul(&cpu_rows(g.clone(), cols), &cpu_rows(u.clone(), cols))
+                .unwrap();
+            let want = cpu.matmul(&wc, &ic);
+            let wg = gpu.weight(view).unwrap();
+            let (gg, ug) = (gpu.rows_from_host(&g, cols), gpu.rows_from_host(&u, cols));
+            let before = gpu.stats.dispatches;
+            let ig = gpu.gelu_mul(&gg, &ug).unwrap();
+            let got = gpu.matmul(&wg, &ig);
+            let dispatches = gpu.stats.dispatches - before;
+            let what = format!("{name}: gelu, {format:?} {rows}x{cols} times {t}");
+            let want_dispatches = if gpu.matmul_per_row() { 2 } else { 1 };
+            assert_eq!(dispatches, want_dispatches, "{what}: dispatches");
+            same(&gpu.read(&got).unwrap().concat(), &want.data, &what);
+            same(
+                &gpu.read_input(&ig).unwrap(),
+                &ic,
+                &format!("{what}: input"),
+            );
+        }
+    }
 }
 
 #[test]

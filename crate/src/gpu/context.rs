@@ -186,6 +186,7 @@ impl GpuExecutor {
             failed,
             open_matmul: None,
             open_rope: None,
+            open_load: None,
             spare: None,
             stats: GpuStats::default(),
         })

@@ -3,7 +3,8 @@
 //! of the weight (see `GpuWeight`).
 //!
 //! A matmul of the same input recorded right after it joins its dispatch
-//! (`matmul_join`).
+//! (`matmul_join`); a matmul recorded right after the quantize of its input
+//! takes that dispatch back and quantizes on load (`matmul_load`).
 //!
 //! A residual add of the output (section 8, saturating) that is recorded right
 //! after the matmul folds into its dispatch: the kernel then writes the product
@@ -16,6 +17,7 @@
 
 use super::commands::{Binding, Command};
 use super::matmul_join::{self, OpenMatmul};
+use super::matmul_load::{self, Load};
 use super::shader::Kernel;
 use super::{GpuExecutor, GpuInput, GpuRows, GpuWeight};
 
@@ -47,6 +49,7 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
             cols: w.rows,
         };
     }
+    let load = matmul_load::take(ex, w, x);
     let spare = ex.spare_buffer();
     let mut last = None;
     for part in w.parts.iter() {
@@ -59,22 +62,35 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
             w.rows as u32,
             0,
         ];
-        let bindings = vec![
+        let mut bindings = vec![
             (&part.buf).into(),
             x.buf.get().into(),
             out.get().into(),
             (&spare).into(),
         ];
-        let (kernel, per_group) = if ex.matmul_per_row() {
+        let per_row = ex.matmul_per_row();
+        let (mut kernel, per_group) = if per_row {
             (Kernel::MatmulRows(w.format), 64)
         } else {
             (Kernel::Matmul(w.format), ROWS)
         };
+        if let Some((source, inputs)) = &load {
+            kernel = Kernel::MatmulLoad(Load {
+                format: w.format,
+                per_row,
+                source: *source,
+            });
+            bindings.extend(inputs.iter().cloned());
+        }
         let groups = [part.rows.div_ceil(per_group) as u32, token_groups as u32, 1];
         last = ex.dispatch(kernel, &params, bindings, groups);
     }
     if let (Some(command), 1) = (last, w.parts.len()) {
-        ex.open_matmul = Some(OpenMatmul::new(command, w, x));
+        let mut open = OpenMatmul::new(command, w, x);
+        // Another matmul of the same input does not join a loading one (the
+        // joined kernels read a quantized input); it reads the written input.
+        open.joinable = load.is_none();
+        ex.open_matmul = Some(open);
     }
     GpuRows {
         buf: out,
@@ -100,6 +116,7 @@ pub(super) fn fold_residual(ex: &mut GpuExecutor, x: &GpuRows, y: &GpuRows) -> b
         || bindings[OUT].buf != *yb
         || xb == yb
         || bindings[ACT].buf == *xb
+        || bindings[RES + 1..].iter().any(|b| b.buf == *xb)
     {
         return false;
     }

@@ -157,6 +157,8 @@ pub(super) struct OpenMatmul {
     cols: usize,
     n_tokens: usize,
     weights: Vec<(WeightFormat, usize)>,
+    /// Whether another matmul may join it (not one that quantizes on load).
+    pub(super) joinable: bool,
 }
 
 impl OpenMatmul {
@@ -168,6 +170,7 @@ impl OpenMatmul {
             cols: x.cols,
             n_tokens: x.rows,
             weights: vec![(w.format, w.rows)],
+            joinable: true,
         }
     }
 
@@ -185,6 +188,7 @@ pub(super) fn join(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput, out: &Pool
         return false;
     };
     if w.parts.len() != 1
+        || !open.joinable
         || open.weights.len() >= MAX_JOIN
         || open.act != *x.buf.get()
         || (open.cols, open.n_tokens) != (x.cols, x.rows)

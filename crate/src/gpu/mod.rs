@@ -23,6 +23,7 @@ mod embed;
 mod gelu_mul;
 mod matmul;
 mod matmul_join;
+mod matmul_load;
 mod quantize;
 mod readback;
 mod rms_norm;
@@ -102,6 +103,9 @@ pub struct GpuExecutor {
     open_matmul: Option<matmul_join::OpenMatmul>,
     /// The last recorded command while it is a RoPE the keys' RoPE can join.
     open_rope: Option<rope::OpenRope>,
+    /// The last recorded command while it is a quantize (or gated product) the
+    /// next matmul can take back and do on load (`matmul_load`).
+    open_load: Option<matmul_load::OpenLoad>,
     /// A small buffer bound to writable slots a dispatch leaves unused.
     spare: Option<wgpu::Buffer>,
     pub stats: GpuStats,
@@ -142,14 +146,17 @@ impl GpuExecutor {
     }
 
     /// Compiles every kernel's pipeline now (otherwise each compiles on first use);
-    /// joined matmuls only for the matmul path in use.
+    /// joined and loading matmuls only for the matmul path in use.
     pub fn precompile(&mut self) {
         let per_row = self.summary.matmul_per_row;
         for kernel in shader::Kernel::ALL {
-            if let shader::Kernel::MatmulJoin(join) = kernel {
-                if join.per_row != per_row {
-                    continue;
-                }
+            let kernel_per_row = match kernel {
+                shader::Kernel::MatmulJoin(join) => Some(join.per_row),
+                shader::Kernel::MatmulLoad(load) => Some(load.per_row),
+                _ => None,
+            };
+            if kernel_per_row.is_some_and(|p| p != per_row) {
+                continue;
             }
             self.pipelines.get(&self.device, kernel);
         }

@@ -4,6 +4,7 @@
 //! compiled once per (kernel, weight format) and kept.
 
 use super::matmul_join::{Join, MAX_JOIN};
+use super::matmul_load::{Load, LoadSource};
 use crate::exact::math::exp2_table;
 use crate::exact::quant::WeightFormat;
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ const REDUCE: &str = include_str!("wgsl/reduce.wgsl");
 const INT128: &str = include_str!("wgsl/int128.wgsl");
 const RMS_FACTOR: &str = include_str!("wgsl/rms_factor.wgsl");
 const EXP: &str = include_str!("wgsl/exp.wgsl");
+const GELU: &str = include_str!("wgsl/gelu.wgsl");
 const ACT_WRITE: &str = include_str!("wgsl/act_write.wgsl");
 const DOT4_BUILTIN: &str = include_str!("wgsl/dot4_builtin.wgsl");
 const DOT4_FALLBACK: &str = include_str!("wgsl/dot4_fallback.wgsl");
@@ -30,6 +32,8 @@ pub enum Kernel {
     MatmulRows(WeightFormat),
     /// Two or three matmuls of one input in one dispatch (`matmul_join`).
     MatmulJoin(Join),
+    /// A matmul that quantizes its input on load (`matmul_load`).
+    MatmulLoad(Load),
     RmsNorm,
     Rope,
     KvStore,
@@ -46,7 +50,7 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, for tests and pre-compilation.
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 24] = [
         Kernel::Embed(WeightFormat::Q4_1),
         Kernel::Embed(WeightFormat::Q8_0),
         Kernel::Matmul(WeightFormat::Q4_1),
@@ -69,6 +73,22 @@ impl Kernel {
         Kernel::MatmulJoin(Join {
             per_row: true,
             formats: [Some(WeightFormat::Q4_1), Some(WeightFormat::Q4_1), None],
+        }),
+        // SmolLM2's O (quantize on load) and down (SiLU product on load: tiled only).
+        Kernel::MatmulLoad(Load {
+            format: WeightFormat::Q4_1,
+            per_row: false,
+            source: LoadSource::Quantize,
+        }),
+        Kernel::MatmulLoad(Load {
+            format: WeightFormat::Q4_1,
+            per_row: false,
+            source: LoadSource::Silu,
+        }),
+        Kernel::MatmulLoad(Load {
+            format: WeightFormat::Q4_1,
+            per_row: true,
+            source: LoadSource::Quantize,
         }),
         Kernel::RmsNorm,
         Kernel::Rope,
@@ -112,6 +132,29 @@ impl Kernel {
                     .into_iter()
                     .map(|formats| Kernel::MatmulJoin(Join { per_row, formats })),
             );
+            // Every format quantizing on load; the gated sources in a few
+            // (their input stage does not depend on the format).
+            for format in super::formats::FORMATS {
+                let source = LoadSource::Quantize;
+                if format != WeightFormat::Q4_1 {
+                    all.push(Kernel::MatmulLoad(Load {
+                        format,
+                        per_row,
+                        source,
+                    }));
+                }
+            }
+            for (format, source) in [
+                (Q6K, LoadSource::Gelu),
+                (Q8_0, LoadSource::Gelu),
+                (Q6K, LoadSource::Silu),
+            ] {
+                all.push(Kernel::MatmulLoad(Load {
+                    format,
+                    per_row,
+                    source,
+                }));
+            }
         }
         all
     }
@@ -121,7 +164,7 @@ impl Kernel {
             Kernel::Embed(_) => super::embed::SOURCE,
             Kernel::Matmul(_) => super::matmul::SOURCE,
             Kernel::MatmulRows(_) => super::matmul::ROWS_SOURCE,
-            Kernel::MatmulJoin(_) => "",
+            Kernel::MatmulJoin(_) | Kernel::MatmulLoad(_) => "",
             Kernel::RmsNorm => super::rms_norm::SOURCE,
             Kernel::Rope => super::rope::SOURCE,
             Kernel::KvStore => super::attention::KV_STORE_SOURCE,
@@ -160,14 +203,19 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     if norm {
         s.push_str(RMS_FACTOR);
     }
-    if matches!(
-        kernel,
-        Kernel::SiluMul | Kernel::GeluMul | Kernel::Attention
-    ) {
+    let gated_load =
+        matches!(kernel, Kernel::MatmulLoad(l) if super::matmul_load::uses_exp2(l.source));
+    if gated_load
+        || matches!(
+            kernel,
+            Kernel::SiluMul | Kernel::GeluMul | Kernel::Attention
+        )
+    {
         // The table is a storage binding (the kernel's last), not a WGSL const:
         // dynamically indexing a const array makes compilers copy it per call.
         let binding = match kernel {
             Kernel::SiluMul | Kernel::GeluMul => 5,
+            Kernel::MatmulLoad(_) => 7,
             _ => 8,
         };
         let _ = writeln!(
@@ -176,6 +224,16 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
             exp2_table().len()
         );
         s.push_str(EXP);
+    }
+    if matches!(
+        kernel,
+        Kernel::GeluMul
+            | Kernel::MatmulLoad(Load {
+                source: LoadSource::Gelu,
+                ..
+            })
+    ) {
+        s.push_str(GELU);
     }
     if matches!(
         kernel,
@@ -190,6 +248,11 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     if let Kernel::MatmulJoin(join) = kernel {
         s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
         super::matmul_join::source(join, MATMUL_BLOCK, &mut s);
+        return s;
+    }
+    if let Kernel::MatmulLoad(load) = kernel {
+        s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
+        super::matmul_load::source(load, MATMUL_BIND, MATMUL_BLOCK, &mut s);
         return s;
     }
     if matches!(kernel, Kernel::Matmul(_) | Kernel::MatmulRows(_)) {
@@ -351,7 +414,7 @@ mod tests {
             assert!(with.contains("dot4I8Packed(") && !without.contains("dot4I8Packed("));
         }
         for kernel in Kernel::every() {
-            if let Kernel::MatmulJoin(_) = kernel {
+            if let Kernel::MatmulJoin(_) | Kernel::MatmulLoad(_) = kernel {
                 assert!(source(kernel, true).contains("dot4I8Packed("));
                 assert!(!source(kernel, false).contains("dot4I8Packed("));
             }
@@ -363,7 +426,10 @@ mod tests {
         let every = Kernel::every();
         assert_eq!(
             every.len(),
-            15 + 3 * crate::gpu::formats::FORMATS.len() + 2 * 10
+            15 + 3 * crate::gpu::formats::FORMATS.len()
+                + 2 * 10
+                + 3
+                + 2 * (crate::gpu::formats::FORMATS.len() + 2)
         );
         assert!(Kernel::ALL.iter().all(|k| every.contains(k)));
     }

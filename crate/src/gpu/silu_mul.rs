@@ -1,6 +1,9 @@
 //! SiLU-gated product (docs/numerics.md sections 6 and 8): `wgsl/silu_mul.wgsl`
-//! with `wgsl/exp.wgsl` and the shared writer `wgsl/act_write.wgsl`.
+//! with `wgsl/exp.wgsl` and the shared writer `wgsl/act_write.wgsl`. The
+//! matmul recorded next (the down projection) may take the dispatch back and
+//! compute the product on load (`matmul_load`).
 
+use super::matmul_load::{LoadSource, OpenLoad};
 use super::shader::Kernel;
 use super::{act_stride, GpuExecutor, GpuInput, GpuRows};
 
@@ -27,7 +30,7 @@ pub(super) fn encode_gated(
     let scratch = ex.alloc(gate.rows * gate.cols * 8);
     let out = ex.alloc(gate.rows * act_stride(gate.cols) * 4);
     let exp2 = ex.exp2_table();
-    ex.dispatch(
+    let command = ex.dispatch(
         kernel,
         &[gate.cols as u32, gate.rows as u32],
         vec![
@@ -39,6 +42,18 @@ pub(super) fn encode_gated(
         ],
         [gate.rows as u32, 1, 1],
     );
+    let source = match kernel {
+        Kernel::GeluMul => LoadSource::Gelu,
+        _ => LoadSource::Silu,
+    };
+    if let Some(command) = command {
+        ex.open_load = Some(OpenLoad {
+            command,
+            source,
+            out: out.get().clone(),
+            inputs: vec![gate.buf.get().clone(), up.buf.get().clone()],
+        });
+    }
     GpuInput {
         buf: out,
         rows: gate.rows,
