@@ -38,18 +38,20 @@ const P_RES_ROWS: usize = 5;
 pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRows {
     assert_eq!(w.cols, x.cols, "matmul of {} columns by {}", w.cols, x.cols);
     let n = x.rows;
-    let out = ex.alloc(n * w.rows * 4);
     let token_groups = n.div_ceil(TOKENS);
     // Each workgroup row of tokens reads the whole weight once.
     ex.stats.weight_bytes += (w.bytes() * token_groups) as u64;
-    if matmul_join::join(ex, w, x, &out) {
+    let load = matmul_load::take(ex, w, x);
+    // Not the buffer the input stage reads (its owner may have released it).
+    let avoid: Vec<&wgpu::Buffer> = load.iter().map(|(_, values)| &values.buf).collect();
+    let out = ex.alloc_avoiding(n * w.rows * 4, &avoid);
+    if load.is_none() && matmul_join::join(ex, w, x, &out) {
         return GpuRows {
             buf: out,
             rows: n,
             cols: w.rows,
         };
     }
-    let load = matmul_load::take(ex, w, x);
     let spare = ex.spare_buffer();
     let mut last = None;
     for part in w.parts.iter() {
@@ -74,13 +76,13 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
         } else {
             (Kernel::Matmul(w.format), ROWS)
         };
-        if let Some((source, inputs)) = &load {
+        if let Some((source, values)) = &load {
             kernel = Kernel::MatmulLoad(Load {
                 format: w.format,
                 per_row,
                 source: *source,
             });
-            bindings.extend(inputs.iter().cloned());
+            bindings.push(values.clone());
         }
         let groups = [part.rows.div_ceil(per_group) as u32, token_groups as u32, 1];
         last = ex.dispatch(kernel, &params, bindings, groups);

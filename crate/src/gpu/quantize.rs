@@ -2,7 +2,7 @@
 //! with the shared writer `wgsl/act_write.wgsl`. The matmul recorded next may
 //! take the dispatch back and quantize on load (`matmul_load`).
 
-use super::matmul_load::{LoadSource, OpenLoad};
+use super::matmul_load::{LoadFrom, OpenLoad};
 use super::shader::Kernel;
 use super::{act_stride, GpuExecutor, GpuInput, GpuRows};
 
@@ -21,9 +21,8 @@ pub(super) fn encode(ex: &mut GpuExecutor, x: &GpuRows) -> GpuInput {
     if let Some(command) = command {
         ex.open_load = Some(OpenLoad {
             command,
-            source: LoadSource::Quantize,
             out: out.get().clone(),
-            inputs: vec![x.buf.get().clone()],
+            from: LoadFrom::Rows(x.buf.get().clone()),
         });
     }
     GpuInput {

@@ -3,7 +3,7 @@
 //! `rms_factor`, `exp`, `act_write`, a `dot4` flavour and `matmul_block`) followed by the kernel itself; pipelines are
 //! compiled once per (kernel, weight format) and kept.
 
-use super::matmul_join::{Join, MAX_JOIN};
+use super::matmul_join::{Join, Product};
 use super::matmul_load::{Load, LoadSource};
 use crate::exact::math::exp2_table;
 use crate::exact::quant::WeightFormat;
@@ -50,46 +50,25 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, for tests and pre-compilation.
-    pub const ALL: [Kernel; 24] = [
+    pub const ALL: [Kernel; 27] = [
         Kernel::Embed(WeightFormat::Q4_1),
         Kernel::Embed(WeightFormat::Q8_0),
         Kernel::Matmul(WeightFormat::Q4_1),
         Kernel::Matmul(WeightFormat::Q8_0),
         Kernel::MatmulRows(WeightFormat::Q4_1),
         Kernel::MatmulRows(WeightFormat::Q8_0),
-        // SmolLM2's Q, K, V and gate, up.
-        Kernel::MatmulJoin(Join {
-            per_row: false,
-            formats: [Some(WeightFormat::Q4_1); MAX_JOIN],
-        }),
-        Kernel::MatmulJoin(Join {
-            per_row: false,
-            formats: [Some(WeightFormat::Q4_1), Some(WeightFormat::Q4_1), None],
-        }),
-        Kernel::MatmulJoin(Join {
-            per_row: true,
-            formats: [Some(WeightFormat::Q4_1); MAX_JOIN],
-        }),
-        Kernel::MatmulJoin(Join {
-            per_row: true,
-            formats: [Some(WeightFormat::Q4_1), Some(WeightFormat::Q4_1), None],
-        }),
-        // SmolLM2's O (quantize on load) and down (SiLU product on load: tiled only).
-        Kernel::MatmulLoad(Load {
-            format: WeightFormat::Q4_1,
-            per_row: false,
-            source: LoadSource::Quantize,
-        }),
-        Kernel::MatmulLoad(Load {
-            format: WeightFormat::Q4_1,
-            per_row: false,
-            source: LoadSource::Silu,
-        }),
-        Kernel::MatmulLoad(Load {
-            format: WeightFormat::Q4_1,
-            per_row: true,
-            source: LoadSource::Quantize,
-        }),
+        // SmolLM2's Q, K, V and gate, up (with the SiLU product).
+        Kernel::MatmulJoin(Join::q4_1(false, 3, None)),
+        Kernel::MatmulJoin(Join::q4_1(false, 2, None)),
+        Kernel::MatmulJoin(Join::q4_1(false, 2, Some(Product::Silu))),
+        Kernel::MatmulJoin(Join::q4_1(true, 3, None)),
+        Kernel::MatmulJoin(Join::q4_1(true, 2, None)),
+        Kernel::MatmulJoin(Join::q4_1(true, 2, Some(Product::Silu))),
+        // SmolLM2's O and down, quantizing on load.
+        Kernel::MatmulLoad(Load::q4_1(false, LoadSource::Q16)),
+        Kernel::MatmulLoad(Load::q4_1(false, LoadSource::Wide)),
+        Kernel::MatmulLoad(Load::q4_1(true, LoadSource::Q16)),
+        Kernel::MatmulLoad(Load::q4_1(true, LoadSource::Wide)),
         Kernel::RmsNorm,
         Kernel::Rope,
         Kernel::KvStore,
@@ -119,40 +98,49 @@ impl Kernel {
         // (the exact-1 pairs and triples are in ALL).
         use WeightFormat::{Q4K, Q4_0, Q5K, Q6K, Q8_0};
         for per_row in [false, true] {
-            let mut joins: Vec<[Option<WeightFormat>; MAX_JOIN]> = super::formats::FORMATS
-                .into_iter()
-                .filter(|&f| f != WeightFormat::Q4_1)
-                .map(|f| [Some(f), Some(f), Some(f)])
-                .collect();
+            let mut joins: Vec<[Option<WeightFormat>; super::matmul_join::MAX_JOIN]> =
+                super::formats::FORMATS
+                    .into_iter()
+                    .filter(|&f| f != WeightFormat::Q4_1)
+                    .map(|f| [Some(f), Some(f), Some(f)])
+                    .collect();
             joins.push([Some(Q4K), Some(Q4K), Some(Q6K)]);
             joins.push([Some(Q5K), Some(Q8_0), None]);
             joins.push([Some(Q6K), Some(Q4_0), None]);
-            all.extend(
-                joins
-                    .into_iter()
-                    .map(|formats| Kernel::MatmulJoin(Join { per_row, formats })),
-            );
-            // Every format quantizing on load; the gated sources in a few
-            // (their input stage does not depend on the format).
+            all.extend(joins.into_iter().map(|formats| {
+                Kernel::MatmulJoin(Join {
+                    per_row,
+                    formats,
+                    product: None,
+                })
+            }));
+            // Gated gate and up pairs (Gemma's Q4_K pair with GELU).
+            for (formats, product) in [
+                ([Some(Q4K), Some(Q4K), None], Product::Gelu),
+                ([Some(Q8_0), Some(Q4_0), None], Product::Silu),
+            ] {
+                all.push(Kernel::MatmulJoin(Join {
+                    per_row,
+                    formats,
+                    product: Some(product),
+                }));
+            }
+            // Every format quantizing on load from Q16 rows, a few from
+            // 64-bit products (the input stage does not depend on the format).
             for format in super::formats::FORMATS {
-                let source = LoadSource::Quantize;
                 if format != WeightFormat::Q4_1 {
                     all.push(Kernel::MatmulLoad(Load {
                         format,
                         per_row,
-                        source,
+                        source: LoadSource::Q16,
                     }));
                 }
             }
-            for (format, source) in [
-                (Q6K, LoadSource::Gelu),
-                (Q8_0, LoadSource::Gelu),
-                (Q6K, LoadSource::Silu),
-            ] {
+            for format in [Q6K, Q8_0] {
                 all.push(Kernel::MatmulLoad(Load {
                     format,
                     per_row,
-                    source,
+                    source: LoadSource::Wide,
                 }));
             }
         }
@@ -203,9 +191,8 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     if norm {
         s.push_str(RMS_FACTOR);
     }
-    let gated_load =
-        matches!(kernel, Kernel::MatmulLoad(l) if super::matmul_load::uses_exp2(l.source));
-    if gated_load
+    let gated = matches!(kernel, Kernel::MatmulJoin(j) if j.product.is_some());
+    if gated
         || matches!(
             kernel,
             Kernel::SiluMul | Kernel::GeluMul | Kernel::Attention
@@ -215,7 +202,7 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
         // dynamically indexing a const array makes compilers copy it per call.
         let binding = match kernel {
             Kernel::SiluMul | Kernel::GeluMul => 5,
-            Kernel::MatmulLoad(_) => 7,
+            Kernel::MatmulJoin(_) => 7,
             _ => 8,
         };
         let _ = writeln!(
@@ -228,8 +215,8 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     if matches!(
         kernel,
         Kernel::GeluMul
-            | Kernel::MatmulLoad(Load {
-                source: LoadSource::Gelu,
+            | Kernel::MatmulJoin(Join {
+                product: Some(Product::Gelu),
                 ..
             })
     ) {
@@ -428,8 +415,9 @@ mod tests {
             every.len(),
             15 + 3 * crate::gpu::formats::FORMATS.len()
                 + 2 * 10
-                + 3
-                + 2 * (crate::gpu::formats::FORMATS.len() + 2)
+                + 2
+                + 4
+                + 2 * (2 + crate::gpu::formats::FORMATS.len() + 1)
         );
         assert!(Kernel::ALL.iter().all(|k| every.contains(k)));
     }
