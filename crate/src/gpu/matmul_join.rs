@@ -14,6 +14,12 @@
 //! `_2`: weights of different formats join too (Gemma's Q4_K_M mixes Q4_K and
 //! Q6_K). A weight split across bindings (larger than the device's
 //! `maxStorageBufferBindingSize`) is not joined.
+//!
+//! A joined gate·up dispatch whose SiLU or GELU product the down projection
+//! quantizes on load becomes *gated* (`gated`, `wgsl/matmul_join_gated_*.wgsl`):
+//! gate row r and up row r are computed by one invocation (per-row) or
+//! workgroup (tiled), which also writes their product in 64 bits
+//! (`wgsl/product_*.wgsl`, the arithmetic of `silu_mul.wgsl` / `gelu_mul.wgsl`).
 
 use super::commands::{Binding, Command};
 use super::shader::Kernel;

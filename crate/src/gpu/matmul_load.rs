@@ -133,7 +133,8 @@ pub(super) fn take(
     x: &GpuInput,
 ) -> Option<(LoadSource, Binding)> {
     let open = ex.open_load.take()?;
-    if open.command + 1 != ex.commands.len()
+    if !ex.quantize_on_load
+        || open.command + 1 != ex.commands.len()
         || open.out != *x.buf.get()
         || w.parts.len() != 1
         || x.rows * act_stride(x.cols) > LOAD_WORDS

@@ -106,6 +106,8 @@ pub struct GpuExecutor {
     /// The last recorded command while it is a quantize (or gated product) the
     /// next matmul can take back and do on load (`matmul_load`).
     open_load: Option<matmul_load::OpenLoad>,
+    /// Whether matmuls quantize on load (`GpuOptions::quantize_on_load`).
+    quantize_on_load: bool,
     /// A small buffer bound to writable slots a dispatch leaves unused.
     spare: Option<wgpu::Buffer>,
     pub stats: GpuStats,
@@ -150,12 +152,12 @@ impl GpuExecutor {
     pub fn precompile(&mut self) {
         let per_row = self.summary.matmul_per_row;
         for kernel in shader::Kernel::ALL {
-            let kernel_per_row = match kernel {
-                shader::Kernel::MatmulJoin(join) => Some(join.per_row),
-                shader::Kernel::MatmulLoad(load) => Some(load.per_row),
-                _ => None,
+            let (kernel_per_row, loads) = match kernel {
+                shader::Kernel::MatmulJoin(join) => (Some(join.per_row), join.product.is_some()),
+                shader::Kernel::MatmulLoad(load) => (Some(load.per_row), true),
+                _ => (None, false),
             };
-            if kernel_per_row.is_some_and(|p| p != per_row) {
+            if kernel_per_row.is_some_and(|p| p != per_row) || (loads && !self.quantize_on_load) {
                 continue;
             }
             self.pipelines.get(&self.device, kernel);
@@ -165,6 +167,11 @@ impl GpuExecutor {
     /// Whether matmuls use the per-row kernel.
     pub fn matmul_per_row(&self) -> bool {
         self.summary.matmul_per_row
+    }
+
+    /// Whether matmuls quantize their inputs on load (`matmul_load`).
+    pub fn quantizes_on_load(&self) -> bool {
+        self.quantize_on_load
     }
 
     /// Largest storage binding the executor uses (weights above it are split).

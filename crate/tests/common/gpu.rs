@@ -148,6 +148,11 @@ pub fn executors() -> Vec<(String, GpuExecutor)> {
                 no_dot4: true,
                 max_binding: Some(128 << 10),
                 matmul: MatmulKernel::PerRow,
+                // The per-row kernels quantize on load only when asked to: this
+                // leg tests them on lavapipe (SwiftShader compiles them slowly).
+                quantize_on_load: Some(
+                    std::env::var("VERBATIM_EXPECT_ADAPTER").as_deref() == Ok("llvmpipe"),
+                ),
             },
             false,
             Some(false),
