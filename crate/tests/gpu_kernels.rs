@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::gpu::{check_joined_matmuls, cpu_rows, executors, same, weight, Rng};
+use common::gpu::{check_joined_matmuls, cpu_rows, executors, loads_here, same, weight, Rng};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exact::rope::{RopeStyle, RopeTable};
@@ -105,6 +105,9 @@ fn residual_add_folds_into_matmul_and_matches_cpu() {
             let wg = gpu.weight(view).unwrap();
             let ag = gpu.rows_from_host(&a, cols);
             let ig = gpu.quantize(&ag);
+            // Submitted: the matmul would otherwise take it back (quantize on
+            // load, tested below on lavapipe).
+            gpu.flush();
             let what = format!("{name}: {format:?} {rows}x{cols} times {t}");
             for interleaved in [false, true] {
                 let mut hg = gpu.rows_from_host(&h, rows);
@@ -125,6 +128,147 @@ fn residual_add_folds_into_matmul_and_matches_cpu() {
                 same(&gpu.read(&hg).unwrap().concat(), &h_want.data, &what);
             }
         }
+    }
+}
+
+/// Q16 rows of `t` tokens of `cols` values for a matmul input, each token's row
+/// at its own magnitude (so each has its own exponent), some rows holding the
+/// magnitude's extreme (negative: the asymmetric end of the clamp).
+fn rows_of_mixed_exponents(rng: &mut Rng, t: usize, cols: usize, top: u32) -> Vec<i32> {
+    let mut x = Vec::with_capacity(t * cols);
+    for r in 0..t {
+        let scale = 1i64 << [8, 12, 16, 20, top][(r + rng.below(5) as usize) % 5];
+        let mut row: Vec<i32> = (0..cols)
+            .map(|_| rng.range(-scale, scale - 1) as i32)
+            .collect();
+        if r % 3 == 1 {
+            row[rng.below(cols as u64) as usize] = -scale as i32;
+        }
+        x.extend(row);
+    }
+    x
+}
+
+/// The O and down projections of a decoded token: a matmul recorded right
+/// after the quantize of its input (O) takes that dispatch back and quantizes
+/// on load (`matmul_load`), and the residual add folds in: one dispatch
+/// instead of three. Before the down projection, gate and up join one
+/// dispatch, which also writes the SiLU product of each pair (as 64 bits),
+/// and the down projection quantizes those on load: two dispatches instead of
+/// four. Only when `t * act_stride(cols)` fits 2944 words and the weight one
+/// binding, and on the tiled path or where asked for (one per-row leg); else
+/// the separate dispatches. Gate, up, the product, the sum
+/// (saturating), the quantized input (which the first workgroup writes) and a
+/// second matmul of it all equal the CPU's; widths from one block to 1568
+/// (SmolLM2's 1536 and 576 among them), 1 to 17 tokens, rows ending inside a
+/// workgroup, a split weight. Lavapipe only.
+#[test]
+fn quantize_and_silu_load_into_the_matmul_and_match_cpu() {
+    use WeightFormat::{Q4_1, Q8_0};
+    let mut rng = Rng(0x10ad_0f51_11c0_de01);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        if !loads_here(&gpu) {
+            eprintln!("{name}: not lavapipe, skipped");
+            return;
+        }
+        let mut loaded = 0;
+        for case in 0..12 {
+            let silu = case % 2 == 1;
+            let format = [Q4_1, Q8_0][case / 2 % 2];
+            let (rows, cols, t) = match case {
+                // Larger than a 128 KiB binding: split on one leg.
+                0 => (700, 576, 1),
+                1 => (576, 1536, 1),
+                2 => (13, 1568, 3),
+                3 => (70, 1568, 4),
+                _ => (
+                    [1, 7, 13, 64, 70, 200][rng.below(6) as usize],
+                    32 * rng.range(1, 30) as usize,
+                    [1, 2, 3, 5, 8, 17][rng.below(6) as usize],
+                ),
+            };
+            let view = weight(&mut rng, format, rows, cols);
+            let mut h = rng.q16(t * rows);
+            h[0] = i32::MAX - 1;
+            let wc = cpu.weight(view.clone()).unwrap();
+            let wg = gpu.weight(view).unwrap();
+            let mut hg = gpu.rows_from_host(&h, rows);
+            let what = format!("{name}: silu {silu}, {format:?} {rows}x{cols} times {t}");
+            let (ic, ig, before, gated) = if silu {
+                // Gate and up (`cols` rows each) of a quantized input.
+                let width = 32 * rng.range(1, 3) as usize;
+                let x = rows_of_mixed_exponents(&mut rng, t, width, 16);
+                let (gv, uv) = (
+                    weight(&mut rng, Q4_1, cols, width),
+                    weight(&mut rng, Q8_0, cols, width),
+                );
+                let xc = cpu.quantize(&cpu_rows(x.clone(), width));
+                let (gc, uc) = (
+                    cpu.weight(gv.clone()).unwrap(),
+                    cpu.weight(uv.clone()).unwrap(),
+                );
+                let (gc, uc) = (cpu.matmul(&gc, &xc), cpu.matmul(&uc, &xc));
+                let xg = gpu.rows_from_host(&x, width);
+                let xg = gpu.quantize(&xg);
+                gpu.flush();
+                let (wgate, wup) = (gpu.weight(gv).unwrap(), gpu.weight(uv).unwrap());
+                let before = gpu.stats.dispatches;
+                let (gg, ug) = (gpu.matmul(&wgate, &xg), gpu.matmul(&wup, &xg));
+                let ig = gpu.silu_mul(&gg, &ug);
+                (cpu.silu_mul(&gc, &uc), ig, before, Some((gg, ug, gc, uc)))
+            } else {
+                let x = rows_of_mixed_exponents(&mut rng, t, cols, 27);
+                let xg = gpu.rows_from_host(&x, cols);
+                let before = gpu.stats.dispatches;
+                (
+                    cpu.quantize(&cpu_rows(x, cols)),
+                    gpu.quantize(&xg),
+                    before,
+                    None,
+                )
+            };
+            let want = cpu.matmul(&wc, &ic);
+            let mut h_want = cpu_rows(h, rows);
+            cpu.add(&mut h_want, &want);
+            let yg = gpu.matmul(&wg, &ig);
+            gpu.add(&mut hg, &yg);
+            let dispatches = gpu.stats.dispatches - before - u64::from(silu);
+            let fits = gpu.quantizes_on_load() && t * (cols / 2 + 1 + cols / 32) <= 2944;
+            let want_dispatches = match wg.parts() {
+                1 if fits => 1,
+                1 => 2,
+                parts => 2 + parts as u64,
+            };
+            assert_eq!(dispatches, want_dispatches, "{what}: dispatches");
+            loaded += usize::from(dispatches == 1);
+            if let Some((gg, ug, gc, uc)) = gated {
+                same(
+                    &gpu.read(&gg).unwrap().concat(),
+                    &gc.data,
+                    &format!("{what}: gate"),
+                );
+                same(
+                    &gpu.read(&ug).unwrap().concat(),
+                    &uc.data,
+                    &format!("{what}: up"),
+                );
+            }
+            same(&gpu.read(&yg).unwrap().concat(), &want.data, &what);
+            same(&gpu.read(&hg).unwrap().concat(), &h_want.data, &what);
+            same(
+                &gpu.read_input(&ig).unwrap(),
+                &ic,
+                &format!("{what}: input"),
+            );
+            if case % 3 == 0 {
+                let again = gpu.matmul(&wg, &ig);
+                same(&gpu.read(&again).unwrap().concat(), &want.data, &what);
+            }
+        }
+        // The default per-row leg keeps the separate dispatches.
+        let least = if gpu.quantizes_on_load() { 6 } else { 0 };
+        assert!(loaded >= least, "{name}: only {loaded} of 12 loaded");
     }
 }
 

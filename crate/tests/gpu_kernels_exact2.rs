@@ -8,7 +8,9 @@
 
 mod common;
 
-use common::gpu::{check_joined_matmuls, cpu_rows, executors, same, weight, weight_with, Rng};
+use common::gpu::{
+    check_joined_matmuls, cpu_rows, executors, loads_here, same, weight, weight_with, Rng,
+};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exec::{ExecError, Executor};
@@ -47,6 +49,9 @@ fn check_matmul(
     let w = gpu.weight(view).unwrap();
     let xg = gpu.rows_from_host(&x, cols);
     let a = gpu.quantize(&xg);
+    if !loads_here(gpu) {
+        gpu.flush();
+    }
     let got = gpu.matmul(&w, &a);
     same(
         &gpu.read(&got).unwrap().concat(),
@@ -54,6 +59,82 @@ fn check_matmul(
         &format!("{name}: {format:?} {rows}x{cols} times {t} rows, extreme {extreme}"),
     );
     w.parts()
+}
+
+/// Gemma's down projection of a decoded token: gate and up (K-quants, one
+/// joined dispatch that also writes the GELU product of section 15 of each
+/// pair, as 64 bits) and the down matmul quantizing those on load
+/// (`matmul_load`): two dispatches instead of three. Gate, up, the product and
+/// the quantized input equal the CPU's; widths to Gemma's 2048, 1 to 3 tokens,
+/// rows ending inside a workgroup; split weights keep separate dispatches.
+/// Lavapipe only (the SwiftShader leg stays as it was).
+#[test]
+fn gelu_product_loads_into_the_matmul_and_matches_cpu() {
+    use WeightFormat::{Q4K, Q5K, Q6K, Q8_0};
+    let mut rng = Rng(0x5eed_0006);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        if !loads_here(&gpu) {
+            eprintln!("{name}: not lavapipe, skipped");
+            return;
+        }
+        for (case, format) in [Q6K, Q8_0, Q4K].into_iter().enumerate() {
+            let (rows, cols, t) = match case {
+                0 => (70, 2048, 1),
+                _ => ([13, 65][case - 1], 256 * rng.range(1, 5) as usize, case + 1),
+            };
+            let width = 256;
+            // Modest activations: gate and up stay inside the spec's bounds.
+            let x: Vec<i32> = rng.q16_bounded(t * width).iter().map(|v| v >> 14).collect();
+            let (gv, uv) = (
+                weight_with(&mut rng, Q4K, cols, width, false),
+                weight_with(&mut rng, Q5K, cols, width, false),
+            );
+            let view = weight_with(&mut rng, format, rows, cols, case == 2);
+            let xc = cpu.quantize(&cpu_rows(x.clone(), width));
+            let (gc, uc) = (
+                cpu.weight(gv.clone()).unwrap(),
+                cpu.weight(uv.clone()).unwrap(),
+            );
+            let (gc, uc) = (cpu.matmul(&gc, &xc), cpu.matmul(&uc, &xc));
+            let ic = cpu.gelu_mul(&gc, &uc).unwrap();
+            let wc = cpu.weight(view.clone()).unwrap();
+            let want = cpu.matmul(&wc, &ic);
+
+            let xg = gpu.rows_from_host(&x, width);
+            let xg = gpu.quantize(&xg);
+            gpu.flush();
+            let (wgate, wup) = (gpu.weight(gv).unwrap(), gpu.weight(uv).unwrap());
+            let wg = gpu.weight(view).unwrap();
+            let before = gpu.stats.dispatches;
+            let (gg, ug) = (gpu.matmul(&wgate, &xg), gpu.matmul(&wup, &xg));
+            let ig = gpu.gelu_mul(&gg, &ug).unwrap();
+            let got = gpu.matmul(&wg, &ig);
+            let dispatches = gpu.stats.dispatches - before;
+            let what = format!("{name}: gelu, {format:?} {rows}x{cols} times {t}");
+            // Split weights (the leg with 128 KiB bindings) take their own dispatches.
+            // The default per-row leg keeps the product's dispatch.
+            let whole = [&wgate, &wup, &wg].iter().all(|w| w.parts() == 1);
+            let loads = whole && gpu.quantizes_on_load();
+            assert_eq!(dispatches == 2, loads, "{what}: {dispatches} dispatches");
+            same(
+                &gpu.read(&gg).unwrap().concat(),
+                &gc.data,
+                &format!("{what}: gate"),
+            );
+            same(
+                &gpu.read(&ug).unwrap().concat(),
+                &uc.data,
+                &format!("{what}: up"),
+            );
+            same(&gpu.read(&got).unwrap().concat(), &want.data, &what);
+            same(
+                &gpu.read_input(&ig).unwrap(),
+                &ic,
+                &format!("{what}: input"),
+            );
+        }
+    }
 }
 
 #[test]

@@ -116,12 +116,19 @@ impl GpuExecutor {
     }
 
     pub(super) fn alloc(&mut self, bytes: usize) -> PooledBuffer {
+        self.alloc_avoiding(bytes, &[])
+    }
+
+    /// A pooled buffer that is none of `avoid`: buffers the caller has released
+    /// but a dispatch about to be recorded still reads (a quantize taken back
+    /// by the matmul, `matmul_load`, reads its input in the matmul's dispatch).
+    pub(super) fn alloc_avoiding(&mut self, bytes: usize, avoid: &[&wgpu::Buffer]) -> PooledBuffer {
         let size = (bytes.max(4) as u64).next_multiple_of(256);
-        let reused = self
-            .pool
-            .lock()
-            .ok()
-            .and_then(|mut p| p.free.get_mut(&size).and_then(|v| v.pop()));
+        let reused = self.pool.lock().ok().and_then(|mut p| {
+            let free = p.free.get_mut(&size)?;
+            let i = free.iter().rposition(|b| !avoid.contains(&b))?;
+            Some(free.remove(i))
+        });
         let buf = reused.unwrap_or_else(|| {
             self.device.create_buffer(&wgpu::BufferDescriptor {
                 label: Some("verbatim pooled"),

@@ -96,11 +96,12 @@ impl GpuExecutor {
         self.stats.copies += 1;
     }
 
-    /// Ends the window in which a residual add or the keys' RoPE may still join
-    /// the last recorded command: anything else recorded, or a submit, closes it.
+    /// Ends the window in which a residual add, the keys' RoPE or a matmul
+    /// that quantizes on load may still join the last recorded command: anything else recorded, or a submit, closes it.
     fn close_open(&mut self) {
         self.open_matmul = None;
         self.open_rope = None;
+        self.open_load = None;
     }
 
     /// Submits everything recorded so far.

@@ -20,6 +20,10 @@ pub struct GpuOptions {
     pub max_binding: Option<u64>,
     /// Which matmul kernel to use.
     pub matmul: MatmulKernel,
+    /// Whether matmuls quantize their inputs on load (`matmul_load`; None: on
+    /// the tiled path only, since the loading kernels compile slowly on
+    /// SwiftShader and do not speed up lavapipe, docs/gpu.md).
+    pub quantize_on_load: Option<bool>,
 }
 
 /// The two matmul kernels (equal results; they differ in speed by device).
@@ -147,6 +151,11 @@ impl GpuExecutor {
             .min(opts.max_binding.unwrap_or(u64::MAX))
             / 256
             * 256;
+        let summary_per_row = match opts.matmul {
+            MatmulKernel::Auto => info.device_type == wgpu::DeviceType::Cpu,
+            MatmulKernel::Tiled => false,
+            MatmulKernel::PerRow => true,
+        };
         let summary = AdapterSummary {
             name: info.name.clone(),
             vendor: info.vendor,
@@ -160,11 +169,7 @@ impl GpuExecutor {
                 .join(" "),
             device_type: format!("{:?}", info.device_type),
             dot4,
-            matmul_per_row: match opts.matmul {
-                MatmulKernel::Auto => info.device_type == wgpu::DeviceType::Cpu,
-                MatmulKernel::Tiled => false,
-                MatmulKernel::PerRow => true,
-            },
+            matmul_per_row: summary_per_row,
             max_binding,
         };
         Ok(GpuExecutor {
@@ -186,6 +191,8 @@ impl GpuExecutor {
             failed,
             open_matmul: None,
             open_rope: None,
+            open_load: None,
+            quantize_on_load: opts.quantize_on_load.unwrap_or(!summary_per_row),
             spare: None,
             stats: GpuStats::default(),
         })

@@ -3,7 +3,8 @@
 //! of the weight (see `GpuWeight`).
 //!
 //! A matmul of the same input recorded right after it joins its dispatch
-//! (`matmul_join`).
+//! (`matmul_join`); a matmul recorded right after the quantize of its input
+//! takes that dispatch back and quantizes on load (`matmul_load`).
 //!
 //! A residual add of the output (section 8, saturating) that is recorded right
 //! after the matmul folds into its dispatch: the kernel then writes the product
@@ -16,6 +17,7 @@
 
 use super::commands::{Binding, Command};
 use super::matmul_join::{self, OpenMatmul};
+use super::matmul_load::{self, Load};
 use super::shader::Kernel;
 use super::{GpuExecutor, GpuInput, GpuRows, GpuWeight};
 
@@ -36,11 +38,14 @@ const P_RES_ROWS: usize = 5;
 pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRows {
     assert_eq!(w.cols, x.cols, "matmul of {} columns by {}", w.cols, x.cols);
     let n = x.rows;
-    let out = ex.alloc(n * w.rows * 4);
     let token_groups = n.div_ceil(TOKENS);
     // Each workgroup row of tokens reads the whole weight once.
     ex.stats.weight_bytes += (w.bytes() * token_groups) as u64;
-    if matmul_join::join(ex, w, x, &out) {
+    let load = matmul_load::take(ex, w, x);
+    // Not the buffer the input stage reads (its owner may have released it).
+    let avoid: Vec<&wgpu::Buffer> = load.iter().map(|(_, values)| &values.buf).collect();
+    let out = ex.alloc_avoiding(n * w.rows * 4, &avoid);
+    if load.is_none() && matmul_join::join(ex, w, x, &out) {
         return GpuRows {
             buf: out,
             rows: n,
@@ -59,22 +64,35 @@ pub(super) fn encode(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput) -> GpuRo
             w.rows as u32,
             0,
         ];
-        let bindings = vec![
+        let mut bindings = vec![
             (&part.buf).into(),
             x.buf.get().into(),
             out.get().into(),
             (&spare).into(),
         ];
-        let (kernel, per_group) = if ex.matmul_per_row() {
+        let per_row = ex.matmul_per_row();
+        let (mut kernel, per_group) = if per_row {
             (Kernel::MatmulRows(w.format), 64)
         } else {
             (Kernel::Matmul(w.format), ROWS)
         };
+        if let Some((source, values)) = &load {
+            kernel = Kernel::MatmulLoad(Load {
+                format: w.format,
+                per_row,
+                source: *source,
+            });
+            bindings.push(values.clone());
+        }
         let groups = [part.rows.div_ceil(per_group) as u32, token_groups as u32, 1];
         last = ex.dispatch(kernel, &params, bindings, groups);
     }
     if let (Some(command), 1) = (last, w.parts.len()) {
-        ex.open_matmul = Some(OpenMatmul::new(command, w, x));
+        let mut open = OpenMatmul::new(command, w, x);
+        // Another matmul of the same input does not join a loading one (the
+        // joined kernels read a quantized input); it reads the written input.
+        open.joinable = load.is_none();
+        ex.open_matmul = Some(open);
     }
     GpuRows {
         buf: out,
@@ -100,6 +118,7 @@ pub(super) fn fold_residual(ex: &mut GpuExecutor, x: &GpuRows, y: &GpuRows) -> b
         || bindings[OUT].buf != *yb
         || xb == yb
         || bindings[ACT].buf == *xb
+        || bindings[RES + 1..].iter().any(|b| b.buf == *xb)
     {
         return false;
     }

@@ -14,30 +14,59 @@
 //! `_2`: weights of different formats join too (Gemma's Q4_K_M mixes Q4_K and
 //! Q6_K). A weight split across bindings (larger than the device's
 //! `maxStorageBufferBindingSize`) is not joined.
+//!
+//! A joined gate·up dispatch whose SiLU or GELU product the down projection
+//! quantizes on load becomes *gated* (`gated`, `wgsl/matmul_join_gated_*.wgsl`):
+//! gate row r and up row r are computed by one invocation (per-row) or
+//! workgroup (tiled), which also writes their product in 64 bits
+//! (`wgsl/product_*.wgsl`, the arithmetic of `silu_mul.wgsl` / `gelu_mul.wgsl`).
 
 use super::commands::{Binding, Command};
 use super::shader::Kernel;
-use super::{formats, GpuExecutor, GpuInput, GpuWeight, PooledBuffer};
+use super::{formats, GpuExecutor, GpuInput, GpuRows, GpuWeight, PooledBuffer};
 use crate::exact::quant::WeightFormat;
 
 const HEAD: &str = include_str!("wgsl/matmul_join.wgsl");
 const ROWS: &str = include_str!("wgsl/matmul_join_rows.wgsl");
 const TILED: &str = include_str!("wgsl/matmul_join_tiled.wgsl");
+const GATED_ROWS: &str = include_str!("wgsl/matmul_join_gated_rows.wgsl");
+const GATED_TILED: &str = include_str!("wgsl/matmul_join_gated_tiled.wgsl");
+const PRODUCT_SILU: &str = include_str!("wgsl/product_silu.wgsl");
+const PRODUCT_GELU: &str = include_str!("wgsl/product_gelu.wgsl");
 const ENTRY: &str = "// @entry\n";
 const SELECT: &str = "// @select ";
 
 /// Weights one dispatch multiplies its input by, at most.
 pub const MAX_JOIN: usize = 3;
 
-/// A joined matmul kernel: per-row or tiled, and the format of each weight
-/// (two or three; unused slots `None`).
+/// A joined matmul kernel: per-row or tiled, the format of each weight
+/// (two or three; unused slots `None`), and for gate and up the gated product
+/// it also writes (`gated`), if any.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Join {
     pub per_row: bool,
     pub formats: [Option<WeightFormat>; MAX_JOIN],
+    pub product: Option<Product>,
+}
+
+/// The gated product of gate and up (docs/numerics.md sections 8 and 15).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Product {
+    Silu,
+    Gelu,
 }
 
 impl Join {
+    /// Two or three Q4_1 weights (SmolLM2's), for the pre-compiled list.
+    pub const fn q4_1(per_row: bool, n: usize, product: Option<Product>) -> Join {
+        let q = Some(WeightFormat::Q4_1);
+        Join {
+            per_row,
+            formats: [q, q, if n == 3 { q } else { None }],
+            product,
+        }
+    }
+
     fn formats(self) -> impl Iterator<Item = WeightFormat> {
         self.formats.into_iter().flatten()
     }
@@ -52,11 +81,22 @@ fn binding_numbers(i: usize) -> (usize, usize) {
 /// `reduce`, a `dot4` flavour), which `shader::source` writes first.
 pub(super) fn source(join: Join, block: &str, s: &mut String) {
     let template = if join.per_row { ROWS } else { TILED };
-    let (segment, entry) = template
+    let (segment, mut entry) = template
         .split_once(ENTRY)
         .expect("joined matmul templates have an entry marker");
     s.push_str(HEAD);
     s.push_str(formats::COMMON);
+    if let Some(product) = join.product {
+        entry = if join.per_row {
+            GATED_ROWS
+        } else {
+            GATED_TILED
+        };
+        s.push_str(match product {
+            Product::Silu => PRODUCT_SILU,
+            Product::Gelu => PRODUCT_GELU,
+        });
+    }
     let mut names = Vec::new();
     for (i, format) in join.formats().enumerate() {
         let (w, out) = binding_numbers(i);
@@ -157,6 +197,8 @@ pub(super) struct OpenMatmul {
     cols: usize,
     n_tokens: usize,
     weights: Vec<(WeightFormat, usize)>,
+    /// Whether another matmul may join it (not one that quantizes on load).
+    pub(super) joinable: bool,
 }
 
 impl OpenMatmul {
@@ -168,6 +210,7 @@ impl OpenMatmul {
             cols: x.cols,
             n_tokens: x.rows,
             weights: vec![(w.format, w.rows)],
+            joinable: true,
         }
     }
 
@@ -185,6 +228,7 @@ pub(super) fn join(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput, out: &Pool
         return false;
     };
     if w.parts.len() != 1
+        || !open.joinable
         || open.weights.len() >= MAX_JOIN
         || open.act != *x.buf.get()
         || (open.cols, open.n_tokens) != (x.cols, x.rows)
@@ -221,7 +265,11 @@ pub(super) fn join(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput, out: &Pool
         total += rows;
         ends[i] = total as u32;
     }
-    *kernel = Kernel::MatmulJoin(Join { per_row, formats });
+    *kernel = Kernel::MatmulJoin(Join {
+        per_row,
+        formats,
+        product: None,
+    });
     let words = [
         total as u32,
         x.cols as u32,
@@ -243,6 +291,50 @@ pub(super) fn join(ex: &mut GpuExecutor, w: &GpuWeight, x: &GpuInput, out: &Pool
     let per_group = if per_row { 64 } else { 8 };
     groups[0] = total.div_ceil(per_group) as u32;
     true
+}
+
+/// The open matmul's command when it is gate and up joined (two weights of
+/// `gate.cols` rows each, by `gate.rows` tokens) into `gate` and `up`: the
+/// gated product recorded next may then move into it (`gated`).
+pub(super) fn gate_up_join(ex: &GpuExecutor, gate: &GpuRows, up: &GpuRows) -> Option<usize> {
+    let open = ex.open_matmul.as_ref()?;
+    let Some(Command::Dispatch { bindings, .. }) = ex.commands.get(open.command) else {
+        return None;
+    };
+    let square = open.weights.len() == 2
+        && open.weights.iter().all(|&(_, rows)| rows == gate.cols)
+        && open.n_tokens == gate.rows
+        && (up.rows, up.cols) == (gate.rows, gate.cols);
+    (square && bindings[2].buf == *gate.buf.get() && bindings[4].buf == *up.buf.get())
+        .then_some(open.command)
+}
+
+/// Makes the joined gate·up dispatch `command` also write the gated product
+/// of each gate and up value (64-bit) into `hid`: one invocation (per-row) or
+/// workgroup (tiled) computes gate row r and up row r, then the product.
+pub(super) fn gated(
+    ex: &mut GpuExecutor,
+    command: usize,
+    product: Product,
+    hid: &wgpu::Buffer,
+    gate_rows: usize,
+) {
+    let per_row = ex.summary.matmul_per_row;
+    let exp2 = ex.exp2_table();
+    let Some(Command::Dispatch {
+        kernel: Kernel::MatmulJoin(join),
+        bindings,
+        groups,
+        ..
+    }) = ex.commands.get_mut(command)
+    else {
+        unreachable!("gate_up_join found a joined dispatch");
+    };
+    join.product = Some(product);
+    bindings.push(Binding::from(hid));
+    bindings.push(Binding::from(&exp2));
+    let per_group = if per_row { 64 } else { 8 };
+    groups[0] = gate_rows.div_ceil(per_group) as u32;
 }
 
 #[cfg(test)]

@@ -23,6 +23,7 @@ mod embed;
 mod gelu_mul;
 mod matmul;
 mod matmul_join;
+mod matmul_load;
 mod quantize;
 mod readback;
 mod rms_norm;
@@ -102,6 +103,11 @@ pub struct GpuExecutor {
     open_matmul: Option<matmul_join::OpenMatmul>,
     /// The last recorded command while it is a RoPE the keys' RoPE can join.
     open_rope: Option<rope::OpenRope>,
+    /// The last recorded command while it is a quantize (or gated product) the
+    /// next matmul can take back and do on load (`matmul_load`).
+    open_load: Option<matmul_load::OpenLoad>,
+    /// Whether matmuls quantize on load (`GpuOptions::quantize_on_load`).
+    quantize_on_load: bool,
     /// A small buffer bound to writable slots a dispatch leaves unused.
     spare: Option<wgpu::Buffer>,
     pub stats: GpuStats,
@@ -142,14 +148,17 @@ impl GpuExecutor {
     }
 
     /// Compiles every kernel's pipeline now (otherwise each compiles on first use);
-    /// joined matmuls only for the matmul path in use.
+    /// joined and loading matmuls only for the matmul path in use.
     pub fn precompile(&mut self) {
         let per_row = self.summary.matmul_per_row;
         for kernel in shader::Kernel::ALL {
-            if let shader::Kernel::MatmulJoin(join) = kernel {
-                if join.per_row != per_row {
-                    continue;
-                }
+            let (kernel_per_row, loads) = match kernel {
+                shader::Kernel::MatmulJoin(join) => (Some(join.per_row), join.product.is_some()),
+                shader::Kernel::MatmulLoad(load) => (Some(load.per_row), true),
+                _ => (None, false),
+            };
+            if kernel_per_row.is_some_and(|p| p != per_row) || (loads && !self.quantize_on_load) {
+                continue;
             }
             self.pipelines.get(&self.device, kernel);
         }
@@ -158,6 +167,11 @@ impl GpuExecutor {
     /// Whether matmuls use the per-row kernel.
     pub fn matmul_per_row(&self) -> bool {
         self.summary.matmul_per_row
+    }
+
+    /// Whether matmuls quantize their inputs on load (`matmul_load`).
+    pub fn quantizes_on_load(&self) -> bool {
+        self.quantize_on_load
     }
 
     /// Largest storage binding the executor uses (weights above it are split).

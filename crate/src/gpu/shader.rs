@@ -3,7 +3,8 @@
 //! `rms_factor`, `exp`, `act_write`, a `dot4` flavour and `matmul_block`) followed by the kernel itself; pipelines are
 //! compiled once per (kernel, weight format) and kept.
 
-use super::matmul_join::{Join, MAX_JOIN};
+use super::matmul_join::{Join, Product};
+use super::matmul_load::{Load, LoadSource};
 use crate::exact::math::exp2_table;
 use crate::exact::quant::WeightFormat;
 use std::collections::HashMap;
@@ -15,6 +16,7 @@ const REDUCE: &str = include_str!("wgsl/reduce.wgsl");
 const INT128: &str = include_str!("wgsl/int128.wgsl");
 const RMS_FACTOR: &str = include_str!("wgsl/rms_factor.wgsl");
 const EXP: &str = include_str!("wgsl/exp.wgsl");
+const GELU: &str = include_str!("wgsl/gelu.wgsl");
 const ACT_WRITE: &str = include_str!("wgsl/act_write.wgsl");
 const DOT4_BUILTIN: &str = include_str!("wgsl/dot4_builtin.wgsl");
 const DOT4_FALLBACK: &str = include_str!("wgsl/dot4_fallback.wgsl");
@@ -30,6 +32,8 @@ pub enum Kernel {
     MatmulRows(WeightFormat),
     /// Two or three matmuls of one input in one dispatch (`matmul_join`).
     MatmulJoin(Join),
+    /// A matmul that quantizes its input on load (`matmul_load`).
+    MatmulLoad(Load),
     RmsNorm,
     Rope,
     KvStore,
@@ -46,30 +50,25 @@ pub enum Kernel {
 
 impl Kernel {
     /// Every kernel, for tests and pre-compilation.
-    pub const ALL: [Kernel; 21] = [
+    pub const ALL: [Kernel; 27] = [
         Kernel::Embed(WeightFormat::Q4_1),
         Kernel::Embed(WeightFormat::Q8_0),
         Kernel::Matmul(WeightFormat::Q4_1),
         Kernel::Matmul(WeightFormat::Q8_0),
         Kernel::MatmulRows(WeightFormat::Q4_1),
         Kernel::MatmulRows(WeightFormat::Q8_0),
-        // SmolLM2's Q, K, V and gate, up.
-        Kernel::MatmulJoin(Join {
-            per_row: false,
-            formats: [Some(WeightFormat::Q4_1); MAX_JOIN],
-        }),
-        Kernel::MatmulJoin(Join {
-            per_row: false,
-            formats: [Some(WeightFormat::Q4_1), Some(WeightFormat::Q4_1), None],
-        }),
-        Kernel::MatmulJoin(Join {
-            per_row: true,
-            formats: [Some(WeightFormat::Q4_1); MAX_JOIN],
-        }),
-        Kernel::MatmulJoin(Join {
-            per_row: true,
-            formats: [Some(WeightFormat::Q4_1), Some(WeightFormat::Q4_1), None],
-        }),
+        // SmolLM2's Q, K, V and gate, up (with the SiLU product).
+        Kernel::MatmulJoin(Join::q4_1(false, 3, None)),
+        Kernel::MatmulJoin(Join::q4_1(false, 2, None)),
+        Kernel::MatmulJoin(Join::q4_1(false, 2, Some(Product::Silu))),
+        Kernel::MatmulJoin(Join::q4_1(true, 3, None)),
+        Kernel::MatmulJoin(Join::q4_1(true, 2, None)),
+        Kernel::MatmulJoin(Join::q4_1(true, 2, Some(Product::Silu))),
+        // SmolLM2's O and down, quantizing on load.
+        Kernel::MatmulLoad(Load::q4_1(false, LoadSource::Q16)),
+        Kernel::MatmulLoad(Load::q4_1(false, LoadSource::Wide)),
+        Kernel::MatmulLoad(Load::q4_1(true, LoadSource::Q16)),
+        Kernel::MatmulLoad(Load::q4_1(true, LoadSource::Wide)),
         Kernel::RmsNorm,
         Kernel::Rope,
         Kernel::KvStore,
@@ -99,19 +98,51 @@ impl Kernel {
         // (the exact-1 pairs and triples are in ALL).
         use WeightFormat::{Q4K, Q4_0, Q5K, Q6K, Q8_0};
         for per_row in [false, true] {
-            let mut joins: Vec<[Option<WeightFormat>; MAX_JOIN]> = super::formats::FORMATS
-                .into_iter()
-                .filter(|&f| f != WeightFormat::Q4_1)
-                .map(|f| [Some(f), Some(f), Some(f)])
-                .collect();
+            let mut joins: Vec<[Option<WeightFormat>; super::matmul_join::MAX_JOIN]> =
+                super::formats::FORMATS
+                    .into_iter()
+                    .filter(|&f| f != WeightFormat::Q4_1)
+                    .map(|f| [Some(f), Some(f), Some(f)])
+                    .collect();
             joins.push([Some(Q4K), Some(Q4K), Some(Q6K)]);
             joins.push([Some(Q5K), Some(Q8_0), None]);
             joins.push([Some(Q6K), Some(Q4_0), None]);
-            all.extend(
-                joins
-                    .into_iter()
-                    .map(|formats| Kernel::MatmulJoin(Join { per_row, formats })),
-            );
+            all.extend(joins.into_iter().map(|formats| {
+                Kernel::MatmulJoin(Join {
+                    per_row,
+                    formats,
+                    product: None,
+                })
+            }));
+            // Gated gate and up pairs (Gemma's Q4_K pair with GELU).
+            for (formats, product) in [
+                ([Some(Q4K), Some(Q4K), None], Product::Gelu),
+                ([Some(Q8_0), Some(Q4_0), None], Product::Silu),
+            ] {
+                all.push(Kernel::MatmulJoin(Join {
+                    per_row,
+                    formats,
+                    product: Some(product),
+                }));
+            }
+            // Every format quantizing on load from Q16 rows, a few from
+            // 64-bit products (the input stage does not depend on the format).
+            for format in super::formats::FORMATS {
+                if format != WeightFormat::Q4_1 {
+                    all.push(Kernel::MatmulLoad(Load {
+                        format,
+                        per_row,
+                        source: LoadSource::Q16,
+                    }));
+                }
+            }
+            for format in [Q6K, Q8_0] {
+                all.push(Kernel::MatmulLoad(Load {
+                    format,
+                    per_row,
+                    source: LoadSource::Wide,
+                }));
+            }
         }
         all
     }
@@ -121,7 +152,7 @@ impl Kernel {
             Kernel::Embed(_) => super::embed::SOURCE,
             Kernel::Matmul(_) => super::matmul::SOURCE,
             Kernel::MatmulRows(_) => super::matmul::ROWS_SOURCE,
-            Kernel::MatmulJoin(_) => "",
+            Kernel::MatmulJoin(_) | Kernel::MatmulLoad(_) => "",
             Kernel::RmsNorm => super::rms_norm::SOURCE,
             Kernel::Rope => super::rope::SOURCE,
             Kernel::KvStore => super::attention::KV_STORE_SOURCE,
@@ -160,14 +191,18 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     if norm {
         s.push_str(RMS_FACTOR);
     }
-    if matches!(
-        kernel,
-        Kernel::SiluMul | Kernel::GeluMul | Kernel::Attention
-    ) {
+    let gated = matches!(kernel, Kernel::MatmulJoin(j) if j.product.is_some());
+    if gated
+        || matches!(
+            kernel,
+            Kernel::SiluMul | Kernel::GeluMul | Kernel::Attention
+        )
+    {
         // The table is a storage binding (the kernel's last), not a WGSL const:
         // dynamically indexing a const array makes compilers copy it per call.
         let binding = match kernel {
             Kernel::SiluMul | Kernel::GeluMul => 5,
+            Kernel::MatmulJoin(_) => 7,
             _ => 8,
         };
         let _ = writeln!(
@@ -176,6 +211,16 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
             exp2_table().len()
         );
         s.push_str(EXP);
+    }
+    if matches!(
+        kernel,
+        Kernel::GeluMul
+            | Kernel::MatmulJoin(Join {
+                product: Some(Product::Gelu),
+                ..
+            })
+    ) {
+        s.push_str(GELU);
     }
     if matches!(
         kernel,
@@ -190,6 +235,11 @@ pub fn source(kernel: Kernel, dot4: bool) -> String {
     if let Kernel::MatmulJoin(join) = kernel {
         s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
         super::matmul_join::source(join, MATMUL_BLOCK, &mut s);
+        return s;
+    }
+    if let Kernel::MatmulLoad(load) = kernel {
+        s.push_str(if dot4 { DOT4_BUILTIN } else { DOT4_FALLBACK });
+        super::matmul_load::source(load, MATMUL_BIND, MATMUL_BLOCK, &mut s);
         return s;
     }
     if matches!(kernel, Kernel::Matmul(_) | Kernel::MatmulRows(_)) {
@@ -351,7 +401,7 @@ mod tests {
             assert!(with.contains("dot4I8Packed(") && !without.contains("dot4I8Packed("));
         }
         for kernel in Kernel::every() {
-            if let Kernel::MatmulJoin(_) = kernel {
+            if let Kernel::MatmulJoin(_) | Kernel::MatmulLoad(_) = kernel {
                 assert!(source(kernel, true).contains("dot4I8Packed("));
                 assert!(!source(kernel, false).contains("dot4I8Packed("));
             }
@@ -363,7 +413,11 @@ mod tests {
         let every = Kernel::every();
         assert_eq!(
             every.len(),
-            15 + 3 * crate::gpu::formats::FORMATS.len() + 2 * 10
+            15 + 3 * crate::gpu::formats::FORMATS.len()
+                + 2 * 10
+                + 2
+                + 4
+                + 2 * (2 + crate::gpu::formats::FORMATS.len() + 1)
         );
         assert!(Kernel::ALL.iter().all(|k| every.contains(k)));
     }

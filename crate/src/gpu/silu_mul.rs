@@ -1,6 +1,11 @@
 //! SiLU-gated product (docs/numerics.md sections 6 and 8): `wgsl/silu_mul.wgsl`
-//! with `wgsl/exp.wgsl` and the shared writer `wgsl/act_write.wgsl`.
+//! with `wgsl/exp.wgsl` and the shared writer `wgsl/act_write.wgsl`. The
+//! matmul recorded next (the down projection) may take the dispatch back when
+//! gate and up were one joined dispatch, which then writes the products, and
+//! quantize them on load (`matmul_load`).
 
+use super::matmul_join::{self, Product};
+use super::matmul_load::{LoadFrom, OpenLoad};
 use super::shader::Kernel;
 use super::{act_stride, GpuExecutor, GpuInput, GpuRows};
 
@@ -24,10 +29,11 @@ pub(super) fn encode_gated(
         0,
         "matmul inputs have whole 32-element blocks"
     );
+    let join = matmul_join::gate_up_join(ex, gate, up);
     let scratch = ex.alloc(gate.rows * gate.cols * 8);
     let out = ex.alloc(gate.rows * act_stride(gate.cols) * 4);
     let exp2 = ex.exp2_table();
-    ex.dispatch(
+    let command = ex.dispatch(
         kernel,
         &[gate.cols as u32, gate.rows as u32],
         vec![
@@ -39,6 +45,21 @@ pub(super) fn encode_gated(
         ],
         [gate.rows as u32, 1, 1],
     );
+    let product = match kernel {
+        Kernel::GeluMul => Product::Gelu,
+        _ => Product::Silu,
+    };
+    if let (Some(command), Some(join)) = (command, join) {
+        ex.open_load = Some(OpenLoad {
+            command,
+            out: out.get().clone(),
+            from: LoadFrom::Join {
+                join,
+                product,
+                rows: gate.cols,
+            },
+        });
+    }
     GpuInput {
         buf: out,
         rows: gate.rows,

@@ -4,11 +4,7 @@
 //   inner = x + round_shift(x3 C3, 30), u = round_shift(inner K, 30),
 //   gelu = round_shift(g sigmoid_q30(u), 30);
 // hid = round_shift(gelu * up, 16) (wrapping), quantized as the down projection's
-// input. One workgroup per row.
-
-const GELU_C3_Q30: i32 = 48012366;
-const GELU_K_Q30: i32 = 1713444047;
-const GELU_CLAMP: i32 = 1048576; // 16.0 in Q16
+// input. One workgroup per row. gelu_q16 is in gelu.wgsl.
 
 struct Params {
     n: u32,
@@ -20,17 +16,6 @@ struct Params {
 @group(0) @binding(2) var<storage, read> up: array<i32>;
 @group(0) @binding(3) var<storage, read_write> scratch: array<I64>;
 @group(0) @binding(4) var<storage, read_write> act: array<u32>;
-
-// Every intermediate fits i32: |x| <= 2^20, |x2| <= 2^24, |x3| <= 2^28,
-// |inner| < 2^24, |u| < 2^25.
-fn gelu_q16(g: i32) -> I64 {
-    let x = clamp(g, -GELU_CLAMP, GELU_CLAMP);
-    let x2 = bitcast<i32>(round_shift(mul_i32_wide(x, x), 16).x);
-    let x3 = bitcast<i32>(round_shift(mul_i32_wide(x2, x), 16).x);
-    let inner = x + bitcast<i32>(round_shift(mul_i32_wide(x3, GELU_C3_Q30), 30).x);
-    let u = bitcast<i32>(round_shift(mul_i32_wide(inner, GELU_K_Q30), 30).x);
-    return round_shift(mul_i32_wide(g, sigmoid_q30(u)), 30);
-}
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {

@@ -14,6 +14,7 @@ var<workgroup> part: array<I64, 512>;
 
 @compute @workgroup_size(64)
 fn main(@builtin(local_invocation_index) lid: u32, @builtin(workgroup_id) wg: vec3<u32>) {
+    // @load
     let lane = lid % 8u;
     let rsub = lid / 8u;
     let row = wg.x * 8u + rsub;

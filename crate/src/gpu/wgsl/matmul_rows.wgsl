@@ -7,6 +7,7 @@
 
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) gid: vec3<u32>) {
+    // @load
     let row = gid.x;
     let t0 = gid.y * TT;
     let n = p.cols;
