@@ -12,7 +12,7 @@
 // worker downloads models from the manifest's address with Generate's checks (worker-download.js).
 
 import { EXECUTOR_KEY, evalExecutor } from '../executor-choice.js';
-import { formatMB } from '../format.js';
+import { formatMB, plural } from '../format.js';
 import { exactSpecOf, readManifestFile } from '../manifest.js';
 import { page } from '../page-state.js';
 import { acceptTerms, termsPending, termsQuestion } from '../terms.js';
@@ -281,7 +281,7 @@ async function finish() {
   }
   remember(null);
   const rate = state.rate ? ` · ${state.rate.toFixed(1)} tokens scored per second on ${executorWords(state.executor)}` : '';
-  $('eval-status').textContent = `Done: ${state.items.length} items${rate}.`;
+  $('eval-status').textContent = `Done: ${plural(state.items.length, 'item')}${rate}.`;
   const model = selectedModel();
   await saveResult({
     key: progressKey(),
