@@ -595,6 +595,51 @@ fn attention_matches_cpu() {
     }
 }
 
+/// Long contexts (the golden corpus's ~670-token case runs in `make golden-gpu-full`):
+/// a prompt of two batches up to 520 positions, then decode steps, with and
+/// without a sliding window shorter than the context. The scratch is split
+/// into many row chunks on the leg with 128 KiB bindings.
+#[test]
+fn attention_over_long_contexts_matches_cpu() {
+    let mut rng = Rng(670);
+    let mut cpu = CpuExecutor::with_threads(1);
+    for (name, mut gpu) in executors() {
+        for window in [None, Some(500)] {
+            let shape = AttnShape {
+                n_head: 2,
+                n_head_kv: 1,
+                head_dim: 64,
+                window,
+            };
+            let mut cc = cpu.new_cache(shape);
+            let mut gc = gpu.new_cache(shape);
+            let mut pos = 0;
+            for t in [300, 220, 1, 1] {
+                let qd = rng.q16(t * 2 * 64);
+                let kd = rng.q16(t * 64);
+                let vd = rng.q16(t * 64);
+                let want = cpu.attention(
+                    &mut cc,
+                    &cpu_rows(qd.clone(), 2 * 64),
+                    &cpu_rows(kd.clone(), 64),
+                    &cpu_rows(vd.clone(), 64),
+                    pos,
+                );
+                let q = gpu.rows_from_host(&qd, 2 * 64);
+                let k = gpu.rows_from_host(&kd, 64);
+                let v = gpu.rows_from_host(&vd, 64);
+                let got = gpu.attention(&mut gc, &q, &k, &v, pos);
+                same(
+                    &gpu.read(&got).unwrap().concat(),
+                    &want.data,
+                    &format!("{name}: window {window:?}, {t} rows at {pos}"),
+                );
+                pos += t;
+            }
+        }
+    }
+}
+
 #[test]
 fn self_test_passes_on_this_device() {
     for (name, mut gpu) in executors() {

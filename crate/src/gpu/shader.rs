@@ -85,7 +85,7 @@ impl Kernel {
     /// Every kernel in every weight format: [`Kernel::ALL`] has the format-bound
     /// kernels in spec exact-1's formats only (those are compiled ahead of use by
     /// `GpuExecutor::precompile`, the others on first use).
-    #[cfg(test)]
+    #[cfg(all(test, not(target_arch = "wasm32")))]
     pub fn every() -> Vec<Kernel> {
         let mut all: Vec<Kernel> = Self::ALL
             .into_iter()

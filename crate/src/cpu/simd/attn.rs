@@ -93,16 +93,22 @@ pub fn acc_rows_on(
         up.len(),
         "acc_rows: one weight and one shift per row"
     );
-    assert!(up.iter().all(|&u| u < 64), "acc_rows: shift out of range");
     let n = acc.len();
     if w.is_empty() || n == 0 {
         return;
     }
+    // One pass each, without early exits (they vectorize): the smallest and largest
+    // shift, and whether every weight is below 2^31.
+    let shifts = up
+        .iter()
+        .fold((u8::MAX, 0), |(lo, hi), &u| (lo.min(u), hi.max(u)));
+    assert!(shifts.1 < 64, "acc_rows: shift out of range");
+    let shifts = (shifts.0 as u32, shifts.1 as u32);
     assert!(
         n <= stride && block.len() >= (t0 + w.len() - 1) / 2 * 2 * stride + 2 * stride,
         "acc_rows: rows out of range"
     );
-    let narrow = w.iter().all(|&w| w < 1 << 31);
+    let narrow = w.iter().fold(0, |a, &w| a | w) < 1 << 31;
     match twin {
         #[cfg(target_arch = "x86_64")]
         Twin::Avx2 if narrow && n.is_multiple_of(16) => {
@@ -113,18 +119,20 @@ pub fn acc_rows_on(
             // SAFETY: AVX2 (and for the other twin AVX-512) is present; `block` holds
             // every pair, `n <= stride`, `n % 16 == 0` (32 for AVX-512), every weight
             // is below 2^31 and every shift below 64 (checked above).
-            unsafe {
+            Pairs::with(shifts, |b| unsafe {
                 if n.is_multiple_of(32) && super::avx512() {
-                    super::attn_avx512::acc_rows(acc, block, stride, t0, w, up)
+                    super::attn_avx512::acc_rows(b, acc, block, stride, t0, w, up)
                 } else {
-                    super::attn_avx2::acc_rows(acc, block, stride, t0, w, up)
+                    super::attn_avx2::acc_rows(b, acc, block, stride, t0, w, up)
                 }
-            }
+            })
         }
         #[cfg(target_arch = "wasm32")]
         Twin::Simd128 if narrow && n.is_multiple_of(8) => {
             // SAFETY: as above, with `n % 8 == 0`.
-            unsafe { super::attn_simd128::acc_rows(acc, block, stride, t0, w, up) }
+            Pairs::with(shifts, |b| unsafe {
+                super::attn_simd128::acc_rows(b, acc, block, stride, t0, w, up)
+            })
         }
         _ => {
             for (t, (&w, &u)) in w.iter().zip(up).enumerate() {
@@ -143,6 +151,9 @@ pub fn acc_rows_on(
 /// ([`limb_pairs`]); a pair's row outside the batch (the other row of a pair at
 /// either end) has weight 0.
 pub(super) struct Pairs {
+    /// The smallest and the largest shift of all the rows of the call
+    /// ([`acc_rows_on`] finds them).
+    shifts: (u32, u32),
     /// The batch's end and shift.
     pub end: usize,
     pub shift: u32,
@@ -151,26 +162,34 @@ pub(super) struct Pairs {
     /// The first pair's values; the next pairs follow, `2 * stride` values apart.
     pub first: *const i16,
     pub limbs: [[i32; 3]; BATCH / 2 + 1],
+    /// The rows' scaled weights in pair order ([`Pairs::fill_whole`]): a leading
+    /// 0 when the first row is a pair's second, a trailing 0 after the last.
+    scaled: [u32; BATCH + 2],
 }
 
 thread_local! {
     static PAIRS: std::cell::RefCell<Pairs> = const {
         std::cell::RefCell::new(Pairs {
+            shifts: (0, 0),
             end: 0,
             shift: 0,
             count: 0,
             first: std::ptr::null(),
             limbs: [[0; 3]; BATCH / 2 + 1],
+            scaled: [0; BATCH + 2],
         })
     };
 }
 
 impl Pairs {
-    /// Calls `f` with this thread's `Pairs`: kept from call to call, so that a
-    /// call does not clear its few KiB (every entry a twin reads is filled in
-    /// first).
-    pub(super) fn with<R>(f: impl FnOnce(&mut Pairs) -> R) -> R {
-        PAIRS.with_borrow_mut(f)
+    /// Calls `f` with this thread's `Pairs`, given the smallest and largest shift
+    /// of the call's rows: kept from call to call, so that a call does not clear
+    /// its few KiB (every entry a twin reads is filled in first).
+    pub(super) fn with<R>(shifts: (u32, u32), f: impl FnOnce(&mut Pairs) -> R) -> R {
+        PAIRS.with_borrow_mut(|b| {
+            b.shifts = shifts;
+            f(b)
+        })
     }
 
     /// Fills in the batch that starts at row `b0` of the rows `w` (positions
@@ -189,37 +208,59 @@ impl Pairs {
         up: &[u8],
         b0: usize,
     ) {
-        let (b1, u) = match whole(w, up, b0) {
-            Some(u) => {
-                self.limbs_of::<true>(t0, w, up, u, b0, w.len());
-                (w.len(), u)
-            }
-            None => {
-                let (b1, u) = batch(w, up, b0);
-                self.limbs_of::<false>(t0, w, up, u, b0, b1);
-                (b1, u)
-            }
+        let (b1, u) = if b0 == 0 && self.fill_whole(t0, w, up) {
+            (w.len(), self.shifts.0)
+        } else {
+            let (b1, u) = batch(w, up, b0);
+            self.limbs_of(t0, w, up, u, b0, b1);
+            (b1, u)
         };
         self.first = block.as_ptr().add((t0 + b0) / 2 * 2 * stride);
         (self.end, self.shift) = (b1, u);
     }
 
-    /// The limbs of the pairs of positions `t0 + b0..t0 + b1` (rows `b0..b1`, one
-    /// batch with shift `u`). `ALL`: every row's shift is at least `u` (rows of
-    /// weight 0 included), so no row needs the test for weight 0.
+    /// The common case, in one pass over the rows: when all of them (at most
+    /// [`BATCH`]) make one batch with the smallest shift `U` of them all, that is
+    /// when `sum_t w_t 2^(up_t - U) < 2^31`, fills in their limbs and returns true
+    /// (a batch's rows and split are [`batch`]'s otherwise; any split gives the
+    /// same sums, module docs).
     #[inline(always)]
-    fn limbs_of<const ALL: bool>(
-        &mut self,
-        t0: usize,
-        w: &[u32],
-        up: &[u8],
-        u: u32,
-        b0: usize,
-        b1: usize,
-    ) {
-        // Row `r` of the batch (a pair's row outside it has weight 0).
+    fn fill_whole(&mut self, t0: usize, w: &[u32], up: &[u8]) -> bool {
+        let (n, (u, top)) = (w.len(), self.shifts);
+        if n > BATCH || top - u >= 32 {
+            return false;
+        }
+        let lead = t0 % 2;
+        let scaled = &mut self.scaled[..lead + n + 1];
+        scaled[0] = 0;
+        // Each term is below 2^63 (w < 2^32, a shift below 32). While all are
+        // below 2^31 (their or), their sum (at most 128 of them) is exact.
+        let (mut any, mut sum) = (0u64, 0u64);
+        for (s, (&w, &t)) in scaled[lead..lead + n].iter_mut().zip(w.iter().zip(up)) {
+            let v = (w as u64) << (t as u32 - u);
+            any |= v;
+            sum = sum.wrapping_add(v);
+            *s = v as u32;
+        }
+        if (any | sum) >= 1 << 31 {
+            return false;
+        }
+        scaled[lead + n] = 0;
+        let count = (lead + n).div_ceil(2);
+        for (l, p) in self.limbs[..count].iter_mut().zip(scaled.chunks_exact(2)) {
+            *l = limb_pairs(p[0], p[1]);
+        }
+        self.count = count;
+        true
+    }
+
+    /// The limbs of the pairs of positions `t0 + b0..t0 + b1` (rows `b0..b1`, one
+    /// batch with shift `u`).
+    #[inline(always)]
+    fn limbs_of(&mut self, t0: usize, w: &[u32], up: &[u8], u: u32, b0: usize, b1: usize) {
+        // Row `r` of the batch (a pair's row outside it, or of weight 0, adds 0).
         let scaled = |r: usize| -> u32 {
-            if !(b0..b1).contains(&r) || (!ALL && w[r] == 0) {
+            if !(b0..b1).contains(&r) || w[r] == 0 {
                 0
             } else {
                 w[r] << (up[r] as u32 - u)
@@ -233,28 +274,6 @@ impl Pairs {
         }
         self.count = p1 + 1 - p0;
     }
-}
-
-/// The common case of a batch from the first row: when all the rows (at most
-/// [`BATCH`]) make one batch with the smallest shift `U`, that is when
-/// `sum_t w_t 2^(up_t - U) < 2^31`, its shift `U` (a batch's rows and split are
-/// [`batch`]'s otherwise; any split gives the same sums, module docs).
-#[inline(always)]
-fn whole(w: &[u32], up: &[u8], b0: usize) -> Option<u32> {
-    let n = w.len();
-    if b0 != 0 || n == 0 || n > BATCH {
-        return None;
-    }
-    let u = up.iter().copied().min().unwrap_or(0) as u32;
-    let top = up.iter().copied().max().unwrap_or(0) as u32;
-    if top - u >= 32 {
-        return None;
-    }
-    // Each term is below 2^64 (w < 2^32, a shift below 32); their sum saturates.
-    let sum = w.iter().zip(up).fold(0u64, |s, (&w, &t)| {
-        s.saturating_add((w as u64) << (t as u32 - u))
-    });
-    (sum < 1 << 31).then_some(u)
 }
 
 /// The weights `w0` and `w1` (scaled to their batch's shift, below 2^31) of a

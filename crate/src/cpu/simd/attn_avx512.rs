@@ -40,22 +40,9 @@ unsafe fn flush(acc: *mut i64, lo: [__m512i; 3], hi: [__m512i; 3], count: __m128
 /// present, that `acc.len()` is a multiple of 32 and at most `stride`, that
 /// `block` holds every pair of positions `t0..t0 + w.len()`, that every weight is
 /// below 2^31 and every shift below 64.
+/// `b` is this thread's [`Pairs`], its `shifts` set (`attn.rs`, `acc_rows_on`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn acc_rows(
-    acc: &mut [i64],
-    block: &[i16],
-    stride: usize,
-    t0: usize,
-    w: &[u32],
-    up: &[u8],
-) {
-    // SAFETY: as the caller checked.
-    Pairs::with(|b| unsafe { acc_rows_in(b, acc, block, stride, t0, w, up) })
-}
-
-/// [`acc_rows`] with this thread's [`Pairs`].
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
-unsafe fn acc_rows_in(
     b: &mut Pairs,
     acc: &mut [i64],
     block: &[i16],

@@ -28,20 +28,8 @@ fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
 /// of 8 and at most `stride`, that `block` holds every pair of positions
 /// `t0..t0 + w.len()`, that every weight is below 2^31 and that every shift is
 /// below 64.
+/// `b` is this thread's [`Pairs`], its `shifts` set (`attn.rs`, `acc_rows_on`).
 pub unsafe fn acc_rows(
-    acc: &mut [i64],
-    block: &[i16],
-    stride: usize,
-    t0: usize,
-    w: &[u32],
-    up: &[u8],
-) {
-    Pairs::with(|b| acc_rows_in(b, acc, block, stride, t0, w, up))
-}
-
-/// [`acc_rows`] with this thread's [`Pairs`]. Each limb is splatted as it is
-/// loaded (`v128.load32_splat`: one instruction), so no splatted copy is kept.
-unsafe fn acc_rows_in(
     b: &mut Pairs,
     acc: &mut [i64],
     block: &[i16],

@@ -614,10 +614,10 @@ fn dots_pairs_refuses_positions_past_the_page() {
 /// The twins of the attention's dot products, each with whether the AVX-512 twin
 /// may stand in for the AVX2 one (on a CPU that has it: both are checked).
 fn dot_twins() -> Vec<(Twin, bool)> {
-    let mut v: Vec<(Twin, bool)> = twins().into_iter().map(|t| (t, true)).collect();
+    let v = twins().into_iter().map(|t| (t, true));
     #[cfg(target_arch = "x86_64")]
-    v.push((Twin::Avx2, false));
-    v
+    let v = v.chain([(Twin::Avx2, false)]);
+    v.collect()
 }
 
 /// Runs `f` with the AVX-512 twins allowed or not.
