@@ -9,6 +9,8 @@
 
 mod common;
 
+use common::gpu::check_attention_steps;
+
 use verbatim::cpu::{CpuExecutor, Rows};
 use verbatim::exact::gemma::{embed_scale_q30, RESIDUAL_SHIFT, WIDE_GAMMA_MAX};
 use verbatim::exact::norm::rms_factor;
@@ -298,9 +300,6 @@ fn sliding_window_attention_matches_cpu_at_the_window_edge() {
             head_dim: 64,
             window,
         };
-        let mut cc = cpu.new_cache(shape);
-        let mut gc = gpu.new_cache(shape);
-        let mut pos = 0;
         // (rows, rewind to): 511 positions (0..=510), then 511, 512, 513, ...
         let steps = [
             (511, None),
@@ -320,28 +319,13 @@ fn sliding_window_attention_matches_cpu_at_the_window_edge() {
         } else {
             &steps[..8]
         };
-        for &(t, rewind) in steps {
-            if let Some(p) = rewind {
-                pos = p;
-                cpu.truncate_cache(&mut cc, p);
-                gpu.truncate_cache(&mut gc, p);
-            }
-            let q = rng.q16(t * 2 * 64);
-            let k = rng.q16(t * 64);
-            let v = rng.q16(t * 64);
-            let want = cpu.attention(&mut cc, &rows(&q, 128), &rows(&k, 64), &rows(&v, 64), pos);
-            let (qg, kg, vg) = (
-                gpu.rows_from_host(&q, 128),
-                gpu.rows_from_host(&k, 64),
-                gpu.rows_from_host(&v, 64),
-            );
-            let got = gpu.attention(&mut gc, &qg, &kg, &vg, pos);
-            same(
-                &gpu.read(&got).unwrap().concat(),
-                &want.data,
-                &format!("window {window:?}: {t} rows at {pos}"),
-            );
-            pos += t;
-        }
+        check_attention_steps(
+            &mut cpu,
+            &mut gpu,
+            shape,
+            steps,
+            &mut |n| rng.q16(n),
+            "gemma",
+        );
     }
 }

@@ -7,7 +7,9 @@
 
 mod common;
 
-use common::gpu::{check_joined_matmuls, cpu_rows, executors, loads_here, same, weight, Rng};
+use common::gpu::{
+    check_attention_steps, check_joined_matmuls, cpu_rows, executors, loads_here, same, weight, Rng,
+};
 use verbatim::cpu::CpuExecutor;
 use verbatim::exact::quant::WeightFormat;
 use verbatim::exact::rope::{RopeStyle, RopeTable};
@@ -611,31 +613,15 @@ fn attention_over_long_contexts_matches_cpu() {
                 head_dim: 64,
                 window,
             };
-            let mut cc = cpu.new_cache(shape);
-            let mut gc = gpu.new_cache(shape);
-            let mut pos = 0;
-            for t in [300, 220, 1, 1] {
-                let qd = rng.q16(t * 2 * 64);
-                let kd = rng.q16(t * 64);
-                let vd = rng.q16(t * 64);
-                let want = cpu.attention(
-                    &mut cc,
-                    &cpu_rows(qd.clone(), 2 * 64),
-                    &cpu_rows(kd.clone(), 64),
-                    &cpu_rows(vd.clone(), 64),
-                    pos,
-                );
-                let q = gpu.rows_from_host(&qd, 2 * 64);
-                let k = gpu.rows_from_host(&kd, 64);
-                let v = gpu.rows_from_host(&vd, 64);
-                let got = gpu.attention(&mut gc, &q, &k, &v, pos);
-                same(
-                    &gpu.read(&got).unwrap().concat(),
-                    &want.data,
-                    &format!("{name}: window {window:?}, {t} rows at {pos}"),
-                );
-                pos += t;
-            }
+            let steps = [(300, None), (220, None), (1, None), (1, None)];
+            check_attention_steps(
+                &mut cpu,
+                &mut gpu,
+                shape,
+                &steps,
+                &mut |n| rng.q16(n),
+                &name,
+            );
         }
     }
 }

@@ -4,9 +4,9 @@
 //! with the first difference named.
 
 use std::sync::Arc;
-use verbatim::cpu::Rows;
+use verbatim::cpu::{CpuExecutor, Rows};
 use verbatim::exact::quant::WeightFormat;
-use verbatim::exec::WeightView;
+use verbatim::exec::{AttnShape, Executor, WeightView};
 use verbatim::gpu::{GpuExecutor, GpuOptions, MatmulKernel};
 
 /// Every block format the executors run.
@@ -236,6 +236,54 @@ pub fn same<T: PartialEq + std::fmt::Debug>(got: &[T], want: &[T], what: &str) {
 
 pub fn cpu_rows(data: Vec<i32>, cols: usize) -> Rows {
     Rows { data, cols }
+}
+
+/// Attention on the CPU executor and on `gpu` over the same rows, step by step: a
+/// step `(rows, rewind)` first cuts both caches back to position `rewind` (if
+/// given), then attends `rows` new query rows of `shape` (queries, keys and values
+/// drawn from `q16` in that order); the outputs must be equal.
+pub fn check_attention_steps(
+    cpu: &mut CpuExecutor,
+    gpu: &mut GpuExecutor,
+    shape: AttnShape,
+    steps: &[(usize, Option<usize>)],
+    q16: &mut dyn FnMut(usize) -> Vec<i32>,
+    what: &str,
+) {
+    let (qc, kc) = (
+        shape.n_head * shape.head_dim,
+        shape.n_head_kv * shape.head_dim,
+    );
+    let mut cc = cpu.new_cache(shape);
+    let mut gc = gpu.new_cache(shape);
+    let mut pos = 0;
+    for &(t, rewind) in steps {
+        if let Some(p) = rewind {
+            pos = p;
+            cpu.truncate_cache(&mut cc, p);
+            gpu.truncate_cache(&mut gc, p);
+        }
+        let (q, k, v) = (q16(t * qc), q16(t * kc), q16(t * kc));
+        let want = cpu.attention(
+            &mut cc,
+            &cpu_rows(q.clone(), qc),
+            &cpu_rows(k.clone(), kc),
+            &cpu_rows(v.clone(), kc),
+            pos,
+        );
+        let (qg, kg, vg) = (
+            gpu.rows_from_host(&q, qc),
+            gpu.rows_from_host(&k, kc),
+            gpu.rows_from_host(&v, kc),
+        );
+        let got = gpu.attention(&mut gc, &qg, &kg, &vg, pos);
+        same(
+            &gpu.read(&got).unwrap().concat(),
+            &want.data,
+            &format!("{what}: window {:?}, {t} rows at {pos}", shape.window),
+        );
+        pos += t;
+    }
 }
 
 /// Matmuls of one quantized `t x cols` input by `weights` (format, rows), recorded
