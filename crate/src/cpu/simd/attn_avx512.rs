@@ -39,8 +39,8 @@ unsafe fn flush(acc: *mut i64, lo: [__m512i; 3], hi: [__m512i; 3], count: __m128
 /// See [`super::acc_rows`]. The caller has checked that AVX-512 F, BW and VNNI are
 /// present, that `acc.len()` is a multiple of 32 and at most `stride`, that
 /// `block` holds every pair of positions `t0..t0 + w.len()`, that every weight is
-/// below 2^31 and every shift below 64.
-/// `b` is this thread's [`Pairs`], its `shifts` set (`attn.rs`, `acc_rows_on`).
+/// below 2^31 and every shift below 64. `b` is this thread's [`Pairs`], its `shifts`
+/// set (`attn.rs`, `acc_rows_on`).
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 pub unsafe fn acc_rows(
     b: &mut Pairs,

@@ -27,8 +27,9 @@ fn combine(v: [v128; 3], high: bool, up: u32) -> v128 {
 /// See [`super::acc_rows`]. The caller has checked that `acc.len()` is a multiple
 /// of 8 and at most `stride`, that `block` holds every pair of positions
 /// `t0..t0 + w.len()`, that every weight is below 2^31 and that every shift is
-/// below 64.
-/// `b` is this thread's [`Pairs`], its `shifts` set (`attn.rs`, `acc_rows_on`).
+/// below 64. `b` is this thread's [`Pairs`], its `shifts` set (`attn.rs`,
+/// `acc_rows_on`). Each limb is splatted as it is loaded (`v128.load32_splat`: one
+/// instruction), so no splatted copy is kept.
 pub unsafe fn acc_rows(
     b: &mut Pairs,
     acc: &mut [i64],
