@@ -74,6 +74,9 @@ class Base(http.server.BaseHTTPRequestHandler):
         self.send_header("Access-Control-Expose-Headers", "Content-Length")
 
     def finish_empty(self, status: int, cors: bool = True, headers: tuple = ()) -> None:
+        # Recorded before the answer leaves: a client that follows a redirect at once would
+        # otherwise reach the CDN, and be logged there, before this request is.
+        self.state.record(self.name, self.command, self.path, status)
         self.send_response(status)
         if cors:
             self.cors()
@@ -81,7 +84,6 @@ class Base(http.server.BaseHTTPRequestHandler):
             self.send_header(name, value)
         self.send_header("Content-Length", "0")
         self.end_headers()
-        self.state.record(self.name, self.command, self.path, status)
 
     def do_OPTIONS(self) -> None:  # noqa: N802 (http.server's naming)
         self.finish_empty(
