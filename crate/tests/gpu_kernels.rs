@@ -561,38 +561,18 @@ fn attention_matches_cpu() {
                 head_dim,
                 window,
             };
-            let mut cc = cpu.new_cache(shape);
-            let mut gc = gpu.new_cache(shape);
-            // A prompt, a few decode steps, then a rewind and a different continuation.
-            let mut pos = 0;
-            for (step, t) in [rng.range(1, 70) as usize, 1, 1, 3, 1]
-                .into_iter()
-                .enumerate()
-            {
-                if step == 4 {
-                    pos -= 2;
-                }
-                let qd = rng.q16(t * n_head * head_dim);
-                let kd = rng.q16(t * n_head_kv * head_dim);
-                let vd = rng.q16(t * n_head_kv * head_dim);
-                let want = cpu.attention(
-                    &mut cc,
-                    &cpu_rows(qd.clone(), n_head * head_dim),
-                    &cpu_rows(kd.clone(), n_head_kv * head_dim),
-                    &cpu_rows(vd.clone(), n_head_kv * head_dim),
-                    pos,
-                );
-                let q = gpu.rows_from_host(&qd, n_head * head_dim);
-                let k = gpu.rows_from_host(&kd, n_head_kv * head_dim);
-                let v = gpu.rows_from_host(&vd, n_head_kv * head_dim);
-                let got = gpu.attention(&mut gc, &q, &k, &v, pos);
-                same(
-                    &gpu.read(&got).unwrap().concat(),
-                    &want.data,
-                    &format!("{name}: heads {n_head}/{n_head_kv} x {head_dim}, window {window:?}, {t} rows at {pos}"),
-                );
-                pos += t;
-            }
+            // A prompt, a few decode steps, then a rewind by two positions and a
+            // different continuation.
+            let p = rng.range(1, 70) as usize;
+            let steps = [(p, None), (1, None), (1, None), (3, None), (1, Some(p + 3))];
+            check_attention_steps(
+                &mut cpu,
+                &mut gpu,
+                shape,
+                &steps,
+                &mut |n| rng.q16(n),
+                &format!("{name}: heads {n_head}/{n_head_kv} x {head_dim}"),
+            );
         }
     }
 }
