@@ -12,7 +12,7 @@
 //! [`super::kv_cache`]), every head of the group per page. Where the
 //! next page is prefetched (x86-64), a page's work goes in steps of [`STEP`]
 //! positions with a few lines of the next page's keys or values asked for between
-//! steps ([`Ahead`]). The value shifts are the group's, computed once. Buffers are
+//! steps ([`Ahead`]). The value shifts are the cache's (`Paged::ups`). Buffers are
 //! a task's [`Scratch`], kept per thread. With more than one thread and fewer rows × kv heads than twice the
 //! threads (one decoded token), a task takes one head, so that every thread has
 //! work.
@@ -34,10 +34,6 @@ pub struct Scratch {
     /// Per head and position: the weight of a value row stored with a left shift
     /// (0 for the others, which are added apart).
     w: Vec<u32>,
-    /// Per position: its value row's left shift (0 for a row stored otherwise).
-    up: Vec<u8>,
-    /// Positions whose value rows are not stored with a left shift of 0 to 63.
-    other: Vec<usize>,
     /// Per head: the wrapping sum `sum_t w_t V_t`.
     acc: Vec<i64>,
     /// One position's values, read out of their position pairs.
@@ -99,19 +95,9 @@ pub fn attend_group(
         }
         pos += count;
     }
-    // The value rows' shifts, shared by the group.
-    s.up.clear();
-    s.other.clear();
-    let (key_exp, value_exp) = (keys.exps(kvh, first, last), values.exps(kvh, first, last));
-    for (t, &e) in value_exp.iter().enumerate() {
-        let sh = -(e + 16);
-        if (-63..=0).contains(&sh) {
-            s.up.push((-sh) as u8);
-        } else {
-            s.up.push(0);
-            s.other.push(t);
-        }
-    }
+    // The value rows' shifts, shared by the group (kept by the cache).
+    let key_exp = keys.exps(kvh, first, last);
+    let (value_exp, up) = (values.exps(kvh, first, last), values.ups(kvh, first, last));
     // Scores, p_t = exp(score_t - max) (attention::exp_weights), the weights.
     grow(&mut s.w, g * n);
     for (h, a) in qa.iter().enumerate() {
@@ -123,7 +109,8 @@ pub fn attend_group(
     s.acc.clear();
     s.acc.resize(g * hd, 0);
     // Rows not stored with a left shift: added here, their weights then zeroed.
-    for &t in &s.other {
+    for &t in values.others(kvh, first, last) {
+        let t = t - first;
         let sh = -(value_exp[t] + 16);
         grow(&mut s.row, hd);
         values.row(kvh, first + t, &mut s.row[..hd]);
@@ -157,7 +144,7 @@ pub fn attend_group(
                     hd,
                     t0 + r,
                     &s.w[o + r..o + e],
-                    &s.up[at + r..at + e],
+                    &up[at + r..at + e],
                 )
             });
         }
@@ -173,7 +160,7 @@ pub fn attend_group(
 /// prefetches are spread over the work rather than issued at once, when they
 /// stall waiting for free line-fill buffers. Without prefetches (not x86-64), a
 /// page goes in at once.
-const STEP: usize = if cfg!(target_arch = "x86_64") {
+const STEP: usize = if cfg!(any(target_arch = "x86_64", target_arch = "wasm32")) {
     32
 } else {
     PAGE
@@ -232,7 +219,12 @@ fn prefetch(rows: &[i16]) {
             )
         };
     }
-    #[cfg(not(target_arch = "x86_64"))]
+    #[cfg(target_arch = "wasm32")]
+    for line in rows.chunks(32) {
+        // SAFETY: `line` is a valid, aligned, initialised value.
+        unsafe { std::ptr::read_volatile(line.as_ptr()) };
+    }
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "wasm32")))]
     let _ = rows;
 }
 

@@ -17,7 +17,10 @@
 //! many positions are made side by side with no sum across lanes
 //! ([`super::simd::dots_pairs`]). Pages are allocated in cache lines ([`Line`]), so
 //! a row or block of a multiple of 32 values starts a line. Exponents are kept
-//! apart, one list per kv head.
+//! apart, one list per kv head; for values, also each position's left shift
+//! (the attention's `V = x << up`, [`Paged::ups`]) and the positions stored
+//! otherwise ([`Paged::others`]), found once as a position is stored rather than
+//! on every decoded token.
 
 use crate::exact::act::Act;
 use crate::exec::AttnShape;
@@ -47,6 +50,12 @@ pub(super) struct Paged {
     pages: Vec<Box<[Line]>>,
     /// Per kv head, one exponent per position.
     exp: Vec<Vec<i32>>,
+    /// Values only, per kv head: each position's left shift `up = exp + 16` when
+    /// it is in `0..=63`, else 0 ([`Paged::ups`]).
+    up: Vec<Vec<u8>>,
+    /// Values only, per kv head: the positions (ascending) whose shift is not in
+    /// `0..=63` ([`Paged::others`]).
+    other: Vec<Vec<usize>>,
 }
 
 impl Paged {
@@ -57,6 +66,8 @@ impl Paged {
             layout,
             pages: Vec::new(),
             exp: vec![Vec::new(); heads],
+            up: vec![Vec::new(); heads],
+            other: vec![Vec::new(); heads],
         }
     }
 
@@ -85,6 +96,15 @@ impl Paged {
                     for (x, &v) in pair[t % 2..].iter_mut().step_by(2).zip(&a.q) {
                         *x = v;
                     }
+                }
+            }
+            if self.layout == Layout::PositionPairs {
+                let up = a.exp + 16;
+                if (0..=63).contains(&up) {
+                    self.up[h].push(up as u8);
+                } else {
+                    self.up[h].push(0);
+                    self.other[h].push(len);
                 }
             }
             self.exp[h].push(a.exp);
@@ -139,10 +159,34 @@ impl Paged {
         &self.exp[kvh][first..=last]
     }
 
+    /// The left shifts of kv head `kvh`'s value rows at positions `first..=last`:
+    /// `V = x << up` for a row stored with a shift in `0..=63`, 0 for the others
+    /// ([`Paged::others`]). Values only.
+    #[inline]
+    pub(super) fn ups(&self, kvh: usize, first: usize, last: usize) -> &[u8] {
+        debug_assert_eq!(self.layout, Layout::PositionPairs);
+        &self.up[kvh][first..=last]
+    }
+
+    /// The positions in `first..=last` (ascending) of kv head `kvh`'s value rows
+    /// not stored with a left shift in `0..=63`. Values only.
+    #[inline]
+    pub(super) fn others(&self, kvh: usize, first: usize, last: usize) -> &[usize] {
+        debug_assert_eq!(self.layout, Layout::PositionPairs);
+        let o = &self.other[kvh];
+        &o[o.partition_point(|&t| t < first)..o.partition_point(|&t| t <= last)]
+    }
+
     fn truncate(&mut self, len: usize) {
         self.pages.truncate(len.div_ceil(PAGE));
         for e in &mut self.exp {
             e.truncate(len);
+        }
+        for u in &mut self.up {
+            u.truncate(len);
+        }
+        for o in &mut self.other {
+            o.truncate(o.partition_point(|&t| t < len));
         }
     }
 }
@@ -188,5 +232,61 @@ impl KvCache {
         self.keys.push(self.len, k);
         self.values.push(self.len, v);
         self.len += 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    #[cfg(target_arch = "wasm32")]
+    use wasm_bindgen_test::wasm_bindgen_test as test;
+
+    /// The value shifts kept per position are the exponents' (`up = exp + 16`),
+    /// across pages, after a truncation and for every kv head; keys keep none.
+    #[test]
+    fn value_shifts_follow_the_exponents_through_truncation() {
+        let shape = AttnShape {
+            n_head: 4,
+            n_head_kv: 2,
+            head_dim: 8,
+            window: None,
+        };
+        let mut cache = KvCache::new(shape);
+        // Magnitudes from 2^3 to 2^30: exponents -16 (exact) up to 0.
+        let row = |t: usize| -> Vec<i32> {
+            (0..16)
+                .map(|i| {
+                    let bits = 3 + ((t * 7 + i / 8 * 11) % 28) as u32;
+                    let m = 1i32 << bits;
+                    if i % 2 == 0 {
+                        m - 1 - i as i32
+                    } else {
+                        -m + t as i32
+                    }
+                })
+                .collect()
+        };
+        let check = |cache: &KvCache, len: usize| {
+            for kvh in 0..2 {
+                let exps = cache.values.exps(kvh, 0, len - 1);
+                let ups = cache.values.ups(kvh, 0, len - 1);
+                let want: Vec<u8> = exps.iter().map(|&e| (e + 16) as u8).collect();
+                assert_eq!(ups, &want[..], "kv head {kvh}, {len} positions");
+                assert!(exps.iter().any(|&e| e > -16) && exps.contains(&-16));
+                assert!(cache.values.others(kvh, 0, len - 1).is_empty());
+                assert_eq!(cache.values.ups(kvh, 5, len - 1), &want[5..]);
+            }
+            assert!(cache.keys.up.iter().all(Vec::is_empty));
+        };
+        for t in 0..150 {
+            cache.push(&row(t), &row(t + 1000));
+        }
+        check(&cache, 150);
+        cache.truncate(70);
+        check(&cache, 70);
+        for t in 70..130 {
+            cache.push(&row(t + 7), &row(t + 2000));
+        }
+        check(&cache, 130);
     }
 }
