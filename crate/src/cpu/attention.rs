@@ -10,7 +10,7 @@
 //! positions at a time on [`simd::acc_rows`] (weights in 16-bit limbs, one shift
 //! per batch of rows: `simd/attn.rs`; values stored in position pairs:
 //! [`super::kv_cache`]), every head of the group per page. Where the
-//! next page is prefetched (x86-64), a page's work goes in steps of [`STEP`]
+//! next page is prefetched (x86-64; wasm32 reads a value of each line), a page's work goes in steps of [`STEP`]
 //! positions with a few lines of the next page's keys or values asked for between
 //! steps ([`Ahead`]). The value shifts are the cache's (`Paged::ups`). Buffers are
 //! a task's [`Scratch`], kept per thread. With more than one thread and fewer rows × kv heads than twice the
@@ -158,8 +158,8 @@ pub fn attend_group(
 /// Positions of a page (key dot products or value rows) that go in between two
 /// prefetches of the next page's keys or values (a few lines each), so that the
 /// prefetches are spread over the work rather than issued at once, when they
-/// stall waiting for free line-fill buffers. Without prefetches (not x86-64), a
-/// page goes in at once.
+/// stall waiting for free line-fill buffers. Without prefetches (neither x86-64
+/// nor wasm32), a page goes in at once.
 const STEP: usize = if cfg!(any(target_arch = "x86_64", target_arch = "wasm32")) {
     32
 } else {
@@ -207,7 +207,8 @@ impl<'a> Ahead<'a> {
 }
 
 /// Asks for `rows` to be brought into the cache ahead of their use (a hint: no
-/// effect on any result).
+/// effect on any result): a prefetch instruction per line on x86-64; on wasm32,
+/// which has none, a volatile read of each line's first value.
 #[inline]
 fn prefetch(rows: &[i16]) {
     #[cfg(target_arch = "x86_64")]
