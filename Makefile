@@ -31,9 +31,9 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 # VERBATIM_* selection left in the caller's environment must not narrow them.
 CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_MATMUL -u VERBATIM_BLESS
 
-.PHONY: help serve test models models-default wasm wasm-threads native setup-wasm setup-wasm-threads test-deps apt-deps npm-deps \
+.PHONY: help serve test models models-default wasm wasm-threads wasm-builds native setup-wasm setup-wasm-threads test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser site golden-browser-full \
-        golden-gpu-full golden-webgpu-full golden-exact2-full golden-browser-exact2-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-deps-llama bench-browser bench-browser-gpu bench-gpu bench-eval
+        golden-gpu-full golden-webgpu-full golden-exact2-full golden-browser-exact2-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-deps-llama bench-browser bench-browser-gpu bench-retention bench-gpu bench-eval
 
 help:
 	@echo "make serve   build the wasm and serve the page on http://127.0.0.1:$(PORT)"
@@ -102,6 +102,11 @@ wasm-threads: setup-wasm-threads
 	  $(CARGO) +$(NIGHTLY) rustc --release --lib -p verbatim --target $(WASM_TARGET) \
 	  -Z build-std=panic_abort,std --target-dir $(WASM_THREADS_DIR) -- $(WASM_THREADS_LINK)
 	wasm-bindgen --target web --no-typescript --out-dir www/pkg-threads $(WASM_THREADS_OUT)
+
+# Both engine builds at once, for the tests: each leaves a core idle for a while (a large crate
+# compiling alone, then the engine's own crate and its link), which the other then uses.
+wasm-builds: setup-wasm-threads
+	$(MAKE) --no-print-directory --output-sync=target -j2 wasm wasm-threads
 
 native:
 	$(CARGO) build --release -p verbatim --bin verbatim
@@ -183,9 +188,13 @@ test-python:
 # The browser tests compare with the CLI; the test profile's binary (built by
 # `cargo test`) saves a second, release build of the native code. They include the exact-2
 # (Gemma) legs: golden-gemma.test.mjs (wasm CPU subset), golden-gemma-gpu.test.mjs (WebGPU).
-test-browser: test-deps models wasm wasm-threads tasks site
+# Two test files run at once (each has its own server on a free port and its own browser
+# profile): much of a file's time is spent waiting on Chromium, SwiftShader and the network
+# stack (13 min 34 s one at a time on this 2-core machine, 9 min 38 s two at a time).
+BROWSER_TEST_CONCURRENCY ?= 2
+test-browser: test-deps models wasm-builds tasks site
 	$(CARGO) build -p verbatim --bin verbatim
-	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=1 tests/browser/
+	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=$(BROWSER_TEST_CONCURRENCY) tests/browser/
 
 test: test-deps models lint test-rust test-gpu test-wasm test-python test-browser
 	@echo "make test: all suites passed"
@@ -281,6 +290,13 @@ BENCH_THREADS ?= 2
 bench-browser: test-deps models-default wasm wasm-threads
 	node bench/speed.mjs --threads $(BENCH_THREADS)
 	node bench/speed.mjs --prompt-tokens 1024 --decode-tokens 32 --repeat 1
+	node bench/retention.mjs
+
+# Long-context decode retention in Chromium: 64 tokens after 8 and after 1024 prompt tokens,
+# alternating, RETENTION_PAIRS pairs; the median of the pairs' ratios, and their range.
+RETENTION_PAIRS ?= 7
+bench-retention: test-deps models-default wasm
+	node bench/retention.mjs --pairs $(RETENTION_PAIRS)
 
 # The exact engine on WebGPU in headless Chromium (SwiftShader here) beside the wasm CPU and wllama.
 bench-browser-gpu: test-deps models-default wasm
