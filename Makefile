@@ -31,7 +31,7 @@ DEFAULT_MODEL := smollm2-135m-instruct-q4_1
 # VERBATIM_* selection left in the caller's environment must not narrow them.
 CLEAN_ENV := env -u VERBATIM_GOLDEN_CASES -u VERBATIM_EXECUTOR -u VERBATIM_GPU_MATMUL -u VERBATIM_BLESS
 
-.PHONY: help serve test models models-default wasm wasm-threads wasm-builds native setup-wasm setup-wasm-threads test-deps apt-deps npm-deps \
+.PHONY: help serve test models models-default wasm wasm-threads native setup-wasm setup-wasm-threads test-deps apt-deps npm-deps \
         lint lint-all fmt-check clippy clippy-wasm test-rust test-gpu test-wasm test-python test-browser site golden-browser-full \
         golden-gpu-full golden-webgpu-full golden-exact2-full golden-browser-exact2-full test-full conformance fuzz tasks bench-data bench-quality bench-speed bench-deps-llama bench-browser bench-browser-gpu bench-retention bench-gpu bench-eval
 
@@ -102,11 +102,6 @@ wasm-threads: setup-wasm-threads
 	  $(CARGO) +$(NIGHTLY) rustc --release --lib -p verbatim --target $(WASM_TARGET) \
 	  -Z build-std=panic_abort,std --target-dir $(WASM_THREADS_DIR) -- $(WASM_THREADS_LINK)
 	wasm-bindgen --target web --no-typescript --out-dir www/pkg-threads $(WASM_THREADS_OUT)
-
-# Both engine builds at once, for the tests: each leaves a core idle for a while (a large crate
-# compiling alone, then the engine's own crate and its link), which the other then uses.
-wasm-builds: setup-wasm-threads
-	$(MAKE) --no-print-directory --output-sync=target -j2 wasm wasm-threads
 
 native:
 	$(CARGO) build --release -p verbatim --bin verbatim
@@ -192,7 +187,7 @@ test-python:
 # profile): much of a file's time is spent waiting on Chromium, SwiftShader and the network
 # stack (13 min 34 s one at a time on this 2-core machine, 9 min 38 s two at a time).
 BROWSER_TEST_CONCURRENCY ?= 2
-test-browser: test-deps models wasm-builds tasks site
+test-browser: test-deps models wasm wasm-threads tasks site
 	$(CARGO) build -p verbatim --bin verbatim
 	VERBATIM_BIN=target/debug/verbatim node --test --test-concurrency=$(BROWSER_TEST_CONCURRENCY) tests/browser/
 

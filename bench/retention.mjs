@@ -19,8 +19,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseOptions } from './lib/args.mjs';
 import { VerbatimEngine } from './lib/engines.mjs';
-import { CHROMIUM, MODELS_DIR, NODE_DEPS, PKG_DIR, ROOT, bounded, launch, setBudget, startServer } from './lib/page.mjs';
+import { CHROMIUM, MODELS_DIR, NODE_DEPS, PKG_DIR, ROOT, runMain, setBudget, withBench, writeJson } from './lib/page.mjs';
 import { PASSAGE } from './lib/passage.mjs';
 import { fmt, median } from './lib/stats.mjs';
 
@@ -35,22 +36,10 @@ function usage(message) {
 
 function parseArgs(argv) {
   const opts = { model: 'smollm2-135m-instruct-q4_1', short: 8, long: 1024, decodeTokens: 64, pairs: 7, threads: 1, budget: 900, json: null };
-  const ints = { '--short': 'short', '--long': 'long', '--decode-tokens': 'decodeTokens', '--pairs': 'pairs', '--threads': 'threads', '--budget': 'budget' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) usage(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a in ints) {
-      const v = Number(value());
-      if (!Number.isInteger(v) || v < 1) usage(`${a} must be a positive integer`);
-      opts[ints[a]] = v;
-    } else if (a === '--model') opts.model = value();
-    else if (a === '--json') opts.json = value();
-    else if (a === '-h' || a === '--help') usage();
-    else usage(`unknown argument ${a}`);
-  }
+  parseOptions(argv, opts, {
+    ints: { '--short': 'short', '--long': 'long', '--decode-tokens': 'decodeTokens', '--pairs': 'pairs', '--threads': 'threads', '--budget': 'budget' },
+    strings: { '--model': 'model', '--json': 'json' },
+  }, usage);
   if (!/^[A-Za-z0-9_.-]+$/.test(opts.model)) usage(`bad model id ${opts.model}`);
   if (opts.short >= opts.long) usage('--short must be below --long');
   if (opts.threads > 16) usage('--threads must be at most 16');
@@ -76,10 +65,8 @@ async function main() {
   const opts = parseArgs(process.argv.slice(2));
   setBudget(opts.budget);
   preflight(opts);
-  const server = await startServer({ isolated: opts.threads > 1 });
-  const { browser, cdp } = await bounded(launch(), 'starting Chromium');
-  const bench = { opts, base: `http://127.0.0.1:${server.address().port}`, browser, cdp, claimed: new Set(), pages: new Set() };
-  try {
+  await withBench(opts, { isolated: opts.threads > 1 }, async (bench) => {
+    const { browser } = bench;
     const eng = new VerbatimEngine('exact', { threads: opts.threads, label: opts.threads > 1 ? `-${opts.threads}t` : '' });
     bench.pages.add(await eng.open(bench));
     await eng.load(bench);
@@ -144,20 +131,8 @@ async function main() {
       `retained at ${opts.long} positions: ${pct(report.retention)} (median of the pairs; range ${pct(report.retention_min)} to ${pct(report.retention_max)}), ` +
         `per renderer CPU second ${pct(report.retention_per_cpu_s)}`,
     );
-    if (opts.json) {
-      fs.writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
-      console.error(`wrote ${opts.json}`);
-    }
-  } finally {
-    await browser.close().catch(() => {});
-    server.close();
-  }
+    writeJson(opts.json, report);
+  });
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    console.error(`retention.mjs: ${process.env.BENCH_DEBUG && e && e.stack ? e.stack : e && e.message ? e.message : e}`);
-    process.exit(1);
-  },
-);
+runMain('retention.mjs', main);

@@ -32,8 +32,9 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { parseOptions } from './lib/args.mjs';
 import { VerbatimEngine, WllamaEngine, profileExact } from './lib/engines.mjs';
-import { CHROMIUM, MODELS_DIR, NODE_DEPS, PKG_DIR, ROOT, WLLAMA_DIR, bounded, launch, remainingMs, setBudget, startServer } from './lib/page.mjs';
+import { CHROMIUM, MODELS_DIR, NODE_DEPS, PKG_DIR, ROOT, WLLAMA_DIR, remainingMs, runMain, setBudget, withBench, writeJson } from './lib/page.mjs';
 import { PASSAGE } from './lib/passage.mjs';
 import { fmt, median } from './lib/stats.mjs';
 
@@ -68,29 +69,12 @@ function parseArgs(argv) {
     json: null,
     threads: 1,
   };
-  const ints = { '--prompt-tokens': 'promptTokens', '--decode-tokens': 'decodeTokens', '--repeat': 'repeat', '--budget': 'budget', '--threads': 'threads' };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const value = () => {
-      if (i + 1 >= argv.length) usage(`${a} needs a value`);
-      return argv[++i];
-    };
-    if (a in ints) {
-      const v = Number(value());
-      if (!Number.isInteger(v) || v < 1) usage(`${a} must be a positive integer`);
-      opts[ints[a]] = v;
-    } else if (a === '--model') opts.model = value();
-    else if (a === '--json') opts.json = value();
-    else if (a === '--with-float') opts.withFloat = true;
-    else if (a === '--with-webgpu') opts.withWebgpu = true;
-    else if (a === '--no-warmup') opts.warmup = false;
-    else if (a === '--profile') opts.profile = true;
-    else if (a === '--profile-dir') {
-      opts.profile = true;
-      opts.profileDir = value();
-    } else if (a === '-h' || a === '--help') usage();
-    else usage(`unknown argument ${a}`);
-  }
+  parseOptions(argv, opts, {
+    ints: { '--prompt-tokens': 'promptTokens', '--decode-tokens': 'decodeTokens', '--repeat': 'repeat', '--budget': 'budget', '--threads': 'threads' },
+    strings: { '--model': 'model', '--json': 'json', '--profile-dir': 'profileDir' },
+    flags: { '--with-float': ['withFloat', true], '--with-webgpu': ['withWebgpu', true], '--no-warmup': ['warmup', false], '--profile': ['profile', true] },
+  }, usage);
+  if (opts.profileDir) opts.profile = true;
   if (!/^[A-Za-z0-9_.-]+$/.test(opts.model)) usage(`bad model id ${opts.model}`);
   if (opts.threads > 16) usage('--threads must be at most 16');
   if (opts.threads > 1 && (opts.withWebgpu || opts.withFloat || opts.profile)) usage('--threads compares the CPU engines only (no --with-webgpu, --with-float, --profile)');
@@ -203,12 +187,9 @@ async function main() {
   const started = Date.now();
   setBudget(opts.budget);
   const { modelBytes } = preflight(opts);
-  const server = await startServer({ isolated: opts.threads > 1 });
-  const base = `http://127.0.0.1:${server.address().port}`;
-  const { browser, cdp } = await bounded(launch(), 'starting Chromium');
-  const bench = { opts, base, browser, cdp, claimed: new Set(), pages: new Set() };
-  const notes = [];
-  try {
+  await withBench(opts, { isolated: opts.threads > 1 }, async (bench) => {
+    const { browser } = bench;
+    const notes = [];
     const engines = [new VerbatimEngine('exact'), new WllamaEngine()];
     const label = `-${opts.threads}t`;
     if (opts.threads > 1) engines.push(new VerbatimEngine('exact', { threads: opts.threads, label }), new WllamaEngine({ threads: opts.threads, label }));
@@ -332,22 +313,9 @@ async function main() {
       elapsed_s: (Date.now() - started) / 1000,
     };
     printReport(report);
-    if (opts.json) {
-      fs.writeFileSync(opts.json, JSON.stringify(report, null, 2) + '\n');
-      console.error(`wrote ${opts.json}`);
-    }
-  } finally {
-    await browser.close().catch(() => {});
-    server.close();
-  }
+    writeJson(opts.json, report);
+  });
 }
 
-main().then(
-  () => process.exit(0),
-  (e) => {
-    // the stack only helps when debugging the script itself
-    console.error(`speed.mjs: ${process.env.BENCH_DEBUG && e && e.stack ? e.stack : e && e.message ? e.message : e}`);
-    process.exit(1);
-  },
-);
+runMain('speed.mjs', main);
 

@@ -201,3 +201,40 @@ export async function measured(bench, p, what, fn) {
     other_renderers_cpu_s: othersCpu,
   };
 }
+
+/**
+ * Runs `fn(bench)` with the static server (COOP/COEP on every response when `isolated`) and
+ * Chromium started, and closes both after it; `bench` is {opts, base, browser, cdp, claimed, pages}.
+ */
+export async function withBench(opts, { isolated = false } = {}, fn) {
+  const server = await startServer({ isolated });
+  try {
+    const { browser, cdp } = await bounded(launch(), 'starting Chromium');
+    try {
+      return await fn({ opts, base: `http://127.0.0.1:${server.address().port}`, browser, cdp, claimed: new Set(), pages: new Set() });
+    } finally {
+      await browser.close().catch(() => {});
+    }
+  } finally {
+    server.close();
+  }
+}
+
+/** Writes a benchmark's report as JSON when `file` is given. */
+export function writeJson(file, report) {
+  if (!file) return;
+  fs.writeFileSync(file, JSON.stringify(report, null, 2) + '\n');
+  console.error(`wrote ${file}`);
+}
+
+/** Runs a benchmark script's `main`: exit 0, or 1 with its error (its stack with BENCH_DEBUG=1). */
+export function runMain(script, main) {
+  main().then(
+    () => process.exit(0),
+    (e) => {
+      // the stack only helps when debugging the script itself
+      console.error(`${script}: ${process.env.BENCH_DEBUG && e && e.stack ? e.stack : e && e.message ? e.message : e}`);
+      process.exit(1);
+    },
+  );
+}
